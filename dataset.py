@@ -1,0 +1,136 @@
+"""Training data: GRID clips decoded once to uint8 mouth crops, then a tf.data pipeline.
+
+Decoding the 800 training videos takes about a minute; the crops (with a small
+margin for crop jitter) are cached as one .npz so later runs start at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+from utils import (BLANK_ID, CROP_H, CROP_W, GRID_WORDS, INPUT_SHAPE, N_FRAMES, SILENCE_TOKENS,
+                   alignment_path, load_alignment_segments, load_mouth_frames, text_to_ids,
+                   video_path)
+
+MARGIN = 4  # pixels cached around the mouth crop, for jitter of +-4 px
+MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
+MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
+WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
+DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
+
+
+def label_ids(words: list[str]) -> np.ndarray:
+    ids = text_to_ids(" ".join(words))
+    if len(ids) > MAX_LABEL_LEN:
+        raise ValueError(f"sentence longer than {MAX_LABEL_LEN} characters: {words}")
+    return np.pad(np.array(ids, dtype=np.int32), (0, MAX_LABEL_LEN - len(ids)))
+
+
+def frame_word_targets(segments) -> np.ndarray:
+    """The GRID word spoken at each of the 75 frames (0 where nobody speaks)."""
+    targets = np.zeros(N_FRAMES, dtype=np.int32)
+    for start, end, word in segments:
+        if word in SILENCE_TOKENS:
+            continue
+        lo, hi = int(np.floor(start)), int(np.ceil(end))
+        targets[max(lo, 0):min(hi, N_FRAMES)] = WORD_ID.get(word, 0)
+    return targets
+
+
+def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print):
+    """uint8 crops (N, 75, 54, 148), padded labels (N, 40), frame word ids (N, 75)."""
+    key = hashlib.sha256(("\n".join(names) + f"|{Path(data_dir).resolve()}|{MARGIN}")
+                         .encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"crops-{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return z["frames"], z["labels"], z["words"]
+    frames, labels, words = [], [], []
+    for i, name in enumerate(names):
+        segments = load_alignment_segments(alignment_path(data_dir, name))
+        frames.append(load_mouth_frames(video_path(data_dir, name), margin=MARGIN))
+        labels.append(label_ids([w for _, _, w in segments if w not in SILENCE_TOKENS]))
+        words.append(frame_word_targets(segments))
+        if log and (i + 1) % 100 == 0:
+            log(f"decoded {i + 1}/{len(names)} clips")
+    arrays = np.stack(frames), np.stack(labels), np.stack(words)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, frames=arrays[0], labels=arrays[1], words=arrays[2])
+    os.replace(tmp, cache)  # never a half-written cache under the real name
+    return arrays
+
+
+def split_validation(names, fraction=0.1, seed=0):
+    """A seeded validation slice of the training names; the test split is never touched."""
+    shuffled = sorted(names)
+    random.Random(seed).shuffle(shuffled)
+    n_val = max(1, int(round(len(shuffled) * fraction)))
+    return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
+
+
+def _normalize(x):
+    import tensorflow as tf
+
+    mean, std = tf.reduce_mean(x), tf.math.reduce_std(x)
+    # Static shapes: slicing by random offsets loses them, and the network needs them.
+    return tf.ensure_shape(((x - mean) / tf.maximum(std, 1e-6))[..., None], INPUT_SHAPE)
+
+
+def _center(frames):
+    import tensorflow as tf
+
+    x = frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W]
+    return _normalize(tf.cast(x, tf.float32))
+
+
+def _augment(frames, words):
+    """Crop jitter, mirroring, and a few frames dropped and duplicated."""
+    import tensorflow as tf
+
+    dy = tf.random.uniform([], 0, 2 * MARGIN + 1, tf.int32)
+    dx = tf.random.uniform([], 0, 2 * MARGIN + 1, tf.int32)
+    x = frames[:, dy:dy + CROP_H, dx:dx + CROP_W]
+    x = tf.cond(tf.random.uniform([]) < 0.5, lambda: tf.reverse(x, axis=[2]), lambda: x)
+    k = tf.random.uniform([], 0, MAX_TIME_JITTER + 1, tf.int32)
+    keep = tf.sort(tf.random.shuffle(tf.range(N_FRAMES))[:N_FRAMES - k])
+    dup = tf.gather(keep, tf.random.shuffle(tf.range(N_FRAMES - k))[:k])
+    idx = tf.sort(tf.concat([keep, dup], 0))
+    x, words = tf.gather(x, idx), tf.gather(words, idx)
+    return _normalize(tf.cast(x, tf.float32)), tf.ensure_shape(words, (N_FRAMES,))
+
+
+def make_dataset(frames, labels, words, batch_size, training, seed=0):
+    """(frames, (labels, frame word ids)) batches, for the chars and words heads."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((frames, labels, words)).cache()
+    if training:
+        ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
+
+        def prepare(f, lab, w):
+            x, w = _augment(f, w)
+            return x, (lab, w)
+    else:
+        def prepare(f, lab, w):
+            return _center(f), (lab, w)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def ctc_loss(y_true, y_pred):
+    """CTC loss with each sample's true label length (labels are padded with id 0)."""
+    import keras
+    from keras import ops
+
+    labels = ops.cast(y_true, "int32")
+    label_len = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
+    batch, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    logit_len = ops.full((batch,), frames, dtype="int32")
+    # The network outputs probabilities; log() of them are valid logits for CTC.
+    log_probs = ops.log(ops.clip(y_pred, 1e-8, 1.0))
+    return keras.ops.ctc_loss(labels, log_probs, label_len, logit_len, mask_index=BLANK_ID)

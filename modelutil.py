@@ -1,0 +1,200 @@
+"""The networks and their weights.
+
+- `lipnet` (shipped): the LipNet paper's design (Assael et al. 2016), sized for a
+  2-core CPU: three spatiotemporal convolutions with batch normalisation, spatial
+  dropout and max pooling, two bidirectional GRUs, a softmax over the 41 classes.
+- `tutorial`: the LipNet tutorial's network, layer for layer, so that holders of its
+  checkpoint can load it (`load_model("tutorial", "models/checkpoint")`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from utils import GRID_WORDS, INPUT_SHAPE, NUM_CLASSES
+
+ARCHS = ("lipnet", "tutorial")
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_WEIGHTS = {"lipnet": MODELS_DIR / "lipnet.weights.h5",
+                   "tutorial": MODELS_DIR / "checkpoint"}
+N_WORD_CLASSES = len(GRID_WORDS) + 1  # the 51 GRID words and silence (id 0)
+
+# lipnet's sizes: the paper's 32/64/96 filters and GRU(256).
+CONV_FILTERS = (32, 64, 96)
+CONV_KERNELS = ((3, 5, 5), (3, 3, 3), (3, 3, 3))
+GRU_UNITS = 256
+SPATIAL_DROPOUT = 0.2
+GRU_DROPOUT = 0.5
+
+
+class WeightsError(ValueError):
+    """Weights that are missing or don't fit the network."""
+
+
+def _lipnet_features(inputs):
+    from keras import layers
+
+    x = inputs
+    for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
+        # The first convolution strides 2 in space, as in the paper: most of the
+        # 46x140 crop's detail is redundant, and it quarters the cost of the rest.
+        strides = (1, 2, 2) if i == 1 else (1, 1, 1)
+        x = layers.Conv3D(filters, kernel, strides=strides, padding="same",
+                          use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.SpatialDropout3D(SPATIAL_DROPOUT, name=f"drop{i}")(x)
+        x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
+    x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
+    for i in (1, 2):
+        x = layers.Bidirectional(layers.GRU(GRU_UNITS, return_sequences=True),
+                                 merge_mode="concat", name=f"bigru{i}")(x)
+        x = layers.Dropout(GRU_DROPOUT, name=f"gru_drop{i}")(x)
+    return x
+
+
+def build_lipnet_training():
+    """LipNet with a second, training-only head: the GRID word spoken at each frame.
+
+    The alignments say which word each frame belongs to; predicting it gives the
+    encoder a dense per-frame signal from the first step, where CTC alone sits for
+    many epochs emitting only blanks. The inference model drops this head.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(INPUT_SHAPE, name="frames")
+    features = _lipnet_features(inputs)
+    chars = layers.Dense(NUM_CLASSES, activation="softmax", name="chars")(features)
+    words = layers.Dense(N_WORD_CLASSES, name="words")(features)  # logits
+    return keras.Model(inputs, [chars, words], name="lipnet_training")
+
+
+def inference_model(training_model):
+    """The deployed network, cut from the training model: frames to char probabilities."""
+    import keras
+
+    return keras.Model(training_model.input, training_model.get_layer("chars").output,
+                       name="lipnet")
+
+
+def build_lipnet():
+    return inference_model(build_lipnet_training())
+
+
+def build_tutorial():
+    """The tutorial's network, exactly (8.47 M parameters)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE),
+        layers.Conv3D(128, 3, padding="same"),
+        layers.Activation("relu"),
+        layers.MaxPool3D((1, 2, 2)),
+        layers.Conv3D(256, 3, padding="same"),
+        layers.Activation("relu"),
+        layers.MaxPool3D((1, 2, 2)),
+        layers.Conv3D(75, 3, padding="same"),
+        layers.Activation("relu"),
+        layers.MaxPool3D((1, 2, 2)),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.Bidirectional(layers.LSTM(128, kernel_initializer="orthogonal",
+                                         return_sequences=True)),
+        layers.Dropout(0.5),
+        layers.Bidirectional(layers.LSTM(128, kernel_initializer="orthogonal",
+                                         return_sequences=True)),
+        layers.Dropout(0.5),
+        layers.Dense(NUM_CLASSES, kernel_initializer="he_normal", activation="softmax"),
+    ], name="tutorial")
+
+
+def build_model(arch: str = "lipnet"):
+    if arch == "lipnet":
+        return build_lipnet()
+    if arch == "tutorial":
+        return build_tutorial()
+    raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHS)}")
+
+
+def is_tf_checkpoint(path) -> bool:
+    """A TF object-based checkpoint: `prefix.index` next to it, or its `checkpoint` file."""
+    path = Path(path)
+    return (Path(f"{path}.index").is_file() or path.suffix == ".index"
+            or (path.name == "checkpoint" and path.is_file() and not path.suffix))
+
+
+def _checkpoint_prefix(path: Path) -> str:
+    import tensorflow as tf
+
+    if path.suffix == ".index":
+        return str(path.with_suffix(""))
+    if Path(f"{path}.index").is_file():
+        return str(path)
+    # The `checkpoint` state file names the prefix, relative to its folder.
+    prefix = tf.train.latest_checkpoint(str(path.parent))
+    if prefix is None:
+        raise WeightsError(f"{path}: names no checkpoint whose .index exists")
+    return prefix
+
+
+def checkpoint_weight_names(model) -> list[list[str]]:
+    """For each layer with weights, the TF-checkpoint names of its weights, in Keras order.
+
+    Keras 2's object-based checkpoints number the layers that hold weights
+    (layer_with_weights-N); a Bidirectional LSTM's are its forward_layer/cell and
+    backward_layer/cell kernel, recurrent_kernel and bias.
+    """
+    names = []
+    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
+    for n, layer in enumerate(l for l in model.layers if l.weights):
+        base = f"layer_with_weights-{n}"
+        if layer.__class__.__name__ == "Bidirectional":
+            parts = [f"{d}_layer/cell/{w}" for d in ("forward", "backward")
+                     for w in ("kernel", "recurrent_kernel", "bias")]
+        else:
+            parts = ["kernel", "bias"]
+        names.append([f"{base}/{p}{suffix}" for p in parts])
+    return names
+
+
+def load_tf_checkpoint(model, path) -> None:
+    """Import a Keras 2 TF-format checkpoint into a Keras 3 model, by variable name."""
+    import tensorflow as tf
+
+    prefix = _checkpoint_prefix(Path(path))
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as err:
+        raise WeightsError(f"{path}: unreadable TF checkpoint ({err})") from None
+    stored = reader.get_variable_to_shape_map()
+    layers = [l for l in model.layers if l.weights]
+    for layer, names in zip(layers, checkpoint_weight_names(model)):
+        values = []
+        for name, weight in zip(names, layer.weights):
+            if name not in stored:
+                raise WeightsError(f"{path}: the checkpoint has no variable {name}")
+            if tuple(stored[name]) != tuple(weight.shape):
+                raise WeightsError(f"{path}: {name} has shape {stored[name]}, "
+                                   f"the network needs {tuple(weight.shape)}")
+            values.append(reader.get_tensor(name))
+        layer.set_weights(values)
+
+
+def load_model(arch: str = "lipnet", weights=None):
+    """The inference network of `arch` with its weights (.weights.h5 or a TF checkpoint)."""
+    weights = Path(weights) if weights else DEFAULT_WEIGHTS[arch]
+    if not weights.exists() and not Path(f"{weights}.index").exists():
+        raise WeightsError(f"{weights}: no such weights file; train one with train.py, "
+                           "or pass --weights")
+    model = build_model(arch)
+    if is_tf_checkpoint(weights):
+        load_tf_checkpoint(model, weights)
+    elif weights.name.endswith(".weights.h5"):
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError) as err:
+            raise WeightsError(f"{weights}: does not fit the {arch} network ({err})") from None
+    else:
+        raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file or a TF "
+                           "checkpoint (checkpoint, .index, .data-*)")
+    return model

@@ -1,0 +1,160 @@
+"""Train LipNet on GRID s1 with CTC, holding out a validation slice of the training clips.
+
+    python train.py --data-dir ../shared/grid --run-dir runs/lipnet --epochs 60
+    python train.py --data-dir ../shared/grid --run-dir runs/lipnet --epochs 60 --resume
+
+Every epoch writes the run's state (weights, optimizer, epoch) to --run-dir, so a run
+stopped at any point goes on with --resume; best.weights.h5 there holds the inference
+network of the epoch with the lowest validation CTC loss so far.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+# --- defaults (each one a flag) ---------------------------------------------
+DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
+TRAIN_NAMES = None  # None: <data-dir>/splits/train.txt
+RUN_DIR = "runs/lipnet"
+EPOCHS = 60
+BATCH_SIZE = 8
+PEAK_LR = 1e-3
+MIN_LR = 1e-5
+WARMUP_EPOCHS = 2
+CLIPNORM = 5.0
+WORD_LOSS_WEIGHT = 2.0  # the per-frame word head's share of the loss
+VAL_FRACTION = 0.1  # of the training clips, held out for checkpoint choice
+PATIENCE = 15  # epochs without a better validation loss before stopping
+SEED = 1234
+MAX_STEPS = None  # cut each epoch short (smoke tests)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=DATA_DIR)
+    p.add_argument("--names", default=TRAIN_NAMES, help="file of training clip names")
+    p.add_argument("--run-dir", default=RUN_DIR)
+    p.add_argument("--epochs", type=int, default=EPOCHS)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=float, default=PEAK_LR)
+    p.add_argument("--clipnorm", type=float, default=CLIPNORM)
+    p.add_argument("--word-loss-weight", type=float, default=WORD_LOSS_WEIGHT)
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
+    p.add_argument("--patience", type=int, default=PATIENCE)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--max-steps", type=int, default=MAX_STEPS)
+    p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
+    p.add_argument("--cpu-devices", type=int, default=0,
+                   help="split the CPU into N logical devices (to try --strategy mirrored)")
+    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--verbose", type=int, default=1, help="1: progress bar, 2: a line an epoch")
+    p.add_argument("--init-weights", default=None, help="start from these lipnet weights")
+    return p.parse_args(argv)
+
+
+def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
+    """Linear warm-up to `peak`, then a cosine decay to `floor` at the last epoch."""
+    def schedule(epoch, lr=None):
+        if epoch < warmup:
+            return peak * (epoch + 1) / (warmup + 1)
+        progress = (epoch - warmup) / max(1, epochs - warmup)
+        return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return schedule
+
+
+def distribution(args):
+    import tensorflow as tf
+
+    if args.cpu_devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices)
+    if args.strategy == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def main(args):
+    import keras
+    import numpy as np
+
+    import dataset
+    import modelutil
+    import train_callbacks as cbs
+    import utils
+
+    strategy = distribution(args)
+    keras.utils.set_random_seed(args.seed)
+    data_dir = utils.resolve_data_dir(args.data_dir)
+    names_file = Path(args.names) if args.names else data_dir / "splits" / "train.txt"
+    names = utils.read_names(names_file)
+    train_names, val_names = dataset.split_validation(names, args.val_fraction, args.seed)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
+    print(f"{len(train_names)} training clips, {len(val_names)} validation clips "
+          f"(from {names_file}); run in {run_dir}", flush=True)
+
+    train_arrays = dataset.load_clip_arrays(data_dir, train_names)
+    val_arrays = dataset.load_clip_arrays(data_dir, val_names)
+    train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed)
+    val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
+    if args.max_steps:
+        train_ds, val_ds = train_ds.take(args.max_steps), val_ds.take(args.max_steps)
+
+    with strategy.scope():
+        model = modelutil.build_lipnet_training()
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
+            loss=[dataset.ctc_loss,
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True)],
+            loss_weights=[1.0, args.word_loss_weight])
+    state = cbs.RunState(run_dir)
+    initial_epoch = 0
+    if args.resume:
+        initial_epoch = state.restore(model)
+        print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
+    elif args.init_weights:
+        modelutil.inference_model(model).load_weights(args.init_weights)
+    if initial_epoch >= args.epochs:
+        print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs})")
+        return 0
+
+    val_frames = np.stack([dataset._center(f).numpy() for f in val_arrays[0]])
+    val_truth = [utils.ids_to_text(l) for l in val_arrays[1]]
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lr_schedule(args.epochs, args.lr)),
+        cbs.SentencePrinter(val_frames, val_truth),
+        cbs.BestInference(run_dir / "best.weights.h5", state),
+        keras.callbacks.EarlyStopping(monitor="val_chars_loss", mode="min",
+                                      patience=args.patience),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=args.resume),
+        state,
+    ]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+              initial_epoch=initial_epoch, callbacks=callbacks, verbose=args.verbose)
+    print(f"best validation CTC loss {state.best:.4f}; weights in {run_dir / 'best.weights.h5'}")
+    return 0
+
+
+def cli(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parse_args(argv)
+    try:
+        return main(args)
+    except (OSError, ValueError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,95 @@
+"""Callbacks of train.py: resumable run state, best-weights export, sentence printing."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import decoding
+import modelutil
+
+
+def _save_weights_atomically(model, path: Path) -> None:
+    # A run killed mid-save must not leave a truncated file under the real name.
+    tmp = path.with_name(f"{path.name[:-len('.weights.h5')]}-partial.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+class RunState(keras.callbacks.Callback):
+    """Saves weights, optimizer state and epoch after every epoch; restores them."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.best = float("inf")
+
+    @property
+    def weights_path(self):
+        return self.run_dir / "last.weights.h5"
+
+    def on_epoch_end(self, epoch, logs=None):
+        _save_weights_atomically(self.model, self.weights_path)
+        opt = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
+        np.savez(self.run_dir / "optimizer-partial.npz", **opt)
+        os.replace(self.run_dir / "optimizer-partial.npz", self.run_dir / "optimizer.npz")
+        state = {"epoch": epoch + 1, "best_val_chars_loss": self.best}
+        (self.run_dir / "state-partial.json").write_text(json.dumps(state))
+        os.replace(self.run_dir / "state-partial.json", self.run_dir / "state.json")
+
+    def restore(self, model) -> int:
+        state_file = self.run_dir / "state.json"
+        if not state_file.is_file():
+            raise FileNotFoundError(f"{state_file}: nothing to resume in {self.run_dir}; "
+                                    "start without --resume")
+        state = json.loads(state_file.read_text())
+        model.load_weights(self.weights_path)
+        model.optimizer.build(model.trainable_variables)
+        with np.load(self.run_dir / "optimizer.npz") as saved:
+            for i, var in enumerate(model.optimizer.variables):
+                var.assign(saved[f"v{i}"])
+        self.best = state["best_val_chars_loss"]
+        return state["epoch"]
+
+
+class BestInference(keras.callbacks.Callback):
+    """Writes the inference network (no word head) when validation CTC loss improves."""
+
+    def __init__(self, path: Path, state: RunState, monitor="val_chars_loss"):
+        super().__init__()
+        self.path, self.state, self.monitor = Path(path), state, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value < self.state.best:
+            print(f"\nepoch {epoch + 1}: {self.monitor} improved from "
+                  f"{self.state.best:.4f} to {value:.4f}; saving {self.path}", flush=True)
+            self.state.best = float(value)
+            _save_weights_atomically(modelutil.inference_model(self.model), self.path)
+
+
+class SentencePrinter(keras.callbacks.Callback):
+    """Decodes the validation clips each epoch: prints a few, logs WER and CER."""
+
+    def __init__(self, frames: np.ndarray, truths: list[str], show: int = 3):
+        super().__init__()
+        self.frames, self.truths, self.show = frames, truths, show
+
+    def on_epoch_end(self, epoch, logs=None):
+        net = modelutil.inference_model(self.model)
+        probs = net.predict(self.frames, batch_size=16, verbose=0)
+        for decoder in ("greedy", "grammar"):
+            texts = decoding.decode_batch(probs, decoder)
+            wer, cer = decoding.error_rates(self.truths, texts)
+            suffix = "" if decoder == "greedy" else f"_{decoder}"
+            if logs is not None:
+                logs[f"val_wer{suffix}"], logs[f"val_cer{suffix}"] = wer, cer
+            if decoder == "greedy":
+                shown = texts[: self.show]
+        print(f"\nepoch {epoch + 1}: validation WER {logs['val_wer']:.2%} CER "
+              f"{logs['val_cer']:.2%} (grammar WER {logs['val_wer_grammar']:.2%})")
+        for truth, text in zip(self.truths, shown):
+            print(f"  original:  {truth}\n  predicted: {text}")

@@ -1,0 +1,237 @@
+"""GRID data: the vocabulary, video and alignment loading, and where clips live.
+
+Everything that turns files into arrays lives here, so that the app, the scripts,
+the training pipeline and the tests read data the same way.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# The LipNet tutorial's vocabulary, exactly. Id 0 is the empty out-of-vocabulary /
+# padding token (StringLookup's oov_token=""), ids 1..39 the characters, and the
+# network has one more class, the CTC blank, last.
+VOCAB = list("abcdefghijklmnopqrstuvwxyz'?!123456789 ")
+ID_TO_CHAR = [""] + VOCAB
+CHAR_TO_ID = {c: i for i, c in enumerate(ID_TO_CHAR)}
+PAD_ID = 0
+BLANK_ID = len(ID_TO_CHAR)  # 40
+NUM_CLASSES = BLANK_ID + 1  # 41
+
+# GRID videos: 360x288 at 25 fps, 3 s per sentence.
+FPS = 25
+N_FRAMES = 75  # 3 s at 25 fps
+MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
+MOUTH_ROWS = (190, 236)  # the tutorial's crop of the 288-row frame: 46 rows
+MOUTH_COLS = (80, 220)  # ... and of the 360 columns: 140 columns
+CROP_H = MOUTH_ROWS[1] - MOUTH_ROWS[0]
+CROP_W = MOUTH_COLS[1] - MOUTH_COLS[0]
+INPUT_SHAPE = (N_FRAMES, CROP_H, CROP_W, 1)
+
+VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+SILENCE_TOKENS = {"sil", "sp"}  # silence and short pause: not spoken words
+SPEAKER = "s1"
+DEFAULT_DATA_DIR = "data"
+
+# GRID grammar: every sentence is command color preposition letter digit adverb.
+GRID_SLOTS = (
+    ("bin", "lay", "place", "set"),
+    ("blue", "green", "red", "white"),
+    ("at", "by", "in", "with"),
+    tuple("abcdefghijklmnopqrstuvxyz"),  # every letter but w
+    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    ("again", "now", "please", "soon"),
+)
+GRID_WORDS = sorted({w for slot in GRID_SLOTS for w in slot})
+
+
+class VideoError(ValueError):
+    """A video that can't be turned into the network's input."""
+
+
+class AlignmentError(ValueError):
+    """An alignment file that is missing or malformed."""
+
+
+# --- vocabulary -------------------------------------------------------------
+
+def text_to_ids(text: str) -> list[int]:
+    """Characters to ids; characters outside the vocabulary map to 0 (the OOV id)."""
+    return [CHAR_TO_ID.get(c, PAD_ID) for c in text.lower()]
+
+
+def ids_to_text(ids) -> str:
+    """Ids back to text; 0 (padding) and the blank become nothing."""
+    return "".join(ID_TO_CHAR[i] for i in ids if 0 < int(i) < BLANK_ID)
+
+
+def string_lookups():
+    """The tutorial's paired Keras StringLookup layers, built from the same VOCAB."""
+    import keras
+
+    char_to_num = keras.layers.StringLookup(vocabulary=VOCAB, oov_token="")
+    num_to_char = keras.layers.StringLookup(
+        vocabulary=char_to_num.get_vocabulary(), oov_token="", invert=True)
+    return char_to_num, num_to_char
+
+
+# --- video ------------------------------------------------------------------
+
+def read_gray_frames(path) -> np.ndarray:
+    """Decode every frame of a video as uint8 grayscale, shape (T, H, W)."""
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: the file is empty")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can decode "
+                             "(corrupt, or not a video at all)")
+        frames = []
+        while len(frames) < 4 * N_FRAMES:  # enough for any clip we'd keep
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
+    return np.stack(frames)
+
+
+def crop_mouth(frames: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The mouth region of GRID-framed (T, 288, 360) frames, widened by `margin` pixels."""
+    top, bottom = MOUTH_ROWS[0] - margin, MOUTH_ROWS[1] + margin
+    left, right = MOUTH_COLS[0] - margin, MOUTH_COLS[1] + margin
+    return frames[:, top:bottom, left:right]
+
+
+def fit_length(frames: np.ndarray, n: int = N_FRAMES) -> np.ndarray:
+    """Trim to n frames, or pad by repeating the last frame (GRID has 74-frame clips)."""
+    if len(frames) >= n:
+        return frames[:n]
+    pad = np.repeat(frames[-1:], n - len(frames), axis=0)
+    return np.concatenate([frames, pad])
+
+
+def load_mouth_frames(path, margin: int = 0) -> np.ndarray:
+    """uint8 mouth crops, (75, 46 + 2 margin, 140 + 2 margin), before normalisation."""
+    frames = read_gray_frames(path)
+    height, width = frames.shape[1:]
+    need_h, need_w = MOUTH_ROWS[1] + margin, MOUTH_COLS[1] + margin
+    if height < need_h or width < need_w:
+        raise VideoError(
+            f"{path}: frames are {width}x{height}; the mouth crop needs at least "
+            f"{need_w}x{need_h} (GRID framing is 360x288)")
+    if len(frames) < MIN_FRAMES:
+        raise VideoError(
+            f"{path}: only {len(frames)} frames could be decoded; need at least "
+            f"{MIN_FRAMES} ({MIN_FRAMES / FPS:.0f} s at {FPS} fps): truncated or too short")
+    return fit_length(crop_mouth(frames, margin))
+
+
+def normalize(frames: np.ndarray) -> np.ndarray:
+    """Per-clip mean/std normalisation to float32 (T, H, W, 1), as the tutorial does."""
+    x = frames.astype(np.float32)
+    std = x.std()
+    x = (x - x.mean()) / (std if std > 1e-6 else 1.0)
+    return x[..., None]
+
+
+def load_video(path) -> np.ndarray:
+    """A video file to the network's input: float32 (75, 46, 140, 1)."""
+    return normalize(load_mouth_frames(path))
+
+
+# --- alignments -------------------------------------------------------------
+
+def load_alignment_segments(path) -> list[tuple[float, float, str]]:
+    """(start_frame, end_frame, word) for every line, silences included."""
+    path = Path(path)
+    if not path.exists():
+        raise AlignmentError(f"{path}: no such alignment file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as err:
+        raise AlignmentError(f"{path}: unreadable alignment file ({err})") from None
+    segments = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            start, end = int(parts[0]), int(parts[1])
+            if len(parts) != 3 or end < start:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise AlignmentError(
+                f"{path}: line {number} is not 'start end word': {line.strip()!r}") from None
+        # Alignment times are in 1/1000 of a frame at 25 fps.
+        segments.append((start / 1000.0, end / 1000.0, parts[2].lower()))
+    if not segments:
+        raise AlignmentError(f"{path}: the alignment file holds no words")
+    return segments
+
+
+def load_alignments(path) -> list[str]:
+    """The spoken words of an alignment file, without `sil` and `sp`."""
+    return [w for _, _, w in load_alignment_segments(path) if w not in SILENCE_TOKENS]
+
+
+def load_sentence(path) -> str:
+    return " ".join(load_alignments(path))
+
+
+# --- where the data lives ---------------------------------------------------
+
+def resolve_data_dir(flag: str | os.PathLike | None = None) -> Path:
+    """A flag wins, then $LIPREAD_DATA_DIR, then data/."""
+    return Path(flag or os.environ.get("LIPREAD_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def video_dir(data_dir) -> Path:
+    return Path(data_dir) / SPEAKER
+
+
+def alignment_path(data_dir, name: str) -> Path:
+    return Path(data_dir) / "alignments" / SPEAKER / f"{name}.align"
+
+
+def list_clips(data_dir) -> list[str]:
+    """Sorted names of the clips in data_dir/s1 with a video extension."""
+    folder = video_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    return sorted({p.stem for p in folder.iterdir()
+                   if p.suffix.lower() in VIDEO_EXTS and p.is_file()})
+
+
+def video_path(data_dir, name: str) -> Path:
+    """The video file of a clip name, whatever its extension."""
+    folder = video_dir(data_dir)
+    for ext in VIDEO_EXTS:
+        candidate = folder / f"{name}{ext}"
+        if candidate.is_file():
+            return candidate
+    raise VideoError(f"{folder}/{name}.*: no video for clip {name!r} in {folder}")
+
+
+def read_names(path) -> list[str]:
+    """Clip names from a text file, one per line; blank lines and # comments skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such names file")
+    names = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"{path}: the names file lists no clips")
+    return names
