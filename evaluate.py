@@ -1,0 +1,129 @@
+"""Word and character error rates of a network on GRID clips.
+
+    python evaluate.py --data-dir ../shared/grid --names ../shared/grid/splits/test.txt \
+        --decoder grammar --json artifacts/test-grammar.json
+
+WER and CER are as the LipNet paper defines them: the edit distance between the
+predicted and the true sentence, in words or characters, summed over all clips and
+divided by the total length of the true sentences.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# --- defaults (each one a flag) ---------------------------------------------
+DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
+NAMES = None  # None: every clip of the data directory that has an alignment
+DECODER = "greedy"
+ARCH = "lipnet"
+WEIGHTS = None  # None: the shipped weights of --arch
+BATCH_SIZE = 16
+
+
+def parse_args(argv=None):
+    import decoding
+    import modelutil
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=DATA_DIR)
+    p.add_argument("--names", default=NAMES, help="file of clip names, one a line")
+    p.add_argument("--decoder", choices=decoding.DECODERS, default=DECODER)
+    p.add_argument("--arch", choices=modelutil.ARCHS, default=ARCH)
+    p.add_argument("--weights", default=WEIGHTS)
+    p.add_argument("--json", dest="json_out", default=None, help="write the results here")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    return p.parse_args(argv)
+
+
+def clips_to_evaluate(data_dir: Path, names_file) -> list[str]:
+    import utils
+
+    if names_file:
+        names = utils.read_names(names_file)
+        missing = [n for n in names if not utils.alignment_path(data_dir, n).is_file()]
+        if missing:
+            raise ValueError(f"{len(missing)} listed clips have no alignment in "
+                             f"{data_dir / 'alignments' / utils.SPEAKER}, e.g. {missing[0]}")
+        return names
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: no such data directory")
+    names = [n for n in utils.list_clips(data_dir) if utils.alignment_path(data_dir, n).is_file()]
+    if not names:
+        raise ValueError(f"{data_dir}: no clips with alignments (expected "
+                         f"{utils.SPEAKER}/<name>.mpg and alignments/{utils.SPEAKER}/<name>.align)")
+    return names
+
+
+def check_writable(path) -> None:
+    """Fail before an hour of work, not after it."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path}: folder {parent} does not exist")
+    if Path(path).is_dir() or not os.access(parent, os.W_OK):
+        raise PermissionError(f"{path}: cannot write there")
+
+
+def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=BATCH_SIZE):
+    import numpy as np
+
+    import decoding
+    import transcribe
+    import utils
+
+    truths, predictions, per_clip = [], [], []
+    for start in range(0, len(names), batch_size):
+        batch = names[start:start + batch_size]
+        frames = np.stack([utils.load_video(utils.video_path(data_dir, n)) for n in batch])
+        probs = transcribe.predict_probs(model, frames, batch_size)
+        for name, p in zip(batch, probs):
+            truth = utils.load_sentence(utils.alignment_path(data_dir, name))
+            text = decoding.decode(p, decoder)
+            w, nw, c, nc = decoding.error_counts(truth, text)
+            truths.append(truth)
+            predictions.append(text)
+            per_clip.append({"name": name, "truth": truth, "predicted": text,
+                             "word_errors": w, "words": nw, "char_errors": c, "chars": nc})
+    wer, cer = decoding.error_rates(truths, predictions)
+    return wer, cer, per_clip
+
+
+def cli(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = parse_args(argv)
+    import modelutil
+    import utils
+
+    try:
+        data_dir = utils.resolve_data_dir(args.data_dir)
+        names = clips_to_evaluate(data_dir, args.names)
+        if args.json_out:
+            check_writable(args.json_out)
+        model = modelutil.load_model(args.arch, args.weights)
+        t0 = time.perf_counter()
+        wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size)
+        seconds = time.perf_counter() - t0
+    except (OSError, ValueError) as err:  # VideoError, AlignmentError, WeightsError too
+        print(f"evaluate.py: error: {err}", file=sys.stderr)
+        return 2
+    wrong = sum(1 for c in per_clip if c["word_errors"])
+    print(f"{len(names)} clips, decoder {args.decoder}, {args.arch} "
+          f"({args.weights or modelutil.DEFAULT_WEIGHTS[args.arch]})")
+    print(f"WER {wer:.2%}  CER {cer:.2%}  ({wrong} clips with a word wrong; {seconds:.1f} s)")
+    if args.json_out:
+        result = {"wer": wer, "cer": cer, "clips": len(names), "decoder": args.decoder,
+                  "arch": args.arch, "weights": str(args.weights or
+                                                    modelutil.DEFAULT_WEIGHTS[args.arch]),
+                  "data_dir": str(data_dir), "names": args.names, "per_clip": per_clip}
+        tmp = Path(f"{args.json_out}.partial")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, args.json_out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
