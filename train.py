@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=DATA_DIR)
     p.add_argument("--names", default=TRAIN_NAMES, help="file of training clip names")
     p.add_argument("--run-dir", default=RUN_DIR)
+    p.add_argument("--cache-dir", default=None, help="decoded crops cache (default .cache)")
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--lr", type=float, default=PEAK_LR)
@@ -100,10 +101,12 @@ def main(args):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     print(f"{len(train_names)} training clips, {len(val_names)} validation clips "
-          f"(from {names_file}); run in {run_dir}", flush=True)
+          f"(from {names_file}); {strategy.num_replicas_in_sync} replica(s); run in {run_dir}",
+          flush=True)
 
-    train_arrays = dataset.load_clip_arrays(data_dir, train_names)
-    val_arrays = dataset.load_clip_arrays(data_dir, val_names)
+    cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
+    train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir)
+    val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir)
     train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed)
     val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
     if args.max_steps:

@@ -1,0 +1,95 @@
+"""The three CTC decoders on hand-built probability matrices, and the error rates."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import decoding
+from utils import BLANK_ID, NUM_CLASSES, text_to_ids
+
+
+def spell(frames_of_ids, n_frames=75, confidence=0.9):
+    """A (75, 41) matrix whose most likely class at frame t is frames_of_ids[t] (or blank)."""
+    probs = np.full((n_frames, NUM_CLASSES), (1 - confidence) / (NUM_CLASSES - 1))
+    for t in range(n_frames):
+        cls = frames_of_ids[t] if t < len(frames_of_ids) else BLANK_ID
+        probs[t, cls] = confidence
+    return probs
+
+
+def path_for(text, repeat=2):
+    """A CTC path: blanks, then each character `repeat` times with a blank after it."""
+    path = [BLANK_ID] * 5
+    for c in text_to_ids(text):
+        path += [c] * repeat + [BLANK_ID]
+    return path
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    probs = spell(path_for("bin green at f two now"))
+    assert decoding.decode(probs, "greedy") == "bin green at f two now"
+    raw = decoding.raw_tokens(probs)
+    assert raw.shape == (75,) and (raw == BLANK_ID).sum() > 0
+
+
+def test_greedy_needs_a_blank_between_double_letters():
+    e = text_to_ids("e")[0]
+    assert decoding.decode(spell([e, e, BLANK_ID, e]), "greedy") == "ee"
+    assert decoding.decode(spell([e, e, e]), "greedy") == "e"
+
+
+def test_beam_sums_paths_where_greedy_takes_the_best_frame():
+    # Each frame: blank 0.6, 'a' 0.4. Greedy reads nothing; but 'a' has three
+    # paths (a a, a -, - a) worth 0.64 against the empty sentence's 0.36.
+    a = text_to_ids("a")[0]
+    probs = np.full((2, NUM_CLASSES), 1e-9)
+    probs[:, BLANK_ID], probs[:, a] = 0.6, 0.4
+    assert decoding.decode(probs, "greedy") == ""
+    assert decoding.decode(probs, "beam") == "a"
+
+
+def test_beam_reads_a_clean_sentence():
+    probs = spell(path_for("set red by q five again"))
+    assert decoding.decode(probs, "beam") == "set red by q five again"
+
+
+def test_grammar_corrects_what_greedy_gets_wrong():
+    path = path_for("bin blue at f two now")
+    probs = spell(path)
+    # Make 'u' of "blue" look like 'o', and the 'w' of "two" look like 'q'.
+    for wrong, right in (("o", "u"), ("q", "w")):
+        t = path.index(text_to_ids(right)[0])
+        for frame in (t, t + 1):
+            probs[frame, text_to_ids(wrong)[0]] = 0.5
+            probs[frame, text_to_ids(right)[0]] = 0.4
+    assert decoding.decode(probs, "greedy") == "bin bloe at f tqo now"
+    assert decoding.decode(probs, "grammar") == "bin blue at f two now"
+
+
+def test_grammar_always_gives_a_valid_sentence():
+    from utils import GRID_SLOTS
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        probs = rng.dirichlet(np.ones(NUM_CLASSES), size=75)
+        words = decoding.decode(probs, "grammar").split()
+        assert len(words) == 6
+        assert all(w in slot for w, slot in zip(words, GRID_SLOTS))
+
+
+def test_grammar_handles_double_letters_and_single_letter_words():
+    text = "place green with e seven soon"
+    assert decoding.decode(spell(path_for(text, repeat=1)), "grammar") == text
+
+
+def test_unknown_decoder():
+    with pytest.raises(ValueError, match="unknown decoder"):
+        decoding.decode(np.zeros((75, NUM_CLASSES)), "viterbi")
+
+
+def test_error_rates_are_corpus_level():
+    truths = ["bin blue at f two now", "set red by q five again"]
+    preds = ["bin blue at f two now", "set red by q nine again"]
+    wer, cer = decoding.error_rates(truths, preds)
+    assert wer == pytest.approx(1 / 12)
+    assert cer == pytest.approx(decoding.edit_distance("five", "nine") / sum(map(len, truths)))
+    assert decoding.error_counts("a b c", "a c") == (1, 3, 2, 5)
