@@ -1,0 +1,352 @@
+"""Fetch the LipNet tutorial's GRID s1 data and its pretrained checkpoint, safely.
+
+    python download.py data                        # data.zip -> data/s1, data/alignments/s1
+    python download.py checkpoint                  # checkpoints.zip -> models/checkpoint*
+    python download.py data --dest /mnt/grid       # somewhere else
+    python download.py data --zip ~/Downloads/data.zip   # a zip fetched in a browser
+    python download.py data --url http://host/data.zip   # another server (the tests use one)
+
+Both archives come from Google Drive through gdown, as in the tutorial, but nothing
+lands in place before it has been checked: the download goes to a temporary folder
+beside the destination; it must be a whole zip archive (not Drive's HTML quota page)
+holding the expected files; it is extracted there and renamed into place in one step.
+When the data is already there, nothing is downloaded. The data gets splits/train.txt
+and splits/test.txt, with the same 100 test clips as ../shared/grid.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+# --- defaults (each one a flag) ---------------------------------------------
+DATA_DRIVE_ID = "1YlvpDLix3S-U8fd-gqRwPcWXAXm8JwjL"  # the tutorial's data.zip
+CHECKPOINT_DRIVE_ID = "1vWscXs4Vt0a_1IH1-ct2TCgXAZT-N3_Y"  # the tutorial's checkpoints.zip
+DATA_DEST = "data"
+CHECKPOINT_DEST = "models"
+EXPECT_VIDEOS = 1000  # data.zip holds data/s1/*.mpg ...
+EXPECT_ALIGNMENTS = 1000  # ... and data/alignments/s1/*.align
+URL_ENV = {"data": "LIPREAD_DATA_URL", "checkpoint": "LIPREAD_CHECKPOINT_URL"}  # not Drive
+TIMEOUT_S = 60  # to connect, and between two reads
+SEED = 0  # of the test split drawn when the data lacks the 100 clips below
+
+# The test split of ../shared/grid (and of the README's figures): evaluating on the same
+# 100 clips keeps a downloaded copy's numbers comparable. Every other clip trains.
+TEST_NAMES = """
+bbaf2n bbal6n bbal8p bbas1s bbbf9a bbil2n bbws8n bgau1a bgbn8n bgbu5a bgig7s bgig8p
+bgwb5s bgwh8n bram5a bras6n bras9a brbg2n brbm6n brbt3a bris4p bwag5s bwbg8n bwim7a
+bwis9s bwwh2n lbaq7a lbbezn lbid3s lbix5s lbwe5s lbwk9s lbwr3s lbwr4p lbwy9a lgir9s
+lgwa1a lgwazp lgwg4p lgwm6n lgwtzn lray7a lrbe7s lrby9s lrie1a lriq9a lriy3a lrwl6p
+lwaz2p lwbf5a lwir5a pbac2p pbbc4n pbii2p pgad9s pgaezp pgbe3s pgbe4p pgbk6n pgid6p
+pgij8n pgiq2n pgwlzn prac7s prap6p prbd1s prbj6p pripzn prwk1a pwad5a pwbk2p pwbx8n
+pwbx9s pwby1a pwix3a pwwq9s sbaa7a sbig6p sbwo1s sbwu7a sgac4p sgap2p sgbjzn sgbv8n
+sgii5a sgwj6p srab3a srbu6n srih3a srin4n srit8n swai1s swao4n swbi6p swbv5a swih7s
+swiu5s swwc7a swwi8n swwv7s
+""".split()
+
+PROG = "download.py"
+DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
+              "again later, or download https://drive.google.com/uc?id={id} in a browser "
+              "and pass it with --zip")
+SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .index file
+
+
+class DownloadError(Exception):
+    """A failed download or a bad archive: its message is the whole story, one line."""
+
+
+# --- fetching ---------------------------------------------------------------
+
+def _short_reason(err: Exception) -> str:
+    """'Connection refused' rather than three lines of urllib3's retry machinery."""
+    text = str(err)
+    for pattern in (r"\[Errno -?\d+\] ([^'\")\]]+)", r"(Name or service not known)",
+                    r"(Temporary failure in name resolution)", r"(Read timed out)"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip().rstrip(".")
+    return type(err).__name__
+
+
+def fetch(target: Path, drive_id: str, url: str | None) -> None:
+    """gdown, from Drive (or `url`), to `target`; every failure as one DownloadError."""
+    import gdown
+    import requests
+
+    source = url or f"Google Drive (id {drive_id})"
+    hint = DRIVE_HINT.format(id=drive_id)
+    quiet = not sys.stderr.isatty()  # a progress bar for people, silence for logs
+    try:
+        if url:
+            gdown.download(url=url, output=str(target), quiet=quiet, use_cookies=False,
+                           timeout=TIMEOUT_S)
+        else:
+            gdown.download(id=drive_id, output=str(target), quiet=quiet, timeout=TIMEOUT_S)
+    except requests.exceptions.HTTPError as err:
+        status = err.response.status_code if err.response is not None else "an error"
+        raise DownloadError(f"{source} answered HTTP {status}"
+                            + ("" if url else f"; {hint}")) from None
+    except requests.exceptions.Timeout as err:
+        raise DownloadError(f"{source}: no answer within {TIMEOUT_S} s ({_short_reason(err)}): "
+                            "offline, or the network is too slow") from None
+    except requests.exceptions.ConnectionError as err:
+        raise DownloadError(f"cannot reach {source}: {_short_reason(err)} (offline? behind a "
+                            "proxy or firewall?)") from None
+    except requests.exceptions.RequestException as err:
+        raise DownloadError(f"downloading from {source} failed: {_short_reason(err)}") from None
+    except gdown.exceptions.FileURLRetrievalError:
+        raise DownloadError(f"Google Drive did not hand out file {drive_id}; {hint}") from None
+    except gdown.exceptions.DownloadError as err:
+        reason = " ".join(str(err).split()) or "the transfer broke off"
+        raise DownloadError(f"downloading from {source} failed: {reason}") from None
+    if not target.is_file():
+        raise DownloadError(f"downloading from {source} produced no file")
+
+
+# --- checking ---------------------------------------------------------------
+
+def check_zip(path: Path, drive_id: str, url: str | None = None) -> None:
+    """A whole zip archive, every member's CRC right; a clear word for what it is if not."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DownloadError(f"{path.name}: the download is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    sniff = head.lstrip().lower()
+    if sniff.startswith((b"<!doctype html", b"<html")) or b"<html" in sniff[:256]:
+        hint = ("a quota, login or error page? Check the URL, or download the file in a "
+                "browser and pass it with --zip" if url else DRIVE_HINT.format(id=drive_id))
+        raise DownloadError(f"{path.name}: got an HTML page, not the zip; {hint}")
+    if not zipfile.is_zipfile(path):
+        kind = "truncated or corrupt zip" if head.startswith(b"PK") else "not a zip archive"
+        raise DownloadError(f"{path.name}: {kind} ({size} bytes, starting {head[:8]!r})")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise DownloadError(f"{path.name}: corrupt zip ({err})") from None
+    except Exception as err:  # zlib.error and friends from a damaged member
+        raise DownloadError(f"{path.name}: corrupt zip ({type(err).__name__}: {err})") from None
+    if bad is not None:
+        raise DownloadError(f"{path.name}: corrupt zip: {bad} fails its CRC check")
+
+
+def extract(path: Path, into: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            zf.extractall(into)  # zipfile keeps members inside `into` (no '..', no '/')
+    except (zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise DownloadError(f"{path.name}: corrupt zip ({err})") from None
+
+
+def _folders(tree: Path, depth: int = 3):
+    """tree and the folders below it, shallowest first, skipping macOS litter."""
+    level = [tree]
+    for _ in range(depth + 1):
+        nxt = []
+        for d in level:
+            yield d
+            nxt += sorted(p for p in d.iterdir() if p.is_dir() and p.name != "__MACOSX")
+        level = nxt
+
+
+def count_data(root: Path) -> tuple[int, int]:
+    """(videos in root/s1, alignments in root/alignments/s1)."""
+    import utils
+
+    videos = len(utils.list_clips(root))
+    align_dir = utils.alignment_path(root, "x").parent
+    alignments = len(list(align_dir.glob("*.align"))) if align_dir.is_dir() else 0
+    return videos, alignments
+
+
+def find_data_root(tree: Path) -> Path:
+    import utils
+
+    for d in _folders(tree):
+        if (d / utils.SPEAKER).is_dir():
+            return d
+    raise DownloadError(f"the archive holds no {utils.SPEAKER}/ folder of videos "
+                        "(expected data/s1/*.mpg and data/alignments/s1/*.align)")
+
+
+def write_splits(root: Path) -> tuple[int, int]:
+    """splits/train.txt and splits/test.txt for the clips that have an alignment."""
+    import utils
+
+    names = [n for n in utils.list_clips(root) if utils.alignment_path(root, n).is_file()]
+    test = [n for n in TEST_NAMES if n in set(names)]
+    if len(test) < len(TEST_NAMES):  # another archive: a seeded 10% instead
+        shuffled = list(names)
+        random.Random(SEED).shuffle(shuffled)
+        test = sorted(shuffled[:max(1, round(len(names) / 10))]) if len(names) > 1 else []
+    train = [n for n in names if n not in set(test)]
+    (root / "splits").mkdir(exist_ok=True)
+    (root / "splits" / "train.txt").write_text("".join(f"{n}\n" for n in train))
+    (root / "splits" / "test.txt").write_text("".join(f"{n}\n" for n in test))
+    return len(train), len(test)
+
+
+def find_checkpoint(tree: Path) -> Path:
+    """The folder holding checkpoint.index, its data shards and state file, all checked."""
+    folder = next((d for d in _folders(tree) if (d / "checkpoint.index").is_file()), None)
+    if folder is None:
+        raise DownloadError("the archive holds no checkpoint.index (expected the tutorial's "
+                            "checkpoint, checkpoint.index, checkpoint.data-00000-of-00001)")
+    index = folder / "checkpoint.index"
+    with open(index, "rb") as f:
+        f.seek(max(0, index.stat().st_size - 8))
+        if f.read(8) != SSTABLE_MAGIC:
+            raise DownloadError("checkpoint.index in the archive is not a TensorFlow "
+                                "checkpoint index (truncated or corrupt)")
+    shards = sorted(folder.glob("checkpoint.data-*-of-*"))
+    if not shards:
+        raise DownloadError("the archive has checkpoint.index but no checkpoint.data-* file")
+    total = int(shards[0].name.rsplit("-of-", 1)[1])
+    missing = [f"checkpoint.data-{i:05d}-of-{total:05d}" for i in range(total)
+               if not (folder / f"checkpoint.data-{i:05d}-of-{total:05d}").is_file()]
+    if missing or any(s.stat().st_size == 0 for s in shards):
+        raise DownloadError(f"the archive's checkpoint is incomplete ({len(missing)} of "
+                            f"{total} data files missing or empty)")
+    state = folder / "checkpoint"
+    if not state.is_file():  # the state file the tutorial's load_weights reads
+        state.write_text('model_checkpoint_path: "checkpoint"\n'
+                         'all_model_checkpoint_paths: "checkpoint"\n')
+    return folder
+
+
+def checkpoint_complete(dest: Path) -> bool:
+    return ((dest / "checkpoint.index").is_file() and (dest / "checkpoint").is_file()
+            and any(dest.glob("checkpoint.data-*")))
+
+
+# --- the two commands -------------------------------------------------------
+
+def _workspace(dest: Path, what: str) -> Path:
+    """A fresh folder beside dest (same file system, so renames out of it are atomic)."""
+    parent = dest.absolute().parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise DownloadError(f"{dest}: {parent} {problem}")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
+    except OSError as err:
+        raise DownloadError(f"{dest}: cannot write in {parent} ({err.strerror})") from None
+
+
+def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip) -> Path:
+    if local_zip:
+        path = Path(local_zip)
+        if not path.is_file():
+            raise DownloadError(f"{path}: no such file")
+        print(f"checking {path}", flush=True)
+    else:
+        path = work / name
+        print(f"downloading {name} from {url or f'Google Drive (id {drive_id})'}", flush=True)
+        fetch(path, drive_id, url)
+    check_zip(path, drive_id, url)
+    return path
+
+
+def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
+             expect_alignments=EXPECT_ALIGNMENTS) -> str:
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest}: exists and is not a folder")
+    if dest.is_dir() and any(dest.iterdir()):
+        videos, alignments = count_data(dest)
+        if videos >= expect_videos and alignments >= expect_alignments:
+            return (f"{dest}: already there ({videos} videos, {alignments} alignments); "
+                    "nothing to do")
+        raise DownloadError(f"{dest}: exists but holds {videos} videos and {alignments} "
+                            f"alignments, not {expect_videos} and {expect_alignments}: move "
+                            "it away and run again, or pass another --dest")
+    work = _workspace(dest, "data")
+    try:
+        archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip)
+        extract(archive, work / "x")
+        root = find_data_root(work / "x")
+        videos, alignments = count_data(root)
+        if (videos, alignments) != (expect_videos, expect_alignments):
+            raise DownloadError(f"{archive.name}: holds {videos} videos and {alignments} "
+                                f"alignments, expected {expect_videos} and {expect_alignments} "
+                                "(not the tutorial's data.zip?)")
+        n_train, n_test = ((0, 0) if (root / "splits").is_dir() else write_splits(root))
+        if dest.is_dir():
+            dest.rmdir()  # empty, checked above
+        os.rename(root, dest)  # the one step that makes it appear
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    splits = f"; splits: {n_train} train, {n_test} test" if n_train or n_test else ""
+    return f"{dest}: {videos} videos, {alignments} alignments{splits}"
+
+
+def get_checkpoint(dest: Path, url=None, local_zip=None) -> str:
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest}: exists and is not a folder")
+    if checkpoint_complete(dest):
+        return f"{dest / 'checkpoint'}: already there; nothing to do"
+    work = _workspace(dest, "checkpoint")
+    try:
+        archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip)
+        extract(archive, work / "x")
+        folder = find_checkpoint(work / "x")
+        dest.mkdir(exist_ok=True)
+        # Values first, the index last: TF (and modelutil) see a checkpoint only once
+        # its .index is there, and by then everything it points to is in place.
+        files = sorted(folder.glob("checkpoint.data-*")) + [folder / "checkpoint",
+                                                            folder / "checkpoint.index"]
+        for f in files:
+            os.replace(f, dest / f.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return f"{dest / 'checkpoint'}: the tutorial's weights (use --arch tutorial)"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("what", choices=("data", "checkpoint"),
+                   help="data: GRID s1 videos and alignments; checkpoint: the tutorial's weights")
+    p.add_argument("--dest", default=None,
+                   help=f"where to put it (default: {DATA_DEST}/ for data, "
+                        f"{CHECKPOINT_DEST}/ for checkpoint)")
+    p.add_argument("--url", default=None,
+                   help="download from this URL instead of Google Drive (default: "
+                        f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} when set)")
+    p.add_argument("--zip", dest="local_zip", default=None,
+                   help="use this already downloaded zip instead of downloading")
+    p.add_argument("--expect-videos", type=int, default=EXPECT_VIDEOS)
+    p.add_argument("--expect-alignments", type=int, default=EXPECT_ALIGNMENTS)
+    return p.parse_args(argv)
+
+
+def cli(argv=None) -> int:
+    args = parse_args(argv)
+    url = args.url or os.environ.get(URL_ENV[args.what]) or None
+    try:
+        if args.what == "data":
+            message = get_data(Path(args.dest or DATA_DEST), url, args.local_zip,
+                               args.expect_videos, args.expect_alignments)
+        else:
+            message = get_checkpoint(Path(args.dest or CHECKPOINT_DEST), url, args.local_zip)
+    except DownloadError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a full disk, a folder we may not write in
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{PROG}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    print(message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,270 @@
+"""download.py, the real code, against an HTTP server of our own on 127.0.0.1.
+
+The server hands out zips built from real GRID clips: a good one, and broken ones (an
+HTML page where the zip should be, a truncated zip, a zip with a damaged member, a zip
+with too few files, no file at all), plus the tutorial checkpoint's layout. A port
+nobody listens on stands in for being offline.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY_INDEX = ROOT.parent / "shared" / "legacy_checkpoint" / "checkpoint.index"
+CLIPS = ("bbaf2n", "bbal6n", "bbal8p")
+QUOTA_PAGE = (b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>"
+              b"<body><p class=\"uc-error-subcaption\">Too many users have viewed or "
+              b"downloaded this file recently.</p></body></html>\n")
+
+
+def _data_zip(path: Path, grid: Path, clips, alignments=None, method=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", method) as zf:
+        for name in clips:
+            video = utils.video_path(grid, name)
+            zf.write(video, f"data/s1/{video.name}")
+        for name in clips if alignments is None else alignments:
+            zf.write(utils.alignment_path(grid, name), f"data/alignments/s1/{name}.align")
+    return path
+
+
+def _damage_first_member(path: Path) -> None:
+    """Flip bytes inside the first member's data: still a zip, but its CRC fails."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.infolist()[0]
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(start + 1000, start + 1010):
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def server(grid_dir, tmp_path_factory):
+    """base URL of a server on 127.0.0.1 with good and broken archives; its request log."""
+    root = tmp_path_factory.mktemp("served")
+    good = _data_zip(root / "good.zip", grid_dir, CLIPS)
+    data = good.read_bytes()
+    (root / "truncated.zip").write_bytes(data[: len(data) // 2])
+    (root / "quota.zip").write_bytes(QUOTA_PAGE)
+    (root / "noise.zip").write_bytes(os.urandom(4096))
+    _data_zip(root / "too_few.zip", grid_dir, CLIPS[:2], alignments=CLIPS)
+    _damage_first_member(_data_zip(root / "damaged.zip", grid_dir, CLIPS,
+                                   method=zipfile.ZIP_STORED))
+    if LEGACY_INDEX.is_file():
+        index = LEGACY_INDEX.read_bytes()
+        with zipfile.ZipFile(root / "checkpoints.zip", "w") as zf:
+            zf.writestr("checkpoint", 'model_checkpoint_path: "checkpoint"\n'
+                                      'all_model_checkpoint_paths: "checkpoint"\n')
+            zf.writestr("checkpoint.index", index)
+            zf.writestr("checkpoint.data-00000-of-00001", os.urandom(8192))
+        with zipfile.ZipFile(root / "no_values.zip", "w") as zf:
+            zf.writestr("checkpoint.index", index)
+        with zipfile.ZipFile(root / "bad_index.zip", "w") as zf:
+            zf.writestr("checkpoint.index", index[:-100])
+            zf.writestr("checkpoint.data-00000-of-00001", os.urandom(8192))
+    handler = functools.partial(_Handler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests, root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: as good as offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def download(*args, env=None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("LIPREAD_DATA_URL", "LIPREAD_CHECKPOINT_URL")}
+    return subprocess.run([sys.executable, "download.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**base, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def assert_clean_failure(proc, *fragments):
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("download.py: error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+EXPECT_3 = ("--expect-videos", 3, "--expect-alignments", 3)
+
+
+def test_data_is_checked_extracted_and_then_left_alone(server, grid_dir, tmp_path):
+    base, requests, _ = server
+    dest = tmp_path / "data"
+    proc = download("data", "--url", f"{base}/good.zip", "--dest", dest, *EXPECT_3)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 videos, 3 alignments" in proc.stdout
+    for name in CLIPS:
+        video = utils.video_path(dest, name)
+        assert video.read_bytes() == utils.video_path(grid_dir, name).read_bytes()
+        assert utils.load_sentence(utils.alignment_path(dest, name)) == \
+            utils.load_sentence(utils.alignment_path(grid_dir, name))
+    train = utils.read_names(dest / "splits" / "train.txt")
+    test = (dest / "splits" / "test.txt").read_text().split()
+    assert sorted(train + test) == sorted(CLIPS) and test
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no temporary folder left
+
+    served = len(requests)
+    again = download("data", "--url", f"{base}/good.zip", "--dest", dest, *EXPECT_3)
+    assert again.returncode == 0 and "already there" in again.stdout
+    assert len(requests) == served  # nothing downloaded the second time
+
+
+def test_the_url_can_come_from_the_environment(server, tmp_path):
+    base, _, _ = server
+    proc = download("data", "--dest", tmp_path / "grid", *EXPECT_3,
+                    env={"LIPREAD_DATA_URL": f"{base}/good.zip"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(utils.list_clips(tmp_path / "grid")) == 3
+
+
+@pytest.mark.parametrize("served, fragments", [
+    ("quota.zip", ("HTML page", "quota", "--zip")),
+    ("truncated.zip", ("truncated or corrupt zip",)),
+    ("damaged.zip", ("corrupt zip", "CRC")),
+    ("noise.zip", ("not a zip archive",)),
+    ("too_few.zip", ("holds 2 videos and 3 alignments, expected 3 and 3",)),
+    ("nowhere.zip", ("HTTP 404",)),
+])
+def test_bad_downloads_stop_cleanly(server, tmp_path, served, fragments):
+    base, _, _ = server
+    proc = download("data", "--url", f"{base}/{served}", "--dest", tmp_path / "data",
+                    *EXPECT_3)
+    assert_clean_failure(proc, *fragments)
+    assert list(tmp_path.iterdir()) == []  # no data/, no half-extracted temporary folder
+
+
+def test_offline_is_one_clear_line(tmp_path):
+    url = f"http://127.0.0.1:{refused_port()}/data.zip"
+    proc = download("data", "--url", url, "--dest", tmp_path / "data")
+    assert_clean_failure(proc, "cannot reach", "connection refused", "offline")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_offline_google_drive_is_one_clear_line(tmp_path):
+    """The real Drive path (gdown with the tutorial's id), through a proxy that is down."""
+    proxy = f"http://127.0.0.1:{refused_port()}"
+    env = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy,
+           "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    proc = download("data", "--dest", tmp_path / "data", env=env)
+    assert_clean_failure(proc, "cannot reach Google Drive", "offline")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_incomplete_destination_is_left_alone(server, tmp_path):
+    base, requests, _ = server
+    dest = tmp_path / "data"
+    (dest / "s1").mkdir(parents=True)
+    (dest / "s1" / "mine.mpg").write_bytes(b"keep me")
+    served = len(requests)
+    proc = download("data", "--url", f"{base}/good.zip", "--dest", dest, *EXPECT_3)
+    assert_clean_failure(proc, "holds 1 videos and 0 alignments", "move it away")
+    assert (dest / "s1" / "mine.mpg").read_bytes() == b"keep me"
+    assert len(requests) == served
+
+
+def test_a_zip_fetched_by_hand(server, tmp_path):
+    _, _, root = server
+    proc = download("data", "--zip", root / "good.zip", "--dest", tmp_path / "data", *EXPECT_3)
+    assert proc.returncode == 0, proc.stderr
+    assert len(utils.list_clips(tmp_path / "data")) == 3
+    missing = download("data", "--zip", tmp_path / "nope.zip", "--dest", tmp_path / "d2")
+    assert_clean_failure(missing, "nope.zip: no such file")
+    assert not (tmp_path / "d2").exists()
+
+
+@pytest.fixture
+def checkpoint_server(server):
+    if not (server[2] / "checkpoints.zip").is_file():
+        pytest.skip(f"the tutorial checkpoint's index is not at {LEGACY_INDEX}")
+    return server
+
+
+def test_checkpoint_lands_beside_the_shipped_weights(checkpoint_server, tmp_path):
+    base, requests, _ = checkpoint_server
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "lipnet.weights.h5").write_bytes(b"shipped")
+    proc = download("checkpoint", "--url", f"{base}/checkpoints.zip", "--dest", models)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in models.iterdir()) == [
+        "checkpoint", "checkpoint.data-00000-of-00001", "checkpoint.index", "lipnet.weights.h5"]
+    assert (models / "checkpoint.index").read_bytes() == LEGACY_INDEX.read_bytes()
+    assert (models / "lipnet.weights.h5").read_bytes() == b"shipped"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+    served = len(requests)
+    again = download("checkpoint", "--url", f"{base}/checkpoints.zip", "--dest", models)
+    assert again.returncode == 0 and "already there" in again.stdout
+    assert len(requests) == served
+
+
+@pytest.mark.parametrize("served, fragments", [
+    ("no_values.zip", ("no checkpoint.data",)),
+    ("bad_index.zip", ("not a TensorFlow checkpoint index",)),
+    ("good.zip", ("no checkpoint.index",)),
+    ("quota.zip", ("HTML page",)),
+])
+def test_bad_checkpoints_leave_models_untouched(checkpoint_server, tmp_path, served, fragments):
+    base, _, _ = checkpoint_server
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "lipnet.weights.h5").write_bytes(b"shipped")
+    proc = download("checkpoint", "--url", f"{base}/{served}", "--dest", models)
+    assert_clean_failure(proc, *fragments)
+    assert [p.name for p in models.iterdir()] == ["lipnet.weights.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+@pytest.mark.parametrize("drive_answer", ["quota page", "refusal"])
+def test_google_drive_quota_is_explained(monkeypatch, tmp_path, drive_answer):
+    """What Drive does when its quota is spent: gdown refuses, or hands over the HTML page."""
+    import gdown
+
+    import download as dl
+
+    def fake_download(id=None, output=None, **kwargs):
+        assert id == dl.DATA_DRIVE_ID
+        if drive_answer == "refusal":
+            raise gdown.exceptions.FileURLRetrievalError("Too many users have viewed it")
+        Path(output).write_bytes(QUOTA_PAGE)
+        return output
+
+    monkeypatch.setattr(gdown, "download", fake_download)
+    with pytest.raises(dl.DownloadError) as err:
+        dl.get_data(tmp_path / "data")
+    message = str(err.value)
+    assert "quota" in message and dl.DATA_DRIVE_ID in message and "--zip" in message
+    assert "\n" not in message
+    assert list(tmp_path.iterdir()) == []
