@@ -10,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+# FFmpeg's decoder chatter on damaged video ("invalid cbp", "ac-tex damaged") would bury
+# the one-line error a bad file gets; OpenCV reads this once, at the first VideoCapture.
+# Set OPENCV_FFMPEG_LOGLEVEL=24 to see FFmpeg's warnings again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 # The LipNet tutorial's vocabulary, exactly. Id 0 is the empty out-of-vocabulary /
 # padding token (StringLookup's oov_token=""), ids 1..39 the characters, and the
 # network has one more class, the CTC blank, last.
