@@ -49,13 +49,22 @@ def clips_to_evaluate(data_dir: Path, names_file) -> list[str]:
         if missing:
             raise ValueError(f"{len(missing)} listed clips have no alignment in "
                              f"{data_dir / 'alignments' / utils.SPEAKER}, e.g. {missing[0]}")
-        return names
+        return checked(data_dir, names)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{data_dir}: no such data directory")
     names = [n for n in utils.list_clips(data_dir) if utils.alignment_path(data_dir, n).is_file()]
     if not names:
         raise ValueError(f"{data_dir}: no clips with alignments (expected "
                          f"{utils.SPEAKER}/<name>.mpg and alignments/{utils.SPEAKER}/<name>.align)")
+    return checked(data_dir, names)
+
+
+def checked(data_dir: Path, names: list[str]) -> list[str]:
+    """Read every alignment now: a garbled one fails in a second, not after the network ran."""
+    import utils
+
+    for name in names:
+        utils.load_alignment_segments(utils.alignment_path(data_dir, name))
     return names
 
 
@@ -63,8 +72,11 @@ def check_writable(path) -> None:
     """Fail before an hour of work, not after it."""
     parent = Path(path).resolve().parent
     if not parent.is_dir():
-        raise FileNotFoundError(f"{path}: folder {parent} does not exist")
-    if Path(path).is_dir() or not os.access(parent, os.W_OK):
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise FileNotFoundError(f"{path}: {parent} {problem}")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; name a file to write")
+    if not os.access(parent, os.W_OK):
         raise PermissionError(f"{path}: cannot write there")
 
 

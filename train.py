@@ -97,9 +97,10 @@ def main(args):
     names_file = Path(args.names) if args.names else data_dir / "splits" / "train.txt"
     names = utils.read_names(names_file)
     train_names, val_names = dataset.split_validation(names, args.val_fraction, args.seed)
+    if not train_names:
+        raise ValueError(f"{names_file}: {len(names)} clip(s) are too few to train on and "
+                         "hold out a validation slice")
     run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     print(f"{len(train_names)} training clips, {len(val_names)} validation clips "
           f"(from {names_file}); {strategy.num_replicas_in_sync} replica(s); run in {run_dir}",
           flush=True)
@@ -107,6 +108,9 @@ def main(args):
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
     train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir)
     val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir)
+    # Only now that every clip has been read does the run leave anything behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed)
     val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
     if args.max_steps:
