@@ -41,7 +41,8 @@ def cli(argv=None) -> int:
     good = []
     for path in args.videos:
         if not os.path.isfile(path):
-            print(f"predict.py: error: {path}: no such file", file=sys.stderr)
+            problem = "is a directory, not a video file" if os.path.isdir(path) else "no such file"
+            print(f"predict.py: error: {path}: {problem}", file=sys.stderr)
             failed += 1
         else:
             good.append(path)
