@@ -104,7 +104,7 @@ def _augment(frames, words):
     return _normalize(tf.cast(x, tf.float32)), tf.ensure_shape(words, (N_FRAMES,))
 
 
-def make_dataset(frames, labels, words, batch_size, training, seed=0):
+def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remainder=None):
     """(frames, (labels, frame word ids)) batches, for the chars and words heads."""
     import tensorflow as tf
 
@@ -119,7 +119,8 @@ def make_dataset(frames, labels, words, batch_size, training, seed=0):
         def prepare(f, lab, w):
             return _center(f), (lab, w)
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    drop = training if drop_remainder is None else drop_remainder
+    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
 
 
 def ctc_loss(y_true, y_pred):

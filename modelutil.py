@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from utils import GRID_WORDS, INPUT_SHAPE, NUM_CLASSES
@@ -190,10 +191,18 @@ def load_model(arch: str = "lipnet", weights=None):
     if is_tf_checkpoint(weights):
         load_tf_checkpoint(model, weights)
     elif weights.name.endswith(".weights.h5"):
-        try:
-            model.load_weights(weights)
-        except (ValueError, OSError) as err:
-            raise WeightsError(f"{weights}: does not fit the {arch} network ({err})") from None
+        # Keras only warns when parts of a file don't match the network and leaves
+        # those layers untrained: treat any such warning as the mismatch it is.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(weights)
+            except (ValueError, OSError) as err:
+                raise WeightsError(f"{weights}: does not fit the {arch} network ({err})") from None
+        skipped = [w for w in caught if "saving" in w.filename]
+        if skipped:
+            raise WeightsError(f"{weights}: does not fit the {arch} network "
+                               f"({str(skipped[0].message).splitlines()[0]})")
     else:
         raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file or a TF "
                            "checkpoint (checkpoint, .index, .data-*)")

@@ -112,7 +112,16 @@ def main(args):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed)
-    val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1:
+        # Every replica needs a non-empty share of each batch, the last one too.
+        val_batch = max(replicas, min(args.batch_size, len(val_names)) // replicas * replicas)
+        if len(val_names) < replicas:
+            raise ValueError(f"{len(val_names)} validation clips for {replicas} replicas: "
+                             "raise --val-fraction")
+        val_ds = dataset.make_dataset(*val_arrays, val_batch, False, drop_remainder=True)
+    else:
+        val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
     if args.max_steps:
         train_ds, val_ds = train_ds.take(args.max_steps), val_ds.take(args.max_steps)
 

@@ -1,0 +1,111 @@
+"""The networks, and loading weights: Keras 3 .weights.h5 and the tutorial's TF checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelutil
+
+LEGACY = Path(__file__).resolve().parents[2] / "shared" / "legacy_checkpoint"
+
+
+@pytest.fixture(scope="module")
+def legacy_variables():
+    """Names, shapes and dtypes of the real tutorial checkpoint's index."""
+    import tensorflow as tf
+    if not (LEGACY / "checkpoint.index").is_file():
+        pytest.skip(f"the tutorial checkpoint's index is not at {LEGACY}")
+    reader = tf.train.load_checkpoint(str(LEGACY / "checkpoint"))
+    return reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+
+
+def write_checkpoint(prefix: Path, shapes, dtypes, seed=0):
+    """Write a TF checkpoint holding random values under exactly these names and shapes."""
+    import tensorflow as tf
+    rng = np.random.default_rng(seed)
+    names, tensors = [], []
+    for name, shape in sorted(shapes.items()):
+        if name == "_CHECKPOINTABLE_OBJECT_GRAPH":
+            continue
+        dtype = dtypes[name].as_numpy_dtype
+        value = rng.normal(size=shape).astype(dtype) if np.issubdtype(dtype, np.floating) \
+            else np.zeros(shape, dtype)
+        names.append(name)
+        tensors.append(tf.constant(value))
+    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=tensors)
+    (prefix.parent / "checkpoint").write_text(
+        f'model_checkpoint_path: "{prefix.name}"\nall_model_checkpoint_paths: "{prefix.name}"\n')
+    return dict(zip(names, tensors))
+
+
+def test_lipnet_shapes_and_size():
+    model = modelutil.build_lipnet()
+    assert model.input_shape == (None, 75, 46, 140, 1)
+    assert model.output_shape == (None, 75, 41)
+    assert 3_000_000 < model.count_params() < 6_000_000
+    training = modelutil.build_lipnet_training()
+    assert [o.shape for o in training.outputs] == [(None, 75, 41), (None, 75, 52)]
+
+
+def test_tutorial_network_matches_the_checkpoint_index(legacy_variables):
+    shapes, _ = legacy_variables
+    model = modelutil.build_tutorial()
+    assert model.count_params() == 8_471_924
+    for layer, names in zip([l for l in model.layers if l.weights],
+                            modelutil.checkpoint_weight_names(model)):
+        for name, weight in zip(names, layer.weights):
+            assert name in shapes, name
+            assert tuple(shapes[name]) == tuple(weight.shape), name
+
+
+def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
+    shapes, dtypes = legacy_variables
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    written = write_checkpoint(models_dir / "checkpoint", shapes, dtypes)
+    # The tutorial's layout: models/checkpoint is both the state file and the prefix.
+    assert (models_dir / "checkpoint.index").is_file()
+    model = modelutil.load_model("tutorial", models_dir / "checkpoint")
+    layers = [l for l in model.layers if l.weights]
+    lstm = layers[3].forward_layer.cell
+    np.testing.assert_array_equal(
+        lstm.kernel.numpy(),
+        written["layer_with_weights-3/forward_layer/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE"])
+    np.testing.assert_array_equal(
+        layers[5].bias.numpy(), written["layer_with_weights-5/bias/.ATTRIBUTES/VARIABLE_VALUE"])
+    # Also by the .index path, and the network runs.
+    again = modelutil.load_model("tutorial", models_dir / "checkpoint.index")
+    x = np.random.default_rng(1).normal(size=(1, 75, 46, 140, 1)).astype("float32")
+    np.testing.assert_allclose(model(x), again(x), rtol=1e-5)
+
+
+def test_checkpoint_with_wrong_shapes_is_refused(legacy_variables, tmp_path):
+    shapes, dtypes = legacy_variables
+    shapes = dict(shapes)
+    shapes["layer_with_weights-5/kernel/.ATTRIBUTES/VARIABLE_VALUE"] = [256, 40]
+    write_checkpoint(tmp_path / "checkpoint", shapes, dtypes)
+    with pytest.raises(modelutil.WeightsError, match=r"layer_with_weights-5/kernel.*shape"):
+        modelutil.load_model("tutorial", tmp_path / "checkpoint")
+
+
+def test_weights_h5_round_trip(tmp_path):
+    model = modelutil.build_lipnet()
+    path = tmp_path / "lipnet.weights.h5"
+    model.save_weights(path)
+    loaded = modelutil.load_model("lipnet", path)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_missing_and_mismatched_weights(tmp_path):
+    with pytest.raises(modelutil.WeightsError, match="no such weights file"):
+        modelutil.load_model("lipnet", tmp_path / "nope.weights.h5")
+    path = tmp_path / "tutorial.weights.h5"
+    modelutil.build_tutorial().save_weights(path)
+    with pytest.raises(modelutil.WeightsError, match="does not fit the lipnet network"):
+        modelutil.load_model("lipnet", path)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        modelutil.build_model("lstm")
