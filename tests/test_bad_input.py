@@ -1,0 +1,259 @@
+"""Bad input at every entry point: predict.py, evaluate.py, train.py, download.py.
+
+Each script runs as a user would run it (a subprocess, from the repository root) on
+tiny data folders built from real GRID clips. Every case must end with a non-zero exit
+status, one `<script>: error: ...` line per problem that names it, no traceback, and
+nothing half-written left behind.
+
+TensorFlow 2.21 prints a few absl lines at import ("All log messages before
+absl::InitializeLog() ...", "I0000 ... cudart_stub.cc ...") whatever TF_CPP_MIN_LOG_LEVEL
+says; they are start-up chatter, not errors, and are the only other lines allowed.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD, OTHER = "bbaf2n", "bbal6n"  # real clips (the test split: MPEG-1 files)
+TF_CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+                        r"|[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
+                        r"|To enable the following instructions:)")
+
+
+def run(script, *args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+def errors(proc, script, count=1) -> list[str]:
+    """The error lines, after checking the exit status, the format and the count."""
+    assert proc.returncode != 0, f"{script} exited 0:\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip() and not TF_CHATTER.match(l)]
+    assert len(lines) == count, proc.stderr
+    assert all(l.startswith(f"{script}: error: ") for l in lines), proc.stderr
+    return lines
+
+
+def assert_names(line, *fragments):
+    for fragment in fragments:
+        assert fragment.lower() in line.lower(), line
+
+
+# --- bad files and folders, built once ---------------------------------------
+
+def _data_dir(root: Path, videos: dict[str, bytes | Path], alignments: dict[str, str | Path],
+              train=None) -> Path:
+    (root / utils.SPEAKER).mkdir(parents=True)
+    (root / "alignments" / utils.SPEAKER).mkdir(parents=True)
+    for name, content in videos.items():
+        target = root / utils.SPEAKER / name
+        if isinstance(content, Path):
+            target.symlink_to(content)
+        else:
+            target.write_bytes(content)
+    for name, content in alignments.items():
+        target = utils.alignment_path(root, name)
+        if isinstance(content, Path):
+            target.symlink_to(content)
+        else:
+            target.write_text(content)
+    if train is not None:
+        (root / "splits").mkdir()
+        (root / "splits" / "train.txt").write_text("".join(f"{n}\n" for n in train))
+    return root
+
+
+@pytest.fixture(scope="module")
+def bad(grid_dir, tmp_path_factory):
+    """Named bad inputs: files, data folders, and a weights file for the network."""
+    root = tmp_path_factory.mktemp("bad")
+    good_video = utils.video_path(grid_dir, GOOD)
+    other_video = utils.video_path(grid_dir, OTHER)
+    good_align = utils.alignment_path(grid_dir, GOOD)
+    other_align = utils.alignment_path(grid_dir, OTHER)
+    video_bytes = good_video.read_bytes()
+    noise = random.Random(0).randbytes(200_000)
+    truncated = video_bytes[: len(video_bytes) // 8]  # a download cut short: ~12 frames
+    garbled = good_align.read_text().splitlines()
+    garbled.insert(2, "this line is garbage")
+
+    f = {"root": root}
+    f["good"] = good_video
+    f["truncated"] = root / "truncated.mpg"
+    f["truncated"].write_bytes(truncated)
+    f["noise"] = root / "noise.mpg"
+    f["noise"].write_bytes(noise)
+    f["text"] = root / "notes.txt"
+    f["text"].write_text("not a video\n")
+    f["empty_dir"] = root / "empty_dir"
+    f["empty_dir"].mkdir()
+    f["a_file"] = root / "a_file"
+    f["a_file"].write_text("a file, where a folder should be\n")
+    f["empty_names"] = root / "empty_names.txt"
+    f["empty_names"].write_text("# nothing but a comment\n\n")
+    f["one_name"] = root / "one_name.txt"
+    f["one_name"].write_text(f"{GOOD}\n")
+    f["missing_names"] = root / "missing_names.txt"
+    f["missing_names"].write_text(f"{GOOD}\nnosuch\n")
+
+    f["no_videos"] = _data_dir(root / "no_videos", {"readme.txt": b"no video here\n"},
+                               {GOOD: good_align})
+    f["garbled_data"] = _data_dir(root / "garbled_data",
+                                  {f"{GOOD}{good_video.suffix}": good_video,
+                                   f"{OTHER}{other_video.suffix}": other_video},
+                                  {GOOD: "\n".join(garbled) + "\n", OTHER: other_align},
+                                  train=[GOOD, OTHER])
+    f["good_data"] = _data_dir(root / "good_data",
+                               {f"{GOOD}{good_video.suffix}": good_video,
+                                f"{OTHER}{other_video.suffix}": other_video},
+                               {GOOD: good_align, OTHER: other_align}, train=[GOOD, OTHER])
+    f["truncated_data"] = _data_dir(root / "truncated_data", {f"{GOOD}.mpg": truncated},
+                                    {GOOD: good_align})
+    f["noise_data"] = _data_dir(root / "noise_data", {f"{GOOD}.mpg": noise},
+                                {GOOD: good_align})
+
+    # The sweep brings its own weights: random ones do for bad input, and it keeps the
+    # sweep independent of the shipped file.
+    import modelutil
+
+    f["weights"] = root / "random.weights.h5"
+    modelutil.build_lipnet().save_weights(f["weights"])
+    return f
+
+
+# --- predict.py ---------------------------------------------------------------
+
+def test_predict_missing_file_and_directory(bad):
+    proc = run("predict.py", bad["root"] / "missing.mpg", bad["empty_dir"],
+               "--weights", bad["weights"])
+    missing, directory = errors(proc, "predict.py", count=2)
+    assert_names(missing, "missing.mpg", "no such file")
+    assert_names(directory, "empty_dir", "is a directory")
+
+
+def test_predict_bad_videos_beside_a_good_one(bad):
+    """One run: each bad video gets its line, the good one still gets its sentence."""
+    proc = run("predict.py", bad["truncated"], bad["noise"], bad["text"], bad["good"],
+               "--weights", bad["weights"])
+    truncated, noise, text = errors(proc, "predict.py", count=3)
+    assert_names(truncated, "truncated.mpg", "truncated")
+    assert_names(noise, "noise.mpg", "not a video")
+    assert_names(text, "notes.txt", "not a video")
+    assert str(bad["good"]) in proc.stdout
+
+
+def test_predict_missing_weights(bad):
+    proc = run("predict.py", bad["good"], "--weights", bad["root"] / "nope.weights.h5")
+    assert_names(errors(proc, "predict.py")[0], "nope.weights.h5", "no such weights file")
+
+
+# --- evaluate.py --------------------------------------------------------------
+
+@pytest.mark.parametrize("case, fragments", [
+    ("missing data dir", ("no such data directory",)),
+    ("no videos", ("no clips with alignments",)),
+    ("empty names", ("empty_names.txt", "lists no clips")),
+    ("names of missing clips", ("nosuch", "no alignment")),
+    ("garbled alignment", (f"{GOOD}.align", "line 3", "this line is garbage")),
+    ("output under a file", ("a_file", "is not a folder")),
+    ("output is a folder", ("empty_dir", "is a folder")),
+])
+def test_evaluate_fails_fast(bad, tmp_path, case, fragments):
+    """Every one of these fails before the network loads."""
+    out = tmp_path / "result.json"
+    args = {
+        "missing data dir": ["--data-dir", bad["root"] / "nowhere"],
+        "no videos": ["--data-dir", bad["no_videos"]],
+        "empty names": ["--data-dir", bad["good_data"], "--names", bad["empty_names"]],
+        "names of missing clips": ["--data-dir", bad["good_data"],
+                                   "--names", bad["missing_names"]],
+        "garbled alignment": ["--data-dir", bad["garbled_data"]],
+        "output under a file": ["--data-dir", bad["good_data"],
+                                "--json", bad["a_file"] / "result.json"],
+        "output is a folder": ["--data-dir", bad["good_data"], "--json", bad["empty_dir"]],
+    }[case]
+    if "--json" not in args:
+        args += ["--json", out]
+    proc = run("evaluate.py", *args, "--weights", bad["weights"])
+    assert_names(errors(proc, "evaluate.py")[0], *fragments)
+    assert list(tmp_path.iterdir()) == []  # no result, no result.json.partial
+    assert list(bad["empty_dir"].iterdir()) == []
+
+
+@pytest.mark.parametrize("data, fragments", [
+    ("truncated_data", (f"{GOOD}.mpg", "truncated")),
+    ("noise_data", (f"{GOOD}.mpg", "not a video")),
+])
+def test_evaluate_bad_video(bad, tmp_path, data, fragments):
+    proc = run("evaluate.py", "--data-dir", bad[data], "--weights", bad["weights"],
+               "--json", tmp_path / "result.json")
+    assert_names(errors(proc, "evaluate.py")[0], *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- train.py -----------------------------------------------------------------
+
+@pytest.mark.parametrize("case, fragments", [
+    ("missing data dir", ("nowhere", "no such names file")),
+    ("empty names", ("empty_names.txt", "lists no clips")),
+    ("one clip", ("one_name.txt", "too few")),
+    ("names of missing clips", ("nosuch.align", "no such alignment file")),
+    ("garbled alignment", (f"{GOOD}.align", "line 3", "this line is garbage")),
+    ("run dir under a file", ("a_file",)),
+])
+def test_train_fails_before_training(bad, tmp_path, case, fragments):
+    run_dir = tmp_path / "run"
+    cache = tmp_path / "cache"
+    args = {
+        "missing data dir": ["--data-dir", bad["root"] / "nowhere"],
+        "empty names": ["--data-dir", bad["good_data"], "--names", bad["empty_names"]],
+        "one clip": ["--data-dir", bad["good_data"], "--names", bad["one_name"]],
+        "names of missing clips": ["--data-dir", bad["good_data"],
+                                   "--names", bad["missing_names"]],
+        "garbled alignment": ["--data-dir", bad["garbled_data"]],
+        "run dir under a file": ["--data-dir", bad["good_data"]],
+    }[case]
+    if case == "run dir under a file":
+        run_dir = bad["a_file"] / "run"
+    proc = run("train.py", *args, "--run-dir", run_dir, "--cache-dir", cache,
+               "--epochs", 1, "--verbose", 2)
+    assert_names(errors(proc, "train.py")[0], *fragments)
+    assert not run_dir.exists()  # no run folder, no val.txt, no weights
+    leftovers = [p.name for p in cache.glob("*")] if cache.exists() else []
+    assert not [n for n in leftovers if ".tmp" in n], leftovers  # no half-written cache
+
+
+# --- download.py --------------------------------------------------------------
+
+@pytest.mark.parametrize("case, fragments", [
+    ("dest under a file", ("a_file", "is not a folder")),
+    ("missing zip", ("nope.zip", "no such file")),
+    ("a video named .zip", ("not a zip archive",)),
+    ("a text file for a zip", ("notes.txt", "not a zip archive")),
+])
+def test_download_bad_input(bad, tmp_path, case, fragments):
+    fake_zip = tmp_path / "video.zip"
+    shutil.copyfile(bad["good"], fake_zip)
+    dest = tmp_path / "data"
+    args = {
+        "dest under a file": ["--dest", bad["a_file"] / "data", "--zip", fake_zip],
+        "missing zip": ["--dest", dest, "--zip", tmp_path / "nope.zip"],
+        "a video named .zip": ["--dest", dest, "--zip", fake_zip],
+        "a text file for a zip": ["--dest", dest, "--zip", bad["text"]],
+    }[case]
+    proc = run("download.py", "data", *args)
+    assert_names(errors(proc, "download.py")[0], *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["video.zip"]  # no data/, no temp
