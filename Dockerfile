@@ -1,0 +1,26 @@
+# The lip-reading app: docker build -t lipread . && docker run -p 8501:8501 -v "$PWD/data:/data" lipread
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    LIPREAD_DATA_DIR=/data
+
+WORKDIR /app
+# opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary:
+# no apt packages are needed.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN useradd --create-home --uid 1000 lipread && mkdir -p /data && chown lipread /data
+USER lipread
+
+# GRID data (s1/, alignments/s1/): mount a copy, or fill it with `python download.py data --dest /data`.
+VOLUME /data
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

@@ -1,0 +1,104 @@
+# Lip reading on GRID: two commands on a fresh Linux machine with Python 3.11.
+#
+#   make run     set everything up and start the app (http://localhost:8501)
+#   make test    set everything up and run the tests
+#
+# and: make data | checkpoint | train | evaluate | predict | bench   (make help)
+# GRID data that already exists:  LIPREAD_DATA_DIR=/path/to/grid make run
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export LIPREAD_DATA_DIR ?= data
+DECODER ?= grammar
+VIDEO ?= $(LIPREAD_DATA_DIR)/s1/bbaf2n.mpg
+RUN_DIR ?= runs/lipnet
+PYTEST_ARGS ?= -q -rs
+BROWSER_PACKAGES ?= chromium
+TRAIN_ARGS ?=
+EVAL_ARGS ?=
+PREDICT_ARGS ?=
+BENCH_ARGS ?=
+STREAMLIT_ARGS ?= --server.headless true
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test browser-deps ensure-data data checkpoint train evaluate predict bench
+
+help:
+	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
+	@echo "make test         set up .venv (and chromium, as root), run the tests"
+	@echo "make data         download the tutorial's GRID s1 data into \$$LIPREAD_DATA_DIR (data/)"
+	@echo "make checkpoint   download the tutorial's pretrained weights into models/"
+	@echo "make train        train.py --data-dir \$$LIPREAD_DATA_DIR --run-dir $(RUN_DIR) \$$TRAIN_ARGS"
+	@echo "make evaluate     WER/CER of models/lipnet.weights.h5 on splits/test.txt, each decoder"
+	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
+	@echo "make bench        bench.py: this project's pipeline beside the tutorial's"
+	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
+
+# The virtualenv, rebuilt only when a requirements file changes.
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV) || { \
+	  echo "make: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+	  exit 1; }
+	$(PY) -m pip install --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+# data/ when it is the data directory and is missing; a failed download is not fatal:
+# the app still reads uploads, and the tests that need GRID data skip, saying why.
+ensure-data: setup
+	@if [ ! -d "$(LIPREAD_DATA_DIR)/s1" ]; then \
+	  if [ "$(LIPREAD_DATA_DIR)" = data ]; then \
+	    $(PY) download.py data --dest data || \
+	      echo "make: no GRID data in data/ (see above); set LIPREAD_DATA_DIR to a copy" >&2; \
+	  else echo "make: LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR) has no s1/ folder" >&2; fi; \
+	fi
+
+run: setup ensure-data
+	$(PY) -m streamlit run app.py $(STREAMLIT_ARGS)
+
+test: setup browser-deps ensure-data
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium for the browser test (Playwright drives /usr/bin/chromium; it never
+# downloads a browser). Installed as root when missing; otherwise that test skips. In CI
+# a failed install is fatal, so that the browser test cannot silently drop out.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make: installing $(BROWSER_PACKAGES) for the browser test"; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; } || \
+	  { echo "make: could not install $(BROWSER_PACKAGES)" >&2; [ -z "$$CI" ]; }; \
+	else \
+	  echo "make: no /usr/bin/chromium (sudo apt-get install chromium): the browser test will skip" >&2; \
+	fi
+
+data: setup
+	$(PY) download.py data --dest "$(LIPREAD_DATA_DIR)"
+
+checkpoint: setup
+	$(PY) download.py checkpoint --dest models
+
+train: setup
+	$(PY) train.py --data-dir "$(LIPREAD_DATA_DIR)" --run-dir "$(RUN_DIR)" $(TRAIN_ARGS)
+
+evaluate: setup
+	@mkdir -p artifacts
+	@for d in greedy beam grammar; do \
+	  $(PY) evaluate.py --data-dir "$(LIPREAD_DATA_DIR)" \
+	    --names "$(LIPREAD_DATA_DIR)/splits/test.txt" --decoder $$d \
+	    --json artifacts/eval-$$d.json $(EVAL_ARGS) || exit 1; \
+	done
+
+predict: setup
+	$(PY) predict.py "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
+
+bench: setup
+	@mkdir -p artifacts
+	$(PY) bench.py --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
