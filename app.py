@@ -1,0 +1,316 @@
+"""Lip reading in the browser: pick or upload a video, watch it, see what the network
+sees, and read its sentence next to the truth.
+
+    LIPREAD_DATA_DIR=../shared/grid streamlit run app.py
+
+UI only. Video loading comes from utils, the network from modelutil and transcribe,
+decoding and error rates from decoding, media (browser video, GIF, chart) from media.
+Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the project
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import decoding  # noqa: E402
+import media  # noqa: E402
+import modelutil  # noqa: E402
+import transcribe  # noqa: E402
+import utils  # noqa: E402
+
+APP_NAME = "LipRead"
+ARCH = "lipnet"
+MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml
+UPLOAD_TYPES = [ext.lstrip(".") for ext in utils.VIDEO_EXTS]
+DECODER_HELP = {"greedy": "best token per frame, repeats merged, blanks dropped",
+                "beam": "CTC prefix beam search",
+                "grammar": "best path through the GRID grammar: always a valid sentence"}
+
+
+# --- cached: the network once per process; lists and arrays per content ------------
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
+def get_model(arch: str, weights: str, stamp: tuple):
+    """Built, loaded and warmed up once; afterwards every session only reads it."""
+    model = modelutil.load_model(arch, weights)
+    probs = transcribe.predict_probs(model, np.zeros((1, *utils.INPUT_SHAPE), np.float32))[0]
+    for name in decoding.DECODERS:  # traces the network, builds the grammar graph
+        decoding.decode(probs, name)
+    return model
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def clip_list(data_dir: str) -> list[str]:
+    return utils.list_clips(data_dir)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def mouth_frames(digest: str, _path: str) -> np.ndarray:
+    return utils.load_mouth_frames(_path)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
+    return media.gif_bytes(_frames)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
+    return transcribe.predict_probs(_model, utils.normalize(_frames))[0]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def model_card(models_dir: str) -> dict:
+    return media.read_model_card(models_dir)
+
+
+def keep_keras_session() -> None:
+    """Stop Streamlit clearing the Keras session after every run.
+
+    Streamlit's script runner calls keras.backend.clear_session() when a run ends
+    (script_runner._clean_problem_modules, for apps that build models on each run).
+    That empties TensorFlow's kernel cache, so the cached network's traced graph is
+    rebuilt on the next run: 1-3 s a clip here instead of 0.2 s. This app builds its
+    network once and only reads it, so there is nothing to clean; matplotlib's
+    clean-up is kept. Without the private hook (another Streamlit) the app still works.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "keeps_keras", False):
+        return
+
+    def clean_but_keep_keras() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            with contextlib.suppress(Exception):
+                sys.modules["matplotlib.pyplot"].close("all")
+    clean_but_keep_keras.keeps_keras = True
+    script_runner._clean_problem_modules = clean_but_keep_keras
+
+
+@dataclass
+class Source:
+    """The video on show: a data clip (a path) or an upload (bytes, never its name)."""
+    label: str
+    digest: str
+    truth_name: str | None  # a data clip whose alignment holds the truth
+    path: Path | None = None
+    data: bytes | None = None
+    suffix: str = ".bin"
+
+    @contextlib.contextmanager
+    def file(self):
+        if self.path is not None:
+            yield self.path
+        else:
+            with media.temp_copy(self.data, self.suffix) as path:
+                yield path
+
+
+# --- sidebar: each piece returns the user's choice -----------------------------------
+
+def pick_clip(data_dir: Path, clips: list[str]) -> str | None:
+    if not clips:
+        st.caption(f"No clips in `{utils.video_dir(data_dir)}`.")
+        return None
+    return st.selectbox(f"GRID clip ({len(clips)} in `{utils.video_dir(data_dir)}`)",
+                        clips, key="clip")
+
+
+def upload_box():
+    uploaded = st.file_uploader(
+        f"…or your own video (up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
+        max_upload_size=MAX_UPLOAD_MB, key="upload",
+        help="An upload is shown instead of the picked clip; remove it to go back.")
+    st.caption("The mouth crop is GRID's fixed window: film a face framed like GRID "
+               "(360x288, face centred, mouth in the lower middle) for a fair reading.")
+    return uploaded
+
+
+def pick_decoder() -> str:
+    return st.radio("Decoder", decoding.DECODERS, key="decoder", horizontal=True,
+                    help="; ".join(f"{k}: {v}" for k, v in DECODER_HELP.items()))
+
+
+def model_panel(weights: Path, stamp: tuple | None) -> None:
+    st.subheader("Model")
+    size = f", {stamp[2] / 1e6:.1f} MB" if stamp else ", **missing**"
+    st.markdown(f"Architecture: `{ARCH}` (LipNet: 3D convolutions, 2 bidirectional GRUs)  \n"
+                f"Weights: `{weights.name}`{size}")
+    card = model_card(str(weights.parent))
+    if not card:
+        st.caption("Test WER / CER: not measured yet.")
+    for name, rates in card.items():
+        st.caption(f"Test {name}: WER {rates['wer']:.1%}, CER {rates['cer']:.1%}")
+
+
+# --- main area ----------------------------------------------------------------------
+
+def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) -> Source | None:
+    if uploaded is not None:
+        data = uploaded.getvalue()
+        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"The upload is {len(data) / 2**20:.0f} MB; the limit is "
+                     f"{MAX_UPLOAD_MB} MB. Trim the video to a few seconds and try again.")
+            return None
+        if not data:
+            st.error("The upload is empty. Choose a video file (mp4, mpg, mov, …).")
+            return None
+        stem = os.path.splitext(os.path.basename(uploaded.name or ""))[0]
+        return Source("your upload", media.sha256_bytes(data),
+                      stem if stem in clips else None, data=data,
+                      suffix=media.safe_suffix(uploaded.name))
+    if clip is None:
+        st.warning(f"No clips found in `{utils.video_dir(data_dir)}` (data directory "
+                   f"`{data_dir}`). Set `LIPREAD_DATA_DIR` to a GRID folder holding `s1/` "
+                   "videos and `alignments/s1/`, then reload; or upload a video.")
+        return None
+    try:
+        path = utils.video_path(data_dir, clip)
+        return Source(clip, media.sha256_file(path), clip, path=path)
+    except (utils.VideoError, OSError) as err:
+        st.error(f"Clip {clip} can't be opened ({err}). Pick another one.")
+        return None
+
+
+def load_network(weights: Path, stamp: tuple | None, clock: media.Stopwatch):
+    meanwhile = "Meanwhile the video and the mouth crop still show."
+    if stamp is None:
+        st.error(f"No network weights at `{weights}`. Train them with `python train.py` "
+                 "and copy `runs/lipnet/best.weights.h5` there, or put the released "
+                 f"`{weights.name}` there; then reload. {meanwhile}")
+        return None
+    try:
+        with clock.step("model"):
+            return get_model(ARCH, str(weights), stamp)
+    except Exception as err:  # noqa: BLE001: partial, corrupt or mismatched weights
+        st.error(f"The network weights can't be loaded: {err}. Replace `{weights}` with "
+                 f"weights trained by `python train.py`; then reload. {meanwhile}")
+        return None
+
+
+def marked(words: list[tuple[str, bool]], colour: str) -> str:
+    return " ".join(w if ok else f":{colour}-background[**{w}**]" for w, ok in words) or "—"
+
+
+def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
+                 clock: media.Stopwatch) -> None:
+    with clock.step("decoding"):
+        tokens = decoding.raw_tokens(probs).tolist()
+        sentence = decoding.decode(probs, decoder)
+    st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
+                f"({utils.BLANK_ID} is the CTC blank), then the same as characters (`_` blank)")
+    st.code(" ".join(map(str, tokens)), language=None, wrap_lines=True)
+    st.code(media.token_chars(tokens), language=None, wrap_lines=True)
+    st.markdown(f"**Sentence** ({decoder} decoder)")
+    with st.container(key="sentence"):
+        st.code(sentence, language=None)
+    clock.mark("sentence shown")
+    if not sentence:
+        st.info("The network emitted only blanks: it read nothing in this video.")
+    if truth is None:
+        return
+    ref, hyp = media.word_diff(truth, sentence)
+    with st.container(key="truth"):
+        st.markdown("**Truth** (from the alignment): " + marked(ref, "orange"))
+        st.markdown("**Read**: " + marked(hyp, "red"))
+        wer, cer = decoding.error_rates([truth], [sentence])
+        left, right = st.columns(2)
+        left.metric("WER", f"{wer:.1%}", help="word edits / words in the truth")
+        right.metric("CER", f"{cer:.1%}", help="character edits / characters in the truth")
+
+
+def load_truth(data_dir: Path, name: str | None) -> str | None:
+    path = utils.alignment_path(data_dir, name) if name else None
+    if path is None or not path.is_file():
+        missing = f" (`{path}` does not exist)" if path else ""
+        st.info(f"No alignment for this video{missing}, so there's no truth to compare "
+                "with. GRID clips have theirs in `alignments/s1/<name>.align`.")
+        return None
+    try:
+        return utils.load_sentence(path)
+    except utils.AlignmentError as err:
+        st.info(f"The alignment of {name} can't be used ({err}): the reading is shown alone.")
+        return None
+
+
+def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str,
+              data_dir: Path, clock: media.Stopwatch) -> None:
+    try:
+        with clock.step("loading"):
+            frames = mouth_frames(source.digest, str(path))
+    except Exception as err:  # noqa: BLE001: any undecodable input gets a message
+        reason = str(err).replace(str(path), source.label)
+        st.error(f"This video can't be read: {reason}. Try another file: a video "
+                 "(mp4, mpg, mov, avi, mkv, webm) of at least 2 s, GRID framing.")
+        return
+    model = load_network(weights, stamp, clock)
+    left, right = st.columns(2, gap="large")
+    probs = None
+    with right:
+        st.subheader(f"What the network read: {source.label}")
+        if model is not None:
+            with clock.step("network"):
+                probs = network_output(source.digest, stamp, model, frames)
+            show_reading(probs, decoder, load_truth(data_dir, source.truth_name), clock)
+    if probs is not None:
+        st.subheader("The network's output over the 75 frames")
+        st.caption("Each frame's probability of each token (only tokens that reach 2%); "
+                   "hover for values. Bright cells show when each letter was read.")
+        data, spec = media.probability_chart(probs)
+        st.vega_lite_chart(data, spec, width="stretch")
+    with left:
+        st.subheader("The video")
+        try:
+            with clock.step("conversion"):
+                mp4, _ = media.to_browser_mp4(path, source.digest)
+            st.video(str(mp4))
+        except Exception as err:  # noqa: BLE001: no ffmpeg, a full disk, a video it rejects
+            st.error(f"The video can't be shown in the browser: {err}. "
+                     "The reading above doesn't depend on it.")
+        st.subheader("What the network sees")
+        st.image(crop_gif(source.digest, frames), width="stretch",
+                 caption=f"The {len(frames)} mouth crops ({utils.CROP_W}x{utils.CROP_H}, "
+                         "grayscale) fed to the network, looping at 25 fps")
+
+
+def show_timings(clock: media.Stopwatch) -> None:
+    with st.container(key="timings"):
+        st.caption(f"Time taken: {clock.summary()}")
+
+
+def main() -> None:
+    clock = media.Stopwatch()
+    st.set_page_config(page_title=APP_NAME, page_icon="👄", layout="wide")
+    with contextlib.suppress(ImportError, AttributeError):
+        keep_keras_session()
+    data_dir = utils.resolve_data_dir()
+    clips = clip_list(str(data_dir))
+    weights = Path(os.environ.get("LIPREAD_WEIGHTS") or modelutil.DEFAULT_WEIGHTS[ARCH])
+    stamp = media.file_stamp(weights)
+    with st.sidebar:
+        st.title(APP_NAME)
+        st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
+        clip = pick_clip(data_dir, clips)
+        uploaded = upload_box()
+        decoder = pick_decoder()
+        model_panel(weights, stamp)
+    source = choose_source(data_dir, clips, clip, uploaded)
+    if source is None:
+        return
+    with source.file() as path:
+        show_clip(source, path, weights, stamp, decoder, data_dir, clock)
+    clock.mark("page complete")
+    show_timings(clock)
+
+
+if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__
+    main()
