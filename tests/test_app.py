@@ -1,0 +1,252 @@
+"""The Streamlit app (app.py) through Streamlit's AppTest, on the real GRID data.
+
+AppTest runs app.py in this process, so the network is built once (st.cache_resource)
+for all the tests here. Set LIPREAD_DATA_DIR to use data elsewhere than ../shared/grid.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+import decoding
+import media
+import modelutil
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+WEIGHTS = modelutil.DEFAULT_WEIGHTS["lipnet"]
+# A test-split clip (never trained on) that the shipped network reads right.
+READ_RIGHT_CLIP = "bbal6n"
+TIMEOUT = 300  # the first run builds the network; the machine may be busy training
+
+
+@pytest.fixture
+def app_env(grid_dir, tmp_path, monkeypatch):
+    """The app's environment: the GRID data, shipped weights, a private video cache."""
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
+    return grid_dir
+
+
+@pytest.fixture
+def weights():
+    assert WEIGHTS.is_file(), (f"no shipped weights at {WEIGHTS}: train with python train.py "
+                               "and copy runs/lipnet/best.weights.h5 there")
+    return WEIGHTS
+
+
+def run_app(clip: str | None = None, decoder: str | None = None, upload=None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if clip is not None:
+        at.selectbox(key="clip").set_value(clip)
+    if decoder is not None:
+        at.radio(key="decoder").set_value(decoder)
+    if upload is not None:
+        at.file_uploader(key="upload").set_value(upload)
+    if clip or decoder or upload:
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown_sentence(at) -> str:
+    return at.container("sentence").code[0].value
+
+
+def shown_tokens(at) -> list[int]:
+    return [int(t) for t in at.code[0].value.split()]
+
+
+def plain(markdown: str) -> str:
+    """Markdown without the diff's highlight markup."""
+    return re.sub(r":\w+-background\[\*\*(.*?)\*\*\]", r"\1", markdown)
+
+
+def shown_truth(at) -> str:
+    text = plain(at.container("truth").markdown[0].value)
+    return text.split(":", 1)[1].strip()
+
+
+def alerts(at) -> list[str]:
+    return [e.value for kind in ("error", "warning") for e in getattr(at, kind)]
+
+
+# --- a data clip -----------------------------------------------------------------
+
+def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
+    at = run_app(clip="bbaf2n")
+    assert not alerts(at)
+    tokens = shown_tokens(at)
+    assert len(tokens) == utils.N_FRAMES and all(0 <= t <= utils.BLANK_ID for t in tokens)
+    sentence = shown_sentence(at)
+    # The sentence is the greedy reading of exactly these tokens.
+    assert sentence == utils.ids_to_text(decoding.collapse(tokens)).strip()
+    truth = utils.load_sentence(utils.alignment_path(app_env, "bbaf2n"))
+    assert shown_truth(at) == truth == "bin blue at f two now"
+    wer, cer = decoding.error_rates([truth], [sentence])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"WER": f"{wer:.1%}", "CER": f"{cer:.1%}"}
+    assert len(at.get("vega_lite_chart")) == 1  # the per-frame probabilities
+    assert len(at.get("video")) == 1 and len(at.image) == 1  # the video, the crop GIF
+    timings = at.container("timings").caption[0].value
+    for step in ("conversion", "loading", "network", "decoding"):
+        assert step in timings
+
+
+def test_reads_a_test_clip_right(app_env, grid_dir, test_names, weights):
+    assert READ_RIGHT_CLIP in test_names
+    at = run_app(clip=READ_RIGHT_CLIP)
+    truth = utils.load_sentence(utils.alignment_path(grid_dir, READ_RIGHT_CLIP))
+    assert shown_sentence(at) == truth
+    assert {m.label: m.value for m in at.metric} == {"WER": "0.0%", "CER": "0.0%"}
+
+
+def test_changing_clip_and_decoder_keeps_the_network(app_env, weights, monkeypatch):
+    import keras
+
+    at = run_app(clip="bbaf2n")
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the network was built again")
+    monkeypatch.setattr(modelutil, "load_model", no_rebuild)
+    # Streamlit's end-of-run clean-up would clear the Keras session, and with it the
+    # traced network (seconds to rebuild a run): the app switches that off.
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
+    at.selectbox(key="clip").set_value("bbal8p")
+    at.radio(key="decoder").set_value("grammar")
+    at.run()
+    assert not at.exception and not alerts(at)
+    assert not cleared
+    assert any("bbal8p" in s.value for s in at.subheader)
+    words = shown_sentence(at).split()  # the grammar decoder: always a GRID sentence
+    assert len(words) == len(utils.GRID_SLOTS)
+    assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
+
+
+def test_clip_without_alignment_still_reads(grid_dir, tmp_path, monkeypatch, weights):
+    data = tmp_path / "data"
+    (data / "s1").mkdir(parents=True)
+    shutil.copy(grid_dir / "s1" / "bbaf4p.mp4", data / "s1" / "mine.mp4")
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    at = run_app()
+    assert not alerts(at)
+    assert any("No alignment" in i.value for i in at.info)
+    assert len(shown_tokens(at)) == utils.N_FRAMES
+    assert not at.metric
+
+
+# --- uploads -----------------------------------------------------------------------
+
+def test_upload_of_a_real_clip(app_env, weights):
+    video = (app_env / "s1" / "bbaf2n.mpg").read_bytes()
+    # A name that would escape the temp folder if it were ever used as a path.
+    at = run_app(upload=("../../evil name.mpg", video, "video/mpeg"))
+    assert not alerts(at)
+    assert any("your upload" in s.value for s in at.subheader)
+    assert len(shown_tokens(at)) == utils.N_FRAMES
+    assert any("No alignment" in i.value for i in at.info)
+    assert len(at.get("video")) == 1 and len(at.image) == 1
+    uploaded_sentence = shown_sentence(at)
+    # Named like a GRID clip, the upload is compared with that clip's truth.
+    at = run_app(upload=("bbaf2n.mpg", video, "video/mpeg"))
+    assert shown_sentence(at) == uploaded_sentence
+    assert shown_truth(at) == "bin blue at f two now"
+    assert {m.label for m in at.metric} == {"WER", "CER"}
+
+
+def test_random_bytes_upload_gives_a_message(app_env):
+    at = run_app(upload=("noise.mp4", os.urandom(64 * 1024), "video/mp4"))
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "can't be read" in errors[0]
+    assert "noise.mp4" not in errors[0] and "/tmp" not in errors[0]
+    assert not at.get("video")
+
+
+def test_empty_or_missing_data_dir_gives_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    for data in (tmp_path / "empty", tmp_path / "missing"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
+        at = run_app()
+        warnings = [w.value for w in at.warning]
+        assert len(warnings) == 1 and "No clips found" in warnings[0]
+        assert "LIPREAD_DATA_DIR" in warnings[0]
+        assert not at.get("video")
+
+
+def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_WEIGHTS", str(tmp_path / "none.weights.h5"))
+    at = run_app()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "No network weights" in errors[0]
+    assert "python train.py" in errors[0]
+    assert len(at.get("video")) == 1 and len(at.image) == 1  # the rest still works
+    assert any("missing" in m.value for m in at.sidebar.markdown)
+
+    (tmp_path / "bad.weights.h5").write_bytes(os.urandom(4096))
+    monkeypatch.setenv("LIPREAD_WEIGHTS", str(tmp_path / "bad.weights.h5"))
+    at = run_app()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "can't be loaded" in errors[0]
+    assert len(at.get("video")) == 1 and not at.get("vega_lite_chart")
+
+
+# --- media helpers ------------------------------------------------------------------
+
+def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
+    src = grid_dir / "s1" / "bbaf2n.mpg"
+    digest = media.sha256_file(src)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(media.to_browser_mp4(src, digest)))
+               for _ in range(2)]  # two users converting the same clip at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0][0] == results[1][0] == tmp_path / f"{digest}.mp4"
+    assert [p.name for p in tmp_path.iterdir()] == [f"{digest}.mp4"]  # no leftovers
+    probe = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-i", str(results[0][0])],
+                           capture_output=True, text=True).stderr
+    assert "Video: h264" in probe and "yuv420p" in probe and "Audio: aac" in probe
+    assert media.to_browser_mp4(src, digest) == (results[0][0], False)  # cached
+    silent = grid_dir / "s1" / "bbaf4p.mp4"
+    out, _ = media.to_browser_mp4(silent, media.sha256_file(silent))
+    probe = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+                           capture_output=True, text=True).stderr
+    assert "Video: h264" in probe and "Audio:" not in probe
+
+
+def test_word_diff_marks_the_differing_words():
+    truth, read = media.word_diff("bin blue at f two now", "bin red at two now")
+    assert truth == [("bin", True), ("blue", False), ("at", True), ("f", False),
+                     ("two", True), ("now", True)]
+    assert read == [("bin", True), ("red", False), ("at", True), ("two", True), ("now", True)]
+
+
+def test_model_card_from_json_readme_or_nothing(tmp_path):
+    assert media.read_model_card(tmp_path) == {}
+    (tmp_path / "README.md").write_text(
+        "# Model\n\n| decoder | test WER | test CER |\n|---|---|---|\n"
+        "| greedy | 12.5% | 5.0% |\n| **grammar** | 3.1 % | 1.2 % |\n")
+    assert media.read_model_card(tmp_path) == {
+        "greedy": {"wer": 0.125, "cer": 0.05}, "grammar": {"wer": 0.031, "cer": 0.012}}
+    (tmp_path / "metrics.json").write_text(json.dumps({"beam": {"wer": 0.1, "cer": 0.04}}))
+    assert media.read_model_card(tmp_path) == {"beam": {"wer": 0.1, "cer": 0.04}}
+    (tmp_path / "metrics.json").write_text("{not json")
+    (tmp_path / "README.md").write_bytes(b"\xff\xfe junk")
+    assert media.read_model_card(tmp_path) == {}

@@ -1,0 +1,188 @@
+"""End to end: `streamlit run app.py` on 127.0.0.1, driven by a real headless Chromium.
+
+Needs Debian's chromium (apt-get install chromium) and the `playwright` Python package
+(requirements-test.txt); Playwright drives /usr/bin/chromium, so `playwright install`
+(which downloads browsers) is never needed. Leaves artifacts/app.png and
+artifacts/browser-timing.json (the clip-switch time seen in the browser).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import decoding
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+FIRST_CLIP = "bbaf2n"  # the picker's first clip, shown on arrival
+PICKED_CLIP = "bbal6n"  # a test-split clip the shipped network reads right
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 90
+FIRST_READ_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machine
+
+
+def chromium_path() -> str | None:
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+    return found if found and os.access(found, os.X_OK) else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not installed: apt-get install chromium (or set CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="pip install -r requirements-test.txt (playwright)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(grid_dir, tmp_path):
+    """`streamlit run app.py` with the data directory set; always stopped afterwards."""
+    port = free_port()
+    env = {**os.environ, "LIPREAD_DATA_DIR": str(grid_dir),
+           "LIPREAD_CACHE_DIR": str(tmp_path / "videos"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("LIPREAD_WEIGHTS", None)
+    log = open(tmp_path / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not come up:\n"
+                            + (tmp_path / "streamlit.log").read_text(errors="replace"))
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+# True once the page shows `clip`'s sentence from the current run: the heading names
+# the clip and the sentence is not a stale one left from the previous run.
+SENTENCE_SHOWN = """clip => {
+  const heading = [...document.querySelectorAll('h3')].some(
+      h => h.innerText.includes('What the network read: ' + clip));
+  const sentence = document.querySelector('.st-key-sentence [data-testid="stElementContainer"]');
+  return heading && sentence !== null && sentence.getAttribute('data-stale') === 'false';
+}"""
+# ... and the run is over: the timings, written last, are fresh too.
+RUN_DONE = """clip => {
+  const timings = document.querySelector('.st-key-timings [data-testid="stElementContainer"]');
+  return (%s)(clip) && timings !== null && timings.getAttribute('data-stale') === 'false';
+}""" % SENTENCE_SHOWN
+BENCHMARK_CLIPS = ("bbas1s", "bgau1a", "bram5a")  # more test-split clips, timed only
+
+VIDEO_PLAYS = """async () => {
+  const v = document.querySelector('[data-testid="stVideo"]');
+  v.muted = true;
+  try { await v.play(); } catch (e) { return {error: String(e)}; }
+  await new Promise(r => setTimeout(r, 1000));
+  v.pause();
+  return {time: v.currentTime, error: v.error && v.error.code, width: v.videoWidth,
+          ready: v.readyState, src: v.currentSrc,
+          h264: v.canPlayType('video/mp4; codecs="avc1.64001E"')};
+}"""
+
+
+def reading(page) -> tuple[list[int], str]:
+    tokens = [int(t) for t in page.locator('[data-testid="stCode"]').first.inner_text().split()]
+    return tokens, page.locator(".st-key-sentence code").inner_text().strip()
+
+
+def pick_clip(page, clip: str) -> tuple[float, float]:
+    """Choose `clip` in the picker as a person would: seconds from the choice to its
+    sentence on the page, and to the end of the run."""
+    page.locator('[data-testid="stSelectbox"]').click()
+    page.keyboard.type(clip)
+    option = page.get_by_role("option", name=clip, exact=True)
+    option.wait_for()
+    started = time.monotonic()
+    option.click()
+    page.wait_for_function(SENTENCE_SHOWN, arg=clip, timeout=60_000)
+    sentence_s = time.monotonic() - started
+    page.wait_for_function(RUN_DONE, arg=clip, timeout=60_000)
+    return sentence_s, time.monotonic() - started
+
+
+def test_pick_a_clip_read_it_and_play_it(browser, app_url, grid_dir):
+    page = browser.new_page(viewport={"width": 1400, "height": 1900})
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(app_url)
+    page.wait_for_function(RUN_DONE, arg=FIRST_CLIP, timeout=FIRST_READ_TIMEOUT_MS)
+
+    sentence_s, done_s = pick_clip(page, PICKED_CLIP)
+    timings = page.locator(".st-key-timings").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+
+    assert not errors
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentWarning"], '
+                        '[data-testid="stAlertContentError"]').count() == 0
+    tokens, sentence = reading(page)
+    assert len(tokens) == utils.N_FRAMES
+    assert sentence == utils.ids_to_text(decoding.collapse(tokens)).strip()  # greedy
+    truth = utils.load_sentence(utils.alignment_path(grid_dir, PICKED_CLIP))
+    assert truth in page.locator(".st-key-truth").inner_text().replace("\n", " ")
+
+    video = page.evaluate(VIDEO_PLAYS)
+    assert video.get("error") is None, video
+    assert video["h264"] in ("probably", "maybe") and video["width"] == 360
+    assert video["ready"] >= 2 and video["time"] > 0, video
+
+    # Measured, not asserted: how soon a newly picked clip's sentence shows.
+    switches = [{"clip": PICKED_CLIP, "sentence_s": round(sentence_s, 3),
+                 "complete_s": round(done_s, 3), "app_timings": timings}]
+    for clip in BENCHMARK_CLIPS:
+        sentence_s, done_s = pick_clip(page, clip)
+        switches.append({"clip": clip, "sentence_s": round(sentence_s, 3),
+                         "complete_s": round(done_s, 3),
+                         "app_timings": page.locator(".st-key-timings").inner_text()})
+    (ARTIFACTS / "browser-timing.json").write_text(json.dumps(switches, indent=1))
+    for s in switches:
+        print(f"\nswitch to {s['clip']}: sentence after {s['sentence_s']:.2f} s, page complete "
+              f"after {s['complete_s']:.2f} s ({s['app_timings']})")
+
+    assert sentence == truth  # the shipped network reads this clip right
