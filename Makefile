@@ -25,7 +25,7 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test browser-deps ensure-data data checkpoint train evaluate predict bench
+.PHONY: help setup run test browser-deps ensure-data data checkpoint train evaluate metrics predict bench
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
@@ -34,6 +34,7 @@ help:
 	@echo "make checkpoint   download the tutorial's pretrained weights into models/"
 	@echo "make train        train.py --data-dir \$$LIPREAD_DATA_DIR --run-dir $(RUN_DIR) \$$TRAIN_ARGS"
 	@echo "make evaluate     WER/CER of models/lipnet.weights.h5 on splits/test.txt, each decoder"
+	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
 	@echo "make bench        bench.py: this project's pipeline beside the tutorial's"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
@@ -95,6 +96,12 @@ evaluate: setup
 	    --names "$(LIPREAD_DATA_DIR)/splits/test.txt" --decoder $$d \
 	    --json artifacts/eval-$$d.json $(EVAL_ARGS) || exit 1; \
 	done
+
+# models/metrics.json (the app's sidebar figures) from the three evaluations above.
+metrics: evaluate
+	$(PY) -c "import json; json.dump({d: {k: json.load(open(f'artifacts/eval-{d}.json'))[k] \
+	  for k in ('wer', 'cer', 'clips')} for d in ('greedy', 'beam', 'grammar')}, \
+	  open('models/metrics.json', 'w'), indent=1)"
 
 predict: setup
 	$(PY) predict.py "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
