@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-GRID_DIR = Path(os.environ.get("LIPREAD_DATA_DIR") or ROOT.parent / "shared" / "grid")
+# Absolute: CI passes a relative LIPREAD_DATA_DIR, and tests link to it from tmp folders.
+GRID_DIR = Path(os.environ.get("LIPREAD_DATA_DIR") or ROOT.parent / "shared" / "grid").resolve()
 
 
 @pytest.fixture(scope="session")
