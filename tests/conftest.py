@@ -25,3 +25,37 @@ def grid_dir() -> Path:
 @pytest.fixture(scope="session")
 def test_names(grid_dir) -> list[str]:
     return (grid_dir / "splits" / "test.txt").read_text().split()
+
+
+@pytest.fixture(scope="session")
+def shipped_readings(grid_dir, test_names) -> dict[str, str]:
+    """What the shipped network reads (greedy) in each test clip, through the CLI's pipeline.
+
+    The app and browser tests check that the page shows exactly this, and pick a clip
+    whose reading equals the truth for the 'reads it right' checks.
+    """
+    import numpy as np
+
+    import decoding
+    import modelutil
+    import transcribe
+    import utils
+
+    if not modelutil.DEFAULT_WEIGHTS["lipnet"].is_file():
+        pytest.fail(f"{modelutil.DEFAULT_WEIGHTS['lipnet']} is missing: the shipped weights")
+    model = modelutil.load_model("lipnet")
+    frames = np.stack([utils.load_video(utils.video_path(grid_dir, n)) for n in test_names])
+    probs = transcribe.predict_probs(model, frames)
+    return {n: decoding.decode(p, "greedy") for n, p in zip(test_names, probs)}
+
+
+@pytest.fixture(scope="session")
+def read_right_clip(grid_dir, shipped_readings) -> str:
+    """A test clip the shipped network reads right (greedy), or a skip saying there is none."""
+    import utils
+
+    for name, reading in shipped_readings.items():
+        if reading == utils.load_sentence(utils.alignment_path(grid_dir, name)):
+            return name
+    pytest.skip("the shipped weights read no test clip right with the greedy decoder "
+                "(models/README.md has their measured WER): nothing to check against")

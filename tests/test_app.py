@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 WEIGHTS = modelutil.DEFAULT_WEIGHTS["lipnet"]
 # A test-split clip (never trained on) that the shipped network reads right.
-READ_RIGHT_CLIP = "bbal6n"
+READ_CLIP = "bbal6n"  # a test-split clip
 TIMEOUT = 300  # the first run builds the network; the machine may be busy training
 
 
@@ -105,10 +105,14 @@ def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
         assert step in timings
 
 
-def test_reads_a_test_clip_right(app_env, grid_dir, test_names, weights):
-    assert READ_RIGHT_CLIP in test_names
-    at = run_app(clip=READ_RIGHT_CLIP)
-    truth = utils.load_sentence(utils.alignment_path(grid_dir, READ_RIGHT_CLIP))
+def test_shows_what_the_cli_pipeline_reads(app_env, test_names, weights, shipped_readings):
+    at = run_app(clip=READ_CLIP)
+    assert shown_sentence(at) == shipped_readings[READ_CLIP]
+
+
+def test_reads_a_test_clip_right(app_env, grid_dir, test_names, weights, read_right_clip):
+    at = run_app(clip=read_right_clip)
+    truth = utils.load_sentence(utils.alignment_path(grid_dir, read_right_clip))
     assert shown_sentence(at) == truth
     assert {m.label: m.value for m in at.metric} == {"WER": "0.0%", "CER": "0.0%"}
 
