@@ -217,7 +217,9 @@ def probability_chart(probs: np.ndarray) -> tuple:
         "encoding": {
             "x": {"field": "frame", "type": "ordinal", "title": "frame (25 per second)",
                   "axis": {"values": list(range(0, len(probs), 5)), "labelAngle": 0}},
-            "y": {"field": "token", "type": "nominal", "sort": order, "title": None},
+            # Every token labelled: by default Vega drops every other label when rows are tight.
+            "y": {"field": "token", "type": "nominal", "sort": order, "title": None,
+                  "axis": {"labelOverlap": False}},
             "color": {"field": "p", "type": "quantitative", "title": "probability",
                       "scale": {"domain": [0, 1], "scheme": "viridis"}},
             "tooltip": [{"field": "frame", "type": "ordinal"},
