@@ -111,8 +111,9 @@ def test_shows_what_the_cli_pipeline_reads(app_env, test_names, weights, shipped
 
 
 def test_reads_a_test_clip_right(app_env, grid_dir, test_names, weights, read_right_clip):
-    at = run_app(clip=read_right_clip)
-    truth = utils.load_sentence(utils.alignment_path(grid_dir, read_right_clip))
+    clip, decoder = read_right_clip
+    at = run_app(clip=clip, decoder=decoder)
+    truth = utils.load_sentence(utils.alignment_path(grid_dir, clip))
     assert shown_sentence(at) == truth
     assert {m.label: m.value for m in at.metric} == {"WER": "0.0%", "CER": "0.0%"}
 
