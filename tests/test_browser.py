@@ -31,6 +31,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 90
 FIRST_READ_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machine
+PICK_ATTEMPTS = 3
+OPTION_TIMEOUT_MS = 15_000
 
 
 def chromium_path() -> str | None:
@@ -130,13 +132,31 @@ def reading(page) -> tuple[list[int], str]:
     return tokens, page.locator(".st-key-sentence code").inner_text().strip()
 
 
+def open_option(page, clip: str):
+    """The picker's option for `clip`, shown. Types into the picker's own input (not
+    wherever the focus is) and tries again when a rerun closed the list under us."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    box = page.locator('[data-testid="stSelectbox"] input')
+    option = page.get_by_role("option", name=clip, exact=True)
+    for attempt in range(PICK_ATTEMPTS):
+        box.click()
+        box.fill(clip)
+        try:
+            option.wait_for(timeout=OPTION_TIMEOUT_MS)
+            return option
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "picker-failed.png"), full_page=True)
+    listed = page.get_by_role("option").all_inner_texts()
+    pytest.fail(f"the picker never offered {clip!r} after {PICK_ATTEMPTS} tries "
+                f"(options shown: {listed[:10]}); screenshot in artifacts/picker-failed.png")
+
+
 def pick_clip(page, clip: str) -> tuple[float, float]:
     """Choose `clip` in the picker as a person would: seconds from the choice to its
     sentence on the page, and to the end of the run."""
-    page.locator('[data-testid="stSelectbox"]').click()
-    page.keyboard.type(clip)
-    option = page.get_by_role("option", name=clip, exact=True)
-    option.wait_for()
+    option = open_option(page, clip)
     started = time.monotonic()
     option.click()
     page.wait_for_function(SENTENCE_SHOWN, arg=clip, timeout=60_000)
