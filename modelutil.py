@@ -28,7 +28,9 @@ CONV_FILTERS = (32, 64, 96)
 CONV_KERNELS = ((3, 5, 5), (3, 3, 3), (3, 3, 3))
 GRU_UNITS = 128
 # The paper's dropout (0.2 spatial, 0.5 after the GRUs) kept 27 epochs at chance level
-# here; without it the same network left chance after 7 epochs (models/README.md).
+# here from scratch; without it the same network left chance after 7 epochs but then
+# overfits (models/README.md). So the layers stay, with rates that train.py sets per
+# run (--spatial-dropout, --gru-dropout); they carry no weights and act only in training.
 SPATIAL_DROPOUT = 0.0
 GRU_DROPOUT = 0.0
 
@@ -37,7 +39,7 @@ class WeightsError(ValueError):
     """Weights that are missing or don't fit the network."""
 
 
-def _lipnet_features(inputs):
+def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
     from keras import layers
 
     x = layers.AveragePooling3D(INPUT_POOL, name="pool_in")(inputs)
@@ -48,17 +50,17 @@ def _lipnet_features(inputs):
                           use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.Activation("relu", name=f"relu{i}")(x)
-        x = layers.SpatialDropout3D(SPATIAL_DROPOUT, name=f"drop{i}")(x)
+        x = layers.SpatialDropout3D(spatial_dropout, name=f"drop{i}")(x)
         x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
     x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
     for i in (1, 2):
         x = layers.Bidirectional(layers.GRU(GRU_UNITS, return_sequences=True),
                                  merge_mode="concat", name=f"bigru{i}")(x)
-        x = layers.Dropout(GRU_DROPOUT, name=f"gru_drop{i}")(x)
+        x = layers.Dropout(gru_dropout, name=f"gru_drop{i}")(x)
     return x
 
 
-def build_lipnet_training():
+def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
     """LipNet with a second, training-only head: the GRID word spoken at each frame.
 
     The alignments say which word each frame belongs to; predicting it gives the
@@ -69,7 +71,7 @@ def build_lipnet_training():
     from keras import layers
 
     inputs = keras.Input(INPUT_SHAPE, name="frames")
-    features = _lipnet_features(inputs)
+    features = _lipnet_features(inputs, spatial_dropout, gru_dropout)
     chars = layers.Dense(NUM_CLASSES, activation="softmax", name="chars")(features)
     words = layers.Dense(N_WORD_CLASSES, name="words")(features)  # logits
     return keras.Model(inputs, [chars, words], name="lipnet_training")
