@@ -138,7 +138,7 @@ def open_option(page, clip: str):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     box = page.locator('[data-testid="stSelectbox"] input')
     option = page.get_by_role("option", name=clip, exact=True)
-    for attempt in range(PICK_ATTEMPTS):
+    for _ in range(PICK_ATTEMPTS):
         box.click()
         box.fill(clip)
         try:
