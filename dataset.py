@@ -19,6 +19,7 @@ from utils import (BLANK_ID, CROP_H, CROP_W, GRID_WORDS, INPUT_SHAPE, N_FRAMES, 
 MARGIN = 4  # pixels cached around the mouth crop, for jitter of +-4 px
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
 MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
+N_SLOTS = 6  # command, colour, preposition, letter, digit, adverb
 WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
 
@@ -104,14 +105,72 @@ def _augment(frames, words):
     return _normalize(tf.cast(x, tf.float32)), tf.ensure_shape(words, (N_FRAMES,))
 
 
-def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remainder=None):
+def word_spans(words_row) -> list[tuple[int, int]]:
+    """(first, end) frames of each word in a clip's frame word ids, in spoken order."""
+    spans, i = [], 0
+    while i < len(words_row):
+        if words_row[i] == 0:
+            i += 1
+            continue
+        j = i
+        while j < len(words_row) and words_row[j] == words_row[i]:
+            j += 1
+        spans.append((i, j))
+        i = j
+    return spans
+
+
+def splice(frames, words, spans, sources):
+    """A new GRID sentence: slot k's word (and the pause after it) from clip sources[k].
+
+    With 720 clips each letter is seen about 30 times, always beside the same five
+    words; the network learns to recognise a clip rather than read its letter.
+    Cut at the alignments' word boundaries and rejoined, every slot must be read from
+    its own frames. The joined pieces are resampled to 75 frames (a mild time stretch).
+    """
+    pieces, ids = [(sources[0], 0, spans[sources[0]][0][0])], []
+    for k, c in enumerate(sources):
+        first, _ = spans[c][k]
+        end = spans[c][k + 1][0] if k + 1 < N_SLOTS else N_FRAMES
+        pieces.append((c, first, end))
+        ids.append(int(words[c, first]))
+    x = np.concatenate([frames[c, a:b] for c, a, b in pieces])
+    w = np.concatenate([words[c, a:b] for c, a, b in pieces])
+    idx = np.round(np.linspace(0, len(x) - 1, N_FRAMES)).astype(int)
+    return x[idx], label_ids([GRID_WORDS[i - 1] for i in ids]), w[idx]
+
+
+def _spliced_clips(frames, labels, words, splice_prob, seed):
+    """Each epoch: every clip once, in a new order, a share of them spliced with others."""
+    spans = [word_spans(row) for row in words]
+    whole = [i for i, s in enumerate(spans) if len(s) == N_SLOTS]
+    rng = np.random.default_rng(seed)
+
+    def generate():
+        for i in rng.permutation(len(frames)):
+            if whole and rng.random() < splice_prob:
+                yield splice(frames, words, spans, rng.choice(whole, N_SLOTS))
+            else:
+                yield frames[i], labels[i], words[i]
+    return generate
+
+
+def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remainder=None,
+                 splice_prob=0.0):
     """(frames, (labels, frame word ids)) batches, for the chars and words heads."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((frames, labels, words)).cache()
+    if training and splice_prob > 0:
+        # A generator: the spliced sentences are new each epoch, so nothing to cache.
+        spec = tuple(tf.TensorSpec(a.shape[1:], tf.as_dtype(a.dtype))
+                     for a in (frames, labels, words))
+        ds = tf.data.Dataset.from_generator(
+            _spliced_clips(frames, labels, words, splice_prob, seed), output_signature=spec)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((frames, labels, words)).cache()
+        if training:
+            ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
     if training:
-        ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
-
         def prepare(f, lab, w):
             x, w = _augment(f, w)
             return x, (lab, w)

@@ -32,6 +32,7 @@ PATIENCE = 15  # epochs without a better validation loss before stopping
 SEED = 1234
 SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: start at 0,
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
+SPLICE_PROB = 0.5  # share of training clips each epoch rebuilt from other clips' words
 MAX_STEPS = None  # cut each epoch short (smoke tests)
 
 
@@ -51,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--spatial-dropout", type=float, default=SPATIAL_DROPOUT)
     p.add_argument("--gru-dropout", type=float, default=GRU_DROPOUT)
+    p.add_argument("--splice-prob", type=float, default=SPLICE_PROB,
+                   help="share of training samples spliced from several clips' words")
     p.add_argument("--max-steps", type=int, default=MAX_STEPS)
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
@@ -58,7 +61,8 @@ def parse_args(argv=None):
                    help="split the CPU into N logical devices (to try --strategy mirrored)")
     p.add_argument("--tensorboard", action="store_true")
     p.add_argument("--verbose", type=int, default=1, help="1: progress bar, 2: a line an epoch")
-    p.add_argument("--init-weights", default=None, help="start from these lipnet weights")
+    p.add_argument("--init-weights", default=None,
+                   help="start from these lipnet weights (training or inference network)")
     return p.parse_args(argv)
 
 
@@ -70,6 +74,17 @@ def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
         progress = (epoch - warmup) / max(1, epochs - warmup)
         return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
     return schedule
+
+
+def init_weights(model, path):
+    """A run's last.weights.h5 (with the word head) or a shipped inference network."""
+    import modelutil
+
+    try:
+        model.load_weights(path)
+    except ValueError:
+        modelutil.inference_model(model).load_weights(path)
+        print(f"{path}: inference network only; the word head starts untrained", flush=True)
 
 
 def distribution(args):
@@ -115,7 +130,8 @@ def main(args):
     # Only now that every clip has been read does the run leave anything behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
-    train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed)
+    train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed,
+                                    splice_prob=args.splice_prob)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1:
         # Every replica needs a non-empty share of each batch, the last one too.
@@ -142,7 +158,7 @@ def main(args):
         initial_epoch = state.restore(model)
         print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
     elif args.init_weights:
-        modelutil.inference_model(model).load_weights(args.init_weights)
+        init_weights(model, args.init_weights)
     if initial_epoch >= args.epochs:
         print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs})")
         return 0

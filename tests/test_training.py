@@ -85,3 +85,36 @@ def test_frame_word_targets_follow_the_alignment(grid_dir):
     targets = dataset.frame_word_targets(segments)
     assert targets[0] == 0 and targets[74] == 0
     assert targets[26] == dataset.WORD_ID["bin"] and targets[44] == dataset.WORD_ID["two"]
+
+
+def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
+    """Slot k of the new sentence is slot k of clip sources[k], frames and words alike."""
+    import dataset
+    import utils
+    names = (grid_dir / "splits" / "train.txt").read_text().split()[:6]
+    frames = np.stack([utils.load_mouth_frames(utils.video_path(grid_dir, n),
+                                               margin=dataset.MARGIN) for n in names])
+    segments = [utils.load_alignment_segments(utils.alignment_path(grid_dir, n)) for n in names]
+    words = np.stack([dataset.frame_word_targets(s) for s in segments])
+    spans = [dataset.word_spans(row) for row in words]
+    assert all(len(s) == dataset.N_SLOTS for s in spans)
+    truths = [utils.load_sentence(utils.alignment_path(grid_dir, n)).split() for n in names]
+
+    sources = [5, 4, 3, 2, 1, 0]
+    x, label, w = dataset.splice(frames, words, spans, sources)
+    expected = [truths[c][k] for k, c in enumerate(sources)]
+    assert utils.ids_to_text(label) == " ".join(expected)
+    assert x.shape == frames.shape[1:] and x.dtype == np.uint8 and w.shape == (75,)
+    # The per-frame words run through the six slots in order, each from its source.
+    runs = [int(w[a]) for a, _ in dataset.word_spans(w)]
+    assert runs == [dataset.WORD_ID[word] for word in expected]
+    # The letter's frames are (resampled) frames of the letter's source clip.
+    first, end = spans[sources[3]][3]
+    letter_frames = x[w == dataset.WORD_ID[expected[3]]]
+    source_frames = frames[sources[3], first:end]
+    assert all(any(np.array_equal(f, s) for s in source_frames) for f in letter_frames)
+
+    # Splicing a clip with itself in every slot gives the clip back.
+    x, label, w = dataset.splice(frames, words, spans, [2] * 6)
+    assert utils.ids_to_text(label) == " ".join(truths[2])
+    np.testing.assert_array_equal(x, frames[2])
