@@ -19,13 +19,17 @@ DEFAULT_WEIGHTS = {"lipnet": MODELS_DIR / "lipnet.weights.h5",
                    "tutorial": MODELS_DIR / "checkpoint"}
 N_WORD_CLASSES = len(GRID_WORDS) + 1  # the 51 GRID words and silence (id 0)
 
-# lipnet's sizes: the paper's 32/64/96 filters, on the crop averaged 2x2 (23x70): at
-# full resolution the convolutions took 3/4 of a training step on 2 cores; halving the
-# resolution made a step 2x cheaper and GRU(128) instead of 256 another 2x, so 4x as
-# many epochs fit in the same hours (measured with the variants side by side).
-INPUT_POOL = (1, 2, 2)
+# lipnet's sizes: the paper's 32/64/96 filters. The paper's 3x5x5 stride-2 conv1 on the
+# full 46x140 crop, and the layers after it at that size, took 3/4 of a training step on
+# 2 cores. Here conv1 strides 4 with a 3x10x10 kernel: the same 12x35 output grid as a
+# 5x5 stride-2 kernel on the crop averaged 2x2 (what lipnet did before), so every later
+# layer costs the same, but conv1 sees every pixel; the letter slot, most of the errors,
+# turns on small differences in lips, teeth and tongue.
 CONV_FILTERS = (32, 64, 96)
-CONV_KERNELS = ((3, 5, 5), (3, 3, 3), (3, 3, 3))
+CONV_KERNELS = ((3, 10, 10), (3, 3, 3), (3, 3, 3))
+CONV1_STRIDES = (1, 4, 4)
+# "same" padding of a 5x5 stride-2 kernel on 23x70 (rows 2+2, columns 1+2), in full pixels.
+CONV1_PADDING = ((1, 1), (4, 4), (2, 4))
 GRU_UNITS = 128
 # The paper's dropout (0.2 spatial, 0.5 after the GRUs) kept 27 epochs at chance level
 # here from scratch; without it the same network left chance after 7 epochs but then
@@ -42,12 +46,12 @@ class WeightsError(ValueError):
 def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
     from keras import layers
 
-    x = layers.AveragePooling3D(INPUT_POOL, name="pool_in")(inputs)
+    x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
     for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
-        # The first convolution strides 2 in space, as in the paper.
-        strides = (1, 2, 2) if i == 1 else (1, 1, 1)
-        x = layers.Conv3D(filters, kernel, strides=strides, padding="same",
-                          use_bias=False, name=f"conv{i}")(x)
+        first = i == 1
+        x = layers.Conv3D(filters, kernel, strides=CONV1_STRIDES if first else (1, 1, 1),
+                          padding="valid" if first else "same", use_bias=False,
+                          name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.Activation("relu", name=f"relu{i}")(x)
         x = layers.SpatialDropout3D(spatial_dropout, name=f"drop{i}")(x)
@@ -58,6 +62,17 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
                                  merge_mode="concat", name=f"bigru{i}")(x)
         x = layers.Dropout(gru_dropout, name=f"gru_drop{i}")(x)
     return x
+
+
+def widen_conv1(kernel):
+    """A 3x5x5 conv1 kernel of the 2x2-averaged lipnet as the 3x10x10 full-resolution one.
+
+    Averaging 2x2 then convolving equals convolving with each weight spread over its
+    2x2 pixels, divided by 4: the same network, which training then refines.
+    """
+    import numpy as np
+
+    return np.repeat(np.repeat(kernel, 2, axis=1), 2, axis=2) / 4.0
 
 
 def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):

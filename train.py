@@ -32,7 +32,8 @@ PATIENCE = 15  # epochs without a better validation loss before stopping
 SEED = 1234
 SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: start at 0,
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
-SPLICE_PROB = 0.5  # share of training clips each epoch rebuilt from other clips' words
+SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
+# 0.5 for 25 epochs did not beat plain fine-tuning on validation; models/README.md)
 MAX_STEPS = None  # cut each epoch short (smoke tests)
 
 
@@ -77,13 +78,28 @@ def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
 
 
 def init_weights(model, path):
-    """A run's last.weights.h5 (with the word head) or a shipped inference network."""
+    """A run's last.weights.h5 (with the word head) or an inference network; weights of
+    the earlier lipnet that averaged the crop 2x2 get their conv1 widened to full size."""
+    import h5py
+
     import modelutil
 
-    try:
-        model.load_weights(path)
-    except ValueError:
-        modelutil.inference_model(model).load_weights(path)
+    for target in (model, modelutil.inference_model(model)):
+        try:
+            target.load_weights(path)
+            break
+        except ValueError:
+            continue
+    else:
+        target = modelutil.inference_model(model)
+        with h5py.File(path, "r") as f:
+            kernel = f["layers/conv3d/vars/0"][()]
+        if kernel.shape[1:3] != (5, 5):
+            raise ValueError(f"{path}: weights that fit no lipnet")
+        target.load_weights(path, skip_mismatch=True)
+        target.get_layer("conv1").kernel.assign(modelutil.widen_conv1(kernel))
+        print(f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop", flush=True)
+    if target is not model:
         print(f"{path}: inference network only; the word head starts untrained", flush=True)
 
 

@@ -45,7 +45,7 @@ def test_lipnet_shapes_and_size():
     model = modelutil.build_lipnet()
     assert model.input_shape == (None, 75, 46, 140, 1)
     assert model.output_shape == (None, 75, 41)
-    assert model.count_params() == 926_089  # sized for 2 CPU cores (models/README.md)
+    assert model.count_params() == 933_289  # sized for 2 CPU cores (models/README.md)
     training = modelutil.build_lipnet_training()
     assert [o.shape for o in training.outputs] == [(None, 75, 41), (None, 75, 52)]
 
@@ -109,3 +109,42 @@ def test_missing_and_mismatched_weights(tmp_path):
         modelutil.load_model("lipnet", path)
     with pytest.raises(ValueError, match="unknown architecture"):
         modelutil.build_model("lstm")
+
+
+def test_widened_conv1_equals_averaging_then_the_small_kernel(grid_dir):
+    """conv1 on full pixels with a widened kernel = the earlier 2x2 average + 5x5 kernel."""
+    import keras
+    from keras import layers
+
+    import utils
+    x = utils.load_video(utils.video_path(grid_dir, "bbaf2n"))[None]
+    small = layers.Conv3D(32, (3, 5, 5), strides=(1, 2, 2), padding="same", use_bias=False)
+    before = keras.Sequential([keras.Input(x.shape[1:]), layers.AveragePooling3D((1, 2, 2)),
+                               small])
+    kernel = np.random.default_rng(0).normal(size=(3, 5, 5, 1, 32)).astype("float32")
+    small.kernel.assign(kernel)
+    net = modelutil.build_lipnet()
+    conv1 = net.get_layer("conv1")
+    conv1.kernel.assign(modelutil.widen_conv1(kernel))
+    after = keras.Model(net.input, conv1.output)
+    np.testing.assert_allclose(after(x), before(x), atol=1e-4)
+
+
+def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
+    """train.py --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
+    import h5py
+
+    import train
+    shipped = modelutil.build_lipnet()
+    path = tmp_path / "old.weights.h5"
+    shipped.save_weights(path)
+    kernel = np.random.default_rng(0).normal(size=(3, 5, 5, 1, 32)).astype("float32")
+    with h5py.File(path, "r+") as f:  # the earlier network's 3x5x5 conv1 kernel
+        del f["layers/conv3d/vars/0"]
+        f["layers/conv3d/vars/0"] = kernel
+    model = modelutil.build_lipnet_training()
+    train.init_weights(model, path)
+    np.testing.assert_allclose(model.get_layer("conv1").kernel.numpy(),
+                               modelutil.widen_conv1(kernel))
+    np.testing.assert_array_equal(model.get_layer("chars").kernel.numpy(),
+                                  shipped.get_layer("chars").kernel.numpy())
