@@ -93,9 +93,11 @@ def init_weights(model, path):
     else:
         target = modelutil.inference_model(model)
         with h5py.File(path, "r") as f:
-            kernel = f["layers/conv3d/vars/0"][()]
-        if kernel.shape[1:3] != (5, 5):
-            raise ValueError(f"{path}: weights that fit no lipnet")
+            kernel = f.get("layers/conv3d/vars/0")
+            kernel = None if kernel is None else kernel[()]
+        if kernel is None or kernel.shape != (3, 5, 5, 1, modelutil.CONV_FILTERS[0]):
+            raise ValueError(f"{path}: not lipnet weights (of this network or of the one "
+                             "that averaged the crop 2x2); pass a lipnet .weights.h5")
         target.load_weights(path, skip_mismatch=True)
         target.get_layer("conv1").kernel.assign(modelutil.widen_conv1(kernel))
         print(f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop", flush=True)
