@@ -19,6 +19,7 @@ from utils import (BLANK_ID, CROP_H, CROP_W, GRID_WORDS, INPUT_SHAPE, N_FRAMES, 
 MARGIN = 4  # pixels cached around the mouth crop, for jitter of +-4 px
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
 MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
+MAX_MASK_FRAMES = 10  # a time mask hides up to 0.4 s at 25 fps (Ma et al. 2022, one a second)
 N_SLOTS = 6  # command, colour, preposition, letter, digit, adverb
 WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
@@ -89,8 +90,25 @@ def _center(frames):
     return _normalize(tf.cast(x, tf.float32))
 
 
-def _augment(frames, words):
-    """Crop jitter, mirroring, and a few frames dropped and duplicated."""
+def time_mask(x, n_masks, max_width=MAX_MASK_FRAMES):
+    """n_masks runs of up to max_width frames set to 0, the clip's mean once normalised.
+
+    SpecAugment's time masking for video: the network must read a word from the frames
+    left around it rather than from one tell-tale frame of a clip it has memorised.
+    """
+    import tensorflow as tf
+
+    t = tf.range(N_FRAMES)
+    keep = tf.ones([N_FRAMES], tf.bool)
+    for _ in range(n_masks):
+        width = tf.random.uniform([], 0, max_width + 1, tf.int32)
+        start = tf.random.uniform([], 0, N_FRAMES - width + 1, tf.int32)
+        keep = keep & ~((t >= start) & (t < start + width))
+    return x * tf.cast(keep, x.dtype)[:, None, None, None]
+
+
+def _augment(frames, words, time_masks=0):
+    """Crop jitter, mirroring, a few frames dropped and duplicated, and time masks."""
     import tensorflow as tf
 
     dy = tf.random.uniform([], 0, 2 * MARGIN + 1, tf.int32)
@@ -102,7 +120,8 @@ def _augment(frames, words):
     dup = tf.gather(keep, tf.random.shuffle(tf.range(N_FRAMES - k))[:k])
     idx = tf.sort(tf.concat([keep, dup], 0))
     x, words = tf.gather(x, idx), tf.gather(words, idx)
-    return _normalize(tf.cast(x, tf.float32)), tf.ensure_shape(words, (N_FRAMES,))
+    x = time_mask(_normalize(tf.cast(x, tf.float32)), time_masks)
+    return x, tf.ensure_shape(words, (N_FRAMES,))
 
 
 def word_spans(words_row) -> list[tuple[int, int]]:
@@ -156,7 +175,7 @@ def _spliced_clips(frames, labels, words, splice_prob, seed):
 
 
 def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remainder=None,
-                 splice_prob=0.0):
+                 splice_prob=0.0, time_masks=0):
     """(frames, (labels, frame word ids)) batches, for the chars and words heads."""
     import tensorflow as tf
 
@@ -172,7 +191,7 @@ def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remai
             ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
     if training:
         def prepare(f, lab, w):
-            x, w = _augment(f, w)
+            x, w = _augment(f, w, time_masks)
             return x, (lab, w)
     else:
         def prepare(f, lab, w):

@@ -34,6 +34,7 @@ SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: s
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
 SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
 # 0.5 for 25 epochs did not beat plain fine-tuning on validation; models/README.md)
+TIME_MASKS = 0  # time masks per training clip, each up to dataset.MAX_MASK_FRAMES frames
 MAX_STEPS = None  # cut each epoch short (smoke tests)
 
 
@@ -55,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--gru-dropout", type=float, default=GRU_DROPOUT)
     p.add_argument("--splice-prob", type=float, default=SPLICE_PROB,
                    help="share of training samples spliced from several clips' words")
+    p.add_argument("--time-masks", type=int, default=TIME_MASKS,
+                   help="runs of frames blanked in each training clip (SpecAugment-style)")
     p.add_argument("--max-steps", type=int, default=MAX_STEPS)
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
@@ -149,7 +152,8 @@ def main(args):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed,
-                                    splice_prob=args.splice_prob)
+                                    splice_prob=args.splice_prob,
+                                    time_masks=args.time_masks)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1:
         # Every replica needs a non-empty share of each batch, the last one too.

@@ -42,7 +42,7 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")
     before = [w.numpy() for w in best.weights]
 
-    out = run_train(*common, "--epochs", 2, "--resume")
+    out = run_train(*common, "--epochs", 2, "--resume", "--time-masks", 2)
     assert "resumed" in out and "after epoch 1" in out
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
@@ -118,3 +118,22 @@ def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
     x, label, w = dataset.splice(frames, words, spans, [2] * 6)
     assert utils.ids_to_text(label) == " ".join(truths[2])
     np.testing.assert_array_equal(x, frames[2])
+
+
+def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir):
+    """Masked frames become the normalised clip's mean (0); every other frame is untouched."""
+    import tensorflow as tf
+
+    import dataset
+    import utils
+    x = utils.load_video(utils.video_path(grid_dir, "bbaf2n"))[None]  # a batch of one clip
+    tf.random.set_seed(7)
+    np.testing.assert_array_equal(dataset.time_mask(x[0], 0).numpy(), x[0])
+    blanked_counts = []
+    for _ in range(20):
+        y = dataset.time_mask(x[0], 3).numpy()
+        blanked = np.all(y == 0, axis=(1, 2, 3))
+        np.testing.assert_array_equal(y[~blanked], x[0][~blanked])
+        assert blanked.sum() <= 3 * dataset.MAX_MASK_FRAMES
+        blanked_counts.append(int(blanked.sum()))
+    assert max(blanked_counts) > 0  # 20 draws of 3 masks all of width 0: (1/11)^60
