@@ -26,6 +26,7 @@ PEAK_LR = 1e-3
 MIN_LR = 1e-5
 WARMUP_EPOCHS = 2
 CLIPNORM = 5.0
+WEIGHT_DECAY = 0.0  # decoupled (AdamW-style), on kernels only
 WORD_LOSS_WEIGHT = 2.0  # the per-frame word head's share of the loss
 VAL_FRACTION = 0.1  # of the training clips, held out for checkpoint choice
 PATIENCE = 15  # epochs without a better validation loss before stopping
@@ -48,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--lr", type=float, default=PEAK_LR)
     p.add_argument("--clipnorm", type=float, default=CLIPNORM)
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY)
     p.add_argument("--word-loss-weight", type=float, default=WORD_LOSS_WEIGHT)
     p.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     p.add_argument("--patience", type=int, default=PATIENCE)
@@ -78,6 +80,17 @@ def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
         progress = (epoch - warmup) / max(1, epochs - warmup)
         return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
     return schedule
+
+
+def make_optimizer(lr, clipnorm=CLIPNORM, weight_decay=WEIGHT_DECAY):
+    """Adam; with weight_decay, decoupled decay (AdamW) of kernels only."""
+    import keras
+
+    optimizer = keras.optimizers.Adam(lr, clipnorm=clipnorm, weight_decay=weight_decay or None)
+    if weight_decay:
+        # Batch norm scales and shifts and the biases are not what overfits.
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 def init_weights(model, path):
@@ -170,7 +183,7 @@ def main(args):
     with strategy.scope():
         model = modelutil.build_lipnet_training(args.spatial_dropout, args.gru_dropout)
         model.compile(
-            optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
+            optimizer=make_optimizer(args.lr, args.clipnorm, args.weight_decay),
             loss=[dataset.ctc_loss,
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True)],
             loss_weights=[1.0, args.word_loss_weight])

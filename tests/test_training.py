@@ -137,3 +137,24 @@ def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir):
         assert blanked.sum() <= 3 * dataset.MAX_MASK_FRAMES
         blanked_counts.append(int(blanked.sum()))
     assert max(blanked_counts) > 0  # 20 draws of 3 masks all of width 0: (1/11)^60
+
+
+def test_weight_decay_shrinks_kernels_only():
+    """With no gradient at all, one step of decay scales kernels by (1 - lr * decay)."""
+    import keras
+
+    import train
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+                              keras.layers.BatchNormalization()])
+    model.layers[0].bias.assign(np.ones(3))
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    optimizer = train.make_optimizer(1e-2, weight_decay=0.5)
+    optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables],
+                    model.trainable_variables)
+    for v in model.trainable_variables:
+        if v.path.endswith("kernel"):
+            np.testing.assert_allclose(v.numpy(), before[v.path] * (1 - 1e-2 * 0.5), rtol=1e-6)
+        else:  # bias, gamma, beta
+            np.testing.assert_array_equal(v.numpy(), before[v.path])
+    plain = train.make_optimizer(1e-2)
+    assert not plain.weight_decay
