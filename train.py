@@ -36,6 +36,8 @@ GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away fro
 SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
 # 0.5 for 25 epochs did not beat plain fine-tuning on validation; models/README.md)
 TIME_MASKS = 0  # time masks per training clip, each up to dataset.MAX_MASK_FRAMES frames
+STOP_AFTER = None  # end after this epoch, keeping the --epochs schedule (to change flags
+# midway with --resume, as the recipe in models/README.md does)
 MAX_STEPS = None  # cut each epoch short (smoke tests)
 
 
@@ -60,6 +62,8 @@ def parse_args(argv=None):
                    help="share of training samples spliced from several clips' words")
     p.add_argument("--time-masks", type=int, default=TIME_MASKS,
                    help="runs of frames blanked in each training clip (SpecAugment-style)")
+    p.add_argument("--stop-after", type=int, default=STOP_AFTER,
+                   help="stop after this epoch; the learning-rate schedule still spans --epochs")
     p.add_argument("--max-steps", type=int, default=MAX_STEPS)
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
@@ -194,8 +198,10 @@ def main(args):
         print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
     elif args.init_weights:
         init_weights(model, args.init_weights)
-    if initial_epoch >= args.epochs:
-        print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs})")
+    last_epoch = min(args.epochs, args.stop_after or args.epochs)
+    if initial_epoch >= last_epoch:
+        print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs}, "
+              f"--stop-after {args.stop_after})")
         return 0
 
     val_frames = np.stack([dataset._center(f).numpy() for f in val_arrays[0]])
@@ -211,7 +217,7 @@ def main(args):
     ]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+    model.fit(train_ds, validation_data=val_ds, epochs=last_epoch,
               initial_epoch=initial_epoch, callbacks=callbacks, verbose=args.verbose)
     print(f"best validation CTC loss {state.best:.4f}; weights in {run_dir / 'best.weights.h5'}")
     return 0

@@ -130,6 +130,18 @@ def test_widened_conv1_equals_averaging_then_the_small_kernel(grid_dir):
     np.testing.assert_allclose(after(x), before(x), atol=1e-4)
 
 
+def test_conv1_starts_as_a_widened_small_kernel():
+    """A fresh lipnet is a 2x2-averaged one: each 5x5 weight spread over its 2x2 pixels."""
+    import modelutil
+
+    kernel = modelutil.build_lipnet_training().get_layer("conv1").kernel.numpy()
+    small = kernel[:, ::2, ::2] * 4
+    np.testing.assert_allclose(kernel, modelutil.widen_conv1(small), rtol=1e-6)
+    assert small.std() > 0.01  # random, not constant
+    other = modelutil.build_lipnet_training().get_layer("conv1").kernel.numpy()
+    assert not np.array_equal(kernel, other)
+
+
 def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
     """train.py --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
     import h5py

@@ -31,7 +31,9 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     common = ["--data-dir", grid_dir, "--names", names, "--run-dir", run_dir, "--cache-dir",
               cache, "--max-steps", 2, "--batch-size", 2, "--verbose", 2]
-    out = run_train(*common, "--epochs", 1)
+    # --stop-after ends the run after epoch 1 of a 2-epoch schedule; --resume goes on.
+    out = run_train(*common, "--epochs", 2, "--stop-after", 1)
+    assert "Epoch 2/" not in out
     assert "11 training clips, 1 validation clips" in out
     assert "original:" in out and "predicted:" in out  # the sentence printer ran
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
@@ -46,6 +48,9 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     assert "resumed" in out and "after epoch 1" in out
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
+    # One schedule across both runs: warm-up epoch 1 at a third of the peak, epoch 2 at 2/3.
+    lrs = [float(r["learning_rate"]) for r in rows]
+    assert np.allclose(lrs, [1e-3 / 3, 2e-3 / 3], rtol=1e-4), lrs
     assert {"chars_loss", "val_chars_loss", "val_wer", "learning_rate"} <= set(rows[0])
     last = modelutil.build_lipnet_training()
     last.load_weights(run_dir / "last.weights.h5")
