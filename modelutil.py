@@ -69,11 +69,12 @@ def widen_conv1(kernel):
     """A 3x5x5 conv1 kernel of the 2x2-averaged lipnet as the 3x10x10 full-resolution one.
 
     Averaging 2x2 then convolving equals convolving with each weight spread over its
-    2x2 pixels, divided by 4: the same network, which training then refines.
+    2x2 pixels, divided by 4: the same network, which training then refines. Takes a
+    numpy array (a saved kernel) or a tensor (an initializer's) and returns a tensor.
     """
-    import numpy as np
+    import keras
 
-    return np.repeat(np.repeat(kernel, 2, axis=1), 2, axis=2) / 4.0
+    return keras.ops.repeat(keras.ops.repeat(kernel, 2, axis=1), 2, axis=2) / 4.0
 
 
 def pooled_conv1_init(shape, dtype=None):
@@ -88,7 +89,7 @@ def pooled_conv1_init(shape, dtype=None):
 
     t, h, w, c_in, c_out = shape
     small = keras.initializers.GlorotUniform()((t, h // 2, w // 2, c_in, c_out), dtype)
-    return keras.ops.repeat(keras.ops.repeat(small, 2, axis=1), 2, axis=2) / 4.0
+    return widen_conv1(small)
 
 
 def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
