@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import (BLANK_ID, CROP_H, CROP_W, GRID_WORDS, INPUT_SHAPE, N_FRAMES, SILENCE_TOKENS,
-                   alignment_path, load_alignment_segments, load_mouth_frames, text_to_ids,
+import mouth
+from utils import (BLANK_ID, CROP_H, CROP_W, CROPS, DEFAULT_CROP, GRID_WORDS, INPUT_SHAPE,
+                   N_FRAMES, SILENCE_TOKENS, alignment_path, load_alignment_segments, load_mouth_frames, text_to_ids,
                    video_path)
 
 MARGIN = 4  # pixels cached around the mouth crop, for jitter of +-4 px
@@ -43,18 +44,26 @@ def frame_word_targets(segments) -> np.ndarray:
     return targets
 
 
-def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print):
-    """uint8 crops (N, 75, 54, 148), padded labels (N, 40), frame word ids (N, 75)."""
-    key = hashlib.sha256(("\n".join(names) + f"|{Path(data_dir).resolve()}|{MARGIN}")
+def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
+                     crop=DEFAULT_CROP):
+    """uint8 crops (N, 75, 54, 148), padded labels (N, 40), frame word ids (N, 75).
+
+    Cached per clip list, data folder and crop method (`crop-landmarks-<key>.npz`), so
+    that crops cut one way are never read as the other.
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
+    extra = f"|{crop}|{mouth.MOUTH_CENTRE}|{mouth.MOUTH_WIDTH}" if crop == "landmarks" else ""
+    key = hashlib.sha256(("\n".join(names) + f"|{Path(data_dir).resolve()}|{MARGIN}{extra}")
                          .encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"crops-{key}.npz"
+    cache = Path(cache_dir) / f"crops-{crop}-{key}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             return z["frames"], z["labels"], z["words"]
     frames, labels, words = [], [], []
     for i, name in enumerate(names):
         segments = load_alignment_segments(alignment_path(data_dir, name))
-        frames.append(load_mouth_frames(video_path(data_dir, name), margin=MARGIN))
+        frames.append(load_mouth_frames(video_path(data_dir, name), margin=MARGIN, crop=crop))
         labels.append(label_ids([w for _, _, w in segments if w not in SILENCE_TOKENS]))
         words.append(frame_word_targets(segments))
         if log and (i + 1) % 100 == 0:

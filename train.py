@@ -20,6 +20,7 @@ from pathlib import Path
 DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
 TRAIN_NAMES = None  # None: <data-dir>/splits/train.txt
 RUN_DIR = "runs/lipnet"
+CROP = "landmarks"  # mouth found by face landmarks; "fixed": the tutorial's window
 EPOCHS = 60
 BATCH_SIZE = 8
 PEAK_LR = 5e-4  # 1e-3 kept the full-resolution network near chance from scratch
@@ -47,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--names", default=TRAIN_NAMES, help="file of training clip names")
     p.add_argument("--run-dir", default=RUN_DIR)
     p.add_argument("--cache-dir", default=None, help="decoded crops cache (default .cache)")
+    p.add_argument("--crop", choices=("landmarks", "fixed"), default=CROP,
+                   help="how the mouth is cut: face landmarks, or the tutorial's fixed window")
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--lr", type=float, default=PEAK_LR)
@@ -163,8 +166,8 @@ def main(args):
           flush=True)
 
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
-    train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir)
-    val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir)
+    train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop)
+    val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop)
     # Only now that every clip has been read does the run leave anything behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import decoding
-from utils import INPUT_SHAPE, load_video
+import utils
+from utils import DEFAULT_CROP, INPUT_SHAPE
 
 
 @dataclass
@@ -15,7 +16,9 @@ class Transcript:
     sentence: str
     tokens: list[int]  # the network's best class per frame, raw (blank = 40)
     probs: np.ndarray  # (75, 41) per-frame class probabilities
-    seconds: dict[str, float] = field(default_factory=dict)  # load, network, decode
+    seconds: dict[str, float] = field(default_factory=dict)  # read, mouth, network, decode
+    notices: list[str] = field(default_factory=list)  # how the video was read (utils.notices)
+    view: utils.MouthClip | None = None  # the crops and where the mouth was found
 
 
 def network_fn(model):
@@ -56,11 +59,15 @@ def transcribe_frames(model, frames: np.ndarray, decoder: str = "greedy") -> Tra
                       {"network": t1 - t0, "decode": t2 - t1})
 
 
-def transcribe(model, path, decoder: str = "greedy") -> Transcript:
-    """One video file to its sentence (raises utils.VideoError for a bad video)."""
+def transcribe(model, path, decoder: str = "greedy", crop: str = DEFAULT_CROP,
+               start: float = 0.0) -> Transcript:
+    """One video file to its sentence: 3 s from `start` (raises utils.VideoError)."""
     t0 = time.perf_counter()
-    frames = load_video(path)
-    load_s = time.perf_counter() - t0
-    result = transcribe_frames(model, frames, decoder)
-    result.seconds = {"load": load_s, **result.seconds}
+    clip = utils.read_clip(path, start)
+    t1 = time.perf_counter()
+    view = utils.cut_mouth(clip, crop, path=path)
+    t2 = time.perf_counter()
+    result = transcribe_frames(model, utils.normalize(view.crops), decoder)
+    result.seconds = {"read": t1 - t0, "mouth": t2 - t1, **result.seconds}
+    result.notices, result.view = utils.notices(view), view
     return result
