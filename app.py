@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +26,12 @@ import decoding  # noqa: E402
 import media  # noqa: E402
 import modelutil  # noqa: E402
 import transcribe  # noqa: E402
+import ui  # noqa: E402
 import utils  # noqa: E402
 
 APP_NAME = "LipRead"
-ARCH = "lipnet"
-MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml
-UPLOAD_TYPES = [ext.lstrip(".") for ext in utils.VIDEO_EXTS]
-DECODER_HELP = {"greedy": "best token per frame, repeats merged, blanks dropped",
-                "beam": "CTC prefix beam search",
-                "grammar": "best path through the GRID grammar: always a valid sentence"}
+ARCH = ui.ARCH
+MAX_UPLOAD_MB = ui.MAX_UPLOAD_MB
 
 
 # --- cached: the network once per process; lists and arrays per content ------------
@@ -53,9 +51,20 @@ def clip_list(data_dir: str) -> list[str]:
     return utils.list_clips(data_dir)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def mouth_frames(digest: str, _path: str) -> np.ndarray:
-    return utils.load_mouth_frames(_path)
+@st.cache_data(max_entries=64, show_spinner=False)
+def mouth_view(digest: str, crop: str, _path: str) -> dict:
+    """The crops, a picture of where the mouth was found, notices, and each step's time."""
+    t0 = time.perf_counter()
+    clip = utils.read_clip(_path)
+    t1 = time.perf_counter()
+    view = utils.cut_mouth(clip, crop, path=_path)
+    t2 = time.perf_counter()
+    picture = (media.landmark_picture(clip.frames, view.track) if view.track is not None
+               else media.window_picture(clip.frames))
+    faces = view.track.faces if view.track is not None else 0
+    return {"crops": view.crops, "picture": picture, "notices": utils.notices(view),
+            "faces": faces, "size": clip.frames.shape[1:][::-1], "fps": clip.fps,
+            "seconds": {"reading": t1 - t0, "landmarks" if crop == "landmarks" else "crop": t2 - t1}}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -66,11 +75,6 @@ def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
 @st.cache_data(max_entries=128, show_spinner=False)
 def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
     return transcribe.predict_probs(_model, utils.normalize(_frames))[0]
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def model_card(models_dir: str) -> dict:
-    return media.read_model_card(models_dir)
 
 
 def keep_keras_session() -> None:
@@ -117,41 +121,6 @@ class Source:
 
 # --- sidebar: each piece returns the user's choice -----------------------------------
 
-def pick_clip(data_dir: Path, clips: list[str]) -> str | None:
-    if not clips:
-        st.caption(f"No clips in `{utils.video_dir(data_dir)}`.")
-        return None
-    return st.selectbox(f"GRID clip ({len(clips)} in `{utils.video_dir(data_dir)}`)",
-                        clips, key="clip")
-
-
-def upload_box():
-    uploaded = st.file_uploader(
-        f"…or your own video (up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
-        max_upload_size=MAX_UPLOAD_MB, key="upload",
-        help="An upload is shown instead of the picked clip; remove it to go back.")
-    st.caption("The mouth crop is GRID's fixed window: film a face framed like GRID "
-               "(360x288, face centred, mouth in the lower middle) for a fair reading.")
-    return uploaded
-
-
-def pick_decoder() -> str:
-    return st.radio("Decoder", decoding.DECODERS, key="decoder", horizontal=True,
-                    help="; ".join(f"{k}: {v}" for k, v in DECODER_HELP.items()))
-
-
-def model_panel(weights: Path, stamp: tuple | None) -> None:
-    st.subheader("Model")
-    size = f", {stamp[2] / 1e6:.1f} MB" if stamp else ", **missing**"
-    st.markdown(f"Architecture: `{ARCH}` (LipNet: 3D convolutions, 2 bidirectional GRUs)  \n"
-                f"Weights: `{weights.name}`{size}")
-    card = model_card(str(weights.parent))
-    if not card:
-        st.caption("Test WER / CER: not measured yet.")
-    for name, rates in card.items():
-        st.caption(f"Test {name}: WER {rates['wer']:.1%}, CER {rates['cer']:.1%}")
-
-
 # --- main area ----------------------------------------------------------------------
 
 def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) -> Source | None:
@@ -197,61 +166,32 @@ def load_network(weights: Path, stamp: tuple | None, clock: media.Stopwatch):
         return None
 
 
-def marked(words: list[tuple[str, bool]], colour: str) -> str:
-    return " ".join(w if ok else f":{colour}-background[**{w}**]" for w, ok in words) or "—"
-
-
-def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
-                 clock: media.Stopwatch) -> None:
-    with clock.step("decoding"):
-        tokens = decoding.raw_tokens(probs).tolist()
-        sentence = decoding.decode(probs, decoder)
-    st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
-                f"({utils.BLANK_ID} is the CTC blank), then the same as characters (`_` blank)")
-    st.code(" ".join(map(str, tokens)), language=None, wrap_lines=True)
-    st.code(media.token_chars(tokens), language=None, wrap_lines=True)
-    st.markdown(f"**Sentence** ({decoder} decoder)")
-    with st.container(key="sentence"):
-        st.code(sentence, language=None)
-    clock.mark("sentence shown")
-    if not sentence:
-        st.info("The network emitted only blanks: it read nothing in this video.")
-    if truth is None:
-        return
-    ref, hyp = media.word_diff(truth, sentence)
-    with st.container(key="truth"):
-        st.markdown("**Truth** (from the alignment): " + marked(ref, "orange"))
-        st.markdown("**Read**: " + marked(hyp, "red"))
-        wer, cer = decoding.error_rates([truth], [sentence])
-        left, right = st.columns(2)
-        left.metric("WER", f"{wer:.1%}", help="word edits / words in the truth")
-        right.metric("CER", f"{cer:.1%}", help="character edits / characters in the truth")
-
-
-def load_truth(data_dir: Path, name: str | None) -> str | None:
-    path = utils.alignment_path(data_dir, name) if name else None
-    if path is None or not path.is_file():
-        missing = f" (`{path}` does not exist)" if path else ""
-        st.info(f"No alignment for this video{missing}, so there's no truth to compare "
-                "with. GRID clips have theirs in `alignments/s1/<name>.align`.")
-        return None
+def read_view(source: Source, path: Path, crop: str, clock: media.Stopwatch) -> dict | None:
+    """The cached crops of the video; each step's time goes on the clock when it ran now."""
+    begun = time.perf_counter()
     try:
-        return utils.load_sentence(path)
-    except utils.AlignmentError as err:
-        st.info(f"The alignment of {name} can't be used ({err}): the reading is shown alone.")
-        return None
-
-
-def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str,
-              data_dir: Path, clock: media.Stopwatch) -> None:
-    try:
-        with clock.step("loading"):
-            frames = mouth_frames(source.digest, str(path))
+        view = mouth_view(source.digest, crop, str(path))
     except Exception as err:  # noqa: BLE001: any undecodable input gets a message
         reason = str(err).replace(str(path), source.label)
-        st.error(f"This video can't be read: {reason}. Try another file: a video "
-                 "(mp4, mpg, mov, avi, mkv, webm) of at least 2 s, GRID framing.")
+        st.error(f"This video can't be read: {reason}. Try another file: a video (mp4, mpg, "
+                 f"mov, avi, mkv, webm) of at least 2 s showing one frontal face.")
+        return None
+    spent = time.perf_counter() - begun
+    if spent >= 0.5 * sum(view["seconds"].values()):
+        clock.steps.update(view["seconds"])
+    else:
+        clock.steps["crops (cached)"] = spent
+    for notice in view["notices"]:
+        st.info(f"Note: {notice}.")
+    return view
+
+
+def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, crop: str,
+              data_dir: Path, clock: media.Stopwatch) -> None:
+    view = read_view(source, path, crop, clock)
+    if view is None:
         return
+    frames = view["crops"]
     model = load_network(weights, stamp, clock)
     left, right = st.columns(2, gap="large")
     probs = None
@@ -259,8 +199,8 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str,
         st.subheader(f"What the network read: {source.label}")
         if model is not None:
             with clock.step("network"):
-                probs = network_output(source.digest, stamp, model, frames)
-            show_reading(probs, decoder, load_truth(data_dir, source.truth_name), clock)
+                probs = network_output(f"{source.digest}-{crop}", stamp, model, frames)
+            ui.show_reading(probs, decoder, ui.load_truth(data_dir, source.truth_name), clock)
     if probs is not None:
         st.subheader("The network's output over the 75 frames")
         st.caption("Each frame's probability of each token (only tokens that reach 2%); "
@@ -277,14 +217,13 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str,
             st.error(f"The video can't be shown in the browser: {err}. "
                      "The reading above doesn't depend on it.")
         st.subheader("What the network sees")
-        st.image(crop_gif(source.digest, frames), width="stretch",
-                 caption=f"The {len(frames)} mouth crops ({utils.CROP_W}x{utils.CROP_H}, "
-                         "grayscale) fed to the network, looping at 25 fps")
-
-
-def show_timings(clock: media.Stopwatch) -> None:
-    with st.container(key="timings"):
-        st.caption(f"Time taken: {clock.summary()}")
+        gif, where = st.columns(2)
+        with gif:
+            st.image(crop_gif(f"{source.digest}-{crop}", frames), width="stretch",
+                     caption=f"The {len(frames)} mouth crops ({utils.CROP_W}x{utils.CROP_H}, "
+                             "grayscale) fed to the network, looping at 25 fps")
+        with where:
+            ui.show_where(view, crop)
 
 
 def main() -> None:
@@ -299,17 +238,18 @@ def main() -> None:
     with st.sidebar:
         st.title(APP_NAME)
         st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
-        clip = pick_clip(data_dir, clips)
-        uploaded = upload_box()
-        decoder = pick_decoder()
-        model_panel(weights, stamp)
+        clip = ui.pick_clip(data_dir, clips)
+        uploaded = ui.upload_box()
+        crop = ui.pick_crop()
+        decoder = ui.pick_decoder()
+        ui.model_panel(weights, stamp)
     source = choose_source(data_dir, clips, clip, uploaded)
     if source is None:
         return
     with source.file() as path:
-        show_clip(source, path, weights, stamp, decoder, data_dir, clock)
+        show_clip(source, path, weights, stamp, decoder, crop, data_dir, clock)
     clock.mark("page complete")
-    show_timings(clock)
+    ui.show_timings(clock)
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__

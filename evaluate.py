@@ -9,12 +9,11 @@ divided by the total length of the true sentences.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
+
+import cliutil
 
 # --- defaults (each one a flag) ---------------------------------------------
 DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
@@ -22,21 +21,31 @@ NAMES = None  # None: every clip of the data directory that has an alignment
 DECODER = "greedy"
 ARCH = "lipnet"
 WEIGHTS = None  # None: the shipped weights of --arch
+CROP = "landmarks"  # the mouth found by face landmarks; "fixed": the tutorial's window
 BATCH_SIZE = 16
+JSON = None  # a path for the results as JSON; "-": stdout
+
+PROG = "evaluate.py"
 
 
 def parse_args(argv=None):
     import decoding
     import modelutil
+    import utils
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default=DATA_DIR)
-    p.add_argument("--names", default=NAMES, help="file of clip names, one a line")
+    p = cliutil.parser(PROG, __doc__)
+    p.add_argument("--data-dir", default=DATA_DIR,
+                   help="GRID folder; default: $LIPREAD_DATA_DIR, then data/")
+    p.add_argument("--names", default=NAMES,
+                   help="file of clip names, one a line; default: every clip with an alignment")
     p.add_argument("--decoder", choices=decoding.DECODERS, default=DECODER)
     p.add_argument("--arch", choices=modelutil.ARCHS, default=ARCH)
-    p.add_argument("--weights", default=WEIGHTS)
-    p.add_argument("--json", dest="json_out", default=None, help="write the results here")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--weights", default=WEIGHTS, help="default: the shipped weights of --arch")
+    p.add_argument("--crop", choices=utils.CROPS, default=CROP,
+                   help="how the mouth is found: face landmarks, or GRID's fixed window")
+    p.add_argument("--json", dest="json_out", default=JSON, metavar="PATH",
+                   help="write the results (per clip too) as JSON here; '-': stdout")
+    p.add_argument("--batch-size", type=cliutil.positive_int, default=BATCH_SIZE)
     return p.parse_args(argv)
 
 
@@ -68,19 +77,8 @@ def checked(data_dir: Path, names: list[str]) -> list[str]:
     return names
 
 
-def check_writable(path) -> None:
-    """Fail before an hour of work, not after it."""
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        problem = "is not a folder" if parent.exists() else "does not exist"
-        raise FileNotFoundError(f"{path}: {parent} {problem}")
-    if Path(path).is_dir():
-        raise IsADirectoryError(f"{path}: is a folder; name a file to write")
-    if not os.access(parent, os.W_OK):
-        raise PermissionError(f"{path}: cannot write there")
-
-
-def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=BATCH_SIZE):
+def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=BATCH_SIZE,
+             crop: str = CROP):
     import numpy as np
 
     import decoding
@@ -90,7 +88,7 @@ def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=B
     truths, predictions, per_clip = [], [], []
     for start in range(0, len(names), batch_size):
         batch = names[start:start + batch_size]
-        frames = np.stack([utils.load_video(utils.video_path(data_dir, n)) for n in batch])
+        frames = np.stack([utils.load_video(utils.video_path(data_dir, n), crop) for n in batch])
         probs = transcribe.predict_probs(model, frames, batch_size)
         for name, p in zip(batch, probs):
             truth = utils.load_sentence(utils.alignment_path(data_dir, name))
@@ -105,7 +103,7 @@ def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=B
 
 
 def cli(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cliutil.quiet_tensorflow()
     args = parse_args(argv)
     import modelutil
     import utils
@@ -113,28 +111,28 @@ def cli(argv=None) -> int:
     try:
         data_dir = utils.resolve_data_dir(args.data_dir)
         names = clips_to_evaluate(data_dir, args.names)
-        if args.json_out:
-            check_writable(args.json_out)
+        cliutil.check_writable(args.json_out)
         model = modelutil.load_model(args.arch, args.weights)
         t0 = time.perf_counter()
-        wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size)
+        wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size,
+                                      args.crop)
         seconds = time.perf_counter() - t0
     except (OSError, ValueError) as err:  # VideoError, AlignmentError, WeightsError too
-        print(f"evaluate.py: error: {err}", file=sys.stderr)
-        return 2
+        cliutil.error(PROG, err)
+        return cliutil.EXIT_BAD_INPUT
+    weights = str(args.weights or modelutil.DEFAULT_WEIGHTS[args.arch])
     wrong = sum(1 for c in per_clip if c["word_errors"])
-    print(f"{len(names)} clips, decoder {args.decoder}, {args.arch} "
-          f"({args.weights or modelutil.DEFAULT_WEIGHTS[args.arch]})")
-    print(f"WER {wer:.2%}  CER {cer:.2%}  ({wrong} clips with a word wrong; {seconds:.1f} s)")
+    report = sys.stderr if args.json_out == "-" else sys.stdout
+    print(f"{len(per_clip)} clips, decoder {args.decoder}, crop {args.crop}, {args.arch} "
+          f"({weights})", file=report)
+    print(f"WER {wer:.2%}  CER {cer:.2%}  ({wrong} clips with a word wrong; {seconds:.1f} s)",
+          file=report)
     if args.json_out:
-        result = {"wer": wer, "cer": cer, "clips": len(names), "decoder": args.decoder,
-                  "arch": args.arch, "weights": str(args.weights or
-                                                    modelutil.DEFAULT_WEIGHTS[args.arch]),
-                  "data_dir": str(data_dir), "names": args.names, "per_clip": per_clip}
-        tmp = Path(f"{args.json_out}.partial")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, args.json_out)
-    return 0
+        cliutil.write_json(args.json_out, {
+            "wer": wer, "cer": cer, "clips": len(per_clip), "decoder": args.decoder,
+            "crop": args.crop, "arch": args.arch, "weights": weights, "data_dir": str(data_dir),
+            "names": args.names, "per_clip": per_clip})
+    return cliutil.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -231,6 +231,44 @@ def probability_chart(probs: np.ndarray) -> tuple:
     return data, spec
 
 
+def landmark_picture(frames: np.ndarray, track, max_width: int = 480) -> np.ndarray:
+    """RGB frame of the first detection: the face box (green), the crop's outline (yellow)
+    and the 20 lip points (red), shrunk to `max_width` for the page."""
+    import cv2
+
+    from mouth import CROP_H, CROP_W
+
+    t = track.box_frame
+    rgb = cv2.cvtColor(np.ascontiguousarray(frames[t]), cv2.COLOR_GRAY2RGB)
+    shrink = min(1.0, max_width / rgb.shape[1])
+    if shrink < 1.0:
+        rgb = cv2.resize(rgb, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    thick = max(1, round(rgb.shape[1] / 240))
+    left, top, right, bottom = (round(v * shrink) for v in track.face_box)
+    cv2.rectangle(rgb, (left, top), (right, bottom), (0, 200, 0), thick)
+    back = cv2.invertAffineTransform(track.transforms[t].astype(np.float64))
+    corners = np.array([[0, 0], [CROP_W, 0], [CROP_W, CROP_H], [0, CROP_H]], np.float64)
+    outline = (corners @ back[:, :2].T + back[:, 2]) * shrink
+    cv2.polylines(rgb, [np.round(outline).astype(np.int32)], True, (255, 200, 0), thick)
+    for x, y in track.mouth_points[t] * shrink:
+        cv2.circle(rgb, (round(float(x)), round(float(y))), thick + 1, (255, 40, 40), -1)
+    return rgb
+
+
+def window_picture(frames: np.ndarray, max_width: int = 480) -> np.ndarray:
+    """RGB first frame with the tutorial's fixed window outlined (yellow)."""
+    import cv2
+
+    from utils import MOUTH_COLS, MOUTH_ROWS
+
+    rgb = cv2.cvtColor(np.ascontiguousarray(frames[0]), cv2.COLOR_GRAY2RGB)
+    cv2.rectangle(rgb, (MOUTH_COLS[0], MOUTH_ROWS[0]), (MOUTH_COLS[1], MOUTH_ROWS[1]),
+                  (255, 200, 0), 1)
+    shrink = min(1.0, max_width / rgb.shape[1])
+    return rgb if shrink == 1.0 else cv2.resize(rgb, None, fx=shrink, fy=shrink,
+                                                interpolation=cv2.INTER_AREA)
+
+
 # --- truth against prediction --------------------------------------------------
 
 def word_diff(truth: str, predicted: str) -> tuple[list, list]:

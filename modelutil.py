@@ -222,10 +222,16 @@ def load_tf_checkpoint(model, path) -> None:
 
 def load_model(arch: str = "lipnet", weights=None):
     """The inference network of `arch` with its weights (.weights.h5 or a TF checkpoint)."""
+    if arch not in ARCHS:
+        raise WeightsError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHS)}")
     weights = Path(weights) if weights else DEFAULT_WEIGHTS[arch]
     if not weights.exists() and not Path(f"{weights}.index").exists():
-        raise WeightsError(f"{weights}: no such weights file; train one with train.py, "
-                           "or pass --weights")
+        how = ("download the tutorial's checkpoint with `make checkpoint` (python download.py "
+               "checkpoint)" if arch == "tutorial" else "train one with train.py")
+        raise WeightsError(f"{weights}: no such weights file; {how}, or pass --weights")
+    if weights.is_dir():
+        raise WeightsError(f"{weights}: is a directory; pass a .weights.h5 file "
+                           "(or a TF checkpoint's prefix)")
     model = build_model(arch)
     if is_tf_checkpoint(weights):
         load_tf_checkpoint(model, weights)

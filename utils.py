@@ -6,6 +6,7 @@ the training pipeline and the tests read data the same way.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 # How image files begin: one renamed .mpg must be called an image, not a broken video.
 IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
                (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
+CLIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file stem: GRID's are like bbaf2n
 SILENCE_TOKENS = {"sil", "sp"}  # silence and short pause: not spoken words
 SPEAKER = "s1"
 DEFAULT_DATA_DIR = "data"
@@ -338,12 +340,32 @@ def video_path(data_dir, name: str) -> Path:
 
 
 def read_names(path) -> list[str]:
-    """Clip names from a text file, one per line; blank lines and # comments skipped."""
+    """Clip names from a text file, one per line; blank lines and # comments skipped.
+
+    A byte-order mark and Windows line ends are fine; a binary file, or a line that is
+    not a clip name, is refused with the file and line named.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such names file")
-    names = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    names = [n for n in names if n]
+        problem = "is a directory, not a names file" if path.is_dir() else "no such names file"
+        raise FileNotFoundError(f"{path}: {problem}")
+    data = path.read_bytes()
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of clip names (binary bytes); "
+                         "give one clip name a line") from None
+    names = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        name = line.split("#")[0].strip()
+        if not name:
+            continue
+        if not CLIP_NAME.fullmatch(name):
+            raise ValueError(f"{path}: line {number} is not a clip name: {name[:40]!r} "
+                             "(one name a line, like bbaf2n)")
+        names.append(name)
     if not names:
         raise ValueError(f"{path}: the names file lists no clips")
     return names

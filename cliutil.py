@@ -1,0 +1,139 @@
+"""What every script shares: the command-line convention, in one place.
+
+- `--json PATH` writes the results as JSON, `-` to stdout; the file is written whole or
+  not at all (a temp name beside it, then renamed).
+- Exit status: 0 success, 1 a failure while running, 2 bad input or usage.
+- Numeric flags are checked by argparse (`positive_int`, `non_negative`, ...), so a bad
+  value is one `<script>: error: ...` line and exit 2, like every other usage error.
+- TensorFlow's C++ log level is set here, before anything imports TensorFlow.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import uuid
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+TF_LOG_LEVEL = "3"  # errors only: TensorFlow's info and warning lines would bury ours
+
+
+def quiet_tensorflow() -> None:
+    """Call before TensorFlow is imported (every script's cli() does, first thing)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+
+
+def _number(kind, text: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: "
+                                         f"{text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = _number(float, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    value = _number(float, text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _number(float, text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, not {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = _number(float, text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
+
+
+class ShowDefaults(argparse.HelpFormatter):
+    """--help gives every option's default, helped or not (unless its help names it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+class Parser(argparse.ArgumentParser):
+    """Options without help text still list their default in --help."""
+
+    def add_argument(self, *args, **kwargs):
+        if args and str(args[0]).startswith("-") and not kwargs.get("help"):
+            default = kwargs.get("default")
+            if default not in (None, False, argparse.SUPPRESS):
+                kwargs["help"] = "default: %(default)s"
+        return super().add_argument(*args, **kwargs)
+
+
+def parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """An ArgumentParser that shows every default in --help."""
+    return Parser(prog=prog, description=doc.strip().split("\n")[0],
+                  formatter_class=ShowDefaults)
+
+
+def error(prog: str, message) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def check_writable(path) -> None:
+    """Fail before an hour of work, not after it ('-' is stdout: always fine)."""
+    if path is None or str(path) == "-":
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise FileNotFoundError(f"{path}: {parent} {problem}")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; name a file to write")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{path}: cannot write there")
+
+
+def write_json(path, data) -> None:
+    """`data` as JSON to `path` (whole, or not at all), or to stdout for '-'."""
+    text = json.dumps(data, indent=1)
+    if str(path) == "-":
+        print(text, flush=True)
+        return
+    tmp = Path(path).with_name(f".{Path(path).name}.{uuid.uuid4().hex}.partial")
+    try:
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
