@@ -1,7 +1,6 @@
 """Vocabulary, alignments and video loading, on real GRID clips."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -42,12 +41,17 @@ def test_alignments_drop_sil_and_sp_and_accept_crlf(tmp_path):
     assert utils.load_sentence(path) == "bin blue at f two now"
 
 
-def test_real_alignment_with_sp(grid_dir):
+def test_real_alignments_drop_sil_and_sp(grid_dir):
+    """Every alignment of the folder reads as a six-word GRID sentence, sp files too."""
     files = sorted((grid_dir / "alignments" / "s1").glob("*.align"))
+    assert files
     with_sp = [f for f in files if " sp" in f.read_text()]
-    assert with_sp, "the README says 24 files contain sp"
-    words = utils.load_alignments(with_sp[0])
-    assert len(words) == 6 and "sp" not in words and "sil" not in words
+    # GRID s1 has 24 such files, 3 of them (brbg2n, prap6p, sgac4p) in the test split.
+    assert with_sp, f"no alignment in {grid_dir / 'alignments' / 's1'} has an sp token"
+    for f in files:
+        words = utils.load_alignments(f)
+        assert len(words) == 6 and not {"sp", "sil"} & set(words), (f, words)
+        assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS)), (f, words)
 
 
 @pytest.mark.parametrize("line", ["0 23750", "zero 100 bin", "100 50 bin", "0 1 2 3"])
@@ -68,30 +72,79 @@ def _check_input(x):
     assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-3
 
 
-def test_load_video_original_mpg(grid_dir, test_names):
-    path = grid_dir / "s1" / f"{test_names[0]}.mpg"
-    x = utils.load_video(path)
-    _check_input(x)
-    # The crop is the tutorial's: rows 190:236, columns 80:220 of the gray frame.
+def test_fixed_crop_is_the_tutorials_window(grid_dir, test_names):
+    path = utils.video_path(grid_dir, test_names[0])
+    # The fixed crop is the tutorial's: rows 190:236, columns 80:220 of the gray frame.
     import cv2
     cap = cv2.VideoCapture(str(path))
     ok, frame = cap.read()
     cap.release()
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[190:236, 80:220].astype(np.float32)
-    raw = utils.load_mouth_frames(path)
-    assert np.array_equal(raw[0], gray.astype(np.uint8))
+    assert ok
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[190:236, 80:220]
+    raw = utils.load_mouth_frames(path, crop="fixed")
+    assert raw.shape == (75, 46, 140) and raw.dtype == np.uint8
+    assert np.array_equal(raw[0], gray)
+    _check_input(utils.load_video(path, crop="fixed"))
 
 
-def test_load_video_mp4(grid_dir):
-    _check_input(utils.load_video(grid_dir / "s1" / "bbaf4p.mp4"))
+def test_landmark_crop_is_the_default_input(grid_dir, test_names):
+    path = utils.video_path(grid_dir, test_names[0])
+    view = utils.read_mouth(path)
+    assert view.track is not None and view.track.lost == 0 and view.track.faces == 1
+    assert view.crops.shape == (75, 46, 140) and view.crops.dtype == np.uint8
+    x = utils.load_video(path)
+    _check_input(x)
+    np.testing.assert_allclose(x, utils.normalize(view.crops), atol=1e-6)
 
 
-def test_load_video_pads_a_74_frame_clip(grid_dir):
-    path = utils.video_path(grid_dir, "lrae3s")
+def _mean_abs_diff(a, b) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def _mp4_and_mpg(grid_dir, names, ffmpeg, tmp_path):
+    """(an .mp4 clip, the same clip as MPEG-1 .mpg): the folder's own .mp4 clip, re-encoded
+    to MPEG-1, when it has one; else the first .mpg clip and an H.264 copy of it."""
+    folder = utils.video_dir(grid_dir)
+    mp4 = next((folder / f"{n}.mp4" for n in names if (folder / f"{n}.mp4").is_file()), None)
+    if mp4 is not None:
+        mpg = ffmpeg(mp4, tmp_path / f"{mp4.stem}.mpg",
+                     "-an", "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
+        return mp4, mpg
+    mpg = next(folder / f"{n}.mpg" for n in names if (folder / f"{n}.mpg").is_file())
+    mp4 = ffmpeg(mpg, tmp_path / f"{mpg.stem}.mp4",
+                 "-an", "-c:v", "libx264", "-crf", 18, "-pix_fmt", "yuv420p", "-r", utils.FPS)
+    return mp4, mpg
+
+
+def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg, tmp_path):
+    """An H.264 .mp4 and an MPEG-1 .mpg of one clip give the same crops, codec noise aside."""
+    mp4, mpg = _mp4_and_mpg(grid_dir, train_names + test_names, ffmpeg, tmp_path)
+    assert {mp4.suffix, mpg.suffix} == {".mp4", ".mpg"}
+    clips = [utils.read_clip(p) for p in (mp4, mpg)]
+    assert [len(c.frames) for c in clips] == [75, 75], (mp4, mpg)
+    assert clips[0].frames.shape == clips[1].frames.shape
+    a, b = (utils.load_mouth_frames(p, crop="fixed") for p in (mp4, mpg))
+    assert a.shape == b.shape == (75, 46, 140)
+    same = _mean_abs_diff(a, b)
+    assert same < 2.5, f"{mp4.name} and {mpg.name}: mean |difference| {same:.2f} grey levels"
+    # The frames line up in time: each is closer to its counterpart than to a neighbour's.
+    for shift in (1, -1):
+        moved = _mean_abs_diff(a[max(shift, 0):75 + min(shift, 0)],
+                               b[max(-shift, 0):75 + min(-shift, 0)])
+        assert same < moved, f"one frame off ({moved:.2f}) matches as well as aligned ({same:.2f})"
+    _check_input(utils.load_video(mp4))  # and the landmark crop reads the .mp4 too
+
+
+def test_load_video_pads_a_74_frame_clip(grid_dir, test_names, ffmpeg, tmp_path):
+    """GRID has clips of 74 frames (lrae3s, sbbbzp, ...): the last frame is held."""
+    source = utils.video_path(grid_dir, test_names[0])
+    path = ffmpeg(source, tmp_path / "short.mpg",
+                  "-an", "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
     assert len(utils.read_gray_frames(path)) == 74
-    raw = utils.load_mouth_frames(path)
-    assert raw.shape == (75, 46, 140)
-    assert np.array_equal(raw[74], raw[73])  # the last frame held
+    for crop in utils.CROPS:
+        raw = utils.load_mouth_frames(path, crop=crop)
+        assert raw.shape == (75, 46, 140)
+        assert np.array_equal(raw[74], raw[73])  # the last frame held
     _check_input(utils.load_video(path))
 
 
@@ -113,8 +166,10 @@ def test_random_bytes_video(tmp_path):
         utils.load_video(path)
 
 
-def test_truncated_video(grid_dir, test_names, tmp_path):
-    source = grid_dir / "s1" / f"{test_names[0]}.mpg"
+def test_truncated_video(grid_dir, test_names, ffmpeg, tmp_path):
+    source = utils.video_path(grid_dir, test_names[0])
+    if source.suffix != ".mpg":  # the tutorial's test clips are MPEG-1; make one that is
+        source = ffmpeg(source, tmp_path / "whole.mpg", "-an", "-c:v", "mpeg1video", "-q:v", 2)
     data = source.read_bytes()
     path = tmp_path / "cut.mpg"
     path.write_bytes(data[: len(data) // 5])
@@ -128,13 +183,22 @@ def test_too_small_video(tmp_path):
     path = tmp_path / "small.mp4"
     iio.imwrite(path, frames, fps=25)
     with pytest.raises(utils.VideoError, match=r"small\.mp4: frames are 160x128"):
-        utils.load_video(path)
+        utils.load_video(path, crop="fixed")
+    with pytest.raises(utils.VideoError, match=r"small\.mp4: no face"):
+        utils.load_video(path)  # the landmark crop: noise shows no face
 
 
-def test_data_dir_layout(grid_dir, tmp_path, monkeypatch):
+def test_data_dir_layout(grid_dir, train_names, test_names, tmp_path, monkeypatch):
     clips = utils.list_clips(grid_dir)
-    assert len(clips) == 900 and clips == sorted(clips)
-    assert utils.video_path(grid_dir, "bbaf2n").suffix == ".mpg"
+    assert clips == sorted(clips)
+    # The splits are disjoint, and name clips that have a video and an alignment.
+    assert test_names and train_names and not set(train_names) & set(test_names)
+    assert set(train_names + test_names) <= set(clips)
+    for name in train_names + test_names:
+        assert utils.alignment_path(grid_dir, name).is_file(), name
+    first = utils.video_path(grid_dir, test_names[0])
+    assert first.parent == utils.video_dir(grid_dir) and first.stem == test_names[0]
+    assert first.suffix in utils.VIDEO_EXTS
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
     assert utils.resolve_data_dir() == grid_dir
     assert utils.resolve_data_dir(tmp_path) == tmp_path
@@ -142,7 +206,7 @@ def test_data_dir_layout(grid_dir, tmp_path, monkeypatch):
     assert str(utils.resolve_data_dir()) == "data"
     assert utils.list_clips(tmp_path) == []
     with pytest.raises(utils.VideoError, match="no video for clip"):
-        utils.video_path(tmp_path, "bbaf2n")
+        utils.video_path(tmp_path, test_names[0])
 
 
 def test_names_files(tmp_path):
