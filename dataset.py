@@ -53,7 +53,7 @@ def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
-    extra = f"|{crop}|{mouth.MOUTH_CENTRE}|{mouth.MOUTH_WIDTH}" if crop == "landmarks" else ""
+    extra = f"|{crop}|{mouth.settings()}" if crop == "landmarks" else ""
     key = hashlib.sha256(("\n".join(names) + f"|{Path(data_dir).resolve()}|{MARGIN}{extra}")
                          .encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"crops-{crop}-{key}.npz"

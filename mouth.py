@@ -41,8 +41,15 @@ DETECT_MAX_SIDE = 640  # frames are shrunk to this for the detector (it costs pe
 MIN_FACE_PX = 80  # dlib's frontal detector finds faces from ~80 px wide at upsample 0
 MIN_MOUTH_PX = 16  # below this the 140 px crop would be blown up more than 2.5x
 MAX_LOST_SHARE = 0.5  # a face lost for more of the clip than this is refused
-SMOOTH_CENTRE = 5  # frames in the running median of the mouth centre (0.2 s)
+SMOOTH_CENTRE = 9  # frames in the running median, then mean, of the mouth centre (0.36 s):
+# the crop follows the head, not the jaw, so the lips move inside it as in the fixed window
 SMOOTH_POSE = 25  # frames in the running median of scale and angle (1 s)
+
+
+def settings() -> str:
+    """Everything that shapes the crops: caches of landmark crops are keyed by it."""
+    return (f"centre={MOUTH_CENTRE} width={MOUTH_WIDTH} smooth={SMOOTH_CENTRE},{SMOOTH_POSE} "
+            f"every={LANDMARK_EVERY},{DETECT_EVERY}")
 
 
 class FaceError(ValueError):
@@ -210,10 +217,20 @@ def _running_median(x: np.ndarray, window: int) -> np.ndarray:
     return np.median(windows, axis=-1)
 
 
+def _running_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred running mean along axis 0, edges padded with the edge values."""
+    if window <= 1 or len(x) < 2:
+        return x
+    half = window // 2
+    padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
+    return np.lib.stride_tricks.sliding_window_view(padded, window, axis=0).mean(-1)
+
+
 def similarity_transforms(points: np.ndarray) -> np.ndarray:
     """(T, 2, 3) frame -> crop transforms: mouth centre to MOUTH_CENTRE, mouth width to
     MOUTH_WIDTH, the eye line level; centre, scale and angle smoothed over time."""
-    centre = _running_median(points[:, MOUTH].mean(1), SMOOTH_CENTRE)
+    centre = _running_mean(_running_median(points[:, MOUTH].mean(1), SMOOTH_CENTRE),
+                           SMOOTH_CENTRE)
     corners = points[:, MOUTH_CORNERS[1]] - points[:, MOUTH_CORNERS[0]]
     width = _running_median(np.hypot(corners[:, 0], corners[:, 1]), SMOOTH_POSE)
     eyes = points[:, RIGHT_EYE].mean(1) - points[:, LEFT_EYE].mean(1)
