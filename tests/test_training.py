@@ -8,8 +8,57 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# train.py as the CLI runs it, with Model.fit watched: how many replicas the strategy has,
+# each trainable variable's copy on every replica before and after training, and the loss
+# on one fixed training batch before and after. The last stdout line is the report.
+WATCHED_TRAIN = """
+import json, sys
+import keras
+import numpy as np
+
+report, fit = {}, keras.Model.fit
+
+def copies(model):
+    out = []
+    for v in model.trainable_variables:
+        inner = v.value  # a MirroredVariable under MirroredStrategy: one value per replica
+        out.append([np.array(c) for c in getattr(inner, "values", (inner,))])
+    return out
+
+def devices(model):
+    return sorted({str(c.device) for v in model.trainable_variables
+                   for c in getattr(v.value, "values", (v.value,))})
+
+def watched_fit(self, x=None, *args, **kwargs):
+    strategy = self.distribute_strategy
+    inputs, targets = next(iter(x))
+    loss = lambda: float(self.evaluate(inputs, targets, verbose=0, return_dict=True)["loss"])
+    before, report["loss_before"] = copies(self), loss()
+    history = fit(self, x, *args, **kwargs)
+    after = copies(self)
+    report.update(
+        replicas=int(strategy.num_replicas_in_sync),
+        strategy=type(strategy).__name__,
+        worker_devices=list(strategy.extended.worker_devices),
+        variable_devices=devices(self),
+        copies=sorted({len(v) for v in after}),
+        changed=[sum(not np.array_equal(b, a) for b, a in zip(bv, av))
+                 for bv, av in zip(before, after)],
+        in_sync=all(np.array_equal(c, v[0]) for v in after for c in v),
+        loss_after=loss(),
+        epoch_loss=history.history["loss"])
+    return history
+
+keras.Model.fit = watched_fit
+import train
+code = train.cli(sys.argv[1:])
+print("REPORT " + json.dumps(report))
+sys.exit(code)
+"""
 
 
 def run_train(*args, cwd=ROOT):
@@ -20,7 +69,8 @@ def run_train(*args, cwd=ROOT):
 
 
 def small_split(grid_dir, tmp_path, n=12):
-    names = (grid_dir / "splits" / "train.txt").read_text().split()[:n]
+    import utils
+    names = utils.read_names(grid_dir / "splits" / "train.txt")[:n]
     path = tmp_path / "names.txt"
     path.write_text("\n".join(names) + "\n")
     return path
@@ -60,13 +110,56 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
 
 
 def test_mirrored_strategy_on_two_cpu_devices(grid_dir, tmp_path):
+    """Two replicas, one per logical CPU device, each updated in step, and the loss falls."""
     names = small_split(grid_dir, tmp_path, n=10)
-    out = run_train("--data-dir", grid_dir, "--names", names, "--run-dir", tmp_path / "run",
-                    "--cache-dir", tmp_path / "cache", "--max-steps", 2, "--batch-size", 4,
-                    "--epochs", 1, "--strategy", "mirrored", "--cpu-devices", 2, "--val-fraction", 0.2,
-                    "--verbose", 2)
-    assert "2 replica(s)" in out
+    proc = subprocess.run(
+        [sys.executable, "-c", WATCHED_TRAIN, "--data-dir", str(grid_dir), "--names",
+         str(names), "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+         "--max-steps", "2", "--batch-size", "4", "--epochs", "2", "--strategy", "mirrored",
+         "--cpu-devices", "2", "--val-fraction", "0.2", "--verbose", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1].removeprefix("REPORT "))
+    assert report["strategy"] == "MirroredStrategy" and report["replicas"] == 2, report
+    cpus = [d for d in report["worker_devices"] if d.endswith(("CPU:0", "CPU:1"))]
+    assert len(cpus) == 2 and report["variable_devices"] == sorted(report["worker_devices"])
+    # Every trainable variable has a copy on each device; training moved every copy, and
+    # the copies agree: the two replicas' gradients were summed and applied on both.
+    assert report["copies"] == [2], report["copies"]
+    assert report["changed"] and set(report["changed"]) == {2}, report["changed"]
+    assert report["in_sync"]
+    # Four steps on these clips: the loss on one fixed training batch falls.
+    assert report["loss_after"] < report["loss_before"], report
     assert (tmp_path / "run" / "best.weights.h5").is_file()
+
+
+# Known: cv2.warpAffine inverts the crop transform and rounds source coordinates to 1/32
+# px; with the margin added to the translation, a few of those roundings land the other
+# way, so about 15 of 483000 pixels of the margin-4 crop's centre differ by one grey level
+# from the margin-0 crop (0.04 after normalisation). mouth.crop sampling with cv2.remap on
+# coordinates computed from the margin-free pixel grid makes them equal to the last bit.
+# strict: once mouth.py is fixed this XPASSes, and the mark must go.
+@pytest.mark.xfail(strict=True, reason="mouth.crop: margin-4 centre != margin-0 crop in ~15 "
+                   "pixels by 1 grey level (cv2.warpAffine's 1/32 px coordinate rounding)")
+def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
+    """train.py's validation input (the cached landmark crop with its margin, centred) is
+    what predict.py and the app feed the network for the same clip."""
+    import dataset
+    import utils
+    name = test_names[0]
+    frames, _, _ = dataset.load_clip_arrays(grid_dir, [name], tmp_path / "cache", log=None)
+    assert frames.shape == (1, 75, utils.CROP_H + 2 * dataset.MARGIN,
+                            utils.CROP_W + 2 * dataset.MARGIN)
+    centred = dataset._center(frames[0]).numpy()
+    served = utils.load_video(utils.video_path(grid_dir, name))
+    assert centred.shape == served.shape == utils.INPUT_SHAPE
+    inner = frames[0][:, dataset.MARGIN:-dataset.MARGIN, dataset.MARGIN:-dataset.MARGIN]
+    raw = utils.load_mouth_frames(utils.video_path(grid_dir, name))
+    differ = int((inner != raw).sum())
+    assert differ == 0, (f"the margin-{dataset.MARGIN} crop's centre differs from the "
+                         f"margin-0 crop in {differ} of {raw.size} pixels, by up to "
+                         f"{int(np.abs(inner.astype(int) - raw).max())} grey level(s)")
+    np.testing.assert_allclose(centred, served, rtol=0, atol=1e-5)
 
 
 def test_ctc_loss_uses_true_label_lengths():
@@ -84,20 +177,32 @@ def test_ctc_loss_uses_true_label_lengths():
     np.testing.assert_allclose(loss, float(direct[0]), rtol=1e-4)
 
 
-def test_frame_word_targets_follow_the_alignment(grid_dir):
+def test_frame_word_targets_follow_the_alignment(grid_dir, test_names):
+    """Each word's id on the frames it is spoken on, silence 0, the six words in order."""
+    import math
+
     import dataset
     import utils
-    segments = utils.load_alignment_segments(grid_dir / "alignments" / "s1" / "bbaf2n.align")
-    targets = dataset.frame_word_targets(segments)
-    assert targets[0] == 0 and targets[74] == 0
-    assert targets[26] == dataset.WORD_ID["bin"] and targets[44] == dataset.WORD_ID["two"]
+    for name in test_names[:10]:
+        segments = utils.load_alignment_segments(utils.alignment_path(grid_dir, name))
+        targets = dataset.frame_word_targets(segments)
+        assert targets.shape == (75,)
+        for start, end, word in segments:
+            if word == "sil":  # frames wholly inside a silence
+                assert not targets[math.ceil(start):math.floor(end)].any(), (name, start, end)
+            elif word != "sp":  # a short pause may lie within a word's rounded frames
+                spoken = targets[math.floor(start):math.ceil(end)]
+                assert dataset.WORD_ID[word] in spoken, (name, word, start, end)
+        words = utils.load_alignments(utils.alignment_path(grid_dir, name))
+        assert [targets[a] for a, _ in dataset.word_spans(targets)] == \
+            [dataset.WORD_ID[w] for w in words], name
 
 
 def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
     """Slot k of the new sentence is slot k of clip sources[k], frames and words alike."""
     import dataset
     import utils
-    names = (grid_dir / "splits" / "train.txt").read_text().split()[:6]
+    names = utils.read_names(grid_dir / "splits" / "train.txt")[:6]
     frames = np.stack([utils.load_mouth_frames(utils.video_path(grid_dir, n),
                                                margin=dataset.MARGIN) for n in names])
     segments = [utils.load_alignment_segments(utils.alignment_path(grid_dir, n)) for n in names]
@@ -126,13 +231,13 @@ def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
     np.testing.assert_array_equal(x, frames[2])
 
 
-def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir):
+def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir, test_names):
     """Masked frames become the normalised clip's mean (0); every other frame is untouched."""
     import tensorflow as tf
 
     import dataset
     import utils
-    x = utils.load_video(utils.video_path(grid_dir, "bbaf2n"))
+    x = utils.load_video(utils.video_path(grid_dir, test_names[0]))
     tf.random.set_seed(7)
     np.testing.assert_array_equal(dataset.time_mask(x, 0).numpy(), x)
     blanked_counts = []
