@@ -43,12 +43,15 @@ MIN_MOUTH_PX = 16  # below this the 140 px crop would be blown up more than 2.5x
 MAX_LOST_SHARE = 0.5  # a face lost for more of the clip than this is refused
 SMOOTH_CENTRE = 9  # frames in the running median, then mean, of the mouth centre (0.36 s):
 # the crop follows the head, not the jaw, so the lips move inside it as in the fixed window
-SMOOTH_POSE = 25  # frames in the running median of scale and angle (1 s)
+SMOOTH_POSE = 25  # frames in the running median, then mean, of scale and angle (1 s)
+
+
+CROP_VERSION = 2  # raised whenever the way crops are computed changes (caches are keyed by it)
 
 
 def settings() -> str:
     """Everything that shapes the crops: caches of landmark crops are keyed by it."""
-    return (f"centre={MOUTH_CENTRE} width={MOUTH_WIDTH} smooth={SMOOTH_CENTRE},{SMOOTH_POSE} "
+    return (f"v{CROP_VERSION} centre={MOUTH_CENTRE} width={MOUTH_WIDTH} smooth={SMOOTH_CENTRE},{SMOOTH_POSE} "
             f"every={LANDMARK_EVERY},{DETECT_EVERY}")
 
 
@@ -232,9 +235,11 @@ def similarity_transforms(points: np.ndarray) -> np.ndarray:
     centre = _running_mean(_running_median(points[:, MOUTH].mean(1), SMOOTH_CENTRE),
                            SMOOTH_CENTRE)
     corners = points[:, MOUTH_CORNERS[1]] - points[:, MOUTH_CORNERS[0]]
-    width = _running_median(np.hypot(corners[:, 0], corners[:, 1]), SMOOTH_POSE)
+    width = _running_mean(_running_median(np.hypot(corners[:, 0], corners[:, 1]), SMOOTH_POSE),
+                          SMOOTH_POSE)
     eyes = points[:, RIGHT_EYE].mean(1) - points[:, LEFT_EYE].mean(1)
-    angle = _running_median(np.arctan2(eyes[:, 1], eyes[:, 0]), SMOOTH_POSE)
+    angle = _running_mean(_running_median(np.arctan2(eyes[:, 1], eyes[:, 0]), SMOOTH_POSE),
+                          SMOOTH_POSE)
     scale = MOUTH_WIDTH / np.maximum(width, 1e-3)
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
     m = np.zeros((len(points), 2, 3), np.float32)
