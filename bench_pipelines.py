@@ -68,6 +68,26 @@ def train_rate(model, x, y, steps: int) -> float:
 
 # --- this project -------------------------------------------------------------
 
+STAGES = ("read", "mouth", "network", "decode")  # transcribe.Transcript.seconds
+
+
+def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
+    """transcribe.transcribe timed with each decoder: medians of the totals and stages."""
+    import transcribe
+
+    r = {}
+    for decoder in ("greedy", "grammar"):
+        results = []
+        times = timed(lambda: results.append(transcribe.transcribe(model, clip, decoder, crop)),
+                      runs)
+        suffix = "" if decoder == "greedy" else "_grammar"
+        r[f"clip_latency{suffix}_s"] = statistics.median(times)
+        r[f"stages{suffix}_s"] = {k: statistics.median(res.seconds[k] for res in results[1:])
+                                  for k in STAGES}
+        r[f"sentence_{decoder}"] = results[-1].sentence
+    return r
+
+
 def measure_ours(args) -> dict:
     import keras
     import numpy as np
@@ -86,18 +106,10 @@ def measure_ours(args) -> dict:
         model, weights_used = modelutil.build_lipnet(), "random (no trained weights found)"
     r = {"weights": weights_used, "parameters": model.count_params()}
 
-    log("this project: one clip, file to sentence")
-    for decoder in ("greedy", "grammar"):
-        results = []
-        times = timed(lambda: results.append(transcribe.transcribe(model, clip, decoder)),
-                      args.runs)
-        key = "clip_latency_s" if decoder == "greedy" else "clip_latency_grammar_s"
-        r[key] = statistics.median(times)
-        if decoder == "greedy":
-            r["stages_s"] = {k: statistics.median(res.seconds[k] for res in results[1:])
-                             for k in ("load", "network", "decode")}
-        r[f"sentence_{decoder}"] = results[-1].sentence
-
+    r["crops"] = {}
+    for crop in utils.CROPS:  # the landmark crop (the default), then the fixed window
+        log(f"this project: one clip, file to sentence, {crop} crop")
+        r["crops"][crop] = file_to_sentence(model, clip, crop, args.runs)
     frame = utils.load_video(clip)
     log("this project: the network alone")
     r["network_s"] = statistics.median(
