@@ -93,3 +93,52 @@ def test_error_rates_are_corpus_level():
     assert wer == pytest.approx(1 / 12)
     assert cer == pytest.approx(decoding.edit_distance("five", "nine") / sum(map(len, truths)))
     assert decoding.error_counts("a b c", "a c") == (1, 3, 2, 5)
+
+
+# --- the shipped network's output on the folder's test clips -------------------------------
+
+def _nll(probs: np.ndarray, sentences: list[str]) -> np.ndarray:
+    """-log P(sentence | probs) under CTC (every path that collapses to it), per clip."""
+    import keras
+
+    ids = [text_to_ids(s) for s in sentences]
+    labels = np.zeros((len(ids), max(1, *map(len, ids))), dtype=np.int32)
+    for row, seq in zip(labels, ids):
+        row[:len(seq)] = seq
+    logp = np.log(np.maximum(probs, 1e-12)).astype(np.float32)
+    return np.asarray(keras.ops.ctc_loss(labels, logp, np.array([len(s) for s in ids]),
+                                         np.full(len(ids), probs.shape[1]),
+                                         mask_index=BLANK_ID))
+
+
+def _is_grid_sentence(text: str) -> bool:
+    from utils import GRID_SLOTS
+    words = text.split(" ")
+    return len(words) == 6 and all(w in slot for w, slot in zip(words, GRID_SLOTS))
+
+
+def test_beam_on_real_clips(grid_dir, shipped_probs):
+    """On the test clips, through the shipped network: beam search finds sentences at
+    least as likely as greedy's, reads no worse, and gives whole, clean sentences."""
+    import utils
+
+    names = list(shipped_probs)
+    probs = np.stack([shipped_probs[n] for n in names])
+    truths = [utils.load_sentence(utils.alignment_path(grid_dir, n)) for n in names]
+    greedy = [decoding.decode(p, "greedy") for p in probs]
+    beam = [decoding.decode(p, "beam") for p in probs]
+    # What beam search is for: the sentence most likely summed over its CTC paths, so never
+    # less likely than the sentence of the single best path.
+    gain = _nll(probs, greedy) - _nll(probs, beam)
+    assert gain.min() > -1e-3, [(names[i], greedy[i], beam[i]) for i in np.flatnonzero(gain < -1e-3)]
+    greedy_wer, _ = decoding.error_rates(truths, greedy)
+    beam_wer, _ = decoding.error_rates(truths, beam)
+    assert beam_wer <= greedy_wer, (beam_wer, greedy_wer)
+    assert beam_wer < 0.5, f"beam WER {beam_wer:.1%} on {len(names)} test clips"
+    letters = set("abcdefghijklmnopqrstuvwxyz ")
+    for name, g, b in zip(names, greedy, beam):
+        # Clean: vocabulary letters and spaces only, no blank, padding or space at either end.
+        assert b and b == b.strip() and set(b) <= letters, (name, b)
+        # Whole: not greedy's sentence cut short (a beam stopped early would be a prefix).
+        assert b == g or not g.startswith(b), (name, g, b)
+    assert sum(map(_is_grid_sentence, beam)) >= sum(map(_is_grid_sentence, greedy))
