@@ -1,0 +1,237 @@
+"""The mouth locator (mouth.py) on real clips with real dlib: GRID clips re-filmed in
+other framings, two other speakers, and videos with no usable face.
+
+The re-filmed copies are made here from a test-split clip with the ffmpeg binary that
+imageio-ffmpeg ships: padded into a bigger frame off-centre, zoomed in, turned 7 degrees,
+resampled to 30 fps; all H.264.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelutil
+import mouth
+import transcribe
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR") or ROOT.parent / "shared" / "others")
+H264 = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-an"]
+REFILMS = {  # ffmpeg filters: the same clip as another camera might have filmed it
+    "padded": "pad=640:480:230:160:color=0x303030",  # bigger frame, face off-centre
+    "zoomed": "scale=720:576,crop=480:384:100:170",  # twice as close, cropped around the face
+    "rotated": "pad=480:384:60:48:color=0x303030,rotate=7*PI/180:fillcolor=0x303030",
+    "fps30": "fps=30",  # same framing, 30 frames a second
+}
+MOVED = ("padded", "zoomed", "rotated")  # where the fixed window no longer holds the mouth
+POINTS_TOLERANCE_PX = 2.0  # lip points in the crop, re-filmed vs original (measured: < 0.5)
+
+
+def ffmpeg(*args) -> None:
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+                    *map(str, args)], check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return modelutil.load_model("lipnet")
+
+
+@pytest.fixture(scope="module")
+def original(grid_dir, model, tmp_path_factory):
+    """(path, transcript) of the first test-split clip the network reads right (grammar),
+    in its original file and re-encoded as H.264 (the re-filmed copies are H.264: a clip
+    whose reading flips on codec noise alone would say nothing about the framing)."""
+    folder = tmp_path_factory.mktemp("original")
+    for name in utils.read_names(grid_dir / "splits" / "test.txt"):
+        path = utils.video_path(grid_dir, name)
+        result = transcribe.transcribe(model, path, "grammar")
+        if result.sentence != utils.load_sentence(utils.alignment_path(grid_dir, name)):
+            continue
+        ffmpeg("-i", path, *H264, folder / f"{name}.mp4")
+        if transcribe.transcribe(model, folder / f"{name}.mp4", "grammar").sentence == \
+                result.sentence:
+            return path, result
+    pytest.fail("the shipped network reads no test clip right with the grammar decoder")
+
+
+@pytest.fixture(scope="module")
+def refilmed(original, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("refilmed")
+    out = {}
+    for name, chain in REFILMS.items():
+        out[name] = folder / f"{name}.mp4"
+        ffmpeg("-i", original[0], "-vf", chain, *H264, out[name])
+    return out
+
+
+def crop_points(track: mouth.MouthTrack) -> np.ndarray:
+    """Each lip point's mean position in the crop, over the clip: (20, 2)."""
+    return track.to_crop(track.mouth_points).mean(0)
+
+
+@pytest.mark.parametrize("variant", list(REFILMS))
+def test_refilmed_clip_reads_like_the_original(variant, refilmed, original, model):
+    result = transcribe.transcribe(model, refilmed[variant], "grammar")
+    assert result.sentence == original[1].sentence
+    # The crop puts the lips where they are in the original's crop.
+    shift = np.abs(crop_points(result.view.track) - crop_points(original[1].view.track))
+    assert shift.max() < POINTS_TOLERANCE_PX, shift.max()
+    assert result.view.track.faces == 1 and result.view.track.lost == 0
+
+
+@pytest.mark.parametrize("variant", MOVED)
+def test_fixed_window_misses_the_moved_mouth(variant, refilmed, original, model):
+    result = transcribe.transcribe(model, refilmed[variant], "grammar", crop="fixed")
+    assert result.sentence != original[1].sentence
+
+
+def test_thirty_fps_is_resampled_to_25_by_timestamps(refilmed, original):
+    clip = utils.read_clip(refilmed["fps30"])
+    assert 29 < clip.fps < 31 and len(clip.frames) == utils.N_FRAMES
+    ours = utils.read_clip(original[0]).frames.astype(float)
+    # Each 25 fps instant takes the 30 fps frame shown then: close to the original frame.
+    assert np.abs(clip.frames.astype(float) - ours).mean() < 6
+
+
+def test_crop_does_not_jitter(original):
+    """Smoothed over time: the crop's centre moves under a pixel from frame to frame (the
+    lips' own centre moves up to ~1 px a frame as the jaw opens), its scale under 1%."""
+    import cv2
+
+    m = original[1].view.track.transforms.astype(np.float64)
+    centre = np.array([cv2.invertAffineTransform(t) @ [*mouth.MOUTH_CENTRE, 1] for t in m])
+    assert np.abs(np.diff(centre, axis=0)).max() < 0.75
+    scale = np.hypot(m[:, 0, 0], m[:, 0, 1])
+    assert np.abs(np.diff(scale)).max() < 0.01 * scale.mean()
+
+
+# --- other faces -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def others() -> list[Path]:
+    clips = sorted(OTHERS_DIR.glob("s*/*.mpg"))
+    if not clips:
+        message = f"no clips of other speakers in {OTHERS_DIR} (set LIPREAD_OTHERS_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return clips
+
+
+def test_other_speakers_mouths_are_found_and_centred(others):
+    assert {p.parent.name for p in others} >= {"s26", "s31"}
+    for path in others:
+        view = utils.read_mouth(path)
+        track = view.track
+        assert track.faces == 1 and track.mouth_points.shape == (len(view.clip.frames), 20, 2)
+        centre = track.to_crop(track.mouth_points).mean(1)  # (T, 2) in the crop
+        middle = np.array(mouth.MOUTH_CENTRE)
+        assert np.abs(np.median(centre, 0) - middle).max() < 1.5, (path, centre.mean(0))
+        assert np.abs(centre - middle).max() < 8, path
+        # ... and every lip point inside the crop.
+        points = track.to_crop(track.mouth_points)
+        assert points.min() >= 0 and (points[..., 0] < mouth.CROP_W).all() \
+            and (points[..., 1] < mouth.CROP_H).all(), path
+
+
+# --- videos without a usable face ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def faceless(original, others, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("faceless")
+    src = original[0]
+    f = {name: folder / f"{name}.mp4" for name in
+         ("wall", "tiny", "grey_start", "mostly_grey", "two_faces")}
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x9a9080:s=360x288:r=25:d=3", *H264, f["wall"])
+    ffmpeg("-i", src, "-vf", "scale=162:130,pad=360:288:100:80:color=0x303030", *H264,
+           f["tiny"])
+    for name, until in (("grey_start", 0.6), ("mostly_grey", 2.0)):
+        ffmpeg("-i", src, "-vf", "drawbox=x=0:y=0:w=iw:h=ih:color=gray:t=fill:"
+               f"enable='lt(t,{until})'", *H264, f[name])
+    ffmpeg("-i", src, "-i", others[0], "-filter_complex", "[0:v][1:v]hstack=inputs=2",
+           *H264, f["two_faces"])
+    return f
+
+
+def test_locator_messages(faceless):
+    cases = {"wall": "no face in the first 75 frames", "tiny": "px wide",
+             "mostly_grey": "found on only"}
+    for name, words in cases.items():
+        with pytest.raises(utils.VideoError, match=words):
+            utils.read_mouth(faceless[name])
+    grey = utils.read_mouth(faceless["grey_start"])  # damaged first frames: still read
+    assert grey.track.lost == 15 and grey.track.box_frame > 0
+    assert any("15 of 75 frames" in n for n in utils.notices(grey))
+    two = utils.read_mouth(faceless["two_faces"])
+    assert two.track.faces == 2
+    def area(box):
+        return (box[2] - box[0]) * (box[3] - box[1])
+    boxes = mouth.detect_faces(two.clip.frames[two.track.box_frame])
+    assert len(boxes) == 2 and area(two.track.face_box) == max(map(area, boxes))  # the largest
+
+
+def test_predict_cli_says_what_is_wrong(faceless):
+    order = ["wall", "tiny", "mostly_grey", "two_faces", "grey_start"]
+    proc = subprocess.run(
+        [sys.executable, "predict.py", *(faceless[n] for n in order), "--decoder", "grammar"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("predict.py: ")]
+    errors = [l for l in lines if l.startswith("predict.py: error: ")]
+    notes = [l for l in lines if l.startswith("predict.py: note: ")]
+    assert len(errors) == 3 and len(notes) == 2, proc.stderr
+    assert "wall.mp4" in errors[0] and "no face" in errors[0]
+    assert "tiny.mp4" in errors[1] and "px wide" in errors[1]
+    assert "mostly_grey.mp4" in errors[2] and "found on only" in errors[2]
+    assert "two_faces.mp4" in notes[0] and "2 faces found; the largest one is read" in notes[0]
+    assert "grey_start.mp4" in notes[1] and "15 of 75 frames" in notes[1]
+    sentences = proc.stdout.strip().splitlines()  # the two readable ones: path, sentence
+    assert [s.split("\t")[0] for s in sentences] == [str(faceless["two_faces"]),
+                                                     str(faceless["grey_start"])]
+    for line in sentences:
+        words = line.split("\t")[1].split()
+        assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS)) and len(words) == 6
+
+
+def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at.radio(key="decoder").set_value("grammar")
+    expected = {"wall": "no face", "tiny": "px wide", "mostly_grey": "found on only"}
+    for name, words in expected.items():
+        at.file_uploader(key="upload").set_value((f"{name}.mp4", faceless[name].read_bytes(),
+                                                  "video/mp4"))
+        at.run()
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and words in errors[0] and "can't be read" in errors[0], errors
+        assert str(tmp_path) not in errors[0] and "/tmp" not in errors[0]
+    at.file_uploader(key="upload").set_value(("two.mp4", faceless["two_faces"].read_bytes(),
+                                              "video/mp4"))
+    at.run()
+    assert not at.error and not at.exception
+    assert any("2 faces found" in i.value for i in at.info)
+    where = at.container("where").image[0]
+    assert "2 faces in the picture, the largest one is read" in where.captions[0]
+    words = at.container("sentence").code[0].value.split()
+    assert len(words) == 6 and all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
+
+
+def test_landmark_model_comes_with_the_package():
+    path = mouth.predictor_path()
+    assert path.name == "shape_predictor_68_face_landmarks.dat"
+    assert "face_recognition_models" in str(path) and path.stat().st_size > 90e6
