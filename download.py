@@ -2,9 +2,14 @@
 
     python download.py data                        # data.zip -> data/s1, data/alignments/s1
     python download.py checkpoint                  # checkpoints.zip -> models/checkpoint*
-    python download.py data --dest /mnt/grid       # somewhere else
+    python download.py data --data-dir /mnt/grid   # somewhere else (--dest: the same)
     python download.py data --zip ~/Downloads/data.zip   # a zip fetched in a browser
     python download.py data --url http://host/data.zip   # another server (the tests use one)
+    python download.py data --json -               # a JSON summary on stdout
+
+The data goes to --data-dir, else $LIPREAD_DATA_DIR, else data/, as for every script.
+Exit status: 0 done (or already there), 1 a failure while running (the network, a bad
+download), 2 bad input or usage (a bad --zip, a destination that cannot take the data).
 
 Both archives come from Google Drive through gdown, as in the tutorial, but nothing
 lands in place before it has been checked: the download goes to a temporary folder
@@ -15,7 +20,8 @@ and splits/test.txt, with the same 100 test clips as ../shared/grid.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
+import functools
 import os
 import random
 import re
@@ -59,6 +65,12 @@ SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .i
 
 class DownloadError(Exception):
     """A failed download or a bad archive: its message is the whole story, one line."""
+    exit_status = 1  # cliutil.EXIT_FAILED: a failure while running
+
+
+class BadInput(DownloadError):
+    """What the user gave is unusable (a --zip, a destination): exit status 2."""
+    exit_status = 2  # cliutil.EXIT_BAD_INPUT
 
 
 # --- fetching ---------------------------------------------------------------
@@ -233,69 +245,116 @@ def _workspace(dest: Path, what: str) -> Path:
     parent = dest.absolute().parent
     if not parent.is_dir():
         problem = "is not a folder" if parent.exists() else "does not exist"
-        raise DownloadError(f"{dest}: {parent} {problem}")
+        raise BadInput(f"{dest}: {parent} {problem}")
     try:
         return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
     except OSError as err:
-        raise DownloadError(f"{dest}: cannot write in {parent} ({err.strerror})") from None
+        raise BadInput(f"{dest}: cannot write in {parent} ({err.strerror})") from None
 
 
-def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip) -> Path:
+def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
+             log=print) -> Path:
     if local_zip:
         path = Path(local_zip)
         if not path.is_file():
-            raise DownloadError(f"{path}: no such file")
-        print(f"checking {path}", flush=True)
+            raise BadInput(f"{path}: no such file")
+        log(f"checking {path}", flush=True)
     else:
         path = work / name
-        print(f"downloading {name} from {url or f'Google Drive (id {drive_id})'}", flush=True)
+        log(f"downloading {name} from {url or f'Google Drive (id {drive_id})'}", flush=True)
         fetch(path, drive_id, url)
     check_zip(path, drive_id, url)
     return path
 
 
+@contextlib.contextmanager
+def _given_zip_is_bad(local_zip):
+    """A bad archive is bad input when the user handed it over, a failure when fetched."""
+    try:
+        yield
+    except BadInput:
+        raise
+    except DownloadError as err:
+        if local_zip:
+            raise BadInput(str(err)) from None
+        raise
+
+
+def _source(url, local_zip, drive_id) -> str:
+    return str(local_zip) if local_zip else url or f"https://drive.google.com/uc?id={drive_id}"
+
+
+def _split_counts(root: Path) -> dict | None:
+    files = {k: root / "splits" / f"{k}.txt" for k in ("train", "test")}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return {k: sum(1 for line in f.read_text().splitlines() if line.split("#")[0].strip())
+            for k, f in files.items()}
+
+
 def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
-             expect_alignments=EXPECT_ALIGNMENTS) -> str:
+             expect_alignments=EXPECT_ALIGNMENTS, log=print) -> dict:
+    """The data in `dest`; returns what was done: {"status", "message", "videos", ...}."""
     if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: exists and is not a folder")
+        raise BadInput(f"{dest}: exists and is not a folder")
+    source = _source(url, local_zip, DATA_DRIVE_ID)
     if dest.is_dir() and any(dest.iterdir()):
         videos, alignments = count_data(dest)
         if videos >= expect_videos and alignments >= expect_alignments:
-            return (f"{dest}: already there ({videos} videos, {alignments} alignments); "
-                    "nothing to do")
-        raise DownloadError(f"{dest}: exists but holds {videos} videos and {alignments} "
-                            f"alignments, not {expect_videos} and {expect_alignments}: move "
-                            "it away and run again, or pass another --dest")
+            return {"status": "already there", "source": None, "videos": videos,
+                    "alignments": alignments, "splits": _split_counts(dest),
+                    "message": (f"{dest}: already there ({videos} videos, {alignments} "
+                                "alignments); nothing to do")}
+        raise BadInput(f"{dest}: exists but holds {videos} videos and {alignments} "
+                       f"alignments, not {expect_videos} and {expect_alignments}: move "
+                       "it away and run again, or pass another --data-dir")
     work = _workspace(dest, "data")
     try:
-        archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip)
-        extract(archive, work / "x")
-        root = find_data_root(work / "x")
-        videos, alignments = count_data(root)
-        if (videos, alignments) != (expect_videos, expect_alignments):
-            raise DownloadError(f"{archive.name}: holds {videos} videos and {alignments} "
-                                f"alignments, expected {expect_videos} and {expect_alignments} "
-                                "(not the tutorial's data.zip?)")
-        n_train, n_test = ((0, 0) if (root / "splits").is_dir() else write_splits(root))
+        with _given_zip_is_bad(local_zip):
+            archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip, log)
+            extract(archive, work / "x")
+            root = find_data_root(work / "x")
+            videos, alignments = count_data(root)
+            if (videos, alignments) != (expect_videos, expect_alignments):
+                raise DownloadError(f"{archive.name}: holds {videos} videos and {alignments} "
+                                    f"alignments, expected {expect_videos} and "
+                                    f"{expect_alignments} (not the tutorial's data.zip?)")
+        wrote_splits = not (root / "splits").is_dir()
+        if wrote_splits:
+            write_splits(root)
         if dest.is_dir():
             dest.rmdir()  # empty, checked above
         os.rename(root, dest)  # the one step that makes it appear
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    splits = f"; splits: {n_train} train, {n_test} test" if n_train or n_test else ""
-    return f"{dest}: {videos} videos, {alignments} alignments{splits}"
+    splits = _split_counts(dest)
+    said = (f"; splits: {splits['train']} train, {splits['test']} test"
+            if wrote_splits and splits else "")
+    return {"status": "extracted" if local_zip else "downloaded", "source": source,
+            "videos": videos, "alignments": alignments, "splits": splits,
+            "splits_written": wrote_splits,
+            "message": f"{dest}: {videos} videos, {alignments} alignments{said}"}
 
 
-def get_checkpoint(dest: Path, url=None, local_zip=None) -> str:
+def _checkpoint_files(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.glob("checkpoint*"))
+
+
+def get_checkpoint(dest: Path, url=None, local_zip=None, log=print) -> dict:
+    """The tutorial's checkpoint in `dest`; returns what was done, as get_data does."""
     if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: exists and is not a folder")
+        raise BadInput(f"{dest}: exists and is not a folder")
     if checkpoint_complete(dest):
-        return f"{dest / 'checkpoint'}: already there; nothing to do"
+        return {"status": "already there", "source": None, "files": _checkpoint_files(dest),
+                "message": f"{dest / 'checkpoint'}: already there; nothing to do"}
+    source = _source(url, local_zip, CHECKPOINT_DRIVE_ID)
     work = _workspace(dest, "checkpoint")
     try:
-        archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip)
-        extract(archive, work / "x")
-        folder = find_checkpoint(work / "x")
+        with _given_zip_is_bad(local_zip):
+            archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip,
+                               log)
+            extract(archive, work / "x")
+            folder = find_checkpoint(work / "x")
         dest.mkdir(exist_ok=True)
         # Values first, the index last: TF (and modelutil) see a checkpoint only once
         # its .index is there, and by then everything it points to is in place.
@@ -305,47 +364,100 @@ def get_checkpoint(dest: Path, url=None, local_zip=None) -> str:
             os.replace(f, dest / f.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return f"{dest / 'checkpoint'}: the tutorial's weights (use --arch tutorial)"
+    return {"status": "extracted" if local_zip else "downloaded", "source": source,
+            "files": _checkpoint_files(dest),
+            "message": f"{dest / 'checkpoint'}: the tutorial's weights (use --arch tutorial)"}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    import cliutil
+
+    p = cliutil.parser(PROG, __doc__)
+    p.epilog = ("exit status: 0 done (or already there), 1 a failure while running (the "
+                "network, a bad download), 2 bad input or usage")
     p.add_argument("what", choices=("data", "checkpoint"),
                    help="data: GRID s1 videos and alignments; checkpoint: the tutorial's weights")
-    p.add_argument("--dest", default=None,
-                   help=f"where to put it (default: {DATA_DEST}/ for data, "
-                        f"{CHECKPOINT_DEST}/ for checkpoint)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where the data goes (data only; default: $LIPREAD_DATA_DIR, else "
+                        f"{DATA_DEST}/)")
+    p.add_argument("--dest", default=None, metavar="DIR",
+                   help="for data: the same as --data-dir; for checkpoint: where it goes "
+                        f"(default: {CHECKPOINT_DEST}/)")
     p.add_argument("--url", default=None,
                    help="download from this URL instead of Google Drive (default: "
-                        f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} when set)")
-    p.add_argument("--zip", dest="local_zip", default=None,
-                   help="use this already downloaded zip instead of downloading")
-    p.add_argument("--expect-videos", type=int, default=EXPECT_VIDEOS)
-    p.add_argument("--expect-alignments", type=int, default=EXPECT_ALIGNMENTS)
-    return p.parse_args(argv)
+                        f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} when set, else Drive)")
+    p.add_argument("--zip", dest="local_zip", default=None, metavar="PATH",
+                   help="use this already downloaded zip instead of downloading "
+                        "(default: download)")
+    p.add_argument("--expect-videos", type=cliutil.positive_int, default=EXPECT_VIDEOS,
+                   metavar="N", help="videos the data archive must hold")
+    p.add_argument("--expect-alignments", type=cliutil.positive_int, default=EXPECT_ALIGNMENTS,
+                   metavar="N", help="alignments the data archive must hold")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="write a JSON summary of what was done here ('-': stdout, and the "
+                        "messages go to stderr) (default: none)")
+    args = p.parse_args(argv)
+    if args.what == "checkpoint" and args.data_dir:
+        p.error("--data-dir is where GRID data goes; for the checkpoint use --dest "
+                f"(default: {CHECKPOINT_DEST}/)")
+    if args.data_dir and args.dest and Path(args.data_dir) != Path(args.dest):
+        p.error(f"--data-dir {args.data_dir} and --dest {args.dest} disagree: give one")
+    return args
+
+
+def destination(args) -> Path:
+    """checkpoint: --dest, else models/; data: --data-dir (or --dest), then
+    $LIPREAD_DATA_DIR, then data/ (utils.resolve_data_dir, as every script)."""
+    if args.what == "checkpoint":
+        return Path(args.dest or CHECKPOINT_DEST)
+    import utils
+
+    return utils.resolve_data_dir(args.data_dir or args.dest)
 
 
 def cli(argv=None) -> int:
+    import cliutil
+
     args = parse_args(argv)
     url = args.url or os.environ.get(URL_ENV[args.what]) or None
+    # With the JSON on stdout, the messages for people go to stderr.
+    out = sys.stderr if args.json == "-" else sys.stdout
+    log = functools.partial(print, file=out)
+    dest = destination(args)
+    drive_id = DATA_DRIVE_ID if args.what == "data" else CHECKPOINT_DRIVE_ID
+    summary = {"what": args.what, "dest": str(dest), "status": "failed",
+               "source": _source(url, args.local_zip, drive_id)}
+    try:
+        cliutil.check_writable(args.json)
+    except OSError as err:
+        cliutil.error(PROG, err)
+        return cliutil.EXIT_BAD_INPUT
+    status = cliutil.EXIT_OK
     try:
         if args.what == "data":
-            message = get_data(Path(args.dest or DATA_DEST), url, args.local_zip,
-                               args.expect_videos, args.expect_alignments)
+            done = get_data(dest, url, args.local_zip, args.expect_videos,
+                            args.expect_alignments, log)
         else:
-            message = get_checkpoint(Path(args.dest or CHECKPOINT_DEST), url, args.local_zip)
+            done = get_checkpoint(dest, url, args.local_zip, log)
+        summary.update(done)
+        log(done["message"], flush=True)
     except DownloadError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
+        status, summary["error"] = err.exit_status, str(err)
     except OSError as err:  # a full disk, a folder we may not write in
         where = f"{err.filename}: " if err.filename else ""
-        print(f"{PROG}: error: {where}{err.strerror or err}", file=sys.stderr)
-        return 1
+        status, summary["error"] = cliutil.EXIT_FAILED, f"{where}{err.strerror or err}"
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
-    print(message)
-    return 0
+    if status != cliutil.EXIT_OK:
+        cliutil.error(PROG, summary["error"])
+    else:
+        summary["error"] = None
+    summary["exit_status"] = status
+    summary.pop("message", None)
+    if args.json:
+        cliutil.write_json(args.json, summary)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """download.py, the real code, against an HTTP server of our own on 127.0.0.1.
 
-The server hands out zips built from real GRID clips: a good one, and broken ones (an
-HTML page where the zip should be, a truncated zip, a zip with a damaged member, a zip
-with too few files, no file at all), plus the tutorial checkpoint's layout. A port
-nobody listens on stands in for being offline.
+The server hands out zips built from real GRID clips (the first three of the data
+folder's test split): a good one, and broken ones (an HTML page where the zip should be,
+a truncated zip, a zip with a damaged member, a zip with too few files, no file at all),
+plus the tutorial checkpoint's layout. A port nobody listens on stands in for being
+offline. Exit status: 0 done, 1 a failure while running, 2 bad input or usage.
 """
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -23,7 +25,6 @@ import utils
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY_INDEX = ROOT.parent / "shared" / "legacy_checkpoint" / "checkpoint.index"
-CLIPS = ("bbaf2n", "bbal6n", "bbal8p")
 QUOTA_PAGE = (b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>"
               b"<body><p class=\"uc-error-subcaption\">Too many users have viewed or "
               b"downloaded this file recently.</p></body></html>\n")
@@ -60,16 +61,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def server(grid_dir, tmp_path_factory):
+def clips(test_names) -> tuple[str, ...]:
+    """Three real clips: the first of the data folder's test split."""
+    return tuple(test_names[:3])
+
+
+@pytest.fixture(scope="module")
+def server(grid_dir, clips, tmp_path_factory):
     """base URL of a server on 127.0.0.1 with good and broken archives; its request log."""
     root = tmp_path_factory.mktemp("served")
-    good = _data_zip(root / "good.zip", grid_dir, CLIPS)
+    good = _data_zip(root / "good.zip", grid_dir, clips)
     data = good.read_bytes()
     (root / "truncated.zip").write_bytes(data[: len(data) // 2])
     (root / "quota.zip").write_bytes(QUOTA_PAGE)
     (root / "noise.zip").write_bytes(os.urandom(4096))
-    _data_zip(root / "too_few.zip", grid_dir, CLIPS[:2], alignments=CLIPS)
-    _damage_first_member(_data_zip(root / "damaged.zip", grid_dir, CLIPS,
+    _data_zip(root / "too_few.zip", grid_dir, clips[:2], alignments=clips)
+    _damage_first_member(_data_zip(root / "damaged.zip", grid_dir, clips,
                                    method=zipfile.ZIP_STORED))
     if LEGACY_INDEX.is_file():
         index = LEGACY_INDEX.read_bytes()
@@ -100,16 +107,19 @@ def refused_port() -> int:
         return s.getsockname()[1]
 
 
-def download(*args, env=None) -> subprocess.CompletedProcess:
+def download(*args, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
+    """download.py as a user runs it; LIPREAD_DATA_DIR only when `env` gives it."""
     base = {k: v for k, v in os.environ.items()
-            if k not in ("LIPREAD_DATA_URL", "LIPREAD_CHECKPOINT_URL")}
-    return subprocess.run([sys.executable, "download.py", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300,
+            if k not in ("LIPREAD_DATA_URL", "LIPREAD_CHECKPOINT_URL", "LIPREAD_DATA_DIR")}
+    return subprocess.run([sys.executable, str(ROOT / "download.py"), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**base, **(env or {})}, stdin=subprocess.DEVNULL)
 
 
-def assert_clean_failure(proc, *fragments):
+def assert_clean_failure(proc, *fragments, status=None):
     assert proc.returncode != 0, proc.stdout
+    if status is not None:
+        assert proc.returncode == status, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("download.py: error: "), proc.stderr
@@ -120,20 +130,20 @@ def assert_clean_failure(proc, *fragments):
 EXPECT_3 = ("--expect-videos", 3, "--expect-alignments", 3)
 
 
-def test_data_is_checked_extracted_and_then_left_alone(server, grid_dir, tmp_path):
+def test_data_is_checked_extracted_and_then_left_alone(server, grid_dir, clips, tmp_path):
     base, requests, _ = server
     dest = tmp_path / "data"
     proc = download("data", "--url", f"{base}/good.zip", "--dest", dest, *EXPECT_3)
     assert proc.returncode == 0, proc.stderr
     assert "3 videos, 3 alignments" in proc.stdout
-    for name in CLIPS:
+    for name in clips:
         video = utils.video_path(dest, name)
         assert video.read_bytes() == utils.video_path(grid_dir, name).read_bytes()
         assert utils.load_sentence(utils.alignment_path(dest, name)) == \
             utils.load_sentence(utils.alignment_path(grid_dir, name))
     train = utils.read_names(dest / "splits" / "train.txt")
     test = (dest / "splits" / "test.txt").read_text().split()
-    assert sorted(train + test) == sorted(CLIPS) and test
+    assert sorted(train + test) == sorted(clips) and test
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no temporary folder left
 
     served = len(requests)
@@ -162,14 +172,14 @@ def test_bad_downloads_stop_cleanly(server, tmp_path, served, fragments):
     base, _, _ = server
     proc = download("data", "--url", f"{base}/{served}", "--dest", tmp_path / "data",
                     *EXPECT_3)
-    assert_clean_failure(proc, *fragments)
+    assert_clean_failure(proc, *fragments, status=1)  # a failure while running
     assert list(tmp_path.iterdir()) == []  # no data/, no half-extracted temporary folder
 
 
 def test_offline_is_one_clear_line(tmp_path):
     url = f"http://127.0.0.1:{refused_port()}/data.zip"
     proc = download("data", "--url", url, "--dest", tmp_path / "data")
-    assert_clean_failure(proc, "cannot reach", "connection refused", "offline")
+    assert_clean_failure(proc, "cannot reach", "connection refused", "offline", status=1)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -190,7 +200,7 @@ def test_an_incomplete_destination_is_left_alone(server, tmp_path):
     (dest / "s1" / "mine.mpg").write_bytes(b"keep me")
     served = len(requests)
     proc = download("data", "--url", f"{base}/good.zip", "--dest", dest, *EXPECT_3)
-    assert_clean_failure(proc, "holds 1 videos and 0 alignments", "move it away")
+    assert_clean_failure(proc, "holds 1 videos and 0 alignments", "move it away", status=2)
     assert (dest / "s1" / "mine.mpg").read_bytes() == b"keep me"
     assert len(requests) == served
 
@@ -201,7 +211,7 @@ def test_a_zip_fetched_by_hand(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(utils.list_clips(tmp_path / "data")) == 3
     missing = download("data", "--zip", tmp_path / "nope.zip", "--dest", tmp_path / "d2")
-    assert_clean_failure(missing, "nope.zip: no such file")
+    assert_clean_failure(missing, "nope.zip: no such file", status=2)  # bad input
     assert not (tmp_path / "d2").exists()
 
 
@@ -268,3 +278,110 @@ def test_google_drive_quota_is_explained(monkeypatch, tmp_path, drive_answer):
     assert "quota" in message and dl.DATA_DRIVE_ID in message and "--zip" in message
     assert "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+# --- where the data goes, --json, exit status, --help ---------------------------------------
+
+def _landed(folder: Path, clips) -> bool:
+    return utils.list_clips(folder) == sorted(clips)
+
+
+def test_data_dir_flag_then_environment_then_data(server, clips, tmp_path):
+    """--data-dir (or its alias --dest) wins, then $LIPREAD_DATA_DIR, then data/."""
+    base, _, _ = server
+    good = ("--url", f"{base}/good.zip", *EXPECT_3)
+    env = {"LIPREAD_DATA_DIR": str(tmp_path / "from_env")}
+    proc = download("data", *good, "--data-dir", tmp_path / "flag", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _landed(tmp_path / "flag", clips) and not (tmp_path / "from_env").exists()
+    proc = download("data", *good, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _landed(tmp_path / "from_env", clips)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    proc = download("data", *good, cwd=work)  # no flag, no $LIPREAD_DATA_DIR
+    assert proc.returncode == 0, proc.stderr
+    assert _landed(work / "data", clips) and sorted(p.name for p in work.iterdir()) == ["data"]
+    # --dest is --data-dir's old name; the same folder twice is fine.
+    proc = download("data", *good, "--dest", tmp_path / "flag", "--data-dir", tmp_path / "flag")
+    assert proc.returncode == 0 and "already there" in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("data", "--data-dir", "a", "--dest", "b"), "disagree"),
+    (("checkpoint", "--data-dir", "a"), "--data-dir is where GRID data goes"),
+    (("data", "--expect-videos", "0"), "must be 1 or more"),
+    (("data", "--json", "/nonexistent-folder/summary.json"), "does not exist"),
+    (("weights",), "invalid choice"),
+])
+def test_usage_errors_exit_2(tmp_path, args, fragment):
+    proc = download(*args, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and fragment in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_zip_handed_over_is_bad_input(server, tmp_path):
+    """The same broken archive: exit 2 given with --zip (bad input), 1 when downloaded."""
+    base, _, root = server
+    given = download("data", "--zip", root / "truncated.zip", "--data-dir", tmp_path / "a",
+                     *EXPECT_3)
+    assert_clean_failure(given, "truncated or corrupt zip", status=2)
+    fetched = download("data", "--url", f"{base}/truncated.zip", "--data-dir", tmp_path / "b",
+                       *EXPECT_3)
+    assert_clean_failure(fetched, "truncated or corrupt zip", status=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_summary_to_a_file(server, clips, tmp_path):
+    base, _, _ = server
+    dest, out = tmp_path / "data", tmp_path / "summary.json"
+    proc = download("data", "--url", f"{base}/good.zip", "--data-dir", dest, *EXPECT_3,
+                    "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 videos, 3 alignments" in proc.stdout  # the messages still go to stdout
+    summary = json.loads(out.read_text())
+    splits = {k: len(utils.read_names(dest / "splits" / f"{k}.txt")) for k in ("train", "test")}
+    assert summary == {"what": "data", "dest": str(dest), "status": "downloaded",
+                       "source": f"{base}/good.zip", "videos": 3, "alignments": 3,
+                       "splits": splits, "splits_written": True, "error": None,
+                       "exit_status": 0}
+    again = download("data", "--url", f"{base}/good.zip", "--data-dir", dest, *EXPECT_3,
+                     "--json", out)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(out.read_text())
+    assert summary["status"] == "already there" and summary["source"] is None
+    assert (summary["videos"], summary["alignments"], summary["splits"]) == (3, 3, splits)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "summary.json"]
+
+
+def test_json_summary_to_stdout_and_on_failure(server, tmp_path):
+    """--json -: stdout is the JSON alone, the messages go to stderr; a failure is
+    summarised too, with the exit status and the one error line."""
+    base, _, root = server
+    proc = download("data", "--zip", root / "good.zip", "--data-dir", tmp_path / "data",
+                    *EXPECT_3, "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "extracted" and summary["source"] == str(root / "good.zip")
+    assert "checking" in proc.stderr and "3 videos, 3 alignments" in proc.stderr
+
+    proc = download("data", "--url", f"{base}/quota.zip", "--data-dir", tmp_path / "d2",
+                    *EXPECT_3, "--json", "-")
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "failed" and summary["exit_status"] == 1
+    assert "HTML page" in summary["error"]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("download.py:")]
+    assert errors == [f"download.py: error: {summary['error']}"]
+    assert not (tmp_path / "d2").exists()
+
+
+def test_help_shows_every_default():
+    proc = download("--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for fragment in ("--data-dir", "$LIPREAD_DATA_DIR, else data/)", "--dest",
+                     "(default: models/)", "$LIPREAD_DATA_URL", "(default: 1000)",
+                     "--json PATH", "(default: none)", "exit status: 0"):
+        assert fragment in text, fragment
