@@ -179,8 +179,9 @@ def read_view(source: Source, path: Path, crop: str, clock: media.Stopwatch) -> 
     spent = time.perf_counter() - begun
     if spent >= 0.5 * sum(view["seconds"].values()):
         clock.steps.update(view["seconds"])
-    else:
+    else:  # read on an earlier run: say what it cost then
         clock.steps["crops (cached)"] = spent
+        clock.note("first read: " + ", ".join(f"{k} {v:.2f} s" for k, v in view["seconds"].items()))
     for notice in view["notices"]:
         st.info(f"Note: {notice}.")
     return view

@@ -91,6 +91,7 @@ class Stopwatch:
         self.start = time.perf_counter()
         self.steps: dict[str, float] = {}
         self.marks: dict[str, float] = {}
+        self.notes: list[str] = []
 
     @contextlib.contextmanager
     def step(self, name: str):
@@ -103,9 +104,13 @@ class Stopwatch:
     def mark(self, name: str) -> None:
         self.marks[name] = time.perf_counter() - self.start
 
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
     def summary(self) -> str:
         return " · ".join([f"{k} {v:.2f} s" for k, v in self.steps.items()]
-                          + [f"{k} after {v:.2f} s" for k, v in self.marks.items()])
+                          + [f"{k} after {v:.2f} s" for k, v in self.marks.items()]
+                          + self.notes)
 
 
 def file_stamp(path) -> tuple | None:

@@ -18,6 +18,7 @@ import pytest
 import decoding
 import media
 import modelutil
+import transcribe
 import utils
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,18 +92,36 @@ def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
     tokens = shown_tokens(at)
     assert len(tokens) == utils.N_FRAMES and all(0 <= t <= utils.BLANK_ID for t in tokens)
     sentence = shown_sentence(at)
-    # The sentence is the greedy reading of exactly these tokens.
-    assert sentence == utils.ids_to_text(decoding.collapse(tokens)).strip()
+    # What the library reads in this clip (the CLI's pipeline), token for token.
+    library = transcribe.transcribe(modelutil.load_model("lipnet"),
+                                    utils.video_path(app_env, "bbaf2n"), "greedy")
+    assert tokens == library.tokens and sentence == library.sentence
     truth = utils.load_sentence(utils.alignment_path(app_env, "bbaf2n"))
     assert shown_truth(at) == truth == "bin blue at f two now"
     wer, cer = decoding.error_rates([truth], [sentence])
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"WER": f"{wer:.1%}", "CER": f"{cer:.1%}"}
     assert len(at.get("vega_lite_chart")) == 1  # the per-frame probabilities
-    assert len(at.get("video")) == 1 and len(at.image) == 1  # the video, the crop GIF
+    assert len(at.get("video")) == 1 and len(at.image) == 2  # the video, crops, landmarks
+    where = at.container("where").image[0].captions[0]
+    assert "Where the mouth was found (360x288, 25 fps)" in where and "faces" not in where
     timings = at.container("timings").caption[0].value
-    for step in ("conversion", "loading", "network", "decoding"):
+    for step in ("conversion", "reading", "landmarks", "network", "decoding"):
         assert step in timings
+
+
+def test_fixed_window_is_a_choice(app_env, weights):
+    at = run_app(clip="bbaf2n")
+    landmark_tokens = shown_tokens(at)
+    at.radio(key="crop").set_value("fixed").run()
+    assert not at.exception and not alerts(at)
+    assert "fixed window" in at.container("where").image[0].captions[0]
+    assert "crop" in at.container("timings").caption[0].value
+    fixed = utils.normalize(utils.load_mouth_frames(utils.video_path(app_env, "bbaf2n"),
+                                                    crop="fixed"))
+    probs = transcribe.predict_probs(modelutil.load_model("lipnet"), fixed)[0]
+    assert shown_tokens(at) == decoding.raw_tokens(probs).tolist()
+    assert len(landmark_tokens) == len(shown_tokens(at)) == utils.N_FRAMES
 
 
 def test_shows_what_the_cli_pipeline_reads(app_env, test_names, weights, shipped_readings):
@@ -141,10 +160,12 @@ def test_changing_clip_and_decoder_keeps_the_network(app_env, weights, monkeypat
     assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
 
 
-def test_clip_without_alignment_still_reads(grid_dir, tmp_path, monkeypatch, weights):
+def test_clip_without_alignment_still_reads(grid_dir, test_names, tmp_path, monkeypatch,
+                                            weights):
     data = tmp_path / "data"
     (data / "s1").mkdir(parents=True)
-    shutil.copy(grid_dir / "s1" / "bbaf4p.mp4", data / "s1" / "mine.mp4")
+    video = utils.video_path(grid_dir, test_names[1])
+    shutil.copy(video, data / "s1" / f"mine{video.suffix}")
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     at = run_app()
@@ -164,7 +185,8 @@ def test_upload_of_a_real_clip(app_env, weights):
     assert any("your upload" in s.value for s in at.subheader)
     assert len(shown_tokens(at)) == utils.N_FRAMES
     assert any("No alignment" in i.value for i in at.info)
-    assert len(at.get("video")) == 1 and len(at.image) == 1
+    assert len(at.get("video")) == 1 and len(at.image) == 2
+    assert "Where the mouth was found" in at.container("where").image[0].captions[0]
     uploaded_sentence = shown_sentence(at)
     # Named like a GRID clip, the upload is compared with that clip's truth.
     at = run_app(upload=("bbaf2n.mpg", video, "video/mpeg"))
@@ -199,7 +221,7 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "No network weights" in errors[0]
     assert "python train.py" in errors[0]
-    assert len(at.get("video")) == 1 and len(at.image) == 1  # the rest still works
+    assert len(at.get("video")) == 1 and len(at.image) == 2  # the rest still works
     assert any("missing" in m.value for m in at.sidebar.markdown)
 
     (tmp_path / "bad.weights.h5").write_bytes(os.urandom(4096))
@@ -229,7 +251,9 @@ def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, tmp_path, monkeypa
                            capture_output=True, text=True).stderr
     assert "Video: h264" in probe and "yuv420p" in probe and "Audio: aac" in probe
     assert media.to_browser_mp4(src, digest) == (results[0][0], False)  # cached
-    silent = grid_dir / "s1" / "bbaf4p.mp4"
+    silent = tmp_path / "silent.mkv"
+    subprocess.run([media.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(src),
+                    "-an", "-c:v", "mpeg4", str(silent)], check=True)
     out, _ = media.to_browser_mp4(silent, media.sha256_file(silent))
     probe = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-i", str(out)],
                            capture_output=True, text=True).stderr
