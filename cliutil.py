@@ -26,6 +26,34 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
 
 
+def import_keras():
+    """Import Keras and its backend with the backend's start-up chatter silenced.
+
+    TensorFlow 2.21 writes absl lines to stderr while it loads and first looks for a GPU
+    ("All log messages before absl::InitializeLog() ...", "cudart_stub.cc ... Could not
+    find cuda drivers", "cuInit"), whatever TF_CPP_MIN_LOG_LEVEL says. They would come
+    between a script's own error lines, so file descriptor 2 points at /dev/null while
+    that happens. Python errors raised meanwhile still reach the caller.
+    """
+    quiet_tensorflow()
+    if "keras" in sys.modules:
+        import keras
+
+        return keras
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # the device search happens here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras
+
+
 def _number(kind, text: str):
     try:
         value = kind(text)

@@ -112,6 +112,7 @@ def cli(argv=None) -> int:
         data_dir = utils.resolve_data_dir(args.data_dir)
         names = clips_to_evaluate(data_dir, args.names)
         cliutil.check_writable(args.json_out)
+        cliutil.import_keras()
         model = modelutil.load_model(args.arch, args.weights)
         t0 = time.perf_counter()
         wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size,

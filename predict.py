@@ -72,6 +72,7 @@ def cli(argv=None) -> int:
         return cliutil.EXIT_BAD_INPUT
     try:
         cliutil.check_writable(args.json)
+        cliutil.import_keras()
         model = modelutil.load_model(args.arch, args.weights)
     except (OSError, ValueError) as err:  # WeightsError too
         error(err)

@@ -9,12 +9,12 @@ network of the epoch with the lowest validation CTC loss so far.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import contextlib
 import math
-import os
 import sys
 from pathlib import Path
+
+import cliutil
 
 # --- defaults (each one a flag) ---------------------------------------------
 DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
@@ -40,43 +40,57 @@ TIME_MASKS = 0  # time masks per training clip, each up to dataset.MAX_MASK_FRAM
 STOP_AFTER = None  # end after this epoch, keeping the --epochs schedule (to change flags
 # midway with --resume, as the recipe in models/README.md does)
 MAX_STEPS = None  # cut each epoch short (smoke tests)
+JSON = None  # a path for the run's summary as JSON; "-": stdout
+
+PROG = "train.py"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default=DATA_DIR)
-    p.add_argument("--names", default=TRAIN_NAMES, help="file of training clip names")
+    c = cliutil
+    p = c.parser(PROG, __doc__)
+    p.add_argument("--data-dir", default=DATA_DIR,
+                   help="GRID folder; default: $LIPREAD_DATA_DIR, then data/")
+    p.add_argument("--names", default=TRAIN_NAMES,
+                   help="file of training clip names; default: <data-dir>/splits/train.txt")
     p.add_argument("--run-dir", default=RUN_DIR)
-    p.add_argument("--cache-dir", default=None, help="decoded crops cache (default .cache)")
+    p.add_argument("--cache-dir", default=None, help="decoded crops cache; default: .cache")
     p.add_argument("--crop", choices=("landmarks", "fixed"), default=CROP,
                    help="how the mouth is cut: face landmarks, or the tutorial's fixed window")
-    p.add_argument("--epochs", type=int, default=EPOCHS)
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--lr", type=float, default=PEAK_LR)
-    p.add_argument("--clipnorm", type=float, default=CLIPNORM)
-    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY)
-    p.add_argument("--word-loss-weight", type=float, default=WORD_LOSS_WEIGHT)
-    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
-    p.add_argument("--patience", type=int, default=PATIENCE)
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--spatial-dropout", type=float, default=SPATIAL_DROPOUT)
-    p.add_argument("--gru-dropout", type=float, default=GRU_DROPOUT)
-    p.add_argument("--splice-prob", type=float, default=SPLICE_PROB,
+    p.add_argument("--epochs", type=c.positive_int, default=EPOCHS)
+    p.add_argument("--batch-size", type=c.positive_int, default=BATCH_SIZE)
+    p.add_argument("--lr", type=c.positive, default=PEAK_LR, help="peak learning rate")
+    p.add_argument("--clipnorm", type=c.positive, default=CLIPNORM)
+    p.add_argument("--weight-decay", type=c.non_negative, default=WEIGHT_DECAY)
+    p.add_argument("--word-loss-weight", type=c.non_negative, default=WORD_LOSS_WEIGHT)
+    p.add_argument("--val-fraction", type=c.fraction, default=VAL_FRACTION)
+    p.add_argument("--patience", type=c.positive_int, default=PATIENCE)
+    p.add_argument("--seed", type=c.non_negative_int, default=SEED)
+    p.add_argument("--spatial-dropout", type=c.fraction, default=SPATIAL_DROPOUT)
+    p.add_argument("--gru-dropout", type=c.fraction, default=GRU_DROPOUT)
+    p.add_argument("--splice-prob", type=c.probability, default=SPLICE_PROB,
                    help="share of training samples spliced from several clips' words")
-    p.add_argument("--time-masks", type=int, default=TIME_MASKS,
+    p.add_argument("--time-masks", type=c.non_negative_int, default=TIME_MASKS,
                    help="runs of frames blanked in each training clip (SpecAugment-style)")
-    p.add_argument("--stop-after", type=int, default=STOP_AFTER,
+    p.add_argument("--stop-after", type=c.positive_int, default=STOP_AFTER,
                    help="stop after this epoch; the learning-rate schedule still spans --epochs")
-    p.add_argument("--max-steps", type=int, default=MAX_STEPS)
+    p.add_argument("--max-steps", type=c.positive_int, default=MAX_STEPS,
+                   help="cut each epoch short (smoke tests)")
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
-    p.add_argument("--cpu-devices", type=int, default=0,
+    p.add_argument("--cpu-devices", type=c.non_negative_int, default=0,
                    help="split the CPU into N logical devices (to try --strategy mirrored)")
     p.add_argument("--tensorboard", action="store_true")
-    p.add_argument("--verbose", type=int, default=1, help="1: progress bar, 2: a line an epoch")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                   help="1: progress bar, 2: a line an epoch")
     p.add_argument("--init-weights", default=None,
                    help="start from these lipnet weights (training or inference network)")
-    return p.parse_args(argv)
+    p.add_argument("--json", default=JSON, metavar="PATH",
+                   help="write the run's summary as JSON here; '-': stdout")
+    args = p.parse_args(argv)
+    if args.init_weights and not Path(args.init_weights).is_file():
+        what = "is a directory" if Path(args.init_weights).is_dir() else "no such file"
+        p.error(f"--init-weights {args.init_weights}: {what}; pass a lipnet .weights.h5 file")
+    return args
 
 
 def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
@@ -168,9 +182,6 @@ def main(args):
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
     train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop)
     val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop)
-    # Only now that every clip has been read does the run leave anything behind.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed,
                                     splice_prob=args.splice_prob,
                                     time_masks=args.time_masks)
@@ -201,11 +212,15 @@ def main(args):
         print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
     elif args.init_weights:
         init_weights(model, args.init_weights)
+    # Only now that every clip has been read and the weights fit does the run leave
+    # anything behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     last_epoch = min(args.epochs, args.stop_after or args.epochs)
     if initial_epoch >= last_epoch:
         print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs}, "
               f"--stop-after {args.stop_after})")
-        return 0
+        return run_summary(args, state, len(train_names), len(val_names))
 
     val_frames = np.stack([dataset._center(f).numpy() for f in val_arrays[0]])
     val_truth = [utils.ids_to_text(l) for l in val_arrays[1]]
@@ -223,17 +238,37 @@ def main(args):
     model.fit(train_ds, validation_data=val_ds, epochs=last_epoch,
               initial_epoch=initial_epoch, callbacks=callbacks, verbose=args.verbose)
     print(f"best validation CTC loss {state.best:.4f}; weights in {run_dir / 'best.weights.h5'}")
-    return 0
+    return run_summary(args, state, len(train_names), len(val_names))
+
+
+def run_summary(args, state, n_train: int, n_val: int) -> dict:
+    """What --json writes: where the run is, its best validation loss, how far it got."""
+    run_dir = Path(args.run_dir)
+    log = run_dir / "log.csv"
+    return {"run_dir": str(run_dir), "best_weights": str(run_dir / "best.weights.h5"),
+            "best_val_ctc_loss": state.best if math.isfinite(state.best) else None,
+            "crop": args.crop,
+            "epochs_logged": len(log.read_text().splitlines()[1:]) if log.is_file() else 0,
+            "train_clips": n_train, "val_clips": n_val}
 
 
 def cli(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cliutil.quiet_tensorflow()
     args = parse_args(argv)
+    # With --json -, stdout is the JSON's alone: Keras' progress goes to stderr.
+    to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json == "-" else \
+        contextlib.nullcontext()
     try:
-        return main(args)
+        cliutil.check_writable(args.json)
+        with to_stderr:
+            cliutil.import_keras()
+            summary = main(args)
     except (OSError, ValueError) as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
+        cliutil.error(PROG, err)
+        return cliutil.EXIT_BAD_INPUT
+    if args.json:
+        cliutil.write_json(args.json, summary)
+    return cliutil.EXIT_OK
 
 
 if __name__ == "__main__":
