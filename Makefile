@@ -17,6 +17,10 @@ DECODER ?= grammar
 VIDEO ?= $(LIPREAD_DATA_DIR)/s1/bbaf2n.mpg
 RUN_DIR ?= runs/lipnet
 PYTEST_ARGS ?= -q -rs
+LAYOUT_TRAIN_CLIPS ?= 40
+# The layout pass leaves out the browser test and the bench test to save time (minutes each
+# on CI's 2 cores); both run in `make test`.
+LAYOUT_PYTEST_ARGS ?= -q -rs -m grid --ignore=tests/test_browser.py --ignore=tests/test_bench.py
 BROWSER_PACKAGES ?= chromium
 TRAIN_ARGS ?=
 EVAL_ARGS ?=
@@ -25,11 +29,13 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test browser-deps ensure-data data checkpoint train evaluate metrics predict bench
+.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
 	@echo "make test         set up .venv (and chromium, as root), run the tests"
+	@echo "make test-layout  the GRID tests (-m grid) again, on a copy of \$$LIPREAD_DATA_DIR laid"
+	@echo "                  out the way download.py lands data.zip (.mpg only, download's splits)"
 	@echo "make data         download the tutorial's GRID s1 data into \$$LIPREAD_DATA_DIR (data/)"
 	@echo "make checkpoint   download the tutorial's pretrained weights into models/"
 	@echo "make train        train.py --data-dir \$$LIPREAD_DATA_DIR --run-dir $(RUN_DIR) \$$TRAIN_ARGS"
@@ -65,6 +71,19 @@ run: setup ensure-data
 
 test: setup browser-deps ensure-data
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests that read GRID data (marked `grid` by tests/conftest.py) must hold on any
+# folder laid out like the tutorial's data, not only on the one they were written against:
+# they run again on a fresh temporary copy of $(LIPREAD_DATA_DIR) made the way a download
+# lands (.mpg only, test clips as they are, LAYOUT_TRAIN_CLIPS training clips re-encoded to
+# MPEG-1, splits by download.py's write_splits), removed afterwards.
+test-layout: setup
+	@layout=$$(mktemp -d "$${TMPDIR:-/tmp}/lipread-layout.XXXXXX") && \
+	trap 'rm -rf "$$layout"' EXIT && \
+	echo "make: a download-like copy of $(LIPREAD_DATA_DIR) in $$layout" && \
+	$(PY) tests/make_download_layout.py --src "$(LIPREAD_DATA_DIR)" --dest "$$layout" \
+	  --train-clips $(LAYOUT_TRAIN_CLIPS) && \
+	LIPREAD_DATA_DIR="$$layout" $(PY) -m pytest $(LAYOUT_PYTEST_ARGS)
 
 # Debian's chromium for the browser test (Playwright drives /usr/bin/chromium; it never
 # downloads a browser). Installed as root when missing; otherwise that test skips. In CI
