@@ -81,8 +81,8 @@ def train_names(grid_dir) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def ffmpeg():
-    """encode(src, dst, *codec args): imageio-ffmpeg's ffmpeg, an argument list, no shell."""
+def ffmpeg_encode():
+    """encode(src, dst, *codec args) -> dst: imageio-ffmpeg's ffmpeg, an argument list."""
     import imageio_ffmpeg
 
     exe = imageio_ffmpeg.get_ffmpeg_exe()

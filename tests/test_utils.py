@@ -101,24 +101,24 @@ def _mean_abs_diff(a, b) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
 
 
-def _mp4_and_mpg(grid_dir, names, ffmpeg, tmp_path):
+def _mp4_and_mpg(grid_dir, names, ffmpeg_encode, tmp_path):
     """(an .mp4 clip, the same clip as MPEG-1 .mpg): the folder's own .mp4 clip, re-encoded
     to MPEG-1, when it has one; else the first .mpg clip and an H.264 copy of it."""
     folder = utils.video_dir(grid_dir)
     mp4 = next((folder / f"{n}.mp4" for n in names if (folder / f"{n}.mp4").is_file()), None)
     if mp4 is not None:
-        mpg = ffmpeg(mp4, tmp_path / f"{mp4.stem}.mpg",
+        mpg = ffmpeg_encode(mp4, tmp_path / f"{mp4.stem}.mpg",
                      "-an", "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
         return mp4, mpg
     mpg = next(folder / f"{n}.mpg" for n in names if (folder / f"{n}.mpg").is_file())
-    mp4 = ffmpeg(mpg, tmp_path / f"{mpg.stem}.mp4",
+    mp4 = ffmpeg_encode(mpg, tmp_path / f"{mpg.stem}.mp4",
                  "-an", "-c:v", "libx264", "-crf", 18, "-pix_fmt", "yuv420p", "-r", utils.FPS)
     return mp4, mpg
 
 
-def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg, tmp_path):
+def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg_encode, tmp_path):
     """An H.264 .mp4 and an MPEG-1 .mpg of one clip give the same crops, codec noise aside."""
-    mp4, mpg = _mp4_and_mpg(grid_dir, train_names + test_names, ffmpeg, tmp_path)
+    mp4, mpg = _mp4_and_mpg(grid_dir, train_names + test_names, ffmpeg_encode, tmp_path)
     assert {mp4.suffix, mpg.suffix} == {".mp4", ".mpg"}
     clips = [utils.read_clip(p) for p in (mp4, mpg)]
     assert [len(c.frames) for c in clips] == [75, 75], (mp4, mpg)
@@ -135,10 +135,10 @@ def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg, tmp_pat
     _check_input(utils.load_video(mp4))  # and the landmark crop reads the .mp4 too
 
 
-def test_load_video_pads_a_74_frame_clip(grid_dir, test_names, ffmpeg, tmp_path):
+def test_load_video_pads_a_74_frame_clip(grid_dir, test_names, ffmpeg_encode, tmp_path):
     """GRID has clips of 74 frames (lrae3s, sbbbzp, ...): the last frame is held."""
     source = utils.video_path(grid_dir, test_names[0])
-    path = ffmpeg(source, tmp_path / "short.mpg",
+    path = ffmpeg_encode(source, tmp_path / "short.mpg",
                   "-an", "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
     assert len(utils.read_gray_frames(path)) == 74
     for crop in utils.CROPS:
@@ -166,10 +166,11 @@ def test_random_bytes_video(tmp_path):
         utils.load_video(path)
 
 
-def test_truncated_video(grid_dir, test_names, ffmpeg, tmp_path):
+def test_truncated_video(grid_dir, test_names, ffmpeg_encode, tmp_path):
     source = utils.video_path(grid_dir, test_names[0])
     if source.suffix != ".mpg":  # the tutorial's test clips are MPEG-1; make one that is
-        source = ffmpeg(source, tmp_path / "whole.mpg", "-an", "-c:v", "mpeg1video", "-q:v", 2)
+        source = ffmpeg_encode(source, tmp_path / "whole.mpg",
+                               "-an", "-c:v", "mpeg1video", "-q:v", 2)
     data = source.read_bytes()
     path = tmp_path / "cut.mpg"
     path.write_bytes(data[: len(data) // 5])
