@@ -128,6 +128,10 @@ class Parser(argparse.ArgumentParser):
                 kwargs["help"] = "default: %(default)s"
         return super().add_argument(*args, **kwargs)
 
+    def error(self, message):
+        """One line, `<prog>: error: ...`, exit 2 (argparse prints its usage first)."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """An ArgumentParser that shows every default in --help."""

@@ -17,7 +17,7 @@ from utils import (BLANK_ID, CROP_H, CROP_W, CROPS, DEFAULT_CROP, GRID_WORDS, IN
                    N_FRAMES, SILENCE_TOKENS, alignment_path, load_alignment_segments, load_mouth_frames, text_to_ids,
                    video_path)
 
-MARGIN = 4  # pixels cached around the mouth crop, for jitter of +-4 px
+MARGIN = mouth.CROP_PAD  # pixels cached around the mouth crop, for jitter of +-4 px
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
 MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
 MAX_MASK_FRAMES = 10  # a time mask hides up to 0.4 s at 25 fps (Ma et al. 2022, one a second)

@@ -243,7 +243,9 @@ def load_model(arch: str = "lipnet", weights=None):
             try:
                 model.load_weights(weights)
             except (ValueError, OSError) as err:
-                raise WeightsError(f"{weights}: does not fit the {arch} network ({err})") from None
+                first = (str(err).strip().splitlines() or ["unreadable"])[0].rstrip(" :")
+                raise WeightsError(f"{weights}: does not fit the {arch} network ({first}); "
+                                   f"pass weights trained for --arch {arch}") from None
         skipped = [w for w in caught if "saving" in w.filename]
         if skipped:
             raise WeightsError(f"{weights}: does not fit the {arch} network "

@@ -26,6 +26,7 @@ CROP_H, CROP_W = 46, 140  # the tutorial's window: rows 190:236, columns 80:220 
 # window (791 training clips, every 5th frame; widths 32-45 px); the eye line level.
 MOUTH_CENTRE = (CROP_W / 2, CROP_H / 2)
 MOUTH_WIDTH = 39.7
+CROP_PAD = 4  # pixels warped around the crop: training's jitter margin (dataset.MARGIN)
 
 # --- dlib's 68-point scheme (iBUG 300-W) --------------------------------------------------
 MOUTH = slice(48, 68)  # outer (48-59) and inner (60-67) lip contours
@@ -265,21 +266,30 @@ def locate(frames: np.ndarray) -> MouthTrack:
 
 
 def crop(frames: np.ndarray, track: MouthTrack, margin: int = 0) -> np.ndarray:
-    """(T, 46 + 2 margin, 140 + 2 margin) uint8 mouth crops; the middle 46x140 is the crop."""
+    """(T, 46 + 2 margin, 140 + 2 margin) uint8 mouth crops; the middle 46x140 is the crop.
+
+    Always warped with CROP_PAD pixels around the crop and then sliced: warpAffine rounds
+    source positions to 1/32 px, and a shifted output grid would tip some of them the
+    other way, so training's crops (margin 4) would differ from inference's (margin 0).
+    """
     import cv2
 
-    size = (CROP_W + 2 * margin, CROP_H + 2 * margin)
-    out = np.empty((len(frames), size[1], size[0]), np.uint8)
+    if not 0 <= margin <= CROP_PAD:
+        raise ValueError(f"margin must be 0 to {CROP_PAD}, not {margin}")
+    size = (CROP_W + 2 * CROP_PAD, CROP_H + 2 * CROP_PAD)
+    off = CROP_PAD - margin  # where the wanted crop starts in the warped one
+    out = np.empty((len(frames), CROP_H + 2 * margin, CROP_W + 2 * margin), np.uint8)
     # Shrinking by more than ~1.5 with bilinear sampling aliases: shrink by area first.
     scale = float(np.median(np.hypot(track.transforms[:, 0, 0], track.transforms[:, 0, 1])))
     pre = max(1, int(1.0 / scale / 1.5)) if scale < 1 / 1.5 else 1
     for t, frame in enumerate(frames):
         m = track.transforms[t].astype(np.float64)
-        m[:, 2] += margin
+        m[:, 2] += CROP_PAD
         if pre > 1:
             frame = cv2.resize(frame, (frame.shape[1] // pre, frame.shape[0] // pre),
                                interpolation=cv2.INTER_AREA)
             m[:, :2] *= pre
-        out[t] = cv2.warpAffine(frame, m, size, flags=cv2.INTER_LINEAR,
+        warped = cv2.warpAffine(frame, m, size, flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
+        out[t] = warped[off:off + CROP_H + 2 * margin, off:off + CROP_W + 2 * margin]
     return out

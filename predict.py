@@ -93,7 +93,7 @@ def cli(argv=None) -> int:
         if args.json != "-":
             print(f"{path}\t{result.sentence}" if len(args.videos) > 1 else result.sentence,
                   flush=True)
-    if args.json:
+    if args.json and results:
         cliutil.write_json(args.json, {"arch": args.arch, "decoder": args.decoder,
                                         "crop": args.crop, "results": results})
     return cliutil.EXIT_BAD_INPUT if bad else cliutil.EXIT_OK

@@ -117,16 +117,22 @@ def make_optimizer(lr, clipnorm=CLIPNORM, weight_decay=WEIGHT_DECAY):
 def init_weights(model, path):
     """A run's last.weights.h5 (with the word head) or an inference network; weights of
     the earlier lipnet that averaged the crop 2x2 get their conv1 widened to full size."""
+    import warnings
+
     import h5py
 
     import modelutil
 
     for target in (model, modelutil.inference_model(model)):
-        try:
-            target.load_weights(path)
+        # Keras only warns when parts of a file don't fit: such a load is a failed one.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                target.load_weights(path)
+            except ValueError:
+                continue
+        if not [w for w in caught if "saving" in w.filename]:
             break
-        except ValueError:
-            continue
     else:
         target = modelutil.inference_model(model)
         with h5py.File(path, "r") as f:
@@ -135,7 +141,9 @@ def init_weights(model, path):
         if kernel is None or kernel.shape != (3, 5, 5, 1, modelutil.CONV_FILTERS[0]):
             raise ValueError(f"{path}: not lipnet weights (of this network or of the one "
                              "that averaged the crop 2x2); pass a lipnet .weights.h5")
-        target.load_weights(path, skip_mismatch=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # conv1's shape differs: widened below
+            target.load_weights(path, skip_mismatch=True)
         target.get_layer("conv1").kernel.assign(modelutil.widen_conv1(kernel))
         print(f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop", flush=True)
     if target is not model:

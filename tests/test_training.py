@@ -133,17 +133,10 @@ def test_mirrored_strategy_on_two_cpu_devices(grid_dir, tmp_path):
     assert (tmp_path / "run" / "best.weights.h5").is_file()
 
 
-# Known: cv2.warpAffine inverts the crop transform and rounds source coordinates to 1/32
-# px; with the margin added to the translation, a few of those roundings land the other
-# way, so about 15 of 483000 pixels of the margin-4 crop's centre differ by one grey level
-# from the margin-0 crop (0.04 after normalisation). mouth.crop sampling with cv2.remap on
-# coordinates computed from the margin-free pixel grid makes them equal to the last bit.
-# strict: once mouth.py is fixed this XPASSes, and the mark must go.
-@pytest.mark.xfail(strict=True, reason="mouth.crop: margin-4 centre != margin-0 crop in ~15 "
-                   "pixels by 1 grey level (cv2.warpAffine's 1/32 px coordinate rounding)")
 def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
     """train.py's validation input (the cached landmark crop with its margin, centred) is
-    what predict.py and the app feed the network for the same clip."""
+    what predict.py and the app feed the network for the same clip: mouth.crop warps both
+    with the same padding, so they agree to the last bit."""
     import dataset
     import utils
     name = test_names[0]
