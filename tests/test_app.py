@@ -178,7 +178,7 @@ def test_clip_without_alignment_still_reads(grid_dir, test_names, tmp_path, monk
 # --- uploads -----------------------------------------------------------------------
 
 def test_upload_of_a_real_clip(app_env, weights):
-    video = (app_env / "s1" / "bbaf2n.mpg").read_bytes()
+    video = utils.video_path(app_env, "bbaf2n").read_bytes()
     # A name that would escape the temp folder if it were ever used as a path.
     at = run_app(upload=("../../evil name.mpg", video, "video/mpeg"))
     assert not alerts(at)
@@ -234,9 +234,10 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
 
 # --- media helpers ------------------------------------------------------------------
 
-def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, tmp_path, monkeypatch):
+def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, test_names, tmp_path,
+                                                    monkeypatch):
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
-    src = grid_dir / "s1" / "bbaf2n.mpg"
+    src = utils.video_path(grid_dir, test_names[0])  # the test clips are GRID's own, with sound
     digest = media.sha256_file(src)
     results = []
     threads = [threading.Thread(target=lambda: results.append(media.to_browser_mp4(src, digest)))

@@ -153,9 +153,17 @@ def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):
     assert table_rows(err) and "speedup, file to sentence" in err
 
 
-def test_bench_refuses_a_clip_the_tutorial_cannot_read(grid_dir, tmp_path):
+def test_bench_refuses_a_clip_the_tutorial_cannot_read(grid_dir, test_names, tmp_path,
+                                                       ffmpeg_encode):
+    """A 74-frame clip, as GRID has a few (lrae3s, sbbbzp, ...), made from a test clip."""
+    import utils
+
+    data = tmp_path / "data"
+    (data / "s1").mkdir(parents=True)
+    ffmpeg_encode(utils.video_path(grid_dir, test_names[0]), data / "s1" / "short.mpg",
+                  "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-an")
     out = tmp_path / "bench.json"
-    proc = bench("--data-dir", grid_dir, "--clip", "lrae3s", "--json", out, *QUICK)
+    proc = bench("--data-dir", data, "--clip", "short", "--json", out, *QUICK)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bench.py: error:" in proc.stderr and "74 frames" in proc.stderr, proc.stderr

@@ -28,6 +28,7 @@ REFILMS = {  # ffmpeg filters: the same clip as another camera might have filmed
     "zoomed": "scale=720:576,crop=480:384:100:170",  # twice as close, cropped around the face
     "rotated": "pad=480:384:60:48:color=0x303030,rotate=7*PI/180:fillcolor=0x303030",
     "fps30": "fps=30",  # same framing, 30 frames a second
+    "fps50": "fps=50",  # ... and 50
 }
 MOVED = ("padded", "zoomed", "rotated")  # where the fixed window no longer holds the mouth
 POINTS_TOLERANCE_PX = 2.0  # lip points in the crop, re-filmed vs original (measured: < 0.5)
@@ -94,9 +95,10 @@ def test_fixed_window_misses_the_moved_mouth(variant, refilmed, original, model)
     assert result.sentence != original[1].sentence
 
 
-def test_thirty_fps_is_resampled_to_25_by_timestamps(refilmed, original):
-    clip = utils.read_clip(refilmed["fps30"])
-    assert 29 < clip.fps < 31 and len(clip.frames) == utils.N_FRAMES
+@pytest.mark.parametrize("variant, fps", [("fps30", 30), ("fps50", 50)])
+def test_other_frame_rates_are_resampled_to_25_by_timestamps(variant, fps, refilmed, original):
+    clip = utils.read_clip(refilmed[variant])
+    assert fps - 1 < clip.fps < fps + 1 and len(clip.frames) == utils.N_FRAMES
     ours = utils.read_clip(original[0]).frames.astype(float)
     # Each 25 fps instant takes the 30 fps frame shown then: close to the original frame.
     assert np.abs(clip.frames.astype(float) - ours).mean() < 6
@@ -112,6 +114,30 @@ def test_crop_does_not_jitter(original):
     assert np.abs(np.diff(centre, axis=0)).max() < 0.75
     scale = np.hypot(m[:, 0, 0], m[:, 0, 1])
     assert np.abs(np.diff(scale)).max() < 0.01 * scale.mean()
+
+
+def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, tmp_path):
+    """Two clips end to end (6 s): 0-3 s by default, with a notice; --start 3 the second."""
+    first, second = (utils.video_path(grid_dir, n) for n in test_names[:2])
+    long = tmp_path / "long.mp4"
+    ffmpeg("-i", first, "-i", second, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0",
+           *H264, long)
+    for start, source in ((0.0, first), (3.0, second)):
+        clip = utils.read_clip(long, start)
+        assert len(clip.frames) == utils.N_FRAMES and 5.9 < clip.duration < 6.1
+        alone = utils.read_clip(source).frames[:len(clip.frames)].astype(float)
+        assert np.abs(clip.frames - alone).mean() < 3  # the same frames, up to codec noise
+    proc = subprocess.run(
+        [sys.executable, "predict.py", long, "--start", "3", "--json", "-"], cwd=ROOT,
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert "predict.py: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
+    import json
+
+    (result,) = json.loads(proc.stdout)["results"]
+    assert result["start"] == 3.0 and "6.0 s long; read 3-6 s" in result["notices"][0]
+    notes = utils.notices(utils.read_mouth(long))
+    assert notes == ["the video is 6.0 s long; read 0-3 s (the network reads 3 s)"]
 
 
 # --- other faces -------------------------------------------------------------------
@@ -150,7 +176,7 @@ def faceless(original, others, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("faceless")
     src = original[0]
     f = {name: folder / f"{name}.mp4" for name in
-         ("wall", "tiny", "grey_start", "mostly_grey", "two_faces")}
+         ("wall", "tiny", "grey_start", "mostly_grey", "two_faces", "long")}
     ffmpeg("-f", "lavfi", "-i", "color=c=0x9a9080:s=360x288:r=25:d=3", *H264, f["wall"])
     ffmpeg("-i", src, "-vf", "scale=162:130,pad=360:288:100:80:color=0x303030", *H264,
            f["tiny"])
@@ -159,6 +185,8 @@ def faceless(original, others, tmp_path_factory) -> dict[str, Path]:
                f"enable='lt(t,{until})'", *H264, f[name])
     ffmpeg("-i", src, "-i", others[0], "-filter_complex", "[0:v][1:v]hstack=inputs=2",
            *H264, f["two_faces"])
+    ffmpeg("-i", src, "-i", src, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0", *H264,
+           f["long"])
     return f
 
 
@@ -227,8 +255,13 @@ def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
     assert any("2 faces found" in i.value for i in at.info)
     where = at.container("where").image[0]
     assert "2 faces in the picture, the largest one is read" in where.captions[0]
+    at.file_uploader(key="upload").set_value(("long.mp4", faceless["long"].read_bytes(),
+                                              "video/mp4"))
+    at.run()
+    assert not at.error and any("6.0 s long; read 0-3 s" in i.value for i in at.info)
     words = at.container("sentence").code[0].value.split()
     assert len(words) == 6 and all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
+    assert not at.exception
 
 
 def test_landmark_model_comes_with_the_package():
