@@ -2,11 +2,12 @@
 other framings, two other speakers, and videos with no usable face.
 
 The re-filmed copies are made here from a test-split clip with the ffmpeg binary that
-imageio-ffmpeg ships: padded into a bigger frame off-centre, zoomed in, turned 7 degrees,
-resampled to 30 fps; all H.264.
+imageio-ffmpeg ships (refilm.py's filters): padded into a bigger frame off-centre, zoomed
+in, turned 7 degrees, resampled to 30 and 50 fps; all H.264.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,19 +18,14 @@ import pytest
 
 import modelutil
 import mouth
+import refilm
 import transcribe
 import utils
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR") or ROOT.parent / "shared" / "others")
-H264 = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-an"]
-REFILMS = {  # ffmpeg filters: the same clip as another camera might have filmed it
-    "padded": "pad=640:480:230:160:color=0x303030",  # bigger frame, face off-centre
-    "zoomed": "scale=720:576,crop=480:384:100:170",  # twice as close, cropped around the face
-    "rotated": "pad=480:384:60:48:color=0x303030,rotate=7*PI/180:fillcolor=0x303030",
-    "fps30": "fps=30",  # same framing, 30 frames a second
-    "fps50": "fps=50",  # ... and 50
-}
+H264 = list(refilm.H264)
+REFILMS = refilm.VARIANTS  # padded, zoomed, rotated, fps30, fps50
 MOVED = ("padded", "zoomed", "rotated")  # where the fixed window no longer holds the mouth
 POINTS_TOLERANCE_PX = 2.0  # lip points in the crop, re-filmed vs original (measured: < 0.5)
 
@@ -68,9 +64,8 @@ def original(grid_dir, model, tmp_path_factory):
 def refilmed(original, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("refilmed")
     out = {}
-    for name, chain in REFILMS.items():
-        out[name] = folder / f"{name}.mp4"
-        ffmpeg("-i", original[0], "-vf", chain, *H264, out[name])
+    for name in REFILMS:
+        out[name] = refilm.refilm(original[0], folder / f"{name}.mp4", name)
     return out
 
 
@@ -132,8 +127,6 @@ def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, t
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     assert "predict.py: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
-    import json
-
     (result,) = json.loads(proc.stdout)["results"]
     assert result["start"] == 3.0 and "6.0 s long; read 3-6 s" in result["notices"][0]
     notes = utils.notices(utils.read_mouth(long))
@@ -268,3 +261,26 @@ def test_landmark_model_comes_with_the_package():
     path = mouth.predictor_path()
     assert path.name == "shape_predictor_68_face_landmarks.dat"
     assert "face_recognition_models" in str(path) and path.stat().st_size > 90e6
+
+
+def test_refilm_cli_makes_a_data_folder_or_says_why(grid_dir, test_names, tmp_path):
+    names = tmp_path / "one.txt"
+    names.write_text(f"{test_names[0]}\n")
+    run = [sys.executable, "refilm.py", "--data-dir", str(grid_dir), "--dest",
+           str(tmp_path / "out")]
+    proc = subprocess.run([*run, "--names", str(names), "--variant", "fps30", "--json", "-"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "out" / "fps30"
+    assert json.loads(proc.stdout) == {"clips": 1, "folders": {"fps30": str(folder)}}
+    assert utils.list_clips(folder) == [test_names[0]]
+    assert utils.read_names(folder / "splits" / "test.txt") == [test_names[0]]
+    assert utils.load_sentence(utils.alignment_path(folder, test_names[0])) == \
+        utils.load_sentence(utils.alignment_path(grid_dir, test_names[0]))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fps30"]  # no temp left
+    for bad, words in (([*run, "--names", str(tmp_path / "none.txt")], "no such names file"),
+                       ([*run, "--variant", "sideways"], "invalid choice")):
+        proc = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
+        assert lines[0].startswith("refilm.py: error: ")
