@@ -50,10 +50,40 @@ def test_predict_cli_reads_like_the_library(grid_dir, test_names, test_probs):
     import sys
     name = test_names[1]
     proc = subprocess.run([sys.executable, "predict.py", str(utils.video_path(grid_dir, name)),
-                           "--decoder", "grammar", "--json"], cwd=modelutil.MODELS_DIR.parent,
+                           "--decoder", "grammar", "--json", "-"], cwd=modelutil.MODELS_DIR.parent,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    (result,) = json.loads(proc.stdout)["results"]
     assert len(result["tokens"]) == 75
     assert result["sentence"] == decoding.decode(test_probs[0][1], "grammar")
     assert len(result["sentence"].split()) == 6
+
+
+def test_evaluate_cli_reports_what_the_library_computes(grid_dir, test_names, test_probs,
+                                                        tmp_path):
+    """evaluate.py end to end on five test clips: its JSON (rates, clip count, per-clip
+    rows) equals the library's reading of the same clips."""
+    import subprocess
+    import sys
+    names = test_names[:5]
+    (tmp_path / "five.txt").write_text("\n".join(names) + "\n")
+    out = tmp_path / "eval.json"
+    proc = subprocess.run([sys.executable, "evaluate.py", "--data-dir", str(grid_dir),
+                           "--names", str(tmp_path / "five.txt"), "--decoder", "grammar",
+                           "--batch-size", "2", "--json", str(out)],
+                          cwd=modelutil.MODELS_DIR.parent, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    probs, truths = test_probs[0][:5], test_probs[1][:5]
+    read = decoding.decode_batch(probs, "grammar")
+    wer, cer = decoding.error_rates(truths, read)
+    assert result["clips"] == 5 and result["crop"] == "landmarks"
+    assert result["wer"] == pytest.approx(wer) and result["cer"] == pytest.approx(cer)
+    assert [r["name"] for r in result["per_clip"]] == names
+    for row, truth, text in zip(result["per_clip"], truths, read):
+        w, nw, c, nc = decoding.error_counts(truth, text)
+        assert (row["truth"], row["predicted"]) == (truth, text)
+        assert (row["word_errors"], row["words"], row["char_errors"], row["chars"]) == \
+            (w, nw, c, nc)
+    assert f"WER {wer:.2%}" in proc.stdout and "5 clips" in proc.stdout
