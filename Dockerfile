@@ -9,8 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LIPREAD_DATA_DIR=/data
 
 WORKDIR /app
-# opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary:
-# no apt packages are needed.
+# opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary,
+# dlib-bin a self-contained dlib, face-recognition-models dlib's 68-point landmark model
+# (inside the package: nothing is fetched at run time): no apt packages are needed.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
