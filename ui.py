@@ -10,6 +10,7 @@ import streamlit as st
 
 import decoding
 import media
+import modelcard
 import mouth
 import utils
 
@@ -25,7 +26,7 @@ DECODER_HELP = {"greedy": "best token per frame, repeats merged, blanks dropped"
 
 @st.cache_data(ttl=30, show_spinner=False)
 def model_card(models_dir: str) -> dict:
-    return media.read_model_card(models_dir)
+    return modelcard.read_model_card(models_dir)
 
 
 def pick_clip(data_dir: Path, clips: list[str]) -> str | None:

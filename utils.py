@@ -13,11 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import mouth
-
-# FFmpeg's decoder chatter on damaged video ("invalid cbp", "ac-tex damaged") would bury
-# the one-line error a bad file gets; OpenCV reads this once, at the first VideoCapture.
-# Set OPENCV_FFMPEG_LOGLEVEL=24 to see FFmpeg's warnings again.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+from video import FPS, N_FRAMES, Clip, VideoError, read_clip  # noqa: F401 (utils' API)
 
 # The LipNet tutorial's vocabulary, exactly. Id 0 is the empty out-of-vocabulary /
 # padding token (StringLookup's oov_token=""), ids 1..39 the characters, and the
@@ -30,8 +26,6 @@ BLANK_ID = len(ID_TO_CHAR)  # 40
 NUM_CLASSES = BLANK_ID + 1  # 41
 
 # GRID videos: 360x288 at 25 fps, 3 s per sentence; other videos are resampled to 25 fps.
-FPS = 25
-N_FRAMES = 75  # 3 s at 25 fps
 MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
 MOUTH_ROWS = (190, 236)  # the tutorial's crop of the 288-row frame: 46 rows
 MOUTH_COLS = (80, 220)  # ... and of the 360 columns: 140 columns
@@ -42,9 +36,6 @@ DEFAULT_CROP = "landmarks"
 INPUT_SHAPE = (N_FRAMES, CROP_H, CROP_W, 1)
 
 VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-# How image files begin: one renamed .mpg must be called an image, not a broken video.
-IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
-               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
 CLIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file stem: GRID's are like bbaf2n
 SILENCE_TOKENS = {"sil", "sp"}  # silence and short pause: not spoken words
 SPEAKER = "s1"
@@ -60,10 +51,6 @@ GRID_SLOTS = (
     ("again", "now", "please", "soon"),
 )
 GRID_WORDS = sorted({w for slot in GRID_SLOTS for w in slot})
-
-
-class VideoError(ValueError):
-    """A video that can't be turned into the network's input."""
 
 
 class AlignmentError(ValueError):
@@ -95,90 +82,11 @@ def string_lookups():
 # --- video ------------------------------------------------------------------
 
 @dataclass
-class Clip:
-    """A video's first seconds, resampled to 25 fps: what the network reads."""
-    frames: np.ndarray  # (T, H, W) uint8 grayscale, T <= 75
-    fps: float  # the file's own frame rate
-    duration: float  # the whole video's length in seconds (0 when the file doesn't say)
-    start: float  # where the frames begin, in seconds
-
-
-@dataclass
 class MouthClip:
     """The network's view of a video: the mouth crops and how they were found."""
     crops: np.ndarray  # (75, 46 + 2 margin, 140 + 2 margin) uint8
     clip: Clip
     track: mouth.MouthTrack | None  # None for the fixed window
-
-
-def _image_kind(path: Path) -> str | None:
-    with open(path, "rb") as f:
-        head = f.read(16)
-    for magic, kind in IMAGE_MAGIC:
-        if head.startswith(magic) and (kind != "WebP" or head[8:12] == b"WEBP"):
-            return kind
-    return None
-
-
-def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS) -> Clip:
-    """Decode `seconds` of a video from `start`, resampled to 25 fps by the frames' timestamps.
-
-    Any frame rate: each 25 fps instant takes the frame shown at that moment, so a 30 or
-    50 fps video gives the same 75 frames as its 25 fps original.
-    """
-    import cv2
-
-    path = Path(path)
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: the file is empty")
-    image = _image_kind(path)
-    if image:
-        raise VideoError(f"{path}: an image ({image}), not a video: give a video file "
-                         "(mp4, mpg, mov, avi, mkv, webm) of at least 2 s")
-    if start < 0:
-        raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise VideoError(f"{path}: not a video OpenCV can decode "
-                             "(corrupt, or not a video at all)")
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
-        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
-        duration = count / fps if count > 0 else 0.0
-        if start > 0:
-            cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)
-        frames, stamps = [], []
-        end = start + seconds + 1.0 / fps
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            stamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if stamps and not stamp > stamps[-1]:  # no usable timestamps: count frames
-                stamp = stamps[-1] + 1.0 / fps
-            if stamp > end:
-                break
-            if stamp >= start - 1.0 / fps:
-                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3
-                              else frame)
-                stamps.append(stamp)
-    finally:
-        cap.release()
-    if not frames:
-        if start > 0 and duration and start >= duration:
-            raise VideoError(f"{path}: the video is {duration:.1f} s long; nothing from "
-                             f"{start:g} s on")
-        raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
-    stamps = np.asarray(stamps)
-    wanted = start + np.arange(round(seconds * FPS)) / FPS
-    wanted = wanted[wanted <= stamps[-1] + 0.5 / fps + 1e-6]
-    nearest = np.abs(stamps[None, :] - wanted[:, None]).argmin(1)
-    return Clip(np.stack(frames)[nearest], fps, max(duration, stamps[-1] + 1.0 / fps), start)
 
 
 def read_gray_frames(path, start: float = 0.0) -> np.ndarray:

@@ -17,6 +17,7 @@ import pytest
 
 import decoding
 import media
+import modelcard
 import modelutil
 import transcribe
 import utils
@@ -281,14 +282,14 @@ def test_word_diff_marks_the_differing_words():
 
 
 def test_model_card_from_json_readme_or_nothing(tmp_path):
-    assert media.read_model_card(tmp_path) == {}
+    assert modelcard.read_model_card(tmp_path) == {}
     (tmp_path / "README.md").write_text(
         "# Model\n\n| decoder | test WER | test CER |\n|---|---|---|\n"
         "| greedy | 12.5% | 5.0% |\n| **grammar** | 3.1 % | 1.2 % |\n")
-    assert media.read_model_card(tmp_path) == {
+    assert modelcard.read_model_card(tmp_path) == {
         "greedy": {"wer": 0.125, "cer": 0.05}, "grammar": {"wer": 0.031, "cer": 0.012}}
     (tmp_path / "metrics.json").write_text(json.dumps({"beam": {"wer": 0.1, "cer": 0.04}}))
-    assert media.read_model_card(tmp_path) == {"beam": {"wer": 0.1, "cer": 0.04}}
+    assert modelcard.read_model_card(tmp_path) == {"beam": {"wer": 0.1, "cer": 0.04}}
     (tmp_path / "metrics.json").write_text("{not json")
     (tmp_path / "README.md").write_bytes(b"\xff\xfe junk")
-    assert media.read_model_card(tmp_path) == {}
+    assert modelcard.read_model_card(tmp_path) == {}
