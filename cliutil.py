@@ -54,57 +54,28 @@ def import_keras():
     return keras
 
 
-def _number(kind, text: str):
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: "
-                                         f"{text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
+def _checked(kind, ok, rule: str):
+    """An argparse type: `kind` (int or float), finite, for which ok(value) holds."""
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
+        return value
+    return convert
 
 
-def positive_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def non_negative(text: str) -> float:
-    value = _number(float, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def positive(text: str) -> float:
-    value = _number(float, text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = _number(float, text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, not {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    value = _number(float, text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "1 or more")
+non_negative_int = _checked(int, lambda v: v >= 0, "0 or more")
+non_negative = _checked(float, lambda v: v >= 0, "0 or more")
+positive = _checked(float, lambda v: v > 0, "more than 0")
+fraction = _checked(float, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
+probability = _checked(float, lambda v: 0 <= v <= 1, "from 0 to 1")
 
 
 class ShowDefaults(argparse.HelpFormatter):
