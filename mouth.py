@@ -140,6 +140,11 @@ def _spread(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
+def _too_small(box) -> FaceError:
+    return FaceError(f"the face is only {box[2] - box[0]} px wide; the mouth crop needs a face "
+                     f"at least {MIN_FACE_PX} px wide: film closer or at a higher resolution")
+
+
 def _first_face(frames: np.ndarray):
     """(frame index, boxes) of the first frame, tried every SEARCH_EVERY, showing a face."""
     for t in range(0, len(frames), SEARCH_EVERY):
@@ -150,10 +155,7 @@ def _first_face(frames: np.ndarray):
     for t in range(0, len(frames), max(1, len(frames) // 4)):
         small = detect_faces(frames[t], upsample=1)
         if small:
-            width = small[0][2] - small[0][0]
-            raise FaceError(f"the face is only about {width} px wide; the mouth crop needs a "
-                            f"face at least {MIN_FACE_PX} px wide: film closer or at a "
-                            "higher resolution")
+            raise _too_small(small[0])
     raise FaceError(f"no face in the first {len(frames)} frames: the video must show one "
                     "frontal face, well lit")
 
@@ -169,9 +171,7 @@ def track_landmarks(frames: np.ndarray):
     first, boxes = _first_face(frames)
     box = boxes[0]
     if box[2] - box[0] < MIN_FACE_PX:
-        raise FaceError(f"the face is only {box[2] - box[0]} px wide; the mouth crop needs a "
-                        f"face at least {MIN_FACE_PX} px wide: film closer or at a higher "
-                        "resolution")
+        raise _too_small(box)
     faces, n = len(boxes), len(frames)
     points = np.zeros((n, 68, 2), np.float32)
     lost = np.zeros(n, bool)
