@@ -127,11 +127,14 @@ def test_beam_on_real_clips(grid_dir, shipped_probs):
     truths = [utils.load_sentence(utils.alignment_path(grid_dir, n)) for n in names]
     greedy = [decoding.decode(p, "greedy") for p in probs]
     beam = [decoding.decode(p, "beam") for p in probs]
-    # What beam search is for: the sentence most likely summed over its CTC paths, so never
-    # less likely than the sentence of the single best path.
+    # What beam search is for: the sentence most likely summed over its CTC paths. A beam
+    # of 32 prunes, so on a rare clip it misses greedy's sentence (the stage-6 weights: 1 of
+    # 100 clips, by 0.11 nats; 10 clips more likely): more likely overall, and on all but
+    # a few clips at least as likely.
     gain = _nll(probs, greedy) - _nll(probs, beam)
     less_likely = [(names[i], greedy[i], beam[i]) for i in np.flatnonzero(gain < -1e-3)]
-    assert not less_likely, less_likely
+    assert len(less_likely) <= max(1, len(names) // 50), less_likely
+    assert gain.sum() > 0 and (gain > 1e-3).sum() > len(less_likely), gain
     greedy_wer, _ = decoding.error_rates(truths, greedy)
     beam_wer, _ = decoding.error_rates(truths, beam)
     assert beam_wer <= greedy_wer, (beam_wer, greedy_wer)
