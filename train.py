@@ -40,6 +40,7 @@ TIME_MASKS = 0  # time masks per training clip, each up to dataset.MAX_MASK_FRAM
 STOP_AFTER = None  # end after this epoch, keeping the --epochs schedule (to change flags
 # midway with --resume, as the recipe in models/README.md does)
 MAX_STEPS = None  # cut each epoch short (smoke tests)
+LIMIT = None  # train (and hold out) on the first N names only (quick checks)
 JSON = None  # a path for the run's summary as JSON; "-": stdout
 
 PROG = "train.py"
@@ -75,6 +76,8 @@ def parse_args(argv=None):
                    help="stop after this epoch; the learning-rate schedule still spans --epochs")
     p.add_argument("--max-steps", type=c.positive_int, default=MAX_STEPS,
                    help="cut each epoch short (smoke tests)")
+    p.add_argument("--limit", type=c.positive_int, default=LIMIT,
+                   help="use only the first N clip names (before the validation slice)")
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
     p.add_argument("--cpu-devices", type=c.non_negative_int, default=0,
@@ -177,7 +180,7 @@ def main(args):
     keras.utils.set_random_seed(args.seed)
     data_dir = utils.resolve_data_dir(args.data_dir)
     names_file = Path(args.names) if args.names else data_dir / "splits" / "train.txt"
-    names = utils.read_names(names_file)
+    names = utils.read_names(names_file)[:args.limit]
     train_names, val_names = dataset.split_validation(names, args.val_fraction, args.seed)
     if not train_names:
         raise ValueError(f"{names_file}: {len(names)} clip(s) are too few to train on and "

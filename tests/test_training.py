@@ -77,9 +77,9 @@ def small_split(grid_dir, tmp_path, n=12):
 
 
 def test_two_step_training_then_resume(grid_dir, tmp_path):
-    names = small_split(grid_dir, tmp_path)
+    names = small_split(grid_dir, tmp_path)  # what --limit 12 takes of splits/train.txt
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    common = ["--data-dir", grid_dir, "--names", names, "--run-dir", run_dir, "--cache-dir",
+    common = ["--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir, "--cache-dir",
               cache, "--max-steps", 2, "--batch-size", 2, "--verbose", 2]
     # --stop-after ends the run after epoch 1 of a 2-epoch schedule; --resume goes on.
     out = run_train(*common, "--epochs", 2, "--stop-after", 1)
