@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cliutil
+
 # --- defaults (each one a flag) ---------------------------------------------
 DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
 CLIP = "bbaf2n"  # a 75-frame MPEG-1 clip of the test split, as the tutorial reads them
@@ -129,10 +131,8 @@ def summary(result: dict) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data-dir", default=DATA_DIR,
-                   help="GRID data (s1/, alignments/); None: $LIPREAD_DATA_DIR, then data/")
+    p = cliutil.parser(PROG, __doc__)
+    cliutil.add_data_dir(p, DATA_DIR)
     p.add_argument("--clip", default=CLIP, help="a clip name of the data dir, or a video file")
     p.add_argument("--runs", type=int, default=RUNS,
                    help="timed runs of each latency after a warm-up one; the median is shown")

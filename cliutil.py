@@ -110,6 +110,13 @@ def parser(prog: str, doc: str) -> argparse.ArgumentParser:
                   formatter_class=ShowDefaults)
 
 
+def add_data_dir(p: argparse.ArgumentParser, default=None) -> None:
+    """--data-dir, with the fallback every script shares (utils.resolve_data_dir)."""
+    p.add_argument("--data-dir", default=default, metavar="DIR",
+                   help="GRID folder (s1/, alignments/s1/); default: $LIPREAD_DATA_DIR, "
+                        "then data/")
+
+
 def error(prog: str, message) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
 

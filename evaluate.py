@@ -34,8 +34,7 @@ def parse_args(argv=None):
     import utils
 
     p = cliutil.parser(PROG, __doc__)
-    p.add_argument("--data-dir", default=DATA_DIR,
-                   help="GRID folder; default: $LIPREAD_DATA_DIR, then data/")
+    cliutil.add_data_dir(p, DATA_DIR)
     p.add_argument("--names", default=NAMES,
                    help="file of clip names, one a line; default: every clip with an alignment")
     p.add_argument("--decoder", choices=decoding.DECODERS, default=DECODER)

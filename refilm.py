@@ -73,8 +73,7 @@ def refilm_folder(data_dir: Path, names: list[str], dest: Path, variant: str) ->
 
 def parse_args(argv=None):
     p = cliutil.parser(PROG, __doc__)
-    p.add_argument("--data-dir", default=DATA_DIR,
-                   help="GRID folder; default: $LIPREAD_DATA_DIR, then data/")
+    cliutil.add_data_dir(p, DATA_DIR)
     p.add_argument("--names", default=NAMES,
                    help="file of clip names; default: <data-dir>/splits/test.txt")
     p.add_argument("--dest", required=True, help="folder for DEST/<variant>/")

@@ -49,8 +49,7 @@ PROG = "train.py"
 def parse_args(argv=None):
     c = cliutil
     p = c.parser(PROG, __doc__)
-    p.add_argument("--data-dir", default=DATA_DIR,
-                   help="GRID folder; default: $LIPREAD_DATA_DIR, then data/")
+    cliutil.add_data_dir(p, DATA_DIR)
     p.add_argument("--names", default=TRAIN_NAMES,
                    help="file of training clip names; default: <data-dir>/splits/train.txt")
     p.add_argument("--run-dir", default=RUN_DIR)

@@ -212,6 +212,7 @@ def test_names_files_with_bom_crlf_blank_lines_or_binary(bad, tmp_path):
     ("--batch-size", "-1", ("--batch-size", "must be 1 or more")),
     ("--batch-size", "0", ("--batch-size", "must be 1 or more")),
     ("--batch-size", "many", ("--batch-size", "not an integer")),
+    ("--crop", "nose", ("--crop", "invalid choice")),
 ])
 def test_evaluate_numeric_flags(bad, tmp_path, flag, value, fragments):
     proc = run("evaluate.py", "--data-dir", bad["good_data"], flag, value,
@@ -277,6 +278,8 @@ def test_evaluate_bad_video(bad, tmp_path, data, fragments):
     ("batch size 0", ("--batch-size", "must be 1 or more")),
     ("epochs 0", ("--epochs", "must be 1 or more")),
     ("limit 0", ("--limit", "must be 1 or more")),
+    ("an unknown crop", ("--crop", "invalid choice")),
+    ("json under a file", ("a_file", "is not a folder")),
     ("init weights a directory", ("--init-weights", "empty_dir", "is a directory")),
     ("init weights of another network", ("other.weights.h5", "not lipnet weights")),
     ("binary names", ("binary_names.txt", "not a text file")),
@@ -295,6 +298,9 @@ def test_train_fails_before_training(bad, tmp_path, case, fragments):
         "batch size 0": ["--data-dir", bad["good_data"], "--batch-size", 0],
         "epochs 0": ["--data-dir", bad["good_data"], "--epochs", 0],
         "limit 0": ["--data-dir", bad["good_data"], "--limit", 0],
+        "an unknown crop": ["--data-dir", bad["good_data"], "--crop", "nose"],
+        "json under a file": ["--data-dir", bad["good_data"], "--json",
+                              bad["a_file"] / "run.json"],
         "init weights a directory": ["--data-dir", bad["good_data"],
                                      "--init-weights", bad["empty_dir"]],
         "init weights of another network": ["--data-dir", bad["good_data"],
