@@ -1,4 +1,4 @@
-"""Training data: GRID clips decoded once to uint8 mouth crops, then a tf.data pipeline.
+"""Training data: GRID clips decoded once to uint8 mouth crops (batches.py makes batches).
 
 Decoding the 800 training videos takes about a minute; the crops (with a small
 margin for crop jitter) are cached as one .npz so later runs start at once.
@@ -19,8 +19,6 @@ from utils import (BLANK_ID, CROP_H, CROP_W, CROPS, DEFAULT_CROP, GRID_WORDS, IN
 
 MARGIN = mouth.CROP_PAD  # pixels cached around the mouth crop, for jitter of +-4 px
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
-MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
-MAX_MASK_FRAMES = 10  # a time mask hides up to 0.4 s at 25 fps (Ma et al. 2022, one a second)
 N_SLOTS = 6  # command, colour, preposition, letter, digit, adverb
 WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
@@ -84,55 +82,6 @@ def split_validation(names, fraction=0.1, seed=0):
     return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
 
 
-def _normalize(x):
-    import tensorflow as tf
-
-    mean, std = tf.reduce_mean(x), tf.math.reduce_std(x)
-    # Static shapes: slicing by random offsets loses them, and the network needs them.
-    return tf.ensure_shape(((x - mean) / tf.maximum(std, 1e-6))[..., None], INPUT_SHAPE)
-
-
-def _center(frames):
-    import tensorflow as tf
-
-    x = frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W]
-    return _normalize(tf.cast(x, tf.float32))
-
-
-def time_mask(x, n_masks, max_width=MAX_MASK_FRAMES):
-    """n_masks runs of up to max_width frames set to 0, the clip's mean once normalised.
-
-    SpecAugment's time masking for video: the network must read a word from the frames
-    left around it rather than from one tell-tale frame of a clip it has memorised.
-    """
-    import tensorflow as tf
-
-    t = tf.range(N_FRAMES)
-    keep = tf.ones([N_FRAMES], tf.bool)
-    for _ in range(n_masks):
-        width = tf.random.uniform([], 0, max_width + 1, tf.int32)
-        start = tf.random.uniform([], 0, N_FRAMES - width + 1, tf.int32)
-        keep = keep & ~((t >= start) & (t < start + width))
-    return x * tf.cast(keep, x.dtype)[:, None, None, None]
-
-
-def _augment(frames, words, time_masks=0):
-    """Crop jitter, mirroring, a few frames dropped and duplicated, and time masks."""
-    import tensorflow as tf
-
-    dy = tf.random.uniform([], 0, 2 * MARGIN + 1, tf.int32)
-    dx = tf.random.uniform([], 0, 2 * MARGIN + 1, tf.int32)
-    x = frames[:, dy:dy + CROP_H, dx:dx + CROP_W]
-    x = tf.cond(tf.random.uniform([]) < 0.5, lambda: tf.reverse(x, axis=[2]), lambda: x)
-    k = tf.random.uniform([], 0, MAX_TIME_JITTER + 1, tf.int32)
-    keep = tf.sort(tf.random.shuffle(tf.range(N_FRAMES))[:N_FRAMES - k])
-    dup = tf.gather(keep, tf.random.shuffle(tf.range(N_FRAMES - k))[:k])
-    idx = tf.sort(tf.concat([keep, dup], 0))
-    x, words = tf.gather(x, idx), tf.gather(words, idx)
-    x = time_mask(_normalize(tf.cast(x, tf.float32)), time_masks)
-    return x, tf.ensure_shape(words, (N_FRAMES,))
-
-
 def word_spans(words_row) -> list[tuple[int, int]]:
     """(first, end) frames of each word in a clip's frame word ids, in spoken order."""
     spans, i = [], 0
@@ -166,48 +115,6 @@ def splice(frames, words, spans, sources):
     w = np.concatenate([words[c, a:b] for c, a, b in pieces])
     idx = np.round(np.linspace(0, len(x) - 1, N_FRAMES)).astype(int)
     return x[idx], label_ids([GRID_WORDS[i - 1] for i in ids]), w[idx]
-
-
-def _spliced_clips(frames, labels, words, splice_prob, seed):
-    """Each epoch: every clip once, in a new order, a share of them spliced with others."""
-    spans = [word_spans(row) for row in words]
-    whole = [i for i, s in enumerate(spans) if len(s) == N_SLOTS]
-    rng = np.random.default_rng(seed)
-
-    def generate():
-        for i in rng.permutation(len(frames)):
-            if whole and rng.random() < splice_prob:
-                yield splice(frames, words, spans, rng.choice(whole, N_SLOTS))
-            else:
-                yield frames[i], labels[i], words[i]
-    return generate
-
-
-def make_dataset(frames, labels, words, batch_size, training, seed=0, drop_remainder=None,
-                 splice_prob=0.0, time_masks=0):
-    """(frames, (labels, frame word ids)) batches, for the chars and words heads."""
-    import tensorflow as tf
-
-    if training and splice_prob > 0:
-        # A generator: the spliced sentences are new each epoch, so nothing to cache.
-        spec = tuple(tf.TensorSpec(a.shape[1:], tf.as_dtype(a.dtype))
-                     for a in (frames, labels, words))
-        ds = tf.data.Dataset.from_generator(
-            _spliced_clips(frames, labels, words, splice_prob, seed), output_signature=spec)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((frames, labels, words)).cache()
-        if training:
-            ds = ds.shuffle(len(frames), seed=seed, reshuffle_each_iteration=True)
-    if training:
-        def prepare(f, lab, w):
-            x, w = _augment(f, w, time_masks)
-            return x, (lab, w)
-    else:
-        def prepare(f, lab, w):
-            return _center(f), (lab, w)
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    drop = training if drop_remainder is None else drop_remainder
-    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
 
 
 def ctc_loss(y_true, y_pred):

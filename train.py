@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import cliutil
+import training
 
 # --- defaults (each one a flag) ---------------------------------------------
 DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
@@ -24,10 +25,8 @@ CROP = "landmarks"  # mouth found by face landmarks; "fixed": the tutorial's win
 EPOCHS = 60
 BATCH_SIZE = 8
 PEAK_LR = 5e-4  # 1e-3 kept the full-resolution network near chance from scratch
-MIN_LR = 1e-5
-WARMUP_EPOCHS = 2
-CLIPNORM = 5.0
-WEIGHT_DECAY = 0.0  # decoupled (AdamW-style), on kernels only
+CLIPNORM = training.CLIPNORM
+WEIGHT_DECAY = training.WEIGHT_DECAY  # decoupled (AdamW-style), on kernels only
 WORD_LOSS_WEIGHT = 2.0  # the per-frame word head's share of the loss
 VAL_FRACTION = 0.1  # of the training clips, held out for checkpoint choice
 PATIENCE = 15  # epochs without a better validation loss before stopping
@@ -36,7 +35,13 @@ SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: s
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
 SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
 # 0.5 for 25 epochs did not beat plain fine-tuning on validation; models/README.md)
-TIME_MASKS = 0  # time masks per training clip, each up to dataset.MAX_MASK_FRAMES frames
+TIME_MASKS = 0  # time masks per training clip, each up to batches.MAX_MASK_FRAMES frames
+WARP = 0.0  # share of training clips scaled, turned and gamma-bent a little (batches.warp)
+SUB_SENTENCES = 0.0  # share of training clips cut to a run of their words (batches.sub_sentence)
+MIXUP = 0.0  # share of training clips mixed with another (ratio ~ Beta(0.4, 0.4)), both losses
+TEACHERS = None  # lipnet weights whose averaged outputs the network also learns (distillation)
+KD_WEIGHT = 1.0  # the distillation term (per-frame KL, summed over frames) beside CTC
+KD_TEMPERATURE = 1.0  # both distributions softened by T, the term scaled by T^2
 STOP_AFTER = None  # end after this epoch, keeping the --epochs schedule (to change flags
 # midway with --resume, as the recipe in models/README.md does)
 MAX_STEPS = None  # cut each epoch short (smoke tests)
@@ -71,6 +76,17 @@ def parse_args(argv=None):
                    help="share of training samples spliced from several clips' words")
     p.add_argument("--time-masks", type=c.non_negative_int, default=TIME_MASKS,
                    help="runs of frames blanked in each training clip (SpecAugment-style)")
+    p.add_argument("--warp", type=c.probability, default=WARP,
+                   help="share of training clips scaled +-8%%, turned +-6 degrees, gamma-bent")
+    p.add_argument("--sub-sentences", type=c.probability, default=SUB_SENTENCES,
+                   help="share of training clips cut to a run of their words, the rest blanked")
+    p.add_argument("--mixup", type=c.probability, default=MIXUP,
+                   help="share of training clips mixed with another clip of the batch")
+    p.add_argument("--teacher", nargs="+", default=TEACHERS, metavar="WEIGHTS",
+                   help="lipnet weights to distil (several: their averaged outputs)")
+    p.add_argument("--kd-weight", type=c.positive, default=KD_WEIGHT,
+                   help="weight of the distillation term beside the CTC loss")
+    p.add_argument("--kd-temperature", type=c.positive, default=KD_TEMPERATURE)
     p.add_argument("--stop-after", type=c.positive_int, default=STOP_AFTER,
                    help="stop after this epoch; the learning-rate schedule still spans --epochs")
     p.add_argument("--max-steps", type=c.positive_int, default=MAX_STEPS,
@@ -78,7 +94,9 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=c.positive_int, default=LIMIT,
                    help="use only the first N clip names (before the validation slice)")
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                   help="mirrored: every GPU (else logical CPU) here; tf.distribute under "
+                        "TensorFlow, keras.distribution.DataParallel under JAX")
     p.add_argument("--cpu-devices", type=c.non_negative_int, default=0,
                    help="split the CPU into N logical devices (to try --strategy mirrored)")
     p.add_argument("--tensorboard", action="store_true")
@@ -89,93 +107,26 @@ def parse_args(argv=None):
     p.add_argument("--json", default=JSON, metavar="PATH",
                    help="write the run's summary as JSON here; '-': stdout")
     args = p.parse_args(argv)
-    if args.init_weights and not Path(args.init_weights).is_file():
-        what = "is a directory" if Path(args.init_weights).is_dir() else "no such file"
-        p.error(f"--init-weights {args.init_weights}: {what}; pass a lipnet .weights.h5 file")
+    for flag, path in [("--init-weights", args.init_weights), *[("--teacher", t) for t in
+                                                                 args.teacher or []]]:
+        if path and not Path(path).is_file():
+            what = "is a directory" if Path(path).is_dir() else "no such file"
+            p.error(f"{flag} {path}: {what}; pass a lipnet .weights.h5 file")
     return args
-
-
-def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
-    """Linear warm-up to `peak`, then a cosine decay to `floor` at the last epoch."""
-    def schedule(epoch, lr=None):
-        if epoch < warmup:
-            return peak * (epoch + 1) / (warmup + 1)
-        progress = (epoch - warmup) / max(1, epochs - warmup)
-        return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return schedule
-
-
-def make_optimizer(lr, clipnorm=CLIPNORM, weight_decay=WEIGHT_DECAY):
-    """Adam; with weight_decay, decoupled decay (AdamW) of kernels only."""
-    import keras
-
-    optimizer = keras.optimizers.Adam(lr, clipnorm=clipnorm, weight_decay=weight_decay or None)
-    if weight_decay:
-        # Batch norm scales and shifts and the biases are not what overfits.
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
-
-
-def init_weights(model, path):
-    """A run's last.weights.h5 (with the word head) or an inference network; weights of
-    the earlier lipnet that averaged the crop 2x2 get their conv1 widened to full size."""
-    import warnings
-
-    import h5py
-
-    import modelutil
-
-    for target in (model, modelutil.inference_model(model)):
-        # Keras only warns when parts of a file don't fit: such a load is a failed one.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                target.load_weights(path)
-            except ValueError:
-                continue
-        if not [w for w in caught if "saving" in w.filename]:
-            break
-    else:
-        target = modelutil.inference_model(model)
-        with h5py.File(path, "r") as f:
-            kernel = f.get("layers/conv3d/vars/0")
-            kernel = None if kernel is None else kernel[()]
-        if kernel is None or kernel.shape != (3, 5, 5, 1, modelutil.CONV_FILTERS[0]):
-            raise ValueError(f"{path}: not lipnet weights (of this network or of the one "
-                             "that averaged the crop 2x2); pass a lipnet .weights.h5")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # conv1's shape differs: widened below
-            target.load_weights(path, skip_mismatch=True)
-        target.get_layer("conv1").kernel.assign(modelutil.widen_conv1(kernel))
-        print(f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop", flush=True)
-    if target is not model:
-        print(f"{path}: inference network only; the word head starts untrained", flush=True)
-
-
-def distribution(args):
-    import tensorflow as tf
-
-    if args.cpu_devices > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices)
-    if args.strategy == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-                  [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    return tf.distribute.get_strategy()
 
 
 def main(args):
     import keras
     import numpy as np
 
+    import batches
     import dataset
+    import losses
     import modelutil
     import train_callbacks as cbs
     import utils
 
-    strategy = distribution(args)
+    strategy = training.distribution(args.strategy, args.cpu_devices)
     keras.utils.set_random_seed(args.seed)
     data_dir = utils.resolve_data_dir(args.data_dir)
     names_file = Path(args.names) if args.names else data_dir / "splits" / "train.txt"
@@ -186,34 +137,38 @@ def main(args):
                          "hold out a validation slice")
     run_dir = Path(args.run_dir)
     print(f"{len(train_names)} training clips, {len(val_names)} validation clips "
-          f"(from {names_file}); {strategy.num_replicas_in_sync} replica(s); run in {run_dir}",
-          flush=True)
+          f"(from {names_file}); {strategy.num_replicas_in_sync} replica(s) "
+          f"({training.backend()}); run in {run_dir}", flush=True)
 
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
     train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop)
     val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop)
-    train_ds = dataset.make_dataset(*train_arrays, args.batch_size, True, args.seed,
-                                    splice_prob=args.splice_prob,
-                                    time_masks=args.time_masks)
+    teacher = None
+    if args.teacher:
+        teacher = training.teacher_probs(args.teacher, train_arrays[0])
+    train_ds = batches.ClipBatches(
+        *train_arrays, args.batch_size, True, args.seed, time_masks=args.time_masks,
+        warp_prob=args.warp, splice_prob=args.splice_prob,
+        sub_sentence_prob=args.sub_sentences, mixup_prob=args.mixup, teacher=teacher,
+        max_steps=args.max_steps)
     replicas = strategy.num_replicas_in_sync
+    val_batch, drop = args.batch_size, False
     if replicas > 1:
         # Every replica needs a non-empty share of each batch, the last one too.
         val_batch = max(replicas, min(args.batch_size, len(val_names)) // replicas * replicas)
+        drop = True
         if len(val_names) < replicas:
             raise ValueError(f"{len(val_names)} validation clips for {replicas} replicas: "
                              "raise --val-fraction")
-        val_ds = dataset.make_dataset(*val_arrays, val_batch, False, drop_remainder=True)
-    else:
-        val_ds = dataset.make_dataset(*val_arrays, args.batch_size, False)
-    if args.max_steps:
-        train_ds, val_ds = train_ds.take(args.max_steps), val_ds.take(args.max_steps)
+    val_ds = batches.ClipBatches(*val_arrays, val_batch, False, drop_remainder=drop,
+                                 teacher_cols=teacher is not None, max_steps=args.max_steps)
 
     with strategy.scope():
         model = modelutil.build_lipnet_training(args.spatial_dropout, args.gru_dropout)
         model.compile(
-            optimizer=make_optimizer(args.lr, args.clipnorm, args.weight_decay),
-            loss=[dataset.ctc_loss,
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True)],
+            optimizer=training.make_optimizer(args.lr, args.clipnorm, args.weight_decay),
+            loss=[losses.chars_loss(args.kd_weight if args.teacher else 0.0,
+                                    args.kd_temperature), losses.words_loss],
             loss_weights=[1.0, args.word_loss_weight])
     state = cbs.RunState(run_dir)
     initial_epoch = 0
@@ -221,7 +176,7 @@ def main(args):
         initial_epoch = state.restore(model)
         print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
     elif args.init_weights:
-        init_weights(model, args.init_weights)
+        training.init_weights(model, args.init_weights)
     # Only now that every clip has been read and the weights fit does the run leave
     # anything behind.
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -232,10 +187,10 @@ def main(args):
               f"--stop-after {args.stop_after})")
         return run_summary(args, state, len(train_names), len(val_names))
 
-    val_frames = np.stack([dataset._center(f).numpy() for f in val_arrays[0]])
+    val_frames = np.stack([batches.center(f) for f in val_arrays[0]])
     val_truth = [utils.ids_to_text(l) for l in val_arrays[1]]
     callbacks = [
-        keras.callbacks.LearningRateScheduler(lr_schedule(args.epochs, args.lr)),
+        keras.callbacks.LearningRateScheduler(training.lr_schedule(args.epochs, args.lr)),
         cbs.SentencePrinter(val_frames, val_truth),
         cbs.BestInference(run_dir / "best.weights.h5", state),
         keras.callbacks.EarlyStopping(monitor="val_chars_loss", mode="min",
@@ -270,6 +225,7 @@ def cli(argv=None):
         contextlib.nullcontext()
     try:
         cliutil.check_writable(args.json)
+        training.force_cpu_devices(args.cpu_devices)  # read by JAX when it loads
         with to_stderr:
             cliutil.import_keras()
             summary = main(args)

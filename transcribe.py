@@ -26,9 +26,15 @@ def network_fn(model):
 
     model.predict() sets up a data pipeline on every call (tens of ms); a traced
     tf.function with a fixed input signature runs a single clip in the network's time.
+    Under other backends (JAX), predict_on_batch: compiled once, then called directly.
     """
     fn = getattr(model, "_lipread_forward", None)
     if fn is None:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            model._lipread_forward = model.predict_on_batch
+            return model._lipread_forward
         import tensorflow as tf
 
         @tf.function(input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)],
@@ -45,7 +51,7 @@ def predict_probs(model, frames: np.ndarray, batch_size: int = 16) -> np.ndarray
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim == len(INPUT_SHAPE):
         frames = frames[None]
-    return np.concatenate([fn(frames[i:i + batch_size]).numpy()
+    return np.concatenate([np.asarray(fn(frames[i:i + batch_size]))
                            for i in range(0, len(frames), batch_size)])
 
 

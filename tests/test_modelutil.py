@@ -146,7 +146,7 @@ def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
     """train.py --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
     import h5py
 
-    import train
+    import training
     shipped = modelutil.build_lipnet()
     path = tmp_path / "old.weights.h5"
     shipped.save_weights(path)
@@ -155,7 +155,7 @@ def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
         del f["layers/conv3d/vars/0"]
         f["layers/conv3d/vars/0"] = kernel
     model = modelutil.build_lipnet_training()
-    train.init_weights(model, path)
+    training.init_weights(model, path)
     np.testing.assert_allclose(model.get_layer("conv1").kernel.numpy(),
                                modelutil.widen_conv1(kernel))
     np.testing.assert_array_equal(model.get_layer("chars").kernel.numpy(),

@@ -1,0 +1,93 @@
+"""Training and evaluation under KERAS_BACKEND=jax where `import tensorflow` fails.
+
+TensorFlow stays the default backend; these run the same scripts under JAX in a subprocess
+whose import hook (tests/no_tensorflow.py) makes TensorFlow missing, as on a GPU machine
+with JAX and no TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKER = ROOT / "tests" / "no_tensorflow.py"
+
+# Reads one clip with the shipped network under the backend in use; saves the probabilities.
+PROBS = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import cliutil
+keras = cliutil.import_keras()
+import modelutil, transcribe, utils
+model = modelutil.load_model("lipnet")
+x = utils.load_video({video!r})
+np.save({out!r}, transcribe.predict_probs(model, x)[0])
+print("backend", keras.backend.backend())
+"""
+
+
+def run_without_tensorflow(*args, timeout=900):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, str(BLOCKER), *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "NO_TENSORFLOW modules=0" in proc.stderr, proc.stderr[-2000:]
+    return proc
+
+
+def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_path):
+    """Two training steps with every augmentation, distillation and mixup on, then an
+    evaluation: no TensorFlow, and the JAX-trained weights load under TensorFlow too."""
+    run_dir = tmp_path / "run"
+    proc = run_without_tensorflow(
+        "train.py", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
+        "--cache-dir", tmp_path / "cache", "--max-steps", 2, "--batch-size", 2,
+        "--epochs", 1, "--verbose", 2, "--time-masks", 1, "--warp", 0.5, "--mixup", 0.5,
+        "--sub-sentences", 0.5, "--teacher", ROOT / "models" / "lipnet.weights.h5",
+        "--json", tmp_path / "train.json")
+    assert "(jax)" in proc.stdout and "teacher" in proc.stdout
+    summary = json.loads((tmp_path / "train.json").read_text())
+    assert summary["epochs_logged"] == 1 and summary["train_clips"] == 11
+    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
+
+    import modelutil
+    trained = modelutil.load_model("lipnet", run_dir / "best.weights.h5")  # under TensorFlow
+    shipped = modelutil.load_model("lipnet")
+    assert any(not np.array_equal(a.numpy(), b.numpy())
+               for a, b in zip(trained.weights, shipped.weights))
+
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(test_names[:3]) + "\n")
+    run_without_tensorflow("evaluate.py", "--data-dir", grid_dir, "--names", names,
+                           "--decoder", "grammar", "--json", tmp_path / "eval.json")
+    jax_eval = json.loads((tmp_path / "eval.json").read_text())
+
+    import evaluate
+    wer, cer, per_clip = evaluate.evaluate(shipped, grid_dir, test_names[:3], "grammar")
+    assert jax_eval["clips"] == 3
+    assert [c["predicted"] for c in jax_eval["per_clip"]] == [c["predicted"] for c in per_clip]
+    assert jax_eval["wer"] == wer and jax_eval["cer"] == cer
+
+
+def test_shipped_weights_read_the_same_under_jax_and_tensorflow(grid_dir, test_names,
+                                                                 tmp_path):
+    import modelutil
+    import transcribe
+    import utils
+    video = utils.video_path(grid_dir, test_names[0])
+    script = tmp_path / "probs.py"
+    script.write_text(PROBS.format(root=str(ROOT), video=str(video),
+                                   out=str(tmp_path / "jax.npy")))
+    proc = run_without_tensorflow(script)
+    assert "backend jax" in proc.stdout
+    jax_probs = np.load(tmp_path / "jax.npy")
+    tf_probs = transcribe.predict_probs(modelutil.load_model("lipnet"), utils.load_video(video))[0]
+    assert jax_probs.shape == tf_probs.shape == (75, utils.NUM_CLASSES)
+    np.testing.assert_allclose(jax_probs, tf_probs, atol=1e-4)
+    np.testing.assert_array_equal(jax_probs.argmax(-1), tf_probs.argmax(-1))
