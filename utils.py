@@ -36,7 +36,10 @@ DEFAULT_CROP = "landmarks"
 INPUT_SHAPE = (N_FRAMES, CROP_H, CROP_W, 1)
 
 VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-CLIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file stem: GRID's are like bbaf2n
+# A clip name: a file stem (GRID's are like bbaf2n), of speaker s1 unless prefixed with
+# its speaker's folder (s26/bbaf2n): the tutorial's one-speaker layout keeps its names.
+CLIP_NAME = re.compile(r"(?:s[0-9]{1,2}/)?[A-Za-z0-9][A-Za-z0-9_.-]*")
+SPEAKER_DIR = re.compile(r"s[0-9]{1,2}")  # GRID's speaker folders: s1 ... s34
 SILENCE_TOKENS = {"sil", "sp"}  # silence and short pause: not spoken words
 SPEAKER = "s1"
 DEFAULT_DATA_DIR = "data"
@@ -220,31 +223,61 @@ def resolve_data_dir(flag: str | os.PathLike | None = None) -> Path:
     return Path(flag or os.environ.get("LIPREAD_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def video_dir(data_dir) -> Path:
-    return Path(data_dir) / SPEAKER
+def split_name(name: str) -> tuple[str, str]:
+    """'s26/bbaf2n' -> ('s26', 'bbaf2n'); a bare name is speaker s1's."""
+    speaker, _, stem = name.rpartition("/")
+    return speaker or SPEAKER, stem
+
+
+def speaker_of(name: str) -> str:
+    return split_name(name)[0]
+
+
+def video_dir(data_dir, speaker: str = SPEAKER) -> Path:
+    return Path(data_dir) / speaker
 
 
 def alignment_path(data_dir, name: str) -> Path:
-    return Path(data_dir) / "alignments" / SPEAKER / f"{name}.align"
+    speaker, stem = split_name(name)
+    return Path(data_dir) / "alignments" / speaker / f"{stem}.align"
 
 
-def list_clips(data_dir) -> list[str]:
-    """Sorted names of the clips in data_dir/s1 with a video extension."""
-    folder = video_dir(data_dir)
-    if not folder.is_dir():
+def list_speakers(data_dir) -> list[str]:
+    """The speaker folders (s1 ... s34) of data_dir that hold videos, in number order."""
+    root = Path(data_dir)
+    if not root.is_dir():
         return []
-    return sorted({p.stem for p in folder.iterdir()
-                   if p.suffix.lower() in VIDEO_EXTS and p.is_file()})
+    found = [d.name for d in root.iterdir() if SPEAKER_DIR.fullmatch(d.name) and d.is_dir()
+             and any(p.suffix.lower() in VIDEO_EXTS for p in d.iterdir())]
+    return sorted(found, key=lambda s: int(s[1:]))
+
+
+def list_clips(data_dir, speakers=None) -> list[str]:
+    """Sorted names of the clips with a video extension, of `speakers` (default: every
+    speaker folder present). Bare names (bbaf2n) when s1 is the only speaker, as in the
+    tutorial's layout; otherwise each prefixed with its speaker (s1/bbaf2n, s26/lgbj5a)."""
+    speakers = list(speakers) if speakers is not None else list_speakers(data_dir) or [SPEAKER]
+    prefix = speakers != [SPEAKER]
+    names = []
+    for speaker in speakers:
+        folder = video_dir(data_dir, speaker)
+        if not folder.is_dir():
+            continue
+        stems = sorted({p.stem for p in folder.iterdir()
+                        if p.suffix.lower() in VIDEO_EXTS and p.is_file()})
+        names += [f"{speaker}/{s}" if prefix else s for s in stems]
+    return names
 
 
 def video_path(data_dir, name: str) -> Path:
     """The video file of a clip name, whatever its extension."""
-    folder = video_dir(data_dir)
+    speaker, stem = split_name(name)
+    folder = video_dir(data_dir, speaker)
     for ext in VIDEO_EXTS:
-        candidate = folder / f"{name}{ext}"
+        candidate = folder / f"{stem}{ext}"
         if candidate.is_file():
             return candidate
-    raise VideoError(f"{folder}/{name}.*: no video for clip {name!r} in {folder}")
+    raise VideoError(f"{folder}/{stem}.*: no video for clip {name!r} in {folder}")
 
 
 def read_names(path) -> list[str]:
