@@ -1,11 +1,17 @@
 """Downloading an archive and checking it before anything is extracted: gdown from Google
-Drive or any URL, a whole zip with every member's CRC right, extraction that stays inside
-its folder. Every failure is one DownloadError whose message is the whole story.
+Drive or any URL, or plain HTTP that resumes a broken transfer (a Range request); a whole
+zip with every member's CRC right; extraction that stays inside its folder; progress per
+file and overall. Every failure is one DownloadError whose message is the whole story.
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sys
+import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -22,6 +28,39 @@ class DownloadError(Exception):
 class BadInput(DownloadError):
     """What the user gave is unusable (a --zip, a destination): exit status 2."""
     exit_status = 2  # cliutil.EXIT_BAD_INPUT
+
+
+class Stopped(DownloadError):
+    """The run was interrupted: a transfer stopped between two chunks, its .part kept."""
+
+
+class Unreachable(DownloadError):
+    """No answer from the server at all: offline, a wrong host, a closed port."""
+
+
+# --- folders ----------------------------------------------------------------
+
+def folders(tree: Path, depth: int = 3):
+    """tree and the folders below it, shallowest first, skipping macOS litter."""
+    level = [tree]
+    for _ in range(depth + 1):
+        nxt = []
+        for d in level:
+            yield d
+            nxt += sorted(p for p in d.iterdir() if p.is_dir() and p.name != "__MACOSX")
+        level = nxt
+
+
+def workspace(dest: Path, what: str) -> Path:
+    """A fresh folder beside dest (same file system, so renames out of it are atomic)."""
+    parent = dest.absolute().parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise BadInput(f"{dest}: {parent} {problem}")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
+    except OSError as err:
+        raise BadInput(f"{dest}: cannot write in {parent} ({err.strerror})") from None
 
 
 # --- fetching ---------------------------------------------------------------
@@ -72,10 +111,175 @@ def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT
         raise DownloadError(f"downloading from {source} produced no file")
 
 
+def megabytes(n: int | None) -> str:
+    if n is None or n < 1e5:
+        return "? MB" if n is None else f"{n / 1e3:.0f} kB"
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+def _total_of(content_range: str | None) -> int | None:
+    """The whole file's size from 'bytes 100-199/5000' (or 'bytes */5000')."""
+    m = re.search(r"/(\d+)\s*$", content_range or "")
+    return int(m.group(1)) if m else None
+
+
+def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S, progress=None,
+               stop: threading.Event | None = None) -> int:
+    """`url` into `part`, continuing what `part` already holds with a Range request (a
+    server that answers 200 instead of 206 sends it all again). Returns the size. A
+    transfer that breaks off leaves `part` for the next run; `stop` ends it between
+    chunks (Stopped). One run at a time per file: the .part is locked while written."""
+    import requests
+
+    name = part.name.removesuffix(".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with open(part, "ab") as f:
+        _lock(f, name)
+        have = os.fstat(f.fileno()).st_size
+        total, started, ok = None, False, False
+        try:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
+                started = True
+                if r.status_code == 416 and have:  # nothing past the end: whole already?
+                    if _total_of(r.headers.get("Content-Range")) == have:
+                        return have
+                    f.truncate(0)
+                    raise DownloadError(f"{name}: the partial download does not match the "
+                                        "server's file; it was removed: run again")
+                if r.status_code == 404:
+                    raise DownloadError(f"{name}: not found at {url} (HTTP 404)")
+                if r.status_code >= 400:
+                    raise DownloadError(f"{name}: {url} answered HTTP {r.status_code}")
+                if r.status_code == 206 and have:
+                    total = _total_of(r.headers.get("Content-Range"))
+                else:  # 200: the whole file, from its first byte
+                    have = 0
+                    f.truncate(0)
+                    length = r.headers.get("Content-Length", "")
+                    total = int(length) if length.isdigit() else None
+                if progress:
+                    progress.begin(name, have, total)
+                for chunk in r.iter_content(1 << 16):
+                    if stop is not None and stop.is_set():
+                        raise Stopped(f"{name}: stopped at {megabytes(have)}")
+                    f.write(chunk)
+                    have += len(chunk)
+                    if progress:
+                        progress.update(name, len(chunk))
+                ok = total is None or have == total
+        except requests.exceptions.RequestException as err:
+            reason = _short_reason(err)
+            if not started and isinstance(err, requests.exceptions.Timeout):
+                raise Unreachable(f"{url}: no answer within {timeout:g} s ({reason}): "
+                                  "check the network, or pass --url") from None
+            if not started:
+                raise Unreachable(f"cannot reach {url}: {reason} (offline? check the "
+                                  "network, or pass --url)") from None
+            raise DownloadError(f"{name}: the download broke off at {megabytes(have)} of "
+                                f"{megabytes(total)} ({reason}); run again to resume") from None
+        finally:
+            if progress and started:
+                progress.end(name, ok)
+            f.flush()
+            if not ok and not os.fstat(f.fileno()).st_size:
+                part.unlink(missing_ok=True)  # nothing to resume: no empty .part left
+    if not ok:
+        if have > total:
+            part.unlink(missing_ok=True)
+        raise DownloadError(f"{name}: got {megabytes(have)} of {megabytes(total)}; run again "
+                            + ("to resume" if have < total else "(the partial file was removed)"))
+    return have
+
+
+def _lock(f, name: str) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: one run at a time is up to the user there
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise DownloadError(f"{name}: another run is downloading it into {f.name}; wait for "
+                            "it, or stop it") from None
+
+
+class Progress:
+    """Bytes per file and overall, thread-safe. On a terminal, one line on stderr redrawn:
+    a bar per file being fetched, then all of them; else (logs) a line per file at each
+    quarter, and one with the files done so far at the end of each."""
+
+    def __init__(self, files: int, log=print, live: bool | None = None):
+        self.files, self.log, self.done, self.lock = files, log, 0, threading.Lock()
+        self.size, self.got, self.shown, self.active = {}, {}, {}, []
+        self.live, self.drawn = sys.stderr.isatty() if live is None else live, 0.0
+
+    def begin(self, name: str, have: int, total: int | None) -> None:
+        with self.lock:
+            self.size[name], self.got[name] = total, have
+            self.shown[name] = 4 * have // total if total else 0
+            self.active.append(name)
+            if not self.live:
+                start = f"resuming at {megabytes(have)} of" if have else "downloading"
+                self.log(f"{name}: {start} {megabytes(total)}", flush=True)
+
+    def update(self, name: str, n: int) -> None:
+        with self.lock:
+            self.got[name] += n
+            got, total = self.got[name], self.size[name]
+            if self.live and time.monotonic() - self.drawn > 0.2:
+                self._draw()
+            elif not self.live and total and self.shown[name] < 4 * got // total < 4:
+                self.shown[name] = 4 * got // total
+                self.log(f"{name}: {25 * self.shown[name]}% ({megabytes(got)} of "
+                         f"{megabytes(total)})", flush=True)
+
+    def end(self, name: str, ok: bool = True) -> None:
+        with self.lock:
+            if name not in self.active:  # it ended before it began (an error answer)
+                return
+            self.active.remove(name)
+            self.done += ok
+            if self.live:
+                self._draw()
+            elif ok:
+                self.log(f"{name}: {megabytes(self.got[name])} | all: {self.done} of "
+                         f"{self.files} files, {megabytes(sum(self.got.values()))}", flush=True)
+
+    def _draw(self) -> None:
+        def bar(got, total):
+            return f"{got / total:4.0%} [{'#' * (10 * got // total):10}]" if total else \
+                megabytes(got)
+
+        self.drawn = time.monotonic()
+        known = sum(s or 0 for s in self.size.values())
+        line = "  ".join([*(f"{n} {bar(self.got[n], self.size[n])}" for n in self.active),
+                          f"| all: {self.done} of {self.files} files "
+                          f"{bar(sum(self.got.values()), known)}"])
+        width = shutil.get_terminal_size().columns - 1
+        sys.stderr.write(f"\r{line[-width:]}\x1b[K")
+        sys.stderr.flush()
+
+    def say(self, *args, **kwargs) -> None:
+        """log(), without running into the line being redrawn."""
+        with self.lock:
+            if self.live and self.drawn:
+                sys.stderr.write("\r\x1b[K")
+            self.log(*args, **kwargs)
+            if self.live and self.drawn:
+                self._draw()
+
+    def close(self) -> None:
+        if self.live and self.drawn:
+            sys.stderr.write("\n")
+
+
 # --- checking ---------------------------------------------------------------
 
-def check_zip(path: Path, drive_id: str, url: str | None = None) -> None:
-    """A whole zip archive, every member's CRC right; a clear word for what it is if not."""
+def check_zip(path: Path, drive_id: str | None, url: str | None = None,
+              hint: str | None = None) -> None:
+    """A whole zip archive, every member's CRC right; a clear word for what it is if not
+    (`hint`: what to do when an HTML page came instead)."""
     size = path.stat().st_size
     if size == 0:
         raise DownloadError(f"{path.name}: the download is empty (0 bytes)")
@@ -83,8 +287,9 @@ def check_zip(path: Path, drive_id: str, url: str | None = None) -> None:
         head = f.read(1024)
     sniff = head.lstrip().lower()
     if sniff.startswith((b"<!doctype html", b"<html")) or b"<html" in sniff[:256]:
-        hint = ("a quota, login or error page? Check the URL, or download the file in a "
-                "browser and pass it with --zip" if url else DRIVE_HINT.format(id=drive_id))
+        hint = hint or ("a quota, login or error page? Check the URL, or download the file "
+                        "in a browser and pass it with --zip" if url
+                        else DRIVE_HINT.format(id=drive_id))
         raise DownloadError(f"{path.name}: got an HTML page, not the zip; {hint}")
     if not zipfile.is_zipfile(path):
         kind = "truncated or corrupt zip" if head.startswith(b"PK") else "not a zip archive"

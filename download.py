@@ -1,7 +1,8 @@
-"""Fetch the LipNet tutorial's GRID s1 data and its pretrained checkpoint, safely.
+"""Fetch the LipNet tutorial's GRID s1 data and its checkpoint, or all of GRID, safely.
 
     python download.py data                        # data.zip -> data/s1, data/alignments/s1
     python download.py checkpoint                  # checkpoints.zip -> models/checkpoint*
+    python download.py grid --speakers s1-s34      # GRID's own archive -> data/sN, ...
     python download.py data --data-dir /mnt/grid   # somewhere else (--dest: the same)
     python download.py data --zip ~/Downloads/data.zip   # a zip fetched in a browser
     python download.py data --url http://host/data.zip   # another server (the tests use one)
@@ -17,19 +18,22 @@ beside the destination; it must be a whole zip archive (not Drive's HTML quota p
 holding the expected files; it is extracted there and renamed into place in one step.
 When the data is already there, nothing is downloaded. The data gets splits/train.txt
 and splits/test.txt, with the same 100 test clips as ../shared/grid.
+`grid` fetches GRID's own archive (Zenodo record 3625687; corpus.py says what it holds),
+several files at once, resuming a broken transfer (DIR/.downloads/<file>.part); a speaker
+lands whole (sN/.complete) or not at all, and one already there is skipped.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
-import random
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from archives import BadInput, DownloadError, check_zip, extract, fetch
+import corpus
+from archives import BadInput, DownloadError, check_zip, extract, fetch, folders, workspace
+from corpus import split_counts, write_splits
 
 # --- defaults (each one a flag) ---------------------------------------------
 DATA_DRIVE_ID = "1YlvpDLix3S-U8fd-gqRwPcWXAXm8JwjL"  # the tutorial's data.zip
@@ -38,37 +42,12 @@ DATA_DEST = "data"
 CHECKPOINT_DEST = "models"
 EXPECT_VIDEOS = 1000  # data.zip holds data/s1/*.mpg ...
 EXPECT_ALIGNMENTS = 1000  # ... and data/alignments/s1/*.align
-URL_ENV = {"data": "LIPREAD_DATA_URL", "checkpoint": "LIPREAD_CHECKPOINT_URL"}  # not Drive
+URL_ENV = {"data": "LIPREAD_DATA_URL", "checkpoint": "LIPREAD_CHECKPOINT_URL",  # not Drive
+           "grid": corpus.URL_ENV}  # not Zenodo
 TIMEOUT_S = 60  # to connect, and between two reads
-SEED = 0  # of the test split drawn when the data lacks the 100 clips below
-
-# The test split of ../shared/grid (and of the README's figures): evaluating on the same
-# 100 clips keeps a downloaded copy's numbers comparable. Every other clip trains.
-TEST_NAMES = """
-bbaf2n bbal6n bbal8p bbas1s bbbf9a bbil2n bbws8n bgau1a bgbn8n bgbu5a bgig7s bgig8p
-bgwb5s bgwh8n bram5a bras6n bras9a brbg2n brbm6n brbt3a bris4p bwag5s bwbg8n bwim7a
-bwis9s bwwh2n lbaq7a lbbezn lbid3s lbix5s lbwe5s lbwk9s lbwr3s lbwr4p lbwy9a lgir9s
-lgwa1a lgwazp lgwg4p lgwm6n lgwtzn lray7a lrbe7s lrby9s lrie1a lriq9a lriy3a lrwl6p
-lwaz2p lwbf5a lwir5a pbac2p pbbc4n pbii2p pgad9s pgaezp pgbe3s pgbe4p pgbk6n pgid6p
-pgij8n pgiq2n pgwlzn prac7s prap6p prbd1s prbj6p pripzn prwk1a pwad5a pwbk2p pwbx8n
-pwbx9s pwby1a pwix3a pwwq9s sbaa7a sbig6p sbwo1s sbwu7a sgac4p sgap2p sgbjzn sgbv8n
-sgii5a sgwj6p srab3a srbu6n srih3a srin4n srit8n swai1s swao4n swbi6p swbv5a swih7s
-swiu5s swwc7a swwi8n swwv7s
-""".split()
 
 PROG = "download.py"
 SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .index file
-
-
-def _folders(tree: Path, depth: int = 3):
-    """tree and the folders below it, shallowest first, skipping macOS litter."""
-    level = [tree]
-    for _ in range(depth + 1):
-        nxt = []
-        for d in level:
-            yield d
-            nxt += sorted(p for p in d.iterdir() if p.is_dir() and p.name != "__MACOSX")
-        level = nxt
 
 
 def count_data(root: Path) -> tuple[int, int]:
@@ -84,33 +63,16 @@ def count_data(root: Path) -> tuple[int, int]:
 def find_data_root(tree: Path) -> Path:
     import utils
 
-    for d in _folders(tree):
+    for d in folders(tree):
         if (d / utils.SPEAKER).is_dir():
             return d
     raise DownloadError(f"the archive holds no {utils.SPEAKER}/ folder of videos "
                         "(expected data/s1/*.mpg and data/alignments/s1/*.align)")
 
 
-def write_splits(root: Path) -> tuple[int, int]:
-    """splits/train.txt and splits/test.txt for the clips that have an alignment."""
-    import utils
-
-    names = [n for n in utils.list_clips(root) if utils.alignment_path(root, n).is_file()]
-    test = [n for n in TEST_NAMES if n in set(names)]
-    if len(test) < len(TEST_NAMES):  # another archive: a seeded 10% instead
-        shuffled = list(names)
-        random.Random(SEED).shuffle(shuffled)
-        test = sorted(shuffled[:max(1, round(len(names) / 10))]) if len(names) > 1 else []
-    train = [n for n in names if n not in set(test)]
-    (root / "splits").mkdir(exist_ok=True)
-    (root / "splits" / "train.txt").write_text("".join(f"{n}\n" for n in train))
-    (root / "splits" / "test.txt").write_text("".join(f"{n}\n" for n in test))
-    return len(train), len(test)
-
-
 def find_checkpoint(tree: Path) -> Path:
     """The folder holding checkpoint.index, its data shards and state file, all checked."""
-    folder = next((d for d in _folders(tree) if (d / "checkpoint.index").is_file()), None)
+    folder = next((d for d in folders(tree) if (d / "checkpoint.index").is_file()), None)
     if folder is None:
         raise DownloadError("the archive holds no checkpoint.index (expected the tutorial's "
                             "checkpoint, checkpoint.index, checkpoint.data-00000-of-00001)")
@@ -141,19 +103,7 @@ def checkpoint_complete(dest: Path) -> bool:
             and any(dest.glob("checkpoint.data-*")))
 
 
-# --- the two commands -------------------------------------------------------
-
-def _workspace(dest: Path, what: str) -> Path:
-    """A fresh folder beside dest (same file system, so renames out of it are atomic)."""
-    parent = dest.absolute().parent
-    if not parent.is_dir():
-        problem = "is not a folder" if parent.exists() else "does not exist"
-        raise BadInput(f"{dest}: {parent} {problem}")
-    try:
-        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
-    except OSError as err:
-        raise BadInput(f"{dest}: cannot write in {parent} ({err.strerror})") from None
-
+# --- the tutorial's two archives (grid: corpus.get_grid) --------------------
 
 def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
              log=print) -> Path:
@@ -187,14 +137,6 @@ def _source(url, local_zip, drive_id) -> str:
     return str(local_zip) if local_zip else url or f"https://drive.google.com/uc?id={drive_id}"
 
 
-def _split_counts(root: Path) -> dict | None:
-    files = {k: root / "splits" / f"{k}.txt" for k in ("train", "test")}
-    if not all(f.is_file() for f in files.values()):
-        return None
-    return {k: sum(1 for line in f.read_text().splitlines() if line.split("#")[0].strip())
-            for k, f in files.items()}
-
-
 def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
              expect_alignments=EXPECT_ALIGNMENTS, log=print) -> dict:
     """The data in `dest`; returns what was done: {"status", "message", "videos", ...}."""
@@ -205,13 +147,13 @@ def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
         videos, alignments = count_data(dest)
         if videos >= expect_videos and alignments >= expect_alignments:
             return {"status": "already there", "source": None, "videos": videos,
-                    "alignments": alignments, "splits": _split_counts(dest),
+                    "alignments": alignments, "splits": split_counts(dest),
                     "message": (f"{dest}: already there ({videos} videos, {alignments} "
                                 "alignments); nothing to do")}
         raise BadInput(f"{dest}: exists but holds {videos} videos and {alignments} "
                        f"alignments, not {expect_videos} and {expect_alignments}: move "
                        "it away and run again, or pass another --data-dir")
-    work = _workspace(dest, "data")
+    work = workspace(dest, "data")
     try:
         with _given_zip_is_bad(local_zip):
             archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip, log)
@@ -230,7 +172,7 @@ def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
         os.rename(root, dest)  # the one step that makes it appear
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    splits = _split_counts(dest)
+    splits = split_counts(dest)
     said = (f"; splits: {splits['train']} train, {splits['test']} test"
             if wrote_splits and splits else "")
     return {"status": "extracted" if local_zip else "downloaded", "source": source,
@@ -251,7 +193,7 @@ def get_checkpoint(dest: Path, url=None, local_zip=None, log=print) -> dict:
         return {"status": "already there", "source": None, "files": _checkpoint_files(dest),
                 "message": f"{dest / 'checkpoint'}: already there; nothing to do"}
     source = _source(url, local_zip, CHECKPOINT_DRIVE_ID)
-    work = _workspace(dest, "checkpoint")
+    work = workspace(dest, "checkpoint")
     try:
         with _given_zip_is_bad(local_zip):
             archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip,
@@ -278,17 +220,25 @@ def parse_args(argv=None):
     p = cliutil.parser(PROG, __doc__)
     p.epilog = ("exit status: 0 done (or already there), 1 a failure while running (the "
                 "network, a bad download), 2 bad input or usage")
-    p.add_argument("what", choices=("data", "checkpoint"),
-                   help="data: GRID s1 videos and alignments; checkpoint: the tutorial's weights")
+    p.add_argument("what", choices=("data", "checkpoint", "grid"),
+                   help="data: the tutorial's GRID s1 videos and alignments; checkpoint: its "
+                        "weights; grid: GRID's videos and alignments by speaker (Zenodo)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="where the data goes (data only; default: $LIPREAD_DATA_DIR, else "
+                   help="where the data goes (data and grid; default: $LIPREAD_DATA_DIR, else "
                         f"{DATA_DEST}/)")
     p.add_argument("--dest", default=None, metavar="DIR",
-                   help="for data: the same as --data-dir; for checkpoint: where it goes "
-                        f"(default: {CHECKPOINT_DEST}/)")
+                   help="for data and grid: the same as --data-dir; for checkpoint: where it "
+                        f"goes (default: {CHECKPOINT_DEST}/)")
     p.add_argument("--url", default=None,
-                   help="download from this URL instead of Google Drive (default: "
-                        f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} when set, else Drive)")
+                   help="download from this URL instead of Google Drive; for grid, the folder "
+                        "URL holding s1.zip ... alignments.zip (default: "
+                        f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} / ${corpus.URL_ENV} "
+                        f"when set, else Drive; for grid {corpus.ZENODO})")
+    p.add_argument("--speakers", default=None, metavar="LIST",
+                   help="grid: which speakers, as s1-s34, s1,s3,s5-s7 or 1-4 (default: "
+                        f"{corpus.SPEAKERS_ALL}; s21, which has no video, is skipped)")
+    p.add_argument("--jobs", type=cliutil.positive_int, default=None, metavar="N",
+                   help=f"grid: files downloaded at once (default: {corpus.JOBS})")
     p.add_argument("--zip", dest="local_zip", default=None, metavar="PATH",
                    help="use this already downloaded zip instead of downloading "
                         "(default: download)")
@@ -305,11 +255,20 @@ def parse_args(argv=None):
                 f"(default: {CHECKPOINT_DEST}/)")
     if args.data_dir and args.dest and Path(args.data_dir) != Path(args.dest):
         p.error(f"--data-dir {args.data_dir} and --dest {args.dest} disagree: give one")
+    if args.what != "grid" and (args.speakers or args.jobs):
+        p.error(f"--speakers and --jobs are for grid, not {args.what}")
+    if args.what == "grid":
+        if args.local_zip:
+            p.error("--zip is for data and checkpoint: grid takes many zips (give --url)")
+        try:
+            args.speakers = corpus.parse_speakers(args.speakers or corpus.SPEAKERS_ALL)
+        except ValueError as err:
+            p.error(f"--speakers: {err}")
     return args
 
 
 def destination(args) -> Path:
-    """checkpoint: --dest, else models/; data: --data-dir (or --dest), then
+    """checkpoint: --dest, else models/; data, grid: --data-dir (or --dest), then
     $LIPREAD_DATA_DIR, then data/ (utils.resolve_data_dir, as every script)."""
     if args.what == "checkpoint":
         return Path(args.dest or CHECKPOINT_DEST)
@@ -328,8 +287,9 @@ def cli(argv=None) -> int:
     log = functools.partial(print, file=out)
     dest = destination(args)
     drive_id = DATA_DRIVE_ID if args.what == "data" else CHECKPOINT_DRIVE_ID
-    summary = {"what": args.what, "dest": str(dest), "status": "failed",
-               "source": _source(url, args.local_zip, drive_id)}
+    source = url or corpus.ZENODO if args.what == "grid" else _source(url, args.local_zip,
+                                                                       drive_id)
+    summary = {"what": args.what, "dest": str(dest), "status": "failed", "source": source}
     try:
         cliutil.check_writable(args.json)
     except OSError as err:
@@ -340,9 +300,13 @@ def cli(argv=None) -> int:
         if args.what == "data":
             done = get_data(dest, url, args.local_zip, args.expect_videos,
                             args.expect_alignments, log)
+        elif args.what == "grid":
+            done = corpus.get_grid(dest, args.speakers, source, args.jobs or corpus.JOBS, log)
         else:
             done = get_checkpoint(dest, url, args.local_zip, log)
         summary.update(done)
+        if done.get("error"):  # grid: some speakers failed (the others landed)
+            raise DownloadError(done["error"])
         log(done["message"], flush=True)
     except DownloadError as err:
         status, summary["error"] = err.exit_status, str(err)
@@ -350,7 +314,9 @@ def cli(argv=None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         status, summary["error"] = cliutil.EXIT_FAILED, f"{where}{err.strerror or err}"
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
+        print(f"{PROG}: interrupted; nothing was left half-written"
+              + ("; a cut download resumes on the next run" if args.what == "grid" else ""),
+              file=sys.stderr)
         return 130
     if status != cliutil.EXIT_OK:
         cliutil.error(PROG, summary["error"])
