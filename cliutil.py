@@ -26,7 +26,7 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
 
 
-def import_keras():
+def import_keras(warm: bool = True):
     """Import Keras and its backend with the backend's start-up chatter silenced.
 
     TensorFlow 2.21 writes absl lines to stderr while it loads and first looks for a GPU
@@ -46,7 +46,8 @@ def import_keras():
         os.dup2(devnull, 2)
         import keras
 
-        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # the device search happens here
+        if warm:  # not before tf.distribute.MultiWorkerMirroredStrategy: it must come first
+            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # the device search is here
     finally:
         os.dup2(saved, 2)
         os.close(saved)

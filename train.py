@@ -94,9 +94,13 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=c.positive_int, default=LIMIT,
                    help="use only the first N clip names (before the validation slice)")
     p.add_argument("--resume", action="store_true", help="go on from --run-dir's last epoch")
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
-                   help="mirrored: every GPU (else logical CPU) here; tf.distribute under "
-                        "TensorFlow, keras.distribution.DataParallel under JAX")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   default="default",
+                   help="mirrored: every GPU (else logical CPU) here; multiworker: the machines "
+                        "of $TF_CONFIG, each reading its shard (README); under JAX both are "
+                        "keras.distribution.DataParallel")
+    p.add_argument("--speakers", default=None,
+                   help="only these speakers' clips of --names, e.g. s1-s34 (default: all)")
     p.add_argument("--cpu-devices", type=c.non_negative_int, default=0,
                    help="split the CPU into N logical devices (to try --strategy mirrored)")
     p.add_argument("--tensorboard", action="store_true")
@@ -130,15 +134,27 @@ def main(args):
     keras.utils.set_random_seed(args.seed)
     data_dir = utils.resolve_data_dir(args.data_dir)
     names_file = Path(args.names) if args.names else data_dir / "splits" / "train.txt"
-    names = utils.read_names(names_file)[:args.limit]
+    names = utils.read_names(names_file)
+    if args.speakers:
+        import corpus
+        wanted = {f"s{n}" for n in corpus.parse_speakers(args.speakers)}
+        names = [n for n in names if utils.speaker_of(n) in wanted]
+    names = names[:args.limit]
     train_names, val_names = dataset.split_validation(names, args.val_fraction, args.seed)
     if not train_names:
         raise ValueError(f"{names_file}: {len(names)} clip(s) are too few to train on and "
                          "hold out a validation slice")
+    if strategy.workers > 1:
+        # Each worker decodes and reads only its own shard, all shards the same length.
+        train_names = train_names[strategy.task::strategy.workers][
+            :len(train_names) // strategy.workers]
+        val_names = val_names[strategy.task::strategy.workers][
+            :max(1, len(val_names) // strategy.workers)]
     run_dir = Path(args.run_dir)
     print(f"{len(train_names)} training clips, {len(val_names)} validation clips "
           f"(from {names_file}); {strategy.num_replicas_in_sync} replica(s) "
-          f"({training.backend()}); run in {run_dir}", flush=True)
+          f"({training.backend()}); worker {strategy.task + 1} of {strategy.workers}; "
+          f"run in {run_dir}", flush=True)
 
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
     train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop)
@@ -146,11 +162,13 @@ def main(args):
     teacher = None
     if args.teacher:
         teacher = training.teacher_probs(args.teacher, train_arrays[0])
-    train_ds = batches.ClipBatches(
-        *train_arrays, args.batch_size, True, args.seed, time_masks=args.time_masks,
-        warp_prob=args.warp, splice_prob=args.splice_prob,
-        sub_sentence_prob=args.sub_sentences, mixup_prob=args.mixup, teacher=teacher,
-        max_steps=args.max_steps)
+    def train_batches(shard=0, n_shards=1, batch_size=args.batch_size):
+        return batches.ClipBatches(
+            *train_arrays, batch_size, True, args.seed + 1000 * shard,
+            time_masks=args.time_masks, warp_prob=args.warp, splice_prob=args.splice_prob,
+            sub_sentence_prob=args.sub_sentences, mixup_prob=args.mixup, teacher=teacher,
+            max_steps=args.max_steps)
+    train_ds = train_batches()
     replicas = strategy.num_replicas_in_sync
     val_batch, drop = args.batch_size, False
     if replicas > 1:
@@ -160,8 +178,15 @@ def main(args):
         if len(val_names) < replicas:
             raise ValueError(f"{len(val_names)} validation clips for {replicas} replicas: "
                              "raise --val-fraction")
-    val_ds = batches.ClipBatches(*val_arrays, val_batch, False, drop_remainder=drop,
-                                 teacher_cols=teacher is not None, max_steps=args.max_steps)
+    def val_batches(shard=0, n_shards=1, batch_size=val_batch):
+        return batches.ClipBatches(*val_arrays, batch_size, False, drop_remainder=drop,
+                                   teacher_cols=teacher is not None, max_steps=args.max_steps)
+    val_ds = val_batches()
+    multiworker_tf = strategy.workers > 1 and strategy.strategy is not None
+    if multiworker_tf:
+        local_batch = val_ds[0]
+        train_ds = strategy.distribute(train_batches, args.batch_size)
+        val_ds = strategy.distribute(val_batches, val_batch)
 
     with strategy.scope():
         model = modelutil.build_lipnet_training(args.spatial_dropout, args.gru_dropout)
@@ -170,7 +195,9 @@ def main(args):
             loss=[losses.chars_loss(args.kd_weight if args.teacher else 0.0,
                                     args.kd_temperature), losses.words_loss],
             loss_weights=[1.0, args.word_loss_weight])
-    state = cbs.RunState(run_dir)
+    if multiworker_tf:
+        training.build_for_multiworker(model, local_batch)
+    state = cbs.RunState(run_dir, write=strategy.chief)
     initial_epoch = 0
     if args.resume:
         initial_epoch = state.restore(model)
@@ -179,8 +206,9 @@ def main(args):
         training.init_weights(model, args.init_weights)
     # Only now that every clip has been read and the weights fit does the run leave
     # anything behind.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
+    if strategy.chief:  # the other workers of --strategy multiworker write nothing
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "val.txt").write_text("\n".join(val_names) + "\n")
     last_epoch = min(args.epochs, args.stop_after or args.epochs)
     if initial_epoch >= last_epoch:
         print(f"{run_dir} already trained {initial_epoch} epochs (--epochs {args.epochs}, "
@@ -191,14 +219,16 @@ def main(args):
     val_truth = [utils.ids_to_text(l) for l in val_arrays[1]]
     callbacks = [
         keras.callbacks.LearningRateScheduler(training.lr_schedule(args.epochs, args.lr)),
-        cbs.SentencePrinter(val_frames, val_truth),
+        # Decoding needs every prediction in one place: not across several workers.
+        *([cbs.SentencePrinter(val_frames, val_truth)] if strategy.workers == 1 else []),
         cbs.BestInference(run_dir / "best.weights.h5", state),
         keras.callbacks.EarlyStopping(monitor="val_chars_loss", mode="min",
                                       patience=args.patience),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=args.resume),
+        *([keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=args.resume)]
+          if strategy.chief else []),
         state,
     ]
-    if args.tensorboard:
+    if args.tensorboard and strategy.chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     model.fit(train_ds, validation_data=val_ds, epochs=last_epoch,
               initial_epoch=initial_epoch, callbacks=callbacks, verbose=args.verbose)
@@ -227,7 +257,7 @@ def cli(argv=None):
         cliutil.check_writable(args.json)
         training.force_cpu_devices(args.cpu_devices)  # read by JAX when it loads
         with to_stderr:
-            cliutil.import_keras()
+            cliutil.import_keras(warm=args.strategy != "multiworker")
             summary = main(args)
     except (OSError, ValueError) as err:
         cliutil.error(PROG, err)

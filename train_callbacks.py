@@ -22,16 +22,19 @@ def _save_weights_atomically(model, path: Path) -> None:
 class RunState(keras.callbacks.Callback):
     """Saves weights, optimizer state and epoch after every epoch; restores them."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, write: bool = True):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.best = float("inf")
+        self.write = write  # False on the workers of a multi-worker run other than the chief
 
     @property
     def weights_path(self):
         return self.run_dir / "last.weights.h5"
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         _save_weights_atomically(self.model, self.weights_path)
         opt = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
         np.savez(self.run_dir / "optimizer-partial.npz", **opt)
@@ -68,7 +71,8 @@ class BestInference(keras.callbacks.Callback):
             print(f"\nepoch {epoch + 1}: {self.monitor} improved from "
                   f"{self.state.best:.4f} to {value:.4f}; saving {self.path}", flush=True)
             self.state.best = float(value)
-            _save_weights_atomically(modelutil.inference_model(self.model), self.path)
+            if self.state.write:
+                _save_weights_atomically(modelutil.inference_model(self.model), self.path)
 
 
 class SentencePrinter(keras.callbacks.Callback):
