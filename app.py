@@ -137,8 +137,9 @@ def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) 
             st.error("The upload is empty. Choose a video file (mp4, mpg, mov, …).")
             return None
         stem = os.path.splitext(os.path.basename(uploaded.name or ""))[0]
+        named = [c for c in clips if utils.split_name(c)[1] == stem]  # s26/<stem> too
         return Source("your upload", media.sha256_bytes(data),
-                      stem if stem in clips else None, data=data,
+                      named[0] if len(named) == 1 else None, data=data,
                       suffix=media.safe_suffix(uploaded.name))
     if clip is None:
         st.warning(f"No clips found in `{utils.video_dir(data_dir)}` (data directory "

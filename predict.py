@@ -2,10 +2,14 @@
 
     python predict.py ../shared/grid/s1/bbaf2n.mpg [more videos] [--decoder grammar]
     python predict.py talk.mp4 --start 12.5 --json -     # 3 s from 12.5 s, JSON on stdout
+    python predict.py --data-dir ../shared/others --speakers s26   # every clip of s26
+    python predict.py --data-dir ../shared/others s31/lgbj5a       # a clip by its name
 
 Any video OpenCV decodes, at any size and frame rate: the mouth is found by face
 landmarks (--crop fixed: the tutorial's window of a 360x288 GRID frame) and 3 s are read
-at 25 fps. Exit status: 0 every video read, 1 a failure while running, 2 bad input.
+at 25 fps. An argument that is no file but a clip name of the data directory (s26/lgbj5a;
+a bare name is s1's) reads that clip; --speakers reads every clip of those speakers.
+Exit status: 0 every video read, 1 a failure while running, 2 bad input.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import sys
 import cliutil
 
 # --- defaults (each one a flag) ---------------------------------------------
+DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/ (for clip names and --speakers)
+SPEAKERS = None  # e.g. "s26" or "s1-s34": every clip of these speakers of the data directory
 DECODER = "greedy"
 ARCH = "lipnet"
 WEIGHTS = None  # None: the shipped weights of --arch
@@ -31,7 +37,12 @@ def parse_args(argv=None):
     import utils
 
     p = cliutil.parser(PROG, __doc__)
-    p.add_argument("videos", nargs="+", help="video files (.mpg, .mp4, .mov, ...)")
+    p.add_argument("videos", nargs="*",
+                   help="video files (.mpg, .mp4, .mov, ...), or clip names of --data-dir "
+                        "(s26/lgbj5a; a bare name is s1's)")
+    cliutil.add_data_dir(p, DATA_DIR)
+    p.add_argument("--speakers", default=SPEAKERS,
+                   help="also every clip of these speakers of --data-dir, e.g. s26 or s1-s34")
     p.add_argument("--decoder", choices=decoding.DECODERS, default=DECODER)
     p.add_argument("--arch", choices=modelutil.ARCHS, default=ARCH)
     p.add_argument("--weights", default=WEIGHTS, help="default: the shipped weights of --arch")
@@ -41,23 +52,67 @@ def parse_args(argv=None):
                    help="seconds into each video where the 3 s read begin")
     p.add_argument("--json", default=JSON, metavar="PATH",
                    help="write the results as JSON here ('-': stdout, instead of the text)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.videos and not args.speakers:
+        p.error("give video files (or clip names), or --speakers")
+    return args
 
 
 def error(message) -> None:
     cliutil.error(PROG, message)
 
 
-def check_videos(paths) -> list[str]:
-    """The paths that are files; a line for each that is not (checked before the network
-    loads: a typo fails in a second, not ten)."""
+def check_videos(paths, data_dir=None) -> list[tuple[str, str, str | None]]:
+    """(label, path, clip name or None) of each argument that is a file, or else a clip of
+    data_dir; a line for each that is neither (checked before the network loads: a typo
+    fails in a second, not ten)."""
+    import utils
+
     good = []
     for path in paths:
         if os.path.isfile(path):
-            good.append(path)
-        else:
-            error(f"{path}: {'is a directory, not a video file' if os.path.isdir(path) else 'no such file'}")
+            good.append((path, path, None))
+            continue
+        if os.path.isdir(path):
+            error(f"{path}: is a directory, not a video file")
+            continue
+        if (data_dir is not None and utils.CLIP_NAME.fullmatch(path)
+                and os.path.splitext(path)[1].lower() not in utils.VIDEO_EXTS):
+            try:
+                good.append((path, str(utils.video_path(data_dir, path)), path))
+                continue
+            except utils.VideoError:
+                speaker, stem = utils.split_name(path)
+                error(f"{path}: no such file, nor a clip of {data_dir} (no "
+                      f"{utils.video_dir(data_dir, speaker)}/{stem}.*)")
+                continue
+        error(f"{path}: no such file")
     return good
+
+
+def speaker_clips(data_dir, text: str) -> list[tuple[str, str, str]]:
+    """(name, path, name) of every clip of the speakers `text` names (s26, s1-s34) that are
+    in data_dir; ValueError when none is (a note names those missing beside others)."""
+    import corpus
+    import utils
+
+    try:
+        wanted = [f"s{n}" for n in corpus.parse_speakers(text)]
+    except ValueError as err:
+        raise ValueError(f"--speakers: {err}") from None
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"{data_dir}: no such data directory (--data-dir, for --speakers)")
+    present = utils.list_speakers(data_dir)
+    chosen = [s for s in present if s in wanted]
+    if not chosen:
+        raise ValueError(f"--speakers {text}: none of them has videos in {data_dir} (it holds "
+                         f"{', '.join(present) or 'no speaker folders'})")
+    missing = [s for s in wanted if s not in present]
+    if missing:
+        print(f"{PROG}: note: --speakers: not in {data_dir}: {', '.join(missing)}",
+              file=sys.stderr)
+    return [(n, str(utils.video_path(data_dir, n)), n)
+            for n in utils.list_clips(data_dir, chosen)]
 
 
 def cli(argv=None) -> int:
@@ -67,18 +122,23 @@ def cli(argv=None) -> int:
     import transcribe
     import utils
 
-    good = check_videos(args.videos)
-    if not good:
-        return cliutil.EXIT_BAD_INPUT
+    data_dir = utils.resolve_data_dir(args.data_dir)
+    good = check_videos(args.videos, data_dir)
+    bad = len(args.videos) - len(good)
     try:
+        if args.speakers:
+            known = {path for _, path, _ in good}
+            good += [c for c in speaker_clips(data_dir, args.speakers) if c[1] not in known]
+        if not good:
+            return cliutil.EXIT_BAD_INPUT
         cliutil.check_writable(args.json)
         cliutil.import_keras()
         model = modelutil.load_model(args.arch, args.weights)
     except (OSError, ValueError) as err:  # WeightsError too
         error(err)
         return cliutil.EXIT_BAD_INPUT
-    results, bad = [], len(args.videos) - len(good)
-    for path in good:
+    results, several = [], len(good) + bad > 1
+    for label, path, name in good:
         try:
             result = transcribe.transcribe(model, path, args.decoder, args.crop, args.start)
         except utils.VideoError as err:
@@ -86,13 +146,13 @@ def cli(argv=None) -> int:
             bad += 1
             continue
         for notice in result.notices:
-            print(f"{PROG}: note: {path}: {notice}", file=sys.stderr)
-        results.append({"path": path, "sentence": result.sentence, "tokens": result.tokens,
+            print(f"{PROG}: note: {label}: {notice}", file=sys.stderr)
+        results.append({"path": path, **({"name": name} if name else {}),
+                        "sentence": result.sentence, "tokens": result.tokens,
                         "decoder": args.decoder, "crop": args.crop, "start": args.start,
                         "notices": result.notices})
         if args.json != "-":
-            print(f"{path}\t{result.sentence}" if len(args.videos) > 1 else result.sentence,
-                  flush=True)
+            print(f"{label}\t{result.sentence}" if several else result.sentence, flush=True)
     if args.json and results:
         cliutil.write_json(args.json, {"arch": args.arch, "decoder": args.decoder,
                                         "crop": args.crop, "results": results})

@@ -29,12 +29,29 @@ def model_card(models_dir: str) -> dict:
     return modelcard.read_model_card(models_dir)
 
 
+def by_speaker(clips: list[str]) -> dict[str, list[str]]:
+    """{speaker: its clip names}, in the order of `clips` (utils.list_clips: by speaker)."""
+    groups: dict[str, list[str]] = {}
+    for name in clips:
+        groups.setdefault(utils.speaker_of(name), []).append(name)
+    return groups
+
+
 def pick_clip(data_dir: Path, clips: list[str]) -> str | None:
+    """A clip name; with several speakers, a speaker first, then one of its clips."""
     if not clips:
         st.caption(f"No clips in `{utils.video_dir(data_dir)}`.")
         return None
-    return st.selectbox(f"GRID clip ({len(clips)} in `{utils.video_dir(data_dir)}`)",
-                        clips, key="clip")
+    groups = by_speaker(clips)
+    if len(groups) == 1:  # the tutorial's layout (s1 only): one picker, as ever
+        speaker = next(iter(groups))
+        folder = utils.video_dir(data_dir, speaker)
+        return st.selectbox(f"GRID clip ({len(clips)} in `{folder}`)", clips, key="clip")
+    speaker = st.selectbox(f"Speaker ({len(groups)} in `{data_dir}`)", list(groups),
+                           key="speaker", format_func=lambda s: f"{s} ({len(groups[s])} clips)")
+    return st.selectbox(f"GRID clip ({len(groups[speaker])} in "
+                        f"`{utils.video_dir(data_dir, speaker)}`)", groups[speaker], key="clip",
+                        format_func=lambda name: utils.split_name(name)[1])
 
 
 def upload_box():
@@ -106,7 +123,7 @@ def load_truth(data_dir: Path, name: str | None) -> str | None:
     if path is None or not path.is_file():
         missing = f" (`{path}` does not exist)" if path else ""
         st.info(f"No alignment for this video{missing}, so there's no truth to compare "
-                "with. GRID clips have theirs in `alignments/s1/<name>.align`.")
+                "with. GRID clips have theirs in `alignments/sN/<name>.align`.")
         return None
     try:
         return utils.load_sentence(path)

@@ -90,6 +90,7 @@ def alerts(at) -> list[str]:
 def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
     at = run_app(clip="bbaf2n")
     assert not alerts(at)
+    assert [s.key for s in at.selectbox] == ["clip"]  # one speaker: no speaker picker
     tokens = shown_tokens(at)
     assert len(tokens) == utils.N_FRAMES and all(0 <= t <= utils.BLANK_ID for t in tokens)
     sentence = shown_sentence(at)
@@ -186,6 +187,44 @@ def test_clip_without_alignment_still_reads(grid_dir, test_names, tmp_path, monk
     assert any("No alignment" in i.value for i in at.info)
     assert len(shown_tokens(at)) == utils.N_FRAMES
     assert not at.metric
+
+
+# --- several speakers --------------------------------------------------------------
+
+@pytest.fixture
+def speakers_env(grid_dir, test_names, tmp_path, monkeypatch):
+    """Three speakers (symlinks): three s1 test clips, and ../shared/others' s26 and s31."""
+    from test_splits import multi_speaker_corpus
+
+    data = multi_speaker_corpus(tmp_path / "data", grid_dir, test_names[:3])
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
+    return data
+
+
+def test_picker_groups_clips_by_speaker(speakers_env, test_names, weights):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="speaker").options == ["s1 (3 clips)", "s26 (10 clips)",
+                                                   "s31 (10 clips)"]
+    assert at.selectbox(key="clip").value == f"s1/{sorted(test_names[:3])[0]}"
+    at.selectbox(key="speaker").set_value("s26").run()
+    s26 = [n for n in utils.list_clips(speakers_env) if n.startswith("s26/")]
+    assert at.selectbox(key="clip").options == [utils.split_name(n)[1] for n in s26]
+    clip = s26[3]
+    at.selectbox(key="clip").set_value(clip).run()
+    assert not at.exception and not alerts(at)
+    assert any(clip in s.value for s in at.subheader)
+    truth = utils.load_sentence(utils.alignment_path(speakers_env, clip))
+    assert shown_truth(at) == truth
+    library = transcribe.transcribe(modelutil.load_model("lipnet"),
+                                    utils.video_path(speakers_env, clip), "greedy")
+    assert shown_tokens(at) == library.tokens and shown_sentence(at) == library.sentence
+    assert {m.label for m in at.metric} == {"WER", "CER"}
 
 
 # --- uploads -----------------------------------------------------------------------

@@ -165,6 +165,17 @@ def test_predict_bad_videos_beside_a_good_one(bad):
     assert str(bad["good"]) in proc.stdout
 
 
+def test_predict_clip_names_and_speakers_of_the_data(bad):
+    """Clip names of --data-dir beside a file, and --speakers: every clip, each once."""
+    proc = run("predict.py", "--data-dir", bad["good_data"], OTHER, bad["good"],
+               "--speakers", "s1", "--weights", bad["weights"], "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    assert [(r.get("name"), r["path"]) for r in results] == [
+        (OTHER, str(utils.video_path(bad["good_data"], OTHER))), (None, str(bad["good"])),
+        (GOOD, str(utils.video_path(bad["good_data"], GOOD)))]
+
+
 def test_predict_missing_weights(bad):
     proc = run("predict.py", bad["good"], "--weights", bad["root"] / "nope.weights.h5")
     assert_names(errors(proc, "predict.py")[0], "nope.weights.h5", "no such weights file")
@@ -178,6 +189,11 @@ def test_predict_missing_weights(bad):
     ("a negative start", ("--start", "must be 0 or more")),
     ("a start past the end of a clip", ("nothing from 9 s on",)),
     ("an unknown crop", ("--crop", "invalid choice")),
+    ("neither videos nor speakers", ("give video files", "--speakers")),
+    ("a speaker outside GRID", ("--speakers", "s40", "s1 to s34")),
+    ("a speaker not in the data", ("--speakers s26", "none of them", "holds s1")),
+    ("speakers of no data folder", ("nosuch_dir", "no such data directory")),
+    ("a clip name not in the data", ("s26/lgbj5a", "nor a clip of", "s26/lgbj5a.*")),
 ])
 def test_predict_bad_input(bad, case, fragments):
     args = {
@@ -190,6 +206,12 @@ def test_predict_bad_input(bad, case, fragments):
         "a start past the end of a clip": [bad["good"], "--start", "9",
                                            "--weights", bad["weights"]],
         "an unknown crop": [bad["good"], "--crop", "nose"],
+        "neither videos nor speakers": ["--data-dir", bad["good_data"]],
+        "a speaker outside GRID": ["--data-dir", bad["good_data"], "--speakers", "s40"],
+        "a speaker not in the data": ["--data-dir", bad["good_data"], "--speakers", "s26"],
+        "speakers of no data folder": ["--data-dir", bad["root"] / "nosuch_dir",
+                                       "--speakers", "s1"],
+        "a clip name not in the data": ["--data-dir", bad["good_data"], "s26/lgbj5a"],
     }[case]
     proc = run("predict.py", *args, "--json", bad["root"] / "out.json")
     assert proc.returncode == 2
