@@ -1,27 +1,27 @@
 """Training data: GRID clips decoded once to uint8 mouth crops (batches.py makes batches).
 
-Decoding the 800 training videos takes about a minute; the crops (with a small
-margin for crop jitter) are cached as one .npz so later runs start at once.
+Decoding the 800 training videos takes about a minute; the crops (with a small margin
+for crop jitter) are cached one .npy file a clip by cropcache.py (`preprocess.py` fills
+the cache for a whole corpus, in parallel), so later runs start at once. Videos that
+can't be read are skipped, and listed in a report file with the reason.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 
-import mouth
-from utils import (BLANK_ID, CROP_H, CROP_W, CROPS, DEFAULT_CROP, GRID_WORDS, INPUT_SHAPE,
-                   N_FRAMES, SILENCE_TOKENS, alignment_path, load_alignment_segments, load_mouth_frames, text_to_ids,
-                   video_path)
+import cropcache
+from utils import (BLANK_ID, CROPS, DEFAULT_CROP, GRID_WORDS, N_FRAMES, SILENCE_TOKENS,
+                   alignment_path, load_alignment_segments, text_to_ids)
 
-MARGIN = mouth.CROP_PAD  # pixels cached around the mouth crop, for jitter of +-4 px
+MARGIN = cropcache.MARGIN  # mouth.CROP_PAD: pixels cached around the crop, for +-4 px jitter
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
 N_SLOTS = 6  # command, colour, preposition, letter, digit, adverb
 WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
-DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
+DEFAULT_CACHE_DIR = cropcache.DEFAULT_CACHE_DIR  # $LIPREAD_CACHE_DIR, else .cache
 
 
 def label_ids(words: list[str]) -> np.ndarray:
@@ -42,36 +42,74 @@ def frame_word_targets(segments) -> np.ndarray:
     return targets
 
 
+class ClipArrays(tuple):
+    """(frames, labels, words): unpacks as three, as it always has; .names: the clips kept
+    (in the order given; a skipped clip is in none of the arrays), .failures: {skipped
+    name: reason}, .report: the report file listing them (None when nothing was skipped).
+
+    frames: uint8 (N, 75, 54, 148), or a cropcache.ClipStore of them (lazy=True);
+    labels: int32 (N, 40) padded character ids; words: int32 (N, 75) frame word ids.
+    """
+
+    def __new__(cls, frames, labels, words, names, failures=None, report=None):
+        self = super().__new__(cls, (frames, labels, words))
+        self.names, self.failures, self.report = list(names), dict(failures or {}), report
+        return self
+
+    @property
+    def frames(self):
+        return self[0]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self[1]
+
+    @property
+    def words(self) -> np.ndarray:
+        return self[2]
+
+
 def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
-                     crop=DEFAULT_CROP):
+                     crop=DEFAULT_CROP, workers=1, lazy=False, report=None) -> ClipArrays:
     """uint8 crops (N, 75, 54, 148), padded labels (N, 40), frame word ids (N, 75).
 
-    Cached per clip list, data folder and crop method (`crop-landmarks-<key>.npz`), so
-    that crops cut one way are never read as the other.
+    The crops come from the crop cache (cropcache.py: one .npy a clip under
+    <cache_dir>/clips-<crop>-<key>/, keyed by data folder and crop method, so that crops
+    cut one way are never read as the other); missing ones are computed first, by
+    `workers` processes. A video that can't be read is skipped, with a line said and its
+    reason in a report file (`report`, default <cache root>/skipped-<names key>.tsv);
+    the result's .names are the clips kept. A missing or malformed alignment raises
+    (AlignmentError), as a wrong data folder would. lazy=True: frames is a
+    cropcache.ClipStore that reads each clip when indexed, for corpora bigger than memory.
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
-    extra = f"|{crop}|{mouth.settings()}" if crop == "landmarks" else ""
-    key = hashlib.sha256(("\n".join(names) + f"|{Path(data_dir).resolve()}|{MARGIN}{extra}")
-                         .encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"crops-{crop}-{key}.npz"
-    if cache.is_file():
-        with np.load(cache) as z:
-            return z["frames"], z["labels"], z["words"]
-    frames, labels, words = [], [], []
-    for i, name in enumerate(names):
+    names = list(names)
+    if not names:
+        raise ValueError("no clips to load")
+    labels, words = {}, {}
+    for name in names:  # alignments first: a wrong folder fails before any decoding
         segments = load_alignment_segments(alignment_path(data_dir, name))
-        frames.append(load_mouth_frames(video_path(data_dir, name), margin=MARGIN, crop=crop))
-        labels.append(label_ids([w for _, _, w in segments if w not in SILENCE_TOKENS]))
-        words.append(frame_word_targets(segments))
-        if log and (i + 1) % 100 == 0:
-            log(f"decoded {i + 1}/{len(names)} clips")
-    arrays = np.stack(frames), np.stack(labels), np.stack(words)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, frames=arrays[0], labels=arrays[1], words=arrays[2])
-    os.replace(tmp, cache)  # never a half-written cache under the real name
-    return arrays
+        labels[name] = label_ids([w for _, _, w in segments if w not in SILENCE_TOKENS])
+        words[name] = frame_word_targets(segments)
+    done = cropcache.preprocess(data_dir, names, cache_dir, crop, workers, log=log,
+                                progress=bool(log), report=False)
+    kept, failures, path = done.names, done.failures, None
+    if failures:
+        key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
+        path = Path(report) if report else done.root / f"skipped-{key}.tsv"
+        cropcache.write_report(path, failures, cropcache.summary_lines(
+            data_dir, crop, names, kept, failures, {**done.__dict__}))
+        if log:
+            log(f"skipped {len(failures)} of {len(names)} clips whose video can't be read "
+                f"(e.g. {next(iter(failures))}); the reasons are in {path}")
+    if not kept:
+        raise ValueError(f"none of the {len(names)} clips could be read: "
+                         f"{next(iter(failures.values()))} (all reasons: {path})")
+    store = cropcache.ClipStore(done.root, kept)
+    return ClipArrays(store if lazy else store.load_all(),
+                      np.stack([labels[n] for n in kept]), np.stack([words[n] for n in kept]),
+                      kept, failures, path)
 
 
 def split_validation(names, fraction=0.1, seed=0):
@@ -110,9 +148,9 @@ def splice(frames, words, spans, sources):
         first, _ = spans[c][k]
         end = spans[c][k + 1][0] if k + 1 < N_SLOTS else N_FRAMES
         pieces.append((c, first, end))
-        ids.append(int(words[c, first]))
-    x = np.concatenate([frames[c, a:b] for c, a, b in pieces])
-    w = np.concatenate([words[c, a:b] for c, a, b in pieces])
+        ids.append(int(words[c][first]))
+    x = np.concatenate([frames[c][a:b] for c, a, b in pieces])  # frames: any sequence
+    w = np.concatenate([words[c][a:b] for c, a, b in pieces])
     idx = np.round(np.linspace(0, len(x) - 1, N_FRAMES)).astype(int)
     return x[idx], label_ids([GRID_WORDS[i - 1] for i in ids]), w[idx]
 

@@ -88,7 +88,8 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     assert "original:" in out and "predicted:" in out  # the sentence printer ran
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
     assert (run_dir / "val.txt").read_text().split()[0] in names.read_text()
-    assert list(cache.glob("crops-*.npz")), "decoded crops are cached"
+    # One uint8 .npy of crops a clip, under the crop cache's folder (cropcache.py).
+    assert len(list(cache.glob("clips-landmarks-*/s1/*.npy"))) == 12, "crops are cached"
 
     import modelutil
     best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")

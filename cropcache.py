@@ -1,0 +1,436 @@
+"""The crop cache: every clip's uint8 mouth crops in a .npy file of its own, computed once,
+in parallel over processes, and read back one clip at a time.
+
+    <cache_dir>/clips-<crop>-<key>/<speaker>/<stem>.npy   (75, 46 + 2 MARGIN, 140 + 2 MARGIN)
+
+The key hashes what shapes the crops (the data folder, the margin, the crop method, and for
+landmark crops mouth.settings()), so crops cut another way are never read back. Each file
+is written under a temporary name and renamed: a run stopped at any point (Ctrl-C, a
+crash, a full disk) leaves only whole files, and the next run computes the rest.
+
+A video that can't be read (corrupt, no face, too short) is skipped, never a crash half-way
+through 33,000 clips: `preprocess` returns it with the reason and writes a report file
+(`name<TAB>reason` a line). Such a failure is remembered beside the crops
+(`<stem>.failed`, with the video's size and time) so that later runs don't decode it again
+until the file changes (retry_failed=True tries them all again).
+
+`ClipStore` reads a cached corpus clip by clip (np.load with mmap_mode="r"), so training
+can run on a corpus that doesn't fit in memory (33,000 clips are ~20 GB of crops).
+No TensorFlow or Keras here.
+"""
+from __future__ import annotations
+
+import hashlib
+import operator
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import mouth
+from utils import CROP_H, CROP_W, CROPS, DEFAULT_CROP, N_FRAMES, load_mouth_frames, split_name, \
+    video_path
+from video import VideoError
+
+MARGIN = mouth.CROP_PAD  # pixels kept around the crop for training's jitter (dataset.MARGIN)
+CLIP_SHAPE = (N_FRAMES, CROP_H + 2 * MARGIN, CROP_W + 2 * MARGIN)
+DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
+REPORT_NAME = "report.tsv"
+IN_FLIGHT = 2  # clips queued per worker process: 33,000 clips are never 33,000 futures
+PLAIN_EVERY = 0.1  # without a terminal, a progress line at each tenth of the way
+PLAIN_MIN_TOTAL = 50  # ... for runs this long; shorter ones get the closing line only
+MP_START = "spawn"  # no fork of a parent that may hold TensorFlow's or OpenCV's threads
+# A video that fails with one of these fails the same way next time: remembered.
+LASTING = (VideoError, mouth.FaceError)
+
+
+# --- where clips are cached ---------------------------------------------------------------
+
+def cache_key(data_dir, crop: str = DEFAULT_CROP) -> str:
+    """16 hex digits of what shapes the crops: data folder, margin, crop (and its settings)."""
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
+    extra = f"|{mouth.settings()}" if crop == "landmarks" else ""
+    text = f"{Path(data_dir).resolve()}|{MARGIN}|{crop}{extra}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_root(data_dir, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT_CROP) -> Path:
+    """The folder of one data folder's crops cut one way: <cache_dir>/clips-<crop>-<key>."""
+    return Path(cache_dir) / f"clips-{crop}-{cache_key(data_dir, crop)}"
+
+
+def clip_path(root, name: str) -> Path:
+    """Where a clip's crops are cached: <root>/<speaker>/<stem>.npy (bbaf2n is s1/bbaf2n)."""
+    speaker, stem = split_name(name)
+    return Path(root) / speaker / f"{stem}.npy"
+
+
+def _failed_path(path: Path) -> Path:
+    return path.with_suffix(".failed")
+
+
+def _stamp(video: Path) -> str:
+    """The video's size and modification time: a remembered failure holds while they do."""
+    st = video.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def _write_atomic(path: Path, write) -> None:
+    """write(file) to a temporary name beside `path`, then renamed: whole or not at all."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+def crop_clip(data_dir, name: str, crop: str, path) -> tuple[str, str | None, str | None]:
+    """Compute one clip's crops and save them to `path` (what a worker process runs).
+
+    Returns (name, None, None), or (name, reason, stamp) for a clip that can't be read;
+    stamp (the video's size and time) only when the failure will repeat (a bad video), so
+    that it can be remembered. Never raises for a bad clip: any exception is a reason.
+    """
+    path, video, stamp = Path(path), None, None
+    try:
+        video = video_path(data_dir, name)
+        crops = load_mouth_frames(video, margin=MARGIN, crop=crop)
+        if crops.shape != CLIP_SHAPE or crops.dtype != np.uint8:
+            raise ValueError(f"{video}: crops of shape {crops.shape} ({crops.dtype}); "
+                             f"expected {CLIP_SHAPE} uint8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, lambda f: np.save(f, np.ascontiguousarray(crops)))
+        return name, None, None
+    except LASTING as err:
+        reason = _one_line(err)
+        try:
+            stamp = _stamp(video) if video is not None else None
+        except OSError:
+            stamp = None
+    except (OSError, ValueError) as err:
+        reason = _one_line(f"{video or name}: {type(err).__name__}: {err}")
+    except Exception as err:  # noqa: BLE001: a bad clip must not stop 33,000 others
+        reason = _one_line(f"{video or name}: unexpected {type(err).__name__}: {err}")
+    return name, reason, stamp
+
+
+def _init_worker() -> None:
+    """In each worker: Ctrl-C is the parent's to handle; one OpenCV thread a process."""
+    import signal
+
+    import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+
+
+# --- progress -----------------------------------------------------------------------------
+
+class Progress:
+    """Clips done of a total, on stderr. On a terminal one line redrawn (`\\r`) with
+    done/total, clips/s and the time left; otherwise a plain line at each tenth of the way
+    (runs of PLAIN_MIN_TOTAL clips or more) and one at the end."""
+
+    def __init__(self, total: int, stream=None, live: bool | None = None, what="cropped"):
+        self.total, self.what = total, what
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.start, self.drawn, self.shown = time.perf_counter(), 0.0, 0
+        self.done = self.failed = 0
+
+    def line(self, end: bool = False) -> str:
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else None
+        failed = f", {self.failed} skipped" if self.failed else ""
+        head = (f"{self.what} {self.done}/{self.total} clips ({self.done / self.total:.0%})"
+                f"{failed}  {rate:.1f} clips/s")
+        if end:
+            return f"{head}  in {_clock(elapsed)}"
+        return f"{head}  ETA {'--:--' if left is None else _clock(left)}"
+
+    def update(self, done: int, failed: int = 0) -> None:
+        self.done, self.failed = done, failed
+        if self.live:
+            now = time.perf_counter()
+            if now - self.drawn >= 0.2 or done == self.total:
+                self.drawn = now
+                self.stream.write(f"\r{self.line()}\x1b[K")
+                self.stream.flush()
+        elif self.total >= PLAIN_MIN_TOTAL:
+            step = int(done / self.total / PLAIN_EVERY)
+            if step > self.shown and done < self.total:
+                self.shown = step
+                print(self.line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        end = self.line(end=True)
+        if self.live:
+            self.stream.write(f"\r{end}\x1b[K\n")
+        else:
+            print(end, file=self.stream)
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+# --- preprocessing ------------------------------------------------------------------------
+
+class Preprocessed(tuple):
+    """(cached names, {skipped name: reason}), with how the run went as attributes:
+    root (the cache folder), computed (clips cropped now), remembered (skipped without a
+    retry: known bad videos), seconds, workers and report (the file written, or None)."""
+
+    def __new__(cls, names, failures, **info):
+        self = super().__new__(cls, (names, failures))
+        self.__dict__.update(info)
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return self[0]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return self[1]
+
+
+def _known_failure(data_dir, name: str, marker: Path) -> str | None:
+    """The remembered reason a clip can't be read, while its video is unchanged."""
+    try:
+        stamp, _, reason = marker.read_text().rstrip("\n").partition("\t")
+        if stamp == _stamp(video_path(data_dir, name)):
+            return reason
+    except (OSError, ValueError):
+        pass
+    marker.unlink(missing_ok=True)  # the video changed (or went): try it again
+    return None
+
+
+def preprocess(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT_CROP,
+               workers: int = 1, log=print, progress=True, report=None,
+               retry_failed: bool = False, _work=crop_clip) -> Preprocessed:
+    """Cache the crops of every clip of `names` not cached yet; skip those that fail.
+
+    workers: processes cropping at once (1: here, in this process). log: a print-like
+    function for the few lines said, or None. progress: True (a bar on stderr), False, or a
+    stream. report: the report file's path; None: <cache root>/report.tsv; False: none.
+    Returns Preprocessed: (names cached, in the order given; {name: reason} of the rest).
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
+    workers = operator.index(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
+    t0 = time.perf_counter()
+    root = cache_root(data_dir, cache_dir, crop)
+    root.mkdir(parents=True, exist_ok=True)
+    failures: dict[str, str] = {}
+    todo: dict[Path, str] = {}  # one job a file: s1/bbaf2n and bbaf2n are the same clip
+    remembered = 0
+    for name in names:
+        path = clip_path(root, name)
+        if path in todo or path.is_file():
+            continue
+        marker = _failed_path(path)
+        if not retry_failed and marker.is_file():
+            reason = _known_failure(data_dir, name, marker)
+            if reason is not None:
+                failures[name], remembered = reason, remembered + 1
+                continue
+        todo[path] = name
+    if todo and log:
+        log(f"cropping {len(todo)} clips ({crop}) into {root} with {min(workers, len(todo))} "
+            f"worker process(es); {len(names) - len(todo) - remembered} cached already")
+        sys.stdout.flush()  # before the progress bar's lines on stderr
+    bar = None
+    if todo and progress:
+        bar = Progress(len(todo), None if progress is True else progress)
+    counts = {"done": 0, "failed": 0}
+    by_name = {}
+
+    def finished(name, reason, stamp):
+        counts["done"] += 1
+        if reason is not None:
+            counts["failed"] += 1
+            by_name[name] = reason
+            marker = _failed_path(clip_path(root, name))
+            if stamp is not None:
+                try:
+                    marker.parent.mkdir(parents=True, exist_ok=True)
+                    _write_atomic(marker, lambda f: f.write(f"{stamp}\t{reason}\n".encode()))
+                except OSError:
+                    pass  # not remembered: tried again next time
+            else:
+                marker.unlink(missing_ok=True)
+        elif retry_failed:
+            _failed_path(clip_path(root, name)).unlink(missing_ok=True)  # read at last
+        if bar:
+            bar.update(counts["done"], counts["failed"])
+
+    jobs = [(name, path) for path, name in todo.items()]
+    try:
+        if workers == 1 or len(jobs) == 1:
+            for name, path in jobs:
+                finished(*_work(data_dir, name, crop, path))
+        else:
+            _run_pool(jobs, min(workers, len(jobs)), _work, (data_dir, crop), finished)
+    finally:
+        if bar:
+            bar.close()
+    # Failures of the same clip under two names (bbaf2n, s1/bbaf2n) count for both.
+    for name in names:
+        if name not in failures:
+            other = by_name.get(todo.get(clip_path(root, name), name))
+            if other is not None:
+                failures[name] = other
+    cached = [n for n in names if n not in failures]
+    seconds = time.perf_counter() - t0
+    info = dict(root=root, computed=counts["done"] - counts["failed"], remembered=remembered,
+                seconds=seconds, workers=min(workers, max(len(jobs), 1)), report=None)
+    if report is not False:
+        path = Path(report) if report else root / REPORT_NAME
+        write_report(path, failures, summary_lines(data_dir, crop, names, cached, failures,
+                                                   info))
+        info["report"] = path
+    return Preprocessed(cached, failures, **info)
+
+
+def _run_pool(jobs, workers, work, args, finished) -> None:
+    """The jobs over a process pool, IN_FLIGHT a worker queued at a time.
+
+    A worker that dies (a crash in a native library, the OOM killer) breaks the pool and
+    every clip in flight with it; those are tried again one at a time in a pool of their
+    own, so that only the clip that kills a worker on its own is skipped for it.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context(MP_START)
+    queue, suspects = deque(jobs), deque()
+    while queue or suspects:
+        alone = not queue  # the suspects of a broken pool: one at a time
+        source = suspects if alone else queue
+        size = 1 if alone else workers
+        with ProcessPoolExecutor(size, mp_context=context, initializer=_init_worker) as pool:
+            running = {}
+            try:
+                while source or running:
+                    while source and len(running) < size * (1 if alone else IN_FLIGHT):
+                        name, path = source[0]
+                        running[pool.submit(work, args[0], name, args[1], path)] = (name, path)
+                        source.popleft()  # only once submitted: a broken pool refuses it
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        name, path = running.pop(future)
+                        try:
+                            finished(*future.result())
+                        except BrokenProcessPool:
+                            if alone:
+                                finished(name, "the worker process died while cropping it "
+                                               "(a crash in the video decoder or dlib?)", None)
+                            else:
+                                suspects.append((name, path))
+                        except Exception as err:  # noqa: BLE001: one clip, not the run
+                            finished(name, _one_line(f"{type(err).__name__}: {err}"), None)
+            except BrokenProcessPool:  # submit() on a pool that just broke
+                pass
+            finally:
+                for job in running.values():  # in flight when the pool broke (or Ctrl-C)
+                    suspects.appendleft(job)
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def summary_lines(data_dir, crop, names, cached, failures, info) -> list[str]:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return [f"crop cache {info['root']} ({crop} crops of {Path(data_dir).resolve()}), {when}",
+            f"{len(names)} clips: {len(cached)} cached ({info['computed']} new), "
+            f"{len(failures)} skipped ({info['remembered']} known from earlier runs); "
+            f"{info['seconds']:.1f} s with {info['workers']} worker process(es)",
+            "each line below: a clip that can't be read<TAB>why"]
+
+
+def write_report(path, failures: dict[str, str], summary: list[str] = ()) -> Path:
+    """The skipped clips, `name<TAB>reason` a line, under '# ' summary lines; whole or not
+    at all. read_report() reads it back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {_one_line(s)}" for s in summary]
+    lines += [f"{name}\t{_one_line(reason)}" for name, reason in failures.items()]
+    _write_atomic(path, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    return path
+
+
+def read_report(path) -> dict[str, str]:
+    """{name: reason} of a report file."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, reason = line.partition("\t")
+            out[name] = reason
+    return out
+
+
+# --- reading the cache ----------------------------------------------------------------------
+
+class ClipStore(Sequence):
+    """The cached crops of `names`, read one clip at a time: store[i] is clip i's uint8
+    (75, 54, 148) array, len(store) the number of clips; a slice is a store of those clips.
+    What training reads when the corpus does not fit in memory."""
+
+    dtype = np.uint8
+
+    def __init__(self, root, names):
+        self.root, self.names = Path(root), list(names)
+        self.paths = [clip_path(self.root, n) for n in self.names]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *CLIP_SHAPE)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ClipStore(self.root, self.names[i])
+        path = self.paths[operator.index(i)]  # IndexError past the end, as a list's
+        crops = np.load(path, mmap_mode="r")
+        if crops.shape != CLIP_SHAPE or crops.dtype != np.uint8:
+            raise ValueError(f"{path}: cached crops of shape {crops.shape} ({crops.dtype}); "
+                             f"expected {CLIP_SHAPE} uint8: delete the file to recompute it")
+        out = np.array(crops)  # a plain array: the map is closed when `crops` goes
+        del crops
+        return out
+
+    def load_all(self) -> np.ndarray:
+        """Every clip in one (N, 75, 54, 148) uint8 array."""
+        out = np.empty(self.shape, np.uint8)
+        for i in range(len(self)):
+            out[i] = self[i]
+        return out
+
+    def __repr__(self) -> str:
+        return f"ClipStore({len(self)} clips in {self.root})"
