@@ -22,6 +22,7 @@ DATA_DIR = None  # None: $LIPREAD_DATA_DIR, then data/
 TRAIN_NAMES = None  # None: <data-dir>/splits/train.txt
 RUN_DIR = "runs/lipnet"
 CROP = "landmarks"  # mouth found by face landmarks; "fixed": the tutorial's window
+WORKERS = 1  # processes cutting crops not yet cached (preprocess.py first for a corpus)
 EPOCHS = 60
 BATCH_SIZE = 8
 PEAK_LR = 5e-4  # 1e-3 kept the full-resolution network near chance from scratch
@@ -59,6 +60,10 @@ def parse_args(argv=None):
                    help="file of training clip names; default: <data-dir>/splits/train.txt")
     p.add_argument("--run-dir", default=RUN_DIR)
     p.add_argument("--cache-dir", default=None, help="decoded crops cache; default: .cache")
+    p.add_argument("--workers", type=c.positive_int, default=WORKERS,
+                   help="processes cutting mouth crops not yet cached (preprocess.py does too)")
+    p.add_argument("--lazy", action="store_true",
+                   help="read crops from the cache clip by clip, for corpora bigger than memory")
     p.add_argument("--crop", choices=("landmarks", "fixed"), default=CROP,
                    help="how the mouth is cut: face landmarks, or the tutorial's fixed window")
     p.add_argument("--epochs", type=c.positive_int, default=EPOCHS)
@@ -157,8 +162,12 @@ def main(args):
           f"run in {run_dir}", flush=True)
 
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
-    train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop)
-    val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop)
+    train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop,
+                                            workers=args.workers, lazy=args.lazy)
+    val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop,
+                                          workers=args.workers)
+    # Unreadable videos are skipped (listed in the cache's report): count what is left.
+    train_names, val_names = list(train_arrays.names), list(val_arrays.names)
     teacher = None
     if args.teacher:
         teacher = training.teacher_probs(args.teacher, train_arrays[0])
