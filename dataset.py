@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,11 @@ def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
         segments = load_alignment_segments(alignment_path(data_dir, name))
         labels[name] = label_ids([w for _, _, w in segments if w not in SILENCE_TOKENS])
         words[name] = frame_word_targets(segments)
+    # A live bar on a terminal; otherwise its lines go with the log's, on stdout, so that
+    # stderr keeps to errors (the scripts' one-line error convention).
+    bar = (sys.stderr if sys.stderr.isatty() else sys.stdout) if log else False
     done = cropcache.preprocess(data_dir, names, cache_dir, crop, workers, log=log,
-                                progress=bool(log), report=False)
+                                progress=bar, report=False)
     kept, failures, path = done.names, done.failures, None
     if failures:
         key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]

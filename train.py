@@ -162,6 +162,8 @@ def main(args):
           f"run in {run_dir}", flush=True)
 
     cache_dir = args.cache_dir or dataset.DEFAULT_CACHE_DIR
+    for name in train_names + val_names:  # a bad alignment fails now, before any decoding
+        utils.load_alignment_segments(utils.alignment_path(data_dir, name))
     train_arrays = dataset.load_clip_arrays(data_dir, train_names, cache_dir, crop=args.crop,
                                             workers=args.workers, lazy=args.lazy)
     val_arrays = dataset.load_clip_arrays(data_dir, val_names, cache_dir, crop=args.crop,
