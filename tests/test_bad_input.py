@@ -305,6 +305,11 @@ def test_evaluate_bad_video(bad, tmp_path, data, fragments):
     ("init weights a directory", ("--init-weights", "empty_dir", "is a directory")),
     ("init weights of another network", ("other.weights.h5", "not lipnet weights")),
     ("binary names", ("binary_names.txt", "not a text file")),
+    ("teacher a directory", ("--teacher", "empty_dir", "is a directory")),
+    ("teacher of another network", ("other.weights.h5", "does not fit the lipnet network")),
+    ("mixup over 1", ("--mixup",)),
+    ("an unknown speaker", ("s99", "s1 to s34")),
+    ("an unknown strategy", ("--strategy", "invalid choice")),
 ])
 def test_train_fails_before_training(bad, tmp_path, case, fragments):
     run_dir = tmp_path / "run"
@@ -328,6 +333,12 @@ def test_train_fails_before_training(bad, tmp_path, case, fragments):
         "init weights of another network": ["--data-dir", bad["good_data"],
                                             "--init-weights", bad["other_net"]],
         "binary names": ["--data-dir", bad["good_data"], "--names", bad["binary_names"]],
+        "teacher a directory": ["--data-dir", bad["good_data"], "--teacher", bad["empty_dir"]],
+        "teacher of another network": ["--data-dir", bad["good_data"],
+                                       "--teacher", bad["other_net"]],
+        "mixup over 1": ["--data-dir", bad["good_data"], "--mixup", 1.5],
+        "an unknown speaker": ["--data-dir", bad["good_data"], "--speakers", "s99"],
+        "an unknown strategy": ["--data-dir", bad["good_data"], "--strategy", "ring"],
     }[case]
     if case == "run dir under a file":
         run_dir = bad["a_file"] / "run"
