@@ -229,6 +229,7 @@ def main(args):
     val_frames = np.stack([batches.center(f) for f in val_arrays[0]])
     val_truth = [utils.ids_to_text(l) for l in val_arrays[1]]
     callbacks = [
+        cbs.Throughput(args.batch_size * strategy.workers),
         keras.callbacks.LearningRateScheduler(training.lr_schedule(args.epochs, args.lr)),
         # Decoding needs every prediction in one place: not across several workers.
         *([cbs.SentencePrinter(val_frames, val_truth)] if strategy.workers == 1 else []),

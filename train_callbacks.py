@@ -1,8 +1,10 @@
-"""Callbacks of train.py: resumable run state, best-weights export, sentence printing."""
+"""Callbacks of train.py: resumable run state, best-weights export, sentence printing,
+training throughput."""
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -81,10 +83,12 @@ class SentencePrinter(keras.callbacks.Callback):
     def __init__(self, frames: np.ndarray, truths: list[str], show: int = 3):
         super().__init__()
         self.frames, self.truths, self.show = frames, truths, show
+        self._net = None  # cut once: it shares the training network's variables
 
     def on_epoch_end(self, epoch, logs=None):
-        net = modelutil.inference_model(self.model)
-        probs = net.predict(self.frames, batch_size=16, verbose=0)
+        if self._net is None:  # a new model each epoch would trace predict() anew
+            self._net = modelutil.inference_model(self.model)
+        probs = self._net.predict(self.frames, batch_size=16, verbose=0)
         for decoder in ("greedy", "grammar"):
             texts = decoding.decode_batch(probs, decoder)
             wer, cer = decoding.error_rates(self.truths, texts)
@@ -97,3 +101,29 @@ class SentencePrinter(keras.callbacks.Callback):
               f"{logs['val_cer']:.2%} (grammar WER {logs['val_wer_grammar']:.2%})")
         for truth, text in zip(self.truths, shown):
             print(f"  original:  {truth}\n  predicted: {text}")
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training clips per second of each epoch, logged as `train_clips_per_s`: from the end
+    of its first step (which compiles, in the first epoch) to the end of its last, so input
+    waits count and validation does not. Goes before the loggers in the callback list."""
+
+    def __init__(self, clips_per_step: int):
+        super().__init__()
+        self.clips_per_step = clips_per_step
+        self.start = self.end = None
+        self.steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.steps = None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.end = time.perf_counter()
+        if self.start is None:
+            self.start = self.end
+        else:
+            self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.steps:
+            logs["train_clips_per_s"] = self.steps * self.clips_per_step / (self.end - self.start)
