@@ -8,7 +8,7 @@ What lands in --dest: s1/<name>.mpg only (MPEG-1, as in data.zip): every test cl
 byte for byte when it already is an .mpg, and --train-clips training clips spread evenly
 over the sorted training split, re-encoded to MPEG-1 with imageio-ffmpeg's ffmpeg (25 fps,
 the same size, no sound); alignments/s1/<name>.align for those clips; and the splits
-written by download.py's own write_splits(), the code path a download takes. CI runs the
+written by corpus.write_splits(), the code path a download takes. CI runs the
 data-dependent tests (pytest -m grid) on it, so that they cannot lean on ../shared/grid's
 .mp4 files, its clip count or its split files.
 
@@ -87,7 +87,7 @@ def check_same_clip(src: Path, dst: Path) -> None:
 def build(src: Path, dest: Path, train_clips: int, log=print) -> dict:
     import imageio_ffmpeg
 
-    import download
+    import corpus
     import utils
 
     for need in ("s1", "alignments/s1", "splits/train.txt", "splits/test.txt"):
@@ -113,7 +113,7 @@ def build(src: Path, dest: Path, train_clips: int, log=print) -> dict:
             check_same_clip(video, target)
             encoded += 1
         shutil.copyfile(utils.alignment_path(src, name), utils.alignment_path(dest, name))
-    n_train, n_test = download.write_splits(dest)  # the code path of a download
+    n_train, n_test = corpus.write_splits(dest)  # the code path of a download
     seconds = time.perf_counter() - start
     summary = {"src": str(src), "dest": str(dest), "clips": len(test) + len(train),
                "copied": copied, "reencoded": encoded, "splits": {"train": n_train,

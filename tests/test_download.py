@@ -262,20 +262,20 @@ def test_google_drive_quota_is_explained(monkeypatch, tmp_path, drive_answer):
     """What Drive does when its quota is spent: gdown refuses, or hands over the HTML page."""
     import gdown
 
-    import download as dl
+    import tutorial_archives as ta
 
     def fake_download(id=None, output=None, **kwargs):
-        assert id == dl.DATA_DRIVE_ID
+        assert id == ta.DATA_DRIVE_ID
         if drive_answer == "refusal":
             raise gdown.exceptions.FileURLRetrievalError("Too many users have viewed it")
         Path(output).write_bytes(QUOTA_PAGE)
         return output
 
     monkeypatch.setattr(gdown, "download", fake_download)
-    with pytest.raises(dl.DownloadError) as err:
-        dl.get_data(tmp_path / "data")
+    with pytest.raises(ta.DownloadError) as err:
+        ta.get_data(tmp_path / "data")
     message = str(err.value)
-    assert "quota" in message and dl.DATA_DRIVE_ID in message and "--zip" in message
+    assert "quota" in message and ta.DATA_DRIVE_ID in message and "--zip" in message
     assert "\n" not in message
     assert list(tmp_path.iterdir()) == []
 

@@ -1,6 +1,7 @@
-"""splits.py: LipNet's overlapped- and unseen-speaker splits and today's s1 split, on a
-small corpus of three speakers (symlinks: 30 s1 clips of ../shared/grid, and s26 and s31
-of ../shared/others); and the lists they write, read by evaluate.py and predict.py.
+"""splits.py and protocols.py: LipNet's overlapped- and unseen-speaker splits and today's
+s1 split, on a small corpus of three speakers (symlinks: 30 s1 clips of ../shared/grid,
+and s26 and s31 of ../shared/others); and the lists they write, read by evaluate.py and
+predict.py.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import corpus
-import splits
+import protocols
 import utils
 from conftest import in_ci
 
@@ -104,11 +105,11 @@ def test_overlapped_is_fixed_by_seed_and_splits_every_clip_once(corpus_dir, tmp_
 
 
 def test_overlapped_draw_of_a_speaker_ignores_the_others(corpus_dir):
-    everyone = splits.make_split(corpus_dir, "overlapped", test_per_speaker=3)
-    alone = splits.make_split(corpus_dir, "overlapped", speakers=[26], test_per_speaker=3)
+    everyone = protocols.make_split(corpus_dir, "overlapped", test_per_speaker=3)
+    alone = protocols.make_split(corpus_dir, "overlapped", speakers=[26], test_per_speaker=3)
     assert alone.test == [n for n in everyone.test if n.startswith("s26/")]
     assert list(alone.speakers) == ["s26"]
-    only_s1 = splits.make_split(corpus_dir, "overlapped", speakers=[1], test_per_speaker=3)
+    only_s1 = protocols.make_split(corpus_dir, "overlapped", speakers=[1], test_per_speaker=3)
     assert only_s1.test == [utils.split_name(n)[1] for n in everyone.test
                             if n.startswith("s1/")]  # s1 alone: bare names, same draw
 
@@ -127,7 +128,7 @@ def test_only_clips_with_a_video_and_an_alignment(corpus_dir, tmp_path):
     lost = sorted((data / "alignments" / "s26").iterdir())[0]
     lost.unlink()
     (data / "alignments" / "s31" / "nosuchvideo.align").write_text("0 1 sil\n")
-    split = splits.make_split(data, "overlapped", test_per_speaker=3)
+    split = protocols.make_split(data, "overlapped", test_per_speaker=3)
     names = split.train + split.test
     assert f"s26/{lost.stem}" not in names and "s31/nosuchvideo" not in names
     assert len(names) == len(all_clips(corpus_dir)) - 1
@@ -149,11 +150,11 @@ def test_unseen_holds_s1_out_of_training(corpus_dir, tmp_path):
 
 
 def test_unseen_speakers_never_train(corpus_dir):
-    split = splits.unseen({"s1": ["a"], "s2": ["b"], "s3": ["c"], "s20": ["d"], "s22": ["e"],
+    split = protocols.unseen({"s1": ["a"], "s2": ["b"], "s3": ["c"], "s20": ["d"], "s22": ["e"],
                            "s34": ["f"]})
     assert split.train == ["s3/c", "s34/f"]
     assert split.test == ["s1/a", "s2/b", "s20/d", "s22/e"]
-    assert not {utils.speaker_of(n) for n in split.train} & set(splits.UNSEEN_SPEAKERS)
+    assert not {utils.speaker_of(n) for n in split.train} & set(protocols.UNSEEN_SPEAKERS)
 
 
 # --- today's s1 split ----------------------------------------------------------------
@@ -172,7 +173,7 @@ def test_s1_protocol_is_the_download_split(corpus_dir, tmp_path):
 
 
 def test_s1_protocol_on_the_shared_data_is_its_split(grid_dir, tmp_path):
-    split = splits.make_split(grid_dir, "s1")
+    split = protocols.make_split(grid_dir, "s1")
     assert split.test == utils.read_names(grid_dir / "splits" / "test.txt")
     assert sorted(split.train) == sorted(utils.read_names(grid_dir / "splits" / "train.txt"))
 
