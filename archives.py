@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import tempfile
 import threading
-import time
 import zipfile
 from pathlib import Path
+
+from progress import Progress, megabytes
 
 TIMEOUT_S = 60  # to connect, and between two reads
 DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
@@ -111,19 +111,14 @@ def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT
         raise DownloadError(f"downloading from {source} produced no file")
 
 
-def megabytes(n: int | None) -> str:
-    if n is None or n < 1e5:
-        return "? MB" if n is None else f"{n / 1e3:.0f} kB"
-    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
-
-
 def _total_of(content_range: str | None) -> int | None:
     """The whole file's size from 'bytes 100-199/5000' (or 'bytes */5000')."""
     m = re.search(r"/(\d+)\s*$", content_range or "")
     return int(m.group(1)) if m else None
 
 
-def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S, progress=None,
+def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
+               progress: Progress | None = None,
                stop: threading.Event | None = None) -> int:
     """`url` into `part`, continuing what `part` already holds with a Range request (a
     server that answers 200 instead of 206 sends it all again). Returns the size. A
@@ -202,76 +197,6 @@ def _lock(f, name: str) -> None:
     except OSError:
         raise DownloadError(f"{name}: another run is downloading it into {f.name}; wait for "
                             "it, or stop it") from None
-
-
-class Progress:
-    """Bytes per file and overall, thread-safe. On a terminal, one line on stderr redrawn:
-    a bar per file being fetched, then all of them; else (logs) a line per file at each
-    quarter, and one with the files done so far at the end of each."""
-
-    def __init__(self, files: int, log=print, live: bool | None = None):
-        self.files, self.log, self.done, self.lock = files, log, 0, threading.Lock()
-        self.size, self.got, self.shown, self.active = {}, {}, {}, []
-        self.live, self.drawn = sys.stderr.isatty() if live is None else live, 0.0
-
-    def begin(self, name: str, have: int, total: int | None) -> None:
-        with self.lock:
-            self.size[name], self.got[name] = total, have
-            self.shown[name] = 4 * have // total if total else 0
-            self.active.append(name)
-            if not self.live:
-                start = f"resuming at {megabytes(have)} of" if have else "downloading"
-                self.log(f"{name}: {start} {megabytes(total)}", flush=True)
-
-    def update(self, name: str, n: int) -> None:
-        with self.lock:
-            self.got[name] += n
-            got, total = self.got[name], self.size[name]
-            if self.live and time.monotonic() - self.drawn > 0.2:
-                self._draw()
-            elif not self.live and total and self.shown[name] < 4 * got // total < 4:
-                self.shown[name] = 4 * got // total
-                self.log(f"{name}: {25 * self.shown[name]}% ({megabytes(got)} of "
-                         f"{megabytes(total)})", flush=True)
-
-    def end(self, name: str, ok: bool = True) -> None:
-        with self.lock:
-            if name not in self.active:  # it ended before it began (an error answer)
-                return
-            self.active.remove(name)
-            self.done += ok
-            if self.live:
-                self._draw()
-            elif ok:
-                self.log(f"{name}: {megabytes(self.got[name])} | all: {self.done} of "
-                         f"{self.files} files, {megabytes(sum(self.got.values()))}", flush=True)
-
-    def _draw(self) -> None:
-        def bar(got, total):
-            return f"{got / total:4.0%} [{'#' * (10 * got // total):10}]" if total else \
-                megabytes(got)
-
-        self.drawn = time.monotonic()
-        known = sum(s or 0 for s in self.size.values())
-        line = "  ".join([*(f"{n} {bar(self.got[n], self.size[n])}" for n in self.active),
-                          f"| all: {self.done} of {self.files} files "
-                          f"{bar(sum(self.got.values()), known)}"])
-        width = shutil.get_terminal_size().columns - 1
-        sys.stderr.write(f"\r{line[-width:]}\x1b[K")
-        sys.stderr.flush()
-
-    def say(self, *args, **kwargs) -> None:
-        """log(), without running into the line being redrawn."""
-        with self.lock:
-            if self.live and self.drawn:
-                sys.stderr.write("\r\x1b[K")
-            self.log(*args, **kwargs)
-            if self.live and self.drawn:
-                self._draw()
-
-    def close(self) -> None:
-        if self.live and self.drawn:
-            sys.stderr.write("\n")
 
 
 # --- checking ---------------------------------------------------------------

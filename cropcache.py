@@ -1,77 +1,41 @@
-"""The crop cache: every clip's uint8 mouth crops in a .npy file of its own, computed once,
-in parallel over processes, and read back one clip at a time.
-
-    <cache_dir>/clips-<crop>-<key>/<speaker>/<stem>.npy   (75, 46 + 2 MARGIN, 140 + 2 MARGIN)
-
-The key hashes what shapes the crops (the data folder, the margin, the crop method, and for
-landmark crops mouth.settings()), so crops cut another way are never read back. Each file
-is written under a temporary name and renamed: a run stopped at any point (Ctrl-C, a
-crash, a full disk) leaves only whole files, and the next run computes the rest.
+"""Filling the crop cache (cropstore.py): every clip's uint8 mouth crops computed once, in
+parallel over processes. Each file is written under a temporary name and renamed: a run
+stopped at any point (Ctrl-C, a crash, a full disk) leaves only whole files, and the next
+run computes the rest.
 
 A video that can't be read (corrupt, no face, too short) is skipped, never a crash half-way
 through 33,000 clips: `preprocess` returns it with the reason and writes a report file
 (`name<TAB>reason` a line). Such a failure is remembered beside the crops
 (`<stem>.failed`, with the video's size and time) so that later runs don't decode it again
-until the file changes (retry_failed=True tries them all again).
-
-`ClipStore` reads a cached corpus clip by clip (np.load with mmap_mode="r"), so training
-can run on a corpus that doesn't fit in memory (33,000 clips are ~20 GB of crops).
-No TensorFlow or Keras here.
+until the file changes (retry_failed=True tries them all again). A worker process that
+dies costs only the clip it was cutting. No TensorFlow or Keras here.
 """
 from __future__ import annotations
 
-import hashlib
 import operator
-import os
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 import mouth
-from utils import CROP_H, CROP_W, CROPS, DEFAULT_CROP, N_FRAMES, load_mouth_frames, split_name, \
-    video_path
+from cropstore import (CLIP_SHAPE, DEFAULT_CACHE_DIR, MARGIN, REPORT_NAME, cache_root,
+                       clip_path, one_line, summary_lines, write_atomic, write_report)
+from progress import Progress
+from utils import CROPS, DEFAULT_CROP, load_mouth_frames, video_path
 from video import VideoError
 
-MARGIN = mouth.CROP_PAD  # pixels kept around the crop for training's jitter (dataset.MARGIN)
-CLIP_SHAPE = (N_FRAMES, CROP_H + 2 * MARGIN, CROP_W + 2 * MARGIN)
-DEFAULT_CACHE_DIR = Path(os.environ.get("LIPREAD_CACHE_DIR", ".cache"))
-REPORT_NAME = "report.tsv"
 IN_FLIGHT = 2  # clips queued per worker process: 33,000 clips are never 33,000 futures
-PLAIN_EVERY = 0.1  # without a terminal, a progress line at each tenth of the way
-PLAIN_MIN_TOTAL = 50  # ... for runs this long; shorter ones get the closing line only
 MP_START = "spawn"  # no fork of a parent that may hold TensorFlow's or OpenCV's threads
 # A video that fails with one of these fails the same way next time: remembered.
 LASTING = (VideoError, mouth.FaceError)
 
 
-# --- where clips are cached ---------------------------------------------------------------
-
-def cache_key(data_dir, crop: str = DEFAULT_CROP) -> str:
-    """16 hex digits of what shapes the crops: data folder, margin, crop (and its settings)."""
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
-    extra = f"|{mouth.settings()}" if crop == "landmarks" else ""
-    text = f"{Path(data_dir).resolve()}|{MARGIN}|{crop}{extra}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def cache_root(data_dir, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT_CROP) -> Path:
-    """The folder of one data folder's crops cut one way: <cache_dir>/clips-<crop>-<key>."""
-    return Path(cache_dir) / f"clips-{crop}-{cache_key(data_dir, crop)}"
-
-
-def clip_path(root, name: str) -> Path:
-    """Where a clip's crops are cached: <root>/<speaker>/<stem>.npy (bbaf2n is s1/bbaf2n)."""
-    speaker, stem = split_name(name)
-    return Path(root) / speaker / f"{stem}.npy"
-
+# --- remembered failures ------------------------------------------------------------------
 
 def _failed_path(path: Path) -> Path:
     return path.with_suffix(".failed")
@@ -83,20 +47,16 @@ def _stamp(video: Path) -> str:
     return f"{st.st_size} {st.st_mtime_ns}"
 
 
-def _write_atomic(path: Path, write) -> None:
-    """write(file) to a temporary name beside `path`, then renamed: whole or not at all."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _known_failure(data_dir, name: str, marker: Path) -> str | None:
+    """The remembered reason a clip can't be read, while its video is unchanged."""
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split()) or "unknown error"
+        stamp, _, reason = marker.read_text().rstrip("\n").partition("\t")
+        if stamp == _stamp(video_path(data_dir, name)):
+            return reason
+    except (OSError, ValueError):
+        pass
+    marker.unlink(missing_ok=True)  # the video changed (or went): try it again
+    return None
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -116,18 +76,18 @@ def crop_clip(data_dir, name: str, crop: str, path) -> tuple[str, str | None, st
             raise ValueError(f"{video}: crops of shape {crops.shape} ({crops.dtype}); "
                              f"expected {CLIP_SHAPE} uint8")
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, lambda f: np.save(f, np.ascontiguousarray(crops)))
+        write_atomic(path, lambda f: np.save(f, np.ascontiguousarray(crops)))
         return name, None, None
     except LASTING as err:
-        reason = _one_line(err)
+        reason = one_line(err)
         try:
             stamp = _stamp(video) if video is not None else None
         except OSError:
             stamp = None
     except (OSError, ValueError) as err:
-        reason = _one_line(f"{video or name}: {type(err).__name__}: {err}")
+        reason = one_line(f"{video or name}: {type(err).__name__}: {err}")
     except Exception as err:  # noqa: BLE001: a bad clip must not stop 33,000 others
-        reason = _one_line(f"{video or name}: unexpected {type(err).__name__}: {err}")
+        reason = one_line(f"{video or name}: unexpected {type(err).__name__}: {err}")
     return name, reason, stamp
 
 
@@ -139,60 +99,6 @@ def _init_worker() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
-
-
-# --- progress -----------------------------------------------------------------------------
-
-class Progress:
-    """Clips done of a total, on stderr. On a terminal one line redrawn (`\\r`) with
-    done/total, clips/s and the time left; otherwise a plain line at each tenth of the way
-    (runs of PLAIN_MIN_TOTAL clips or more) and one at the end."""
-
-    def __init__(self, total: int, stream=None, live: bool | None = None, what="cropped"):
-        self.total, self.what = total, what
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
-        self.start, self.drawn, self.shown = time.perf_counter(), 0.0, 0
-        self.done = self.failed = 0
-
-    def line(self, end: bool = False) -> str:
-        elapsed = time.perf_counter() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else None
-        failed = f", {self.failed} skipped" if self.failed else ""
-        head = (f"{self.what} {self.done}/{self.total} clips ({self.done / self.total:.0%})"
-                f"{failed}  {rate:.1f} clips/s")
-        if end:
-            return f"{head}  in {_clock(elapsed)}"
-        return f"{head}  ETA {'--:--' if left is None else _clock(left)}"
-
-    def update(self, done: int, failed: int = 0) -> None:
-        self.done, self.failed = done, failed
-        if self.live:
-            now = time.perf_counter()
-            if now - self.drawn >= 0.2 or done == self.total:
-                self.drawn = now
-                self.stream.write(f"\r{self.line()}\x1b[K")
-                self.stream.flush()
-        elif self.total >= PLAIN_MIN_TOTAL:
-            step = int(done / self.total / PLAIN_EVERY)
-            if step > self.shown and done < self.total:
-                self.shown = step
-                print(self.line(), file=self.stream, flush=True)
-
-    def close(self) -> None:
-        end = self.line(end=True)
-        if self.live:
-            self.stream.write(f"\r{end}\x1b[K\n")
-        else:
-            print(end, file=self.stream)
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 # --- preprocessing ------------------------------------------------------------------------
@@ -214,18 +120,6 @@ class Preprocessed(tuple):
     @property
     def failures(self) -> dict[str, str]:
         return self[1]
-
-
-def _known_failure(data_dir, name: str, marker: Path) -> str | None:
-    """The remembered reason a clip can't be read, while its video is unchanged."""
-    try:
-        stamp, _, reason = marker.read_text().rstrip("\n").partition("\t")
-        if stamp == _stamp(video_path(data_dir, name)):
-            return reason
-    except (OSError, ValueError):
-        pass
-    marker.unlink(missing_ok=True)  # the video changed (or went): try it again
-    return None
 
 
 def preprocess(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT_CROP,
@@ -266,7 +160,8 @@ def preprocess(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT
         sys.stdout.flush()  # before the progress bar's lines on stderr
     bar = None
     if todo and progress:
-        bar = Progress(len(todo), None if progress is True else progress)
+        bar = Progress(len(todo), stream=None if progress is True else progress,
+                       what="cropped")
     counts = {"done": 0, "failed": 0}
     by_name = {}
 
@@ -279,7 +174,7 @@ def preprocess(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT
             if stamp is not None:
                 try:
                     marker.parent.mkdir(parents=True, exist_ok=True)
-                    _write_atomic(marker, lambda f: f.write(f"{stamp}\t{reason}\n".encode()))
+                    write_atomic(marker, lambda f: f.write(f"{stamp}\t{reason}\n".encode()))
                 except OSError:
                     pass  # not remembered: tried again next time
             else:
@@ -287,7 +182,7 @@ def preprocess(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, crop: str = DEFAULT
         elif retry_failed:
             _failed_path(clip_path(root, name)).unlink(missing_ok=True)  # read at last
         if bar:
-            bar.update(counts["done"], counts["failed"])
+            bar.count(counts["done"], counts["failed"])
 
     jobs = [(name, path) for path, name in todo.items()]
     try:
@@ -352,85 +247,10 @@ def _run_pool(jobs, workers, work, args, finished) -> None:
                             else:
                                 suspects.append((name, path))
                         except Exception as err:  # noqa: BLE001: one clip, not the run
-                            finished(name, _one_line(f"{type(err).__name__}: {err}"), None)
+                            finished(name, one_line(f"{type(err).__name__}: {err}"), None)
             except BrokenProcessPool:  # submit() on a pool that just broke
                 pass
             finally:
                 for job in running.values():  # in flight when the pool broke (or Ctrl-C)
                     suspects.appendleft(job)
                 pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --- the report ---------------------------------------------------------------------------
-
-def summary_lines(data_dir, crop, names, cached, failures, info) -> list[str]:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return [f"crop cache {info['root']} ({crop} crops of {Path(data_dir).resolve()}), {when}",
-            f"{len(names)} clips: {len(cached)} cached ({info['computed']} new), "
-            f"{len(failures)} skipped ({info['remembered']} known from earlier runs); "
-            f"{info['seconds']:.1f} s with {info['workers']} worker process(es)",
-            "each line below: a clip that can't be read<TAB>why"]
-
-
-def write_report(path, failures: dict[str, str], summary: list[str] = ()) -> Path:
-    """The skipped clips, `name<TAB>reason` a line, under '# ' summary lines; whole or not
-    at all. read_report() reads it back."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {_one_line(s)}" for s in summary]
-    lines += [f"{name}\t{_one_line(reason)}" for name, reason in failures.items()]
-    _write_atomic(path, lambda f: f.write(("\n".join(lines) + "\n").encode()))
-    return path
-
-
-def read_report(path) -> dict[str, str]:
-    """{name: reason} of a report file."""
-    out = {}
-    for line in Path(path).read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, reason = line.partition("\t")
-            out[name] = reason
-    return out
-
-
-# --- reading the cache ----------------------------------------------------------------------
-
-class ClipStore(Sequence):
-    """The cached crops of `names`, read one clip at a time: store[i] is clip i's uint8
-    (75, 54, 148) array, len(store) the number of clips; a slice is a store of those clips.
-    What training reads when the corpus does not fit in memory."""
-
-    dtype = np.uint8
-
-    def __init__(self, root, names):
-        self.root, self.names = Path(root), list(names)
-        self.paths = [clip_path(self.root, n) for n in self.names]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *CLIP_SHAPE)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return ClipStore(self.root, self.names[i])
-        path = self.paths[operator.index(i)]  # IndexError past the end, as a list's
-        crops = np.load(path, mmap_mode="r")
-        if crops.shape != CLIP_SHAPE or crops.dtype != np.uint8:
-            raise ValueError(f"{path}: cached crops of shape {crops.shape} ({crops.dtype}); "
-                             f"expected {CLIP_SHAPE} uint8: delete the file to recompute it")
-        out = np.array(crops)  # a plain array: the map is closed when `crops` goes
-        del crops
-        return out
-
-    def load_all(self) -> np.ndarray:
-        """Every clip in one (N, 75, 54, 148) uint8 array."""
-        out = np.empty(self.shape, np.uint8)
-        for i in range(len(self)):
-            out[i] = self[i]
-        return out
-
-    def __repr__(self) -> str:
-        return f"ClipStore({len(self)} clips in {self.root})"

@@ -1,9 +1,9 @@
 """Training data: GRID clips decoded once to uint8 mouth crops (batches.py makes batches).
 
 Decoding the 800 training videos takes about a minute; the crops (with a small margin
-for crop jitter) are cached one .npy file a clip by cropcache.py (`preprocess.py` fills
-the cache for a whole corpus, in parallel), so later runs start at once. Videos that
-can't be read are skipped, and listed in a report file with the reason.
+for crop jitter) are cached one .npy file a clip (cropstore.py) by cropcache.py
+(`preprocess.py` fills the cache for a whole corpus, in parallel), so later runs start at
+once. Videos that can't be read are skipped, and listed in a report file with the reason.
 """
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 
 import cropcache
+import cropstore
 from utils import (BLANK_ID, CROPS, DEFAULT_CROP, GRID_WORDS, N_FRAMES, SILENCE_TOKENS,
                    alignment_path, load_alignment_segments, text_to_ids)
 
-MARGIN = cropcache.MARGIN  # mouth.CROP_PAD: pixels cached around the crop, for +-4 px jitter
+MARGIN = cropstore.MARGIN  # mouth.CROP_PAD: pixels cached around the crop, for +-4 px jitter
 MAX_LABEL_LEN = 40  # the longest GRID sentence has 31 characters
 N_SLOTS = 6  # command, colour, preposition, letter, digit, adverb
 WORD_ID = {w: i + 1 for i, w in enumerate(GRID_WORDS)}  # 0: silence
-DEFAULT_CACHE_DIR = cropcache.DEFAULT_CACHE_DIR  # $LIPREAD_CACHE_DIR, else .cache
+DEFAULT_CACHE_DIR = cropstore.DEFAULT_CACHE_DIR  # $LIPREAD_CACHE_DIR, else .cache
 
 
 def label_ids(words: list[str]) -> np.ndarray:
@@ -48,7 +49,7 @@ class ClipArrays(tuple):
     (in the order given; a skipped clip is in none of the arrays), .failures: {skipped
     name: reason}, .report: the report file listing them (None when nothing was skipped).
 
-    frames: uint8 (N, 75, 54, 148), or a cropcache.ClipStore of them (lazy=True);
+    frames: uint8 (N, 75, 54, 148), or a cropstore.ClipStore of them (lazy=True);
     labels: int32 (N, 40) padded character ids; words: int32 (N, 75) frame word ids.
     """
 
@@ -74,14 +75,14 @@ def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
                      crop=DEFAULT_CROP, workers=1, lazy=False, report=None) -> ClipArrays:
     """uint8 crops (N, 75, 54, 148), padded labels (N, 40), frame word ids (N, 75).
 
-    The crops come from the crop cache (cropcache.py: one .npy a clip under
+    The crops come from the crop cache (cropstore.py: one .npy a clip under
     <cache_dir>/clips-<crop>-<key>/, keyed by data folder and crop method, so that crops
     cut one way are never read as the other); missing ones are computed first, by
     `workers` processes. A video that can't be read is skipped, with a line said and its
     reason in a report file (`report`, default <cache root>/skipped-<names key>.tsv);
     the result's .names are the clips kept. A missing or malformed alignment raises
     (AlignmentError), as a wrong data folder would. lazy=True: frames is a
-    cropcache.ClipStore that reads each clip when indexed, for corpora bigger than memory.
+    cropstore.ClipStore that reads each clip when indexed, for corpora bigger than memory.
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
@@ -102,7 +103,7 @@ def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
     if failures:
         key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
         path = Path(report) if report else done.root / f"skipped-{key}.tsv"
-        cropcache.write_report(path, failures, cropcache.summary_lines(
+        cropstore.write_report(path, failures, cropstore.summary_lines(
             data_dir, crop, names, kept, failures, {**done.__dict__}))
         if log:
             log(f"skipped {len(failures)} of {len(names)} clips whose video can't be read "
@@ -110,7 +111,7 @@ def load_clip_arrays(data_dir, names, cache_dir=DEFAULT_CACHE_DIR, log=print,
     if not kept:
         raise ValueError(f"none of the {len(names)} clips could be read: "
                          f"{next(iter(failures.values()))} (all reasons: {path})")
-    store = cropcache.ClipStore(done.root, kept)
+    store = cropstore.ClipStore(done.root, kept)
     return ClipArrays(store if lazy else store.load_all(),
                       np.stack([labels[n] for n in kept]), np.stack([words[n] for n in kept]),
                       kept, failures, path)

@@ -5,7 +5,7 @@
     python preprocess.py --data-dir data --names names.txt --json -
 
 Each clip with an alignment becomes a uint8 (75, 54, 148) .npy file of its mouth crops under
-<cache-dir>/clips-<crop>-<key>/<speaker>/ (cropcache.py), which train.py then reads
+<cache-dir>/clips-<crop>-<key>/<speaker>/ (cropstore.py), which train.py then reads
 instead of decoding the videos. Clips cached already are not computed again, so a run
 stopped half-way goes on where it stopped. A video that can't be read is skipped and
 listed with the reason in the report file (`name<TAB>reason`); the run still ends with
@@ -89,6 +89,7 @@ def clips_to_crop(data_dir: Path, names_file=None, speakers=None) -> tuple[list[
 
 def main(args) -> dict:
     import cropcache
+    import cropstore
     import utils
 
     data_dir = utils.resolve_data_dir(args.data_dir)
@@ -97,7 +98,7 @@ def main(args) -> dict:
         import corpus
         speakers = corpus.parse_speakers(args.speakers)
     names, unaligned = clips_to_crop(data_dir, args.names, speakers)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else cropcache.DEFAULT_CACHE_DIR
+    cache_dir = Path(args.cache_dir) if args.cache_dir else cropstore.DEFAULT_CACHE_DIR
     workers = args.workers or os.cpu_count() or 1
     say = sys.stderr if args.json == "-" else sys.stdout
 

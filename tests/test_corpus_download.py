@@ -387,7 +387,7 @@ def test_an_incomplete_speaker_folder_is_left_alone(server, tmp_path):
 
 
 def test_progress_on_a_terminal_shows_each_file_and_all(capsys, monkeypatch):
-    from archives import Progress
+    from progress import Progress
 
     monkeypatch.setenv("COLUMNS", "200")
     progress = Progress(2, live=True)

@@ -1,6 +1,7 @@
-"""preprocess.py and the crop cache (cropcache.py) on a small corpus of three speakers with
-one unreadable video in it: the report names it, every other clip is cached, bit for bit
-the crops training would compute, and a second run computes nothing."""
+"""preprocess.py and the crop cache (cropcache.py fills it, cropstore.py reads it) on a
+small corpus of three speakers with one unreadable video in it: the report names it, every
+other clip is cached, bit for bit the crops training would compute, and a second run
+computes nothing."""
 from __future__ import annotations
 
 import json
@@ -77,7 +78,7 @@ def first_run(corpus, tmp_path_factory):
 
 
 def test_unreadable_video_is_reported_and_the_rest_cached(corpus, first_run):
-    import cropcache
+    import cropstore
     import dataset
     import utils
 
@@ -88,12 +89,12 @@ def test_unreadable_video_is_reported_and_the_rest_cached(corpus, first_run):
     assert summary["skipped"] == 1 and summary["cached"] == summary["new"] == len(names) - 1
     # The report: the unreadable clip, and why (its file named), after '#' summary lines.
     report = Path(summary["report"])
-    assert report.parent == cropcache.cache_root(corpus, cache, "landmarks")
+    assert report.parent == cropstore.cache_root(corpus, cache, "landmarks")
     lines = [l for l in report.read_text().splitlines() if not l.startswith("#")]
     assert len(lines) == 1, report.read_text()
     name, reason = lines[0].split("\t")
     assert name == BAD and f"{BAD.split('/')[1]}.mpg" in reason and "not a video" in reason
-    assert cropcache.read_report(report) == summary["failures"] == {BAD: reason}
+    assert cropstore.read_report(report) == summary["failures"] == {BAD: reason}
     assert "1 skipped" in proc.stdout and str(report) in proc.stdout
     assert "clips/s" in proc.stdout and "Traceback" not in proc.stderr
     # Every other clip is cached, as the crops training computes: bit for bit.
@@ -101,9 +102,9 @@ def test_unreadable_video_is_reported_and_the_rest_cached(corpus, first_run):
     cached = sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob("s*/*.npy"))
     assert cached == sorted(n if "/" in n else f"s1/{n}" for n in names if n != BAD)
     for name in (names[0], "s31/" + Path(cached[-1]).name):  # an s1 clip, an s31 clip
-        crops = np.load(cropcache.clip_path(root, name))
+        crops = np.load(cropstore.clip_path(root, name))
         fresh = utils.load_mouth_frames(utils.video_path(corpus, name), margin=dataset.MARGIN)
-        assert crops.dtype == np.uint8 and crops.shape == cropcache.CLIP_SHAPE
+        assert crops.dtype == np.uint8 and crops.shape == cropstore.CLIP_SHAPE
         np.testing.assert_array_equal(crops, fresh)
     assert not [p for p in root.rglob("*") if ".tmp" in p.name]  # no half-written file
 
@@ -128,7 +129,7 @@ def test_a_second_run_computes_nothing(corpus, first_run):
 
 
 def test_training_reads_the_cache_lazily_or_whole(corpus, first_run):
-    import cropcache
+    import cropstore
     import dataset
     import utils
 
@@ -137,9 +138,9 @@ def test_training_reads_the_cache_lazily_or_whole(corpus, first_run):
     lazy = dataset.load_clip_arrays(corpus, names, cache, log=None, lazy=True)
     frames, labels, words = dataset.load_clip_arrays(corpus, names, cache, log=None)
     assert lazy.names == [n for n in names if n != BAD] and BAD in lazy.failures
-    assert lazy.report is not None and BAD in cropcache.read_report(lazy.report)
+    assert lazy.report is not None and BAD in cropstore.read_report(lazy.report)
     store = lazy.frames
-    assert isinstance(store, cropcache.ClipStore) and len(store) == len(frames) == len(names) - 1
+    assert isinstance(store, cropstore.ClipStore) and len(store) == len(frames) == len(names) - 1
     assert store.shape == frames.shape and frames.dtype == np.uint8
     for i in range(len(store)):
         item = store[i]
@@ -174,6 +175,7 @@ def work(data_dir, name, crop, path):
 
 def test_a_worker_that_dies_costs_only_its_clip(corpus, tmp_path, monkeypatch):
     import cropcache
+    import cropstore
     import utils
 
     names = [n for n in utils.list_clips(corpus) if utils.speaker_of(n) == "s31"][:4]
@@ -185,8 +187,8 @@ def test_a_worker_that_dies_costs_only_its_clip(corpus, tmp_path, monkeypatch):
                                 log=None, progress=False, _work=crashing_worker.work)
     assert done.names == [n for n in names if n != names[1]]
     assert list(done.failures) == [names[1]] and "died" in done.failures[names[1]]
-    assert all(cropcache.clip_path(done.root, n).is_file() for n in done.names)
-    assert names[1] in cropcache.read_report(done.report)
+    assert all(cropstore.clip_path(done.root, n).is_file() for n in done.names)
+    assert names[1] in cropstore.read_report(done.report)
 
 
 @pytest.mark.parametrize("case, args, fragments", [
