@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archives import (TIMEOUT_S, BadInput, DownloadError, Progress, Stopped, Unreachable,
+from archives import (TIMEOUT_S, BadInput, DownloadError, Stopped, Unreachable,
                       check_zip, http_fetch)
 from grid_archive import ALIGNMENTS_ZIP, alignment_index, pick_alignments, speaker_videos
+from progress import Progress
 
 ZENODO = "https://zenodo.org/records/3625687/files"  # the record's files
 URL_ENV = "LIPREAD_GRID_URL"  # another base URL (a mirror; the tests' server)
