@@ -27,6 +27,7 @@ MARGIN = dataset.MARGIN
 MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
 MAX_MASK_FRAMES = 10  # a time mask hides up to 0.4 s at 25 fps (Ma et al. 2022, one a second)
 MIXUP_ALPHA = 0.4  # mixing ratio ~ Beta(0.4, 0.4): mostly near 0 or 1 (Zhang et al. 2018)
+LOADER_THREADS = 2  # threads making batches ahead of the network (train.py --loader-threads)
 WARP_SCALE = 0.08  # a warped clip is scaled by up to +-8%,
 WARP_DEGREES = 6.0  # turned by up to +-6 degrees (the landmark crop levels the eyes already)
 WARP_GAMMA = 0.25  # and its grey levels bent by a gamma in [1/1.25, 1.25]; per-clip
@@ -121,7 +122,9 @@ class ClipBatches(keras.utils.PyDataset):
     def __init__(self, frames, labels, words, batch_size, training, seed=0,
                  drop_remainder=None, time_masks=0, warp_prob=0.0, splice_prob=0.0,
                  sub_sentence_prob=0.0, mixup_prob=0.0, teacher=None, teacher_cols=None,
-                 max_steps=None, workers=2):
+                 max_steps=None, workers=LOADER_THREADS):
+        # Threads (NumPy and the mmap reads let go of the GIL), each making whole batches
+        # ahead into a queue while the network trains on the last one.
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4)
         self.frames, self.labels, self.words = frames, labels, words
         self.batch_size, self.training, self.seed = batch_size, training, seed

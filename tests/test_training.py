@@ -95,7 +95,7 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")
     before = [w.numpy() for w in best.weights]
 
-    out = run_train(*common, "--epochs", 2, "--resume", "--time-masks", 2)
+    out = run_train(*common, "--epochs", 2, "--resume", "--time-masks", 2, "--loader-threads", 1)
     assert "resumed" in out and "after epoch 1" in out
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
