@@ -91,3 +91,57 @@ def test_shipped_weights_read_the_same_under_jax_and_tensorflow(grid_dir, test_n
     assert jax_probs.shape == tf_probs.shape == (75, utils.NUM_CLASSES)
     np.testing.assert_allclose(jax_probs, tf_probs, atol=1e-4)
     np.testing.assert_array_equal(jax_probs.argmax(-1), tf_probs.argmax(-1))
+
+
+# train.py under JAX with Model.fit watched: the distribution in force, and where the
+# variables and one batch's frames live. The last stdout line is the report.
+WATCHED_JAX_TRAIN = """
+import json, sys
+sys.path.insert(0, {root!r})
+import keras
+import numpy as np
+report, fit = {{}}, keras.Model.fit
+
+def watched_fit(self, x=None, *args, **kwargs):
+    dist = keras.distribution.distribution()
+    batch = np.asarray(x[0][0])
+    layout = dist.get_data_layout(batch.shape)
+    before = [np.array(v.value) for v in self.trainable_variables]
+    history = fit(self, x, *args, **kwargs)
+    report.update(
+        distribution=type(dist).__name__,
+        devices=len(dist.device_mesh.devices.flatten()),
+        batch_axes=list(layout.axes),
+        variable_devices=sorted({{len(v.value.sharding.device_set)
+                                  for v in self.trainable_variables}}),
+        changed=sum(not np.array_equal(b, np.array(v.value))
+                    for b, v in zip(before, self.trainable_variables)),
+        variables=len(before), losses=history.history["loss"])
+    return history
+
+keras.Model.fit = watched_fit
+import train
+code = train.cli(sys.argv[1:])
+print("REPORT " + json.dumps(report))
+sys.exit(code)
+"""
+
+
+def test_jax_data_parallel_over_two_cpu_devices(grid_dir, tmp_path):
+    """--strategy mirrored under JAX: keras.distribution.DataParallel over the two XLA CPU
+    devices --cpu-devices 2 makes; batches split along the batch axis, every variable on
+    both devices, training moves them."""
+    script = tmp_path / "watched.py"
+    script.write_text(WATCHED_JAX_TRAIN.format(root=str(ROOT)))
+    proc = run_without_tensorflow(
+        script, "--data-dir", grid_dir, "--limit", 12, "--run-dir", tmp_path / "run",
+        "--cache-dir", tmp_path / "cache", "--max-steps", 2, "--batch-size", 4,
+        "--epochs", 1, "--strategy", "mirrored", "--cpu-devices", 2, "--val-fraction", 0.2,
+        "--verbose", 2)
+    assert "2 replica(s) (jax)" in proc.stdout
+    report = json.loads(proc.stdout.strip().splitlines()[-1].removeprefix("REPORT "))
+    assert report["distribution"] == "DataParallel" and report["devices"] == 2, report
+    assert report["batch_axes"][0] == "batch" and set(report["batch_axes"][1:]) == {None}
+    assert report["variable_devices"] == [2], report  # replicated on both devices
+    assert report["changed"] == report["variables"], report
+    assert np.isfinite(report["losses"]).all()
