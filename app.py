@@ -2,13 +2,16 @@
 sees, and read its sentence next to the truth.
 
     LIPREAD_DATA_DIR=../shared/grid streamlit run app.py
+    streamlit run app.py -- --speakers s1,s26-s31     # only these speakers' clips
 
 UI only. Video loading comes from utils, the network from modelutil and transcribe,
 decoding and error rates from decoding, media (browser video, GIF, chart) from media.
-Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos).
+Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos),
+LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -23,6 +26,7 @@ import streamlit as st
 sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the project
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import corpus  # noqa: E402
 import decoding  # noqa: E402
 import media  # noqa: E402
 import modelutil  # noqa: E402
@@ -48,8 +52,18 @@ def get_model(arch: str, weights: str, stamp: tuple):
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def clip_list(data_dir: str) -> list[str]:
-    return utils.list_clips(data_dir)
+def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:
+    return utils.list_clips(data_dir, speakers)
+
+
+def chosen_speakers(argv=None) -> tuple[str, ...] | None:
+    """`streamlit run app.py -- --speakers s1,s26-s31`, else $LIPREAD_SPEAKERS; None: every
+    speaker folder present. ValueError says what is wrong with the text."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--speakers")
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    text = known.speakers or os.environ.get("LIPREAD_SPEAKERS")
+    return tuple(f"s{n}" for n in corpus.parse_speakers(text)) if text else None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -241,7 +255,12 @@ def main() -> None:
                                             "switched off (%s): clip switches will be slower",
                                             err)
     data_dir = utils.resolve_data_dir()
-    clips = clip_list(str(data_dir))
+    try:
+        speakers = chosen_speakers()
+    except ValueError as err:
+        st.error(f"--speakers / LIPREAD_SPEAKERS: {err}. Every speaker folder is shown.")
+        speakers = None
+    clips = clip_list(str(data_dir), speakers)
     weights = Path(os.environ.get("LIPREAD_WEIGHTS") or modelutil.DEFAULT_WEIGHTS[ARCH])
     stamp = media.file_stamp(weights)
     with st.sidebar:

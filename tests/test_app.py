@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -225,6 +226,35 @@ def test_picker_groups_clips_by_speaker(speakers_env, test_names, weights):
                                     utils.video_path(speakers_env, clip), "greedy")
     assert shown_tokens(at) == library.tokens and shown_sentence(at) == library.sentence
     assert {m.label for m in at.metric} == {"WER", "CER"}
+
+
+def test_speakers_flag_narrows_the_picker(speakers_env, weights, monkeypatch):
+    """`streamlit run app.py -- --speakers s26-s31` (AppTest runs the script in this
+    process, so sys.argv is what Streamlit passes on) and $LIPREAD_SPEAKERS; a bad value
+    says so and shows every speaker."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(sys, "argv", ["app.py", "--speakers", "s26-s31"])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and not alerts(at)
+    assert at.selectbox(key="speaker").options == ["s26 (10 clips)", "s31 (10 clips)"]
+
+    monkeypatch.setattr(sys, "argv", ["app.py"])
+    monkeypatch.setenv("LIPREAD_SPEAKERS", "s31")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and not alerts(at)
+    assert [s.key for s in at.selectbox] == ["clip"]  # one speaker: no speaker picker
+    assert len(at.selectbox(key="clip").options) == 10
+    assert all(o.startswith("s31/") for o in at.selectbox(key="clip").options)
+
+    monkeypatch.setenv("LIPREAD_SPEAKERS", "s1-s99")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert any("s1-s99" in e.value and "s1 to s34" in e.value for e in at.error)
+    assert len(at.selectbox(key="speaker").options) == 3
 
 
 # --- uploads -----------------------------------------------------------------------
