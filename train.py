@@ -32,7 +32,9 @@ WEIGHT_DECAY = training.WEIGHT_DECAY  # decoupled (AdamW-style), on kernels only
 WORD_LOSS_WEIGHT = 2.0  # the per-frame word head's share of the loss
 VAL_FRACTION = 0.1  # of the training clips, held out for checkpoint choice
 PATIENCE = 15  # epochs without a better validation loss before stopping
-SEED = 1234
+SEED = 1234  # weights' start, shuffles, augmentation draws
+VAL_SEED = 1234  # which clips are the validation slice: the same for every seed, so that
+# runs of different seeds (an ensemble's members, a student and its teacher) share it
 SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: start at 0,
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
 SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
@@ -78,7 +80,10 @@ def parse_args(argv=None):
     p.add_argument("--word-loss-weight", type=c.non_negative, default=WORD_LOSS_WEIGHT)
     p.add_argument("--val-fraction", type=c.fraction, default=VAL_FRACTION)
     p.add_argument("--patience", type=c.positive_int, default=PATIENCE)
-    p.add_argument("--seed", type=c.non_negative_int, default=SEED)
+    p.add_argument("--seed", type=c.non_negative_int, default=SEED,
+                   help="the weights' start, shuffles and augmentation draws")
+    p.add_argument("--val-seed", type=c.non_negative_int, default=VAL_SEED,
+                   help="which clips form the validation slice (keep it across seeds)")
     p.add_argument("--spatial-dropout", type=c.fraction, default=SPATIAL_DROPOUT)
     p.add_argument("--gru-dropout", type=c.fraction, default=GRU_DROPOUT)
     p.add_argument("--splice-prob", type=c.probability, default=SPLICE_PROB,
@@ -149,7 +154,7 @@ def main(args):
         wanted = {f"s{n}" for n in corpus.parse_speakers(args.speakers)}
         names = [n for n in names if utils.speaker_of(n) in wanted]
     names = names[:args.limit]
-    train_names, val_names = dataset.split_validation(names, args.val_fraction, args.seed)
+    train_names, val_names = dataset.split_validation(names, args.val_fraction, args.val_seed)
     if not train_names:
         raise ValueError(f"{names_file}: {len(names)} clip(s) are too few to train on and "
                          "hold out a validation slice")

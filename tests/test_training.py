@@ -95,8 +95,12 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")
     before = [w.numpy() for w in best.weights]
 
-    out = run_train(*common, "--epochs", 2, "--resume", "--time-masks", 2, "--loader-threads", 1)
+    val_slice = (run_dir / "val.txt").read_text()
+    out = run_train(*common, "--epochs", 2, "--resume", "--time-masks", 2, "--loader-threads", 1,
+                    "--seed", 7)
     assert "resumed" in out and "after epoch 1" in out
+    # Another --seed draws other shuffles, not another validation slice (--val-seed does).
+    assert (run_dir / "val.txt").read_text() == val_slice
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
     # One schedule across both runs: warm-up epoch 1 at a third of the peak, epoch 2 at 2/3.
