@@ -310,6 +310,8 @@ def test_evaluate_bad_video(bad, tmp_path, data, fragments):
     ("mixup over 1", ("--mixup",)),
     ("an unknown speaker", ("s99", "s1 to s34")),
     ("an unknown strategy", ("--strategy", "invalid choice")),
+    ("loader threads 0", ("--loader-threads", "must be 1 or more")),
+    ("a negative validation seed", ("--val-seed",)),
 ])
 def test_train_fails_before_training(bad, tmp_path, case, fragments):
     run_dir = tmp_path / "run"
@@ -339,6 +341,8 @@ def test_train_fails_before_training(bad, tmp_path, case, fragments):
         "mixup over 1": ["--data-dir", bad["good_data"], "--mixup", 1.5],
         "an unknown speaker": ["--data-dir", bad["good_data"], "--speakers", "s99"],
         "an unknown strategy": ["--data-dir", bad["good_data"], "--strategy", "ring"],
+        "loader threads 0": ["--data-dir", bad["good_data"], "--loader-threads", 0],
+        "a negative validation seed": ["--data-dir", bad["good_data"], "--val-seed", -1],
     }[case]
     if case == "run dir under a file":
         run_dir = bad["a_file"] / "run"
