@@ -30,7 +30,7 @@ CONV_KERNELS = ((3, 10, 10), (3, 3, 3), (3, 3, 3))
 CONV1_STRIDES = (1, 4, 4)
 # "same" padding of a 5x5 stride-2 kernel on 23x70 (rows 2+2, columns 1+2), in full pixels.
 CONV1_PADDING = ((1, 1), (4, 4), (2, 4))
-GRU_UNITS = 128
+GRU_UNITS = 128  # per direction; a .weights.h5 of a wider run says its own (gru_units_in)
 # The paper's dropout (0.2 spatial, 0.5 after the GRUs) kept 27 epochs at chance level
 # here from scratch; without it the same network left chance after 7 epochs but then
 # overfits (models/README.md). So the layers stay, with rates that train.py sets per
@@ -43,7 +43,8 @@ class WeightsError(ValueError):
     """Weights that are missing or don't fit the network."""
 
 
-def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
+def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
+                     gru_units=GRU_UNITS):
     from keras import layers
 
     x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
@@ -59,7 +60,7 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
         x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
     x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
     for i in (1, 2):
-        x = layers.Bidirectional(layers.GRU(GRU_UNITS, return_sequences=True),
+        x = layers.Bidirectional(layers.GRU(gru_units, return_sequences=True),
                                  merge_mode="concat", name=f"bigru{i}")(x)
         x = layers.Dropout(gru_dropout, name=f"gru_drop{i}")(x)
     return x
@@ -92,7 +93,8 @@ def pooled_conv1_init(shape, dtype=None):
     return widen_conv1(small)
 
 
-def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT):
+def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
+                          gru_units=GRU_UNITS):
     """LipNet with a second, training-only head: the GRID word spoken at each frame.
 
     The alignments say which word each frame belongs to; predicting it gives the
@@ -103,7 +105,7 @@ def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPO
     from keras import layers
 
     inputs = keras.Input(INPUT_SHAPE, name="frames")
-    features = _lipnet_features(inputs, spatial_dropout, gru_dropout)
+    features = _lipnet_features(inputs, spatial_dropout, gru_dropout, gru_units)
     chars = layers.Dense(NUM_CLASSES, activation="softmax", name="chars")(features)
     words = layers.Dense(N_WORD_CLASSES, name="words")(features)  # logits
     return keras.Model(inputs, [chars, words], name="lipnet_training")
@@ -117,8 +119,8 @@ def inference_model(training_model):
                        name="lipnet")
 
 
-def build_lipnet():
-    return inference_model(build_lipnet_training())
+def build_lipnet(gru_units=GRU_UNITS):
+    return inference_model(build_lipnet_training(gru_units=gru_units))
 
 
 def build_tutorial():
@@ -148,9 +150,21 @@ def build_tutorial():
     ], name="tutorial")
 
 
-def build_model(arch: str = "lipnet"):
+def gru_units_in(path) -> int | None:
+    """The GRU width of a lipnet .weights.h5 (None where the file has no lipnet GRU)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            recurrent = f.get("layers/bidirectional/forward_layer/cell/vars/1")
+            return None if recurrent is None else int(recurrent.shape[0])
+    except OSError:
+        return None  # not HDF5: load_weights says what is wrong with it
+
+
+def build_model(arch: str = "lipnet", gru_units=GRU_UNITS):
     if arch == "lipnet":
-        return build_lipnet()
+        return build_lipnet(gru_units)
     if arch == "tutorial":
         return build_tutorial()
     raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHS)}")
@@ -232,7 +246,8 @@ def load_model(arch: str = "lipnet", weights=None):
     if weights.is_dir():
         raise WeightsError(f"{weights}: is a directory; pass a .weights.h5 file "
                            "(or a TF checkpoint's prefix)")
-    model = build_model(arch)
+    wide = arch == "lipnet" and weights.name.endswith(".weights.h5") and gru_units_in(weights)
+    model = build_model(arch, wide or GRU_UNITS)
     if is_tf_checkpoint(weights):
         load_tf_checkpoint(model, weights)
     elif weights.name.endswith(".weights.h5"):

@@ -37,6 +37,7 @@ VAL_SEED = 1234  # which clips are the validation slice: the same for every seed
 # runs of different seeds (an ensemble's members, a student and its teacher) share it
 SPATIAL_DROPOUT = 0.0  # the paper's 0.2/0.5 from scratch kept runs at chance: start at 0,
 GRU_DROPOUT = 0.0  # turn them on with --resume once training loss runs away from validation
+GRU_UNITS = None  # None: modelutil's 128 (on --resume, the run's); 256 is the paper's
 SPLICE_PROB = 0.0  # share of training samples rebuilt from other clips' words (measured:
 # 0.5 for 25 epochs did not beat plain fine-tuning on validation; models/README.md)
 TIME_MASKS = 0  # time masks per training clip, each up to batches.MAX_MASK_FRAMES frames
@@ -86,6 +87,8 @@ def parse_args(argv=None):
                    help="which clips form the validation slice (keep it across seeds)")
     p.add_argument("--spatial-dropout", type=c.fraction, default=SPATIAL_DROPOUT)
     p.add_argument("--gru-dropout", type=c.fraction, default=GRU_DROPOUT)
+    p.add_argument("--gru-units", type=c.positive_int, default=GRU_UNITS,
+                   help="GRU width; --init-weights of a narrower network are widened")
     p.add_argument("--splice-prob", type=c.probability, default=SPLICE_PROB,
                    help="share of training samples spliced from several clips' words")
     p.add_argument("--time-masks", type=c.non_negative_int, default=TIME_MASKS,
@@ -209,7 +212,9 @@ def main(args):
         val_ds = strategy.distribute(val_batches, val_batch)
 
     with strategy.scope():
-        model = modelutil.build_lipnet_training(args.spatial_dropout, args.gru_dropout)
+        units = args.gru_units or (args.resume and modelutil.gru_units_in(
+            run_dir / "last.weights.h5")) or modelutil.GRU_UNITS
+        model = modelutil.build_lipnet_training(args.spatial_dropout, args.gru_dropout, units)
         model.compile(
             optimizer=training.make_optimizer(args.lr, args.clipnorm, args.weight_decay),
             loss=[losses.chars_loss(args.kd_weight if args.teacher else 0.0,

@@ -52,13 +52,27 @@ def make_optimizer(lr, clipnorm=CLIPNORM, weight_decay=WEIGHT_DECAY):
 
 def init_weights(model, path):
     """A run's last.weights.h5 (with the word head) or an inference network; weights of
-    the earlier lipnet that averaged the crop 2x2 get their conv1 widened to full size."""
+    the earlier lipnet that averaged the crop 2x2 get their conv1 widened to full size,
+    those of a network with narrower GRUs their GRUs (`widen.py`). Returns the part of
+    `model` the file filled: `model`, or its inference network."""
     import warnings
 
     import h5py
 
     import modelutil
+    import widen
 
+    units, wide = modelutil.gru_units_in(path), widen.gru_units_of(model)
+    if units and units > wide:
+        raise ValueError(f"{path}: a network with GRUs of {units} units, wider than this "
+                         f"one's {wide}; pass --gru-units {units}")
+    if units and units < wide:
+        narrow = modelutil.build_lipnet_training(gru_units=units)
+        filled = init_weights(narrow, path)
+        target = model if filled is narrow else modelutil.inference_model(model)
+        widen.widen_lipnet(filled, target)
+        print(f"{path}: GRUs widened from {units} to {wide} units", flush=True)
+        return target
     for target in (model, modelutil.inference_model(model)):
         # Keras only warns when parts of a file don't fit: such a load is a failed one.
         with warnings.catch_warnings(record=True) as caught:
@@ -84,6 +98,7 @@ def init_weights(model, path):
         print(f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop", flush=True)
     if target is not model:
         print(f"{path}: inference network only; the word head starts untrained", flush=True)
+    return target
 
 
 def teacher_probs(paths, frames, batch_size=16, log=print) -> np.ndarray:
