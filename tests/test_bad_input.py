@@ -312,6 +312,7 @@ def test_evaluate_bad_video(bad, tmp_path, data, fragments):
     ("an unknown strategy", ("--strategy", "invalid choice")),
     ("loader threads 0", ("--loader-threads", "must be 1 or more")),
     ("a negative validation seed", ("--val-seed",)),
+    ("gru units 0", ("--gru-units", "must be 1 or more")),
 ])
 def test_train_fails_before_training(bad, tmp_path, case, fragments):
     run_dir = tmp_path / "run"
@@ -343,6 +344,7 @@ def test_train_fails_before_training(bad, tmp_path, case, fragments):
         "an unknown strategy": ["--data-dir", bad["good_data"], "--strategy", "ring"],
         "loader threads 0": ["--data-dir", bad["good_data"], "--loader-threads", 0],
         "a negative validation seed": ["--data-dir", bad["good_data"], "--val-seed", -1],
+        "gru units 0": ["--data-dir", bad["good_data"], "--gru-units", 0],
     }[case]
     if case == "run dir under a file":
         run_dir = bad["a_file"] / "run"
