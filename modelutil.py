@@ -47,13 +47,17 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
                      gru_units=GRU_UNITS):
     from keras import layers
 
+    import fastconv
+
     x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
     for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
         first = i == 1
-        x = layers.Conv3D(filters, kernel, strides=CONV1_STRIDES if first else (1, 1, 1),
-                          padding="valid" if first else "same", use_bias=False,
-                          kernel_initializer=pooled_conv1_init if first else "glorot_uniform",
-                          name=f"conv{i}")(x)
+        if first:  # the same convolution, computed faster (fastconv.py)
+            x = fastconv.Conv3D(filters, kernel, strides=CONV1_STRIDES, use_bias=False,
+                                  kernel_initializer=pooled_conv1_init, name="conv1")(x)
+        else:
+            x = layers.Conv3D(filters, kernel, padding="same", use_bias=False,
+                              kernel_initializer="glorot_uniform", name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.Activation("relu", name=f"relu{i}")(x)
         x = layers.SpatialDropout3D(spatial_dropout, name=f"drop{i}")(x)
