@@ -51,10 +51,9 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
 
     x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
     for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
-        first = i == 1
-        if first:  # the same convolution, computed faster (fastconv.py)
+        if i == 1:  # the same convolution, computed faster (fastconv.py)
             x = fastconv.Conv3D(filters, kernel, strides=CONV1_STRIDES, use_bias=False,
-                                  kernel_initializer=pooled_conv1_init, name="conv1")(x)
+                                kernel_initializer=pooled_conv1_init, name="conv1")(x)
         else:
             x = layers.Conv3D(filters, kernel, padding="same", use_bias=False,
                               kernel_initializer="glorot_uniform", name=f"conv{i}")(x)
