@@ -4,8 +4,8 @@ sees, and read its sentence next to the truth.
     LIPREAD_DATA_DIR=../shared/grid streamlit run app.py
     streamlit run app.py -- --speakers s1,s26-s31     # only these speakers' clips
 
-UI only. Video loading comes from utils, the network from modelutil and transcribe,
-decoding and error rates from decoding, media (browser video, GIF, chart) from media.
+UI only: what is read comes from the package `lipread` (the pipeline in
+lipread/pipeline.py, the widgets and media in lipread/app/).
 Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos),
 LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
 """
@@ -26,17 +26,13 @@ import streamlit as st
 sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the project
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import corpus  # noqa: E402
-import decoding  # noqa: E402
-import media  # noqa: E402
-import modelutil  # noqa: E402
-import transcribe  # noqa: E402
-import ui  # noqa: E402
-import utils  # noqa: E402
+from lipread import decoding, grid, pipeline, video
+from lipread.app import browser, files, pictures, stopwatch, widgets
+from lipread.model import loader
 
 APP_NAME = "LipRead"
-ARCH = ui.ARCH
-MAX_UPLOAD_MB = ui.MAX_UPLOAD_MB
+ARCH = widgets.ARCH
+MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
 
 
 # --- cached: the network once per process; lists and arrays per content ------------
@@ -44,8 +40,8 @@ MAX_UPLOAD_MB = ui.MAX_UPLOAD_MB
 @st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
 def get_model(arch: str, weights: str, stamp: tuple):
     """Built, loaded and warmed up once; afterwards every session only reads it."""
-    model = modelutil.load_model(arch, weights)
-    probs = transcribe.predict_probs(model, np.zeros((1, *utils.INPUT_SHAPE), np.float32))[0]
+    model = loader.load_model(arch, weights)
+    probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
     for name in decoding.DECODERS:  # traces the network, builds the grammar graph
         decoding.decode(probs, name)
     return model
@@ -53,7 +49,7 @@ def get_model(arch: str, weights: str, stamp: tuple):
 
 @st.cache_data(ttl=30, show_spinner=False)
 def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:
-    return utils.list_clips(data_dir, speakers)
+    return grid.list_clips(data_dir, speakers)
 
 
 def chosen_speakers(argv=None) -> tuple[str, ...] | None:
@@ -63,33 +59,30 @@ def chosen_speakers(argv=None) -> tuple[str, ...] | None:
     parser.add_argument("--speakers")
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     text = known.speakers or os.environ.get("LIPREAD_SPEAKERS")
-    return tuple(f"s{n}" for n in corpus.parse_speakers(text)) if text else None
+    return tuple(f"s{n}" for n in grid.parse_speakers(text)) if text else None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def mouth_view(digest: str, crop: str, _path: str) -> dict:
     """The crops, a picture of where the mouth was found, notices, and each step's time."""
-    t0 = time.perf_counter()
-    clip = utils.read_clip(_path)
-    t1 = time.perf_counter()
-    view = utils.cut_mouth(clip, crop, path=_path)
-    t2 = time.perf_counter()
-    picture = (media.landmark_picture(clip.frames, view.track) if view.track is not None
-               else media.window_picture(clip.frames))
+    view, seconds = pipeline.look(_path, crop)
+    frames = view.clip.frames
+    picture = (pictures.landmark_picture(frames, view.track) if view.track is not None
+               else pictures.window_picture(frames))
     faces = view.track.faces if view.track is not None else 0
-    return {"crops": view.crops, "picture": picture, "notices": utils.notices(view),
-            "faces": faces, "size": clip.frames.shape[1:][::-1], "fps": clip.fps,
-            "seconds": {"reading": t1 - t0, "landmarks" if crop == "landmarks" else "crop": t2 - t1}}
+    return {"crops": view.crops, "picture": picture, "notices": video.notices(view),
+            "faces": faces, "size": frames.shape[1:][::-1], "fps": view.clip.fps,
+            "seconds": seconds}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
-    return media.gif_bytes(_frames)
+    return pictures.gif_bytes(_frames)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
-    return transcribe.predict_probs(_model, utils.normalize(_frames))[0]
+    return pipeline.predict_probs(_model, video.normalize(_frames))[0]
 
 
 def keep_keras_session() -> None:
@@ -132,7 +125,7 @@ class Source:
         if self.path is not None:
             yield self.path
         else:
-            with media.temp_copy(self.data, self.suffix) as path:
+            with files.temp_copy(self.data, self.suffix) as path:
                 yield path
 
 
@@ -151,27 +144,27 @@ def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) 
             st.error("The upload is empty. Choose a video file (mp4, mpg, mov, …).")
             return None
         stem = os.path.splitext(os.path.basename(uploaded.name or ""))[0]
-        named = [c for c in clips if utils.split_name(c)[1] == stem]  # s26/<stem> too
-        return Source("your upload", media.sha256_bytes(data),
+        named = [c for c in clips if grid.split_name(c)[1] == stem]  # s26/<stem> too
+        return Source("your upload", files.sha256_bytes(data),
                       named[0] if len(named) == 1 else None, data=data,
-                      suffix=media.safe_suffix(uploaded.name))
+                      suffix=files.safe_suffix(uploaded.name))
     if clip is None:
-        st.warning(f"No clips found in `{utils.video_dir(data_dir)}` (data directory "
+        st.warning(f"No clips found in `{grid.video_dir(data_dir)}` (data directory "
                    f"`{data_dir}`). Set `LIPREAD_DATA_DIR` to a GRID folder holding `s1/` "
                    "videos and `alignments/s1/`, then reload; or upload a video.")
         return None
     try:
-        path = utils.video_path(data_dir, clip)
-        return Source(clip, media.sha256_file(path), clip, path=path)
-    except (utils.VideoError, OSError) as err:
+        path = grid.video_path(data_dir, clip)
+        return Source(clip, files.sha256_file(path), clip, path=path)
+    except (video.VideoError, OSError) as err:
         st.error(f"Clip {clip} can't be opened ({err}). Pick another one.")
         return None
 
 
-def load_network(weights: Path, stamp: tuple | None, clock: media.Stopwatch):
+def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch):
     meanwhile = "Meanwhile the video and the mouth crop still show."
     if stamp is None:
-        st.error(f"No network weights at `{weights}`. Train them with `python train.py` "
+        st.error(f"No network weights at `{weights}`. Train them with `lipread train` "
                  "and copy `runs/lipnet/best.weights.h5` there, or put the released "
                  f"`{weights.name}` there; then reload. {meanwhile}")
         return None
@@ -180,11 +173,11 @@ def load_network(weights: Path, stamp: tuple | None, clock: media.Stopwatch):
             return get_model(ARCH, str(weights), stamp)
     except Exception as err:  # noqa: BLE001: partial, corrupt or mismatched weights
         st.error(f"The network weights can't be loaded: {err}. Replace `{weights}` with "
-                 f"weights trained by `python train.py`; then reload. {meanwhile}")
+                 f"weights trained by `lipread train`; then reload. {meanwhile}")
         return None
 
 
-def read_view(source: Source, path: Path, crop: str, clock: media.Stopwatch) -> dict | None:
+def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch) -> dict | None:
     """The cached crops of the video; each step's time goes on the clock when it ran now."""
     begun = time.perf_counter()
     try:
@@ -206,7 +199,7 @@ def read_view(source: Source, path: Path, crop: str, clock: media.Stopwatch) -> 
 
 
 def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, crop: str,
-              data_dir: Path, clock: media.Stopwatch) -> None:
+              data_dir: Path, clock: stopwatch.Stopwatch) -> None:
     view = read_view(source, path, crop, clock)
     if view is None:
         return
@@ -219,18 +212,18 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         if model is not None:
             with clock.step("network"):
                 probs = network_output(f"{source.digest}-{crop}", stamp, model, frames)
-            ui.show_reading(probs, decoder, ui.load_truth(data_dir, source.truth_name), clock)
+            widgets.show_reading(probs, decoder, widgets.load_truth(data_dir, source.truth_name), clock)
     if probs is not None:
         st.subheader("The network's output over the 75 frames")
         st.caption("Each frame's probability of each token (only tokens that reach 2%); "
                    "hover for values. Bright cells show when each letter was read.")
-        data, spec = media.probability_chart(probs)
+        data, spec = pictures.probability_chart(probs)
         st.vega_lite_chart(data, spec, width="stretch")
     with left:
         st.subheader("The video")
         try:
             with clock.step("conversion"):
-                mp4, _ = media.to_browser_mp4(path, source.digest)
+                mp4, _ = browser.to_browser_mp4(path, source.digest)
             st.video(str(mp4))
         except Exception as err:  # noqa: BLE001: no ffmpeg, a full disk, a video it rejects
             st.error(f"The video can't be shown in the browser: {err}. "
@@ -239,14 +232,14 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         gif, where = st.columns(2)
         with gif:
             st.image(crop_gif(f"{source.digest}-{crop}", frames), width="stretch",
-                     caption=f"The {len(frames)} mouth crops ({utils.CROP_W}x{utils.CROP_H}, "
+                     caption=f"The {len(frames)} mouth crops ({video.CROP_W}x{video.CROP_H}, "
                              "grayscale) fed to the network, looping at 25 fps")
         with where:
-            ui.show_where(view, crop)
+            widgets.show_where(view, crop)
 
 
 def main() -> None:
-    clock = media.Stopwatch()
+    clock = stopwatch.Stopwatch()
     st.set_page_config(page_title=APP_NAME, page_icon="👄", layout="wide")
     try:
         keep_keras_session()
@@ -254,30 +247,30 @@ def main() -> None:
         logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
                                             "switched off (%s): clip switches will be slower",
                                             err)
-    data_dir = utils.resolve_data_dir()
+    data_dir = grid.resolve_data_dir()
     try:
         speakers = chosen_speakers()
     except ValueError as err:
         st.error(f"--speakers / LIPREAD_SPEAKERS: {err}. Every speaker folder is shown.")
         speakers = None
     clips = clip_list(str(data_dir), speakers)
-    weights = Path(os.environ.get("LIPREAD_WEIGHTS") or modelutil.DEFAULT_WEIGHTS[ARCH])
-    stamp = media.file_stamp(weights)
+    weights = Path(os.environ.get("LIPREAD_WEIGHTS") or loader.DEFAULT_WEIGHTS[ARCH])
+    stamp = files.file_stamp(weights)
     with st.sidebar:
         st.title(APP_NAME)
         st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
-        clip = ui.pick_clip(data_dir, clips)
-        uploaded = ui.upload_box()
-        crop = ui.pick_crop()
-        decoder = ui.pick_decoder()
-        ui.model_panel(weights, stamp)
+        clip = widgets.pick_clip(data_dir, clips)
+        uploaded = widgets.upload_box()
+        crop = widgets.pick_crop()
+        decoder = widgets.pick_decoder()
+        widgets.model_panel(weights, stamp)
     source = choose_source(data_dir, clips, clip, uploaded)
     if source is None:
         return
     with source.file() as path:
         show_clip(source, path, weights, stamp, decoder, crop, data_dir, clock)
     clock.mark("page complete")
-    ui.show_timings(clock)
+    widgets.show_timings(clock)
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__

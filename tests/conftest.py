@@ -2,7 +2,7 @@
 
 Tests that read GRID data take the `grid_dir` fixture and get the `grid` marker from it
 (pytest_collection_modifyitems below), so `pytest -m grid` runs exactly them: CI runs
-them a second time on a copy laid out the way download.py lands the data
+them a second time on a copy laid out the way lipread download lands the data
 (tests/make_download_layout.py). They must hold on any folder laid out like the
 tutorial's data.zip: clips are picked from its splits, never by name or extension.
 Under CI=true a missing data folder fails them instead of skipping them.
@@ -18,6 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# `python -m lipread ...` in a subprocess finds the package from any folder, installed or not.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Absolute: CI passes a relative LIPREAD_DATA_DIR, and tests link to it from tmp folders.
@@ -59,7 +62,7 @@ def grid_dir() -> Path:
     if problem:
         message = (f"GRID data not found at {GRID_DIR} ({problem}): set LIPREAD_DATA_DIR "
                    "to a folder laid out like the tutorial's data (s1/, alignments/s1/, "
-                   "splits/), or fetch one with `python download.py data`")
+                   "splits/), or fetch one with `lipread download data`")
         if in_ci():  # CI must never pass by skipping every test that reads data
             pytest.fail(f"CI=true: {message}", pytrace=False)
         pytest.skip(message)
@@ -68,16 +71,16 @@ def grid_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def test_names(grid_dir) -> list[str]:
-    import utils
+    from lipread import grid
 
-    return utils.read_names(grid_dir / "splits" / "test.txt")
+    return grid.read_names(grid_dir / "splits" / "test.txt")
 
 
 @pytest.fixture(scope="session")
 def train_names(grid_dir) -> list[str]:
-    import utils
+    from lipread import grid
 
-    return utils.read_names(grid_dir / "splits" / "train.txt")
+    return grid.read_names(grid_dir / "splits" / "train.txt")
 
 
 @pytest.fixture(scope="session")
@@ -101,21 +104,20 @@ def shipped_probs(grid_dir, test_names) -> dict:
     """The shipped network's (75, 41) output for each test clip, through the CLI's pipeline."""
     import numpy as np
 
-    import modelutil
-    import transcribe
-    import utils
+    from lipread import grid, pipeline, video
+    from lipread.model import loader
 
-    if not modelutil.DEFAULT_WEIGHTS["lipnet"].is_file():
-        pytest.fail(f"{modelutil.DEFAULT_WEIGHTS['lipnet']} is missing: the shipped weights")
-    model = modelutil.load_model("lipnet")
-    frames = np.stack([utils.load_video(utils.video_path(grid_dir, n)) for n in test_names])
-    return dict(zip(test_names, transcribe.predict_probs(model, frames)))
+    if not loader.DEFAULT_WEIGHTS["lipnet"].is_file():
+        pytest.fail(f"{loader.DEFAULT_WEIGHTS['lipnet']} is missing: the shipped weights")
+    model = loader.load_model("lipnet")
+    frames = np.stack([video.load_video(grid.video_path(grid_dir, n)) for n in test_names])
+    return dict(zip(test_names, pipeline.predict_probs(model, frames)))
 
 
 @pytest.fixture(scope="session")
 def shipped_readings(shipped_probs) -> dict[str, str]:
     """What the shipped network reads (greedy) in each test clip: the page must show it."""
-    import decoding
+    from lipread import decoding
 
     return {n: decoding.decode(p, "greedy") for n, p in shipped_probs.items()}
 
@@ -123,12 +125,11 @@ def shipped_readings(shipped_probs) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
     """(clip, decoder): a test clip the shipped network reads right, greedy first."""
-    import decoding
-    import utils
+    from lipread import decoding, grid
 
     for decoder in decoding.DECODERS:
         for name, probs in shipped_probs.items():
-            truth = utils.load_sentence(utils.alignment_path(grid_dir, name))
+            truth = grid.load_sentence(grid.alignment_path(grid_dir, name))
             if decoding.decode(probs, decoder) == truth:
                 return name, decoder
     pytest.skip("the shipped weights read no test clip right with any decoder "

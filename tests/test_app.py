@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import decoding
-import media
-import modelcard
-import modelutil
-import transcribe
-import utils
+from lipread import decoding, grid, pipeline, scoring, video
+from lipread.app import browser, files, modelcard
+from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-WEIGHTS = modelutil.DEFAULT_WEIGHTS["lipnet"]
+WEIGHTS = loader.DEFAULT_WEIGHTS["lipnet"]
 # A test-split clip (never trained on) that the shipped network reads right.
 READ_CLIP = "bbal6n"  # a test-split clip
 TIMEOUT = 300  # the first run builds the network; the machine may be busy training
@@ -42,7 +39,7 @@ def app_env(grid_dir, tmp_path, monkeypatch):
 
 @pytest.fixture
 def weights():
-    assert WEIGHTS.is_file(), (f"no shipped weights at {WEIGHTS}: train with python train.py "
+    assert WEIGHTS.is_file(), (f"no shipped weights at {WEIGHTS}: train with lipread train "
                                "and copy runs/lipnet/best.weights.h5 there")
     return WEIGHTS
 
@@ -93,15 +90,15 @@ def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
     assert not alerts(at)
     assert [s.key for s in at.selectbox] == ["clip"]  # one speaker: no speaker picker
     tokens = shown_tokens(at)
-    assert len(tokens) == utils.N_FRAMES and all(0 <= t <= utils.BLANK_ID for t in tokens)
+    assert len(tokens) == video.N_FRAMES and all(0 <= t <= grid.BLANK_ID for t in tokens)
     sentence = shown_sentence(at)
     # What the library reads in this clip (the CLI's pipeline), token for token.
-    library = transcribe.transcribe(modelutil.load_model("lipnet"),
-                                    utils.video_path(app_env, "bbaf2n"), "greedy")
+    library = pipeline.transcribe(loader.load_model("lipnet"),
+                                    grid.video_path(app_env, "bbaf2n"), "greedy")
     assert tokens == library.tokens and sentence == library.sentence
-    truth = utils.load_sentence(utils.alignment_path(app_env, "bbaf2n"))
+    truth = grid.load_sentence(grid.alignment_path(app_env, "bbaf2n"))
     assert shown_truth(at) == truth == "bin blue at f two now"
-    wer, cer = decoding.error_rates([truth], [sentence])
+    wer, cer = scoring.error_rates([truth], [sentence])
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"WER": f"{wer:.1%}", "CER": f"{cer:.1%}"}
     assert len(at.get("vega_lite_chart")) == 1  # the per-frame probabilities
@@ -120,11 +117,11 @@ def test_fixed_window_is_a_choice(app_env, weights):
     assert not at.exception and not alerts(at)
     assert "fixed window" in at.container("where").image[0].captions[0]
     assert "crop" in at.container("timings").caption[0].value
-    fixed = utils.normalize(utils.load_mouth_frames(utils.video_path(app_env, "bbaf2n"),
-                                                    crop="fixed"))
-    probs = transcribe.predict_probs(modelutil.load_model("lipnet"), fixed)[0]
+    fixed = video.normalize(video.read_mouth(grid.video_path(app_env, "bbaf2n"),
+                                                    crop="fixed").crops)
+    probs = pipeline.predict_probs(loader.load_model("lipnet"), fixed)[0]
     assert shown_tokens(at) == decoding.raw_tokens(probs).tolist()
-    assert len(landmark_tokens) == len(shown_tokens(at)) == utils.N_FRAMES
+    assert len(landmark_tokens) == len(shown_tokens(at)) == video.N_FRAMES
 
 
 def test_shows_what_the_cli_pipeline_reads(app_env, test_names, weights, shipped_readings):
@@ -135,7 +132,7 @@ def test_shows_what_the_cli_pipeline_reads(app_env, test_names, weights, shipped
 def test_reads_a_test_clip_right(app_env, grid_dir, test_names, weights, read_right_clip):
     clip, decoder = read_right_clip
     at = run_app(clip=clip, decoder=decoder)
-    truth = utils.load_sentence(utils.alignment_path(grid_dir, clip))
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, clip))
     assert shown_sentence(at) == truth
     assert {m.label: m.value for m in at.metric} == {"WER": "0.0%", "CER": "0.0%"}
 
@@ -147,7 +144,7 @@ def test_changing_clip_and_decoder_keeps_the_network(app_env, weights, monkeypat
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the network was built again")
-    monkeypatch.setattr(modelutil, "load_model", no_rebuild)
+    monkeypatch.setattr(loader, "load_model", no_rebuild)
     # Streamlit's end-of-run clean-up would clear the Keras session, and with it the
     # traced network (seconds to rebuild a run): the app switches that off.
     cleared = []
@@ -159,8 +156,8 @@ def test_changing_clip_and_decoder_keeps_the_network(app_env, weights, monkeypat
     assert not cleared
     assert any("bbal8p" in s.value for s in at.subheader)
     words = shown_sentence(at).split()  # the grammar decoder: always a GRID sentence
-    assert len(words) == len(utils.GRID_SLOTS)
-    assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
+    assert len(words) == len(grid.GRID_SLOTS)
+    assert all(w in slot for w, slot in zip(words, grid.GRID_SLOTS))
 
 
 def test_streamlit_still_has_the_hook_the_app_replaces(app_env, weights):
@@ -179,14 +176,14 @@ def test_clip_without_alignment_still_reads(grid_dir, test_names, tmp_path, monk
                                             weights):
     data = tmp_path / "data"
     (data / "s1").mkdir(parents=True)
-    video = utils.video_path(grid_dir, test_names[1])
+    video = grid.video_path(grid_dir, test_names[1])
     shutil.copy(video, data / "s1" / f"mine{video.suffix}")
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     at = run_app()
     assert not alerts(at)
     assert any("No alignment" in i.value for i in at.info)
-    assert len(shown_tokens(at)) == utils.N_FRAMES
+    assert len(shown_tokens(at)) == video.N_FRAMES
     assert not at.metric
 
 
@@ -214,16 +211,16 @@ def test_picker_groups_clips_by_speaker(speakers_env, test_names, weights):
                                                    "s31 (10 clips)"]
     assert at.selectbox(key="clip").value == f"s1/{sorted(test_names[:3])[0]}"
     at.selectbox(key="speaker").set_value("s26").run()
-    s26 = [n for n in utils.list_clips(speakers_env) if n.startswith("s26/")]
-    assert at.selectbox(key="clip").options == [utils.split_name(n)[1] for n in s26]
+    s26 = [n for n in grid.list_clips(speakers_env) if n.startswith("s26/")]
+    assert at.selectbox(key="clip").options == [grid.split_name(n)[1] for n in s26]
     clip = s26[3]
     at.selectbox(key="clip").set_value(clip).run()
     assert not at.exception and not alerts(at)
     assert any(clip in s.value for s in at.subheader)
-    truth = utils.load_sentence(utils.alignment_path(speakers_env, clip))
+    truth = grid.load_sentence(grid.alignment_path(speakers_env, clip))
     assert shown_truth(at) == truth
-    library = transcribe.transcribe(modelutil.load_model("lipnet"),
-                                    utils.video_path(speakers_env, clip), "greedy")
+    library = pipeline.transcribe(loader.load_model("lipnet"),
+                                    grid.video_path(speakers_env, clip), "greedy")
     assert shown_tokens(at) == library.tokens and shown_sentence(at) == library.sentence
     assert {m.label for m in at.metric} == {"WER", "CER"}
 
@@ -260,12 +257,12 @@ def test_speakers_flag_narrows_the_picker(speakers_env, weights, monkeypatch):
 # --- uploads -----------------------------------------------------------------------
 
 def test_upload_of_a_real_clip(app_env, weights):
-    video = utils.video_path(app_env, "bbaf2n").read_bytes()
+    video = grid.video_path(app_env, "bbaf2n").read_bytes()
     # A name that would escape the temp folder if it were ever used as a path.
     at = run_app(upload=("../../evil name.mpg", video, "video/mpeg"))
     assert not alerts(at)
     assert any("your upload" in s.value for s in at.subheader)
-    assert len(shown_tokens(at)) == utils.N_FRAMES
+    assert len(shown_tokens(at)) == video.N_FRAMES
     assert any("No alignment" in i.value for i in at.info)
     assert len(at.get("video")) == 1 and len(at.image) == 2
     assert "Where the mouth was found" in at.container("where").image[0].captions[0]
@@ -302,7 +299,7 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
     at = run_app()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "No network weights" in errors[0]
-    assert "python train.py" in errors[0]
+    assert "lipread train" in errors[0]
     assert len(at.get("video")) == 1 and len(at.image) == 2  # the rest still works
     assert any("missing" in m.value for m in at.sidebar.markdown)
 
@@ -319,10 +316,10 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
 def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, test_names, tmp_path,
                                                     monkeypatch):
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
-    src = utils.video_path(grid_dir, test_names[0])  # the test clips are GRID's own, with sound
-    digest = media.sha256_file(src)
+    src = grid.video_path(grid_dir, test_names[0])  # the test clips are GRID's own, with sound
+    digest = files.sha256_file(src)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(media.to_browser_mp4(src, digest)))
+    threads = [threading.Thread(target=lambda: results.append(browser.to_browser_mp4(src, digest)))
                for _ in range(2)]  # two users converting the same clip at once
     for t in threads:
         t.start()
@@ -330,21 +327,21 @@ def test_browser_copy_is_h264_with_sound_and_shared(grid_dir, test_names, tmp_pa
         t.join()
     assert len(results) == 2 and results[0][0] == results[1][0] == tmp_path / f"{digest}.mp4"
     assert [p.name for p in tmp_path.iterdir()] == [f"{digest}.mp4"]  # no leftovers
-    probe = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-i", str(results[0][0])],
+    probe = subprocess.run([browser.ffmpeg_exe(), "-hide_banner", "-i", str(results[0][0])],
                            capture_output=True, text=True).stderr
     assert "Video: h264" in probe and "yuv420p" in probe and "Audio: aac" in probe
-    assert media.to_browser_mp4(src, digest) == (results[0][0], False)  # cached
+    assert browser.to_browser_mp4(src, digest) == (results[0][0], False)  # cached
     silent = tmp_path / "silent.mkv"
-    subprocess.run([media.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(src),
+    subprocess.run([browser.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(src),
                     "-an", "-c:v", "mpeg4", str(silent)], check=True)
-    out, _ = media.to_browser_mp4(silent, media.sha256_file(silent))
-    probe = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+    out, _ = browser.to_browser_mp4(silent, files.sha256_file(silent))
+    probe = subprocess.run([browser.ffmpeg_exe(), "-hide_banner", "-i", str(out)],
                            capture_output=True, text=True).stderr
     assert "Video: h264" in probe and "Audio:" not in probe
 
 
 def test_word_diff_marks_the_differing_words():
-    truth, read = media.word_diff("bin blue at f two now", "bin red at two now")
+    truth, read = scoring.word_diff("bin blue at f two now", "bin red at two now")
     assert truth == [("bin", True), ("blue", False), ("at", True), ("f", False),
                      ("two", True), ("now", True)]
     assert read == [("bin", True), ("red", False), ("at", True), ("two", True), ("now", True)]

@@ -1,8 +1,8 @@
-"""Bad input at every entry point: predict.py, evaluate.py, train.py, download.py.
+"""Bad input at every entry point: lipread predict, lipread evaluate, lipread train, lipread download.
 
-Each script runs as a user would run it (a subprocess, from the repository root) on
+Each verb runs as a user would run it (a subprocess, from the repository root) on
 tiny data folders built from real GRID clips. Every case must end with a non-zero exit
-status, one `<script>: error: ...` line per problem that names it, no traceback, and
+status, one `lipread <verb>: error: ...` line per problem that names it, no traceback, and
 nothing half-written left behind.
 
 TensorFlow 2.21 prints a few absl lines at import ("All log messages before
@@ -21,26 +21,27 @@ from pathlib import Path
 
 import pytest
 
-import utils
+from lipread import grid, video
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, OTHER = "bbaf2n", "bbal6n"  # real clips (the test split: MPEG-1 files)
 
 
-def run(script, *args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT,
+def run(verb, *args, env=None) -> subprocess.CompletedProcess:
+    """`lipread <verb> args` as a user runs it (python -m lipread)."""
+    return subprocess.run([sys.executable, "-m", "lipread", verb, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL,
                           env={**os.environ, **(env or {})})
 
 
-def errors(proc, script, count=1) -> list[str]:
+def errors(proc, verb, count=1) -> list[str]:
     """The error lines, after checking the exit status, the format and the count."""
-    assert proc.returncode != 0, f"{script} exited 0:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode != 0, f"lipread {verb} exited 0:\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == count, proc.stderr
-    assert all(l.startswith(f"{script}: error: ") for l in lines), proc.stderr
+    assert all(l.startswith(f"lipread {verb}: error: ") for l in lines), proc.stderr
     return lines
 
 
@@ -53,16 +54,16 @@ def assert_names(line, *fragments):
 
 def _data_dir(root: Path, videos: dict[str, bytes | Path], alignments: dict[str, str | Path],
               train=None) -> Path:
-    (root / utils.SPEAKER).mkdir(parents=True)
-    (root / "alignments" / utils.SPEAKER).mkdir(parents=True)
+    (root / grid.SPEAKER).mkdir(parents=True)
+    (root / "alignments" / grid.SPEAKER).mkdir(parents=True)
     for name, content in videos.items():
-        target = root / utils.SPEAKER / name
+        target = root / grid.SPEAKER / name
         if isinstance(content, Path):
             target.symlink_to(content)
         else:
             target.write_bytes(content)
     for name, content in alignments.items():
-        target = utils.alignment_path(root, name)
+        target = grid.alignment_path(root, name)
         if isinstance(content, Path):
             target.symlink_to(content)
         else:
@@ -77,10 +78,10 @@ def _data_dir(root: Path, videos: dict[str, bytes | Path], alignments: dict[str,
 def bad(grid_dir, tmp_path_factory):
     """Named bad inputs: files, data folders, and a weights file for the network."""
     root = tmp_path_factory.mktemp("bad")
-    good_video = utils.video_path(grid_dir, GOOD)
-    other_video = utils.video_path(grid_dir, OTHER)
-    good_align = utils.alignment_path(grid_dir, GOOD)
-    other_align = utils.alignment_path(grid_dir, OTHER)
+    good_video = grid.video_path(grid_dir, GOOD)
+    other_video = grid.video_path(grid_dir, OTHER)
+    good_align = grid.alignment_path(grid_dir, GOOD)
+    other_align = grid.alignment_path(grid_dir, OTHER)
     video_bytes = good_video.read_bytes()
     noise = random.Random(0).randbytes(200_000)
     truncated = video_bytes[: len(video_bytes) // 8]  # a download cut short: ~12 frames
@@ -98,7 +99,7 @@ def bad(grid_dir, tmp_path_factory):
     f["image"] = root / "photo.mpg"  # a PNG named as a video
     import cv2
 
-    f["image"].write_bytes(cv2.imencode(".png", utils.read_gray_frames(good_video)[0])[1].tobytes())
+    f["image"].write_bytes(cv2.imencode(".png", video.read_clip(good_video).frames[0])[1].tobytes())
     f["binary_names"] = root / "binary_names.txt"
     f["binary_names"].write_bytes(b"bbaf2n\n\x00\x01\xff\xfe garbage\n")
     f["windows_names"] = root / "windows_names.txt"  # BOM, CRLF, blank lines: all fine
@@ -137,28 +138,28 @@ def bad(grid_dir, tmp_path_factory):
 
     # The sweep brings its own weights: random ones do for bad input, and it keeps the
     # sweep independent of the shipped file.
-    import modelutil
+    from lipread.model import networks
 
     f["weights"] = root / "random.weights.h5"
-    modelutil.build_lipnet().save_weights(f["weights"])
+    networks.build_lipnet().save_weights(f["weights"])
     return f
 
 
-# --- predict.py ---------------------------------------------------------------
+# --- lipread predict ---------------------------------------------------------------
 
 def test_predict_missing_file_and_directory(bad):
-    proc = run("predict.py", bad["root"] / "missing.mpg", bad["empty_dir"],
+    proc = run("predict", bad["root"] / "missing.mpg", bad["empty_dir"],
                "--weights", bad["weights"])
-    missing, directory = errors(proc, "predict.py", count=2)
+    missing, directory = errors(proc, "predict", count=2)
     assert_names(missing, "missing.mpg", "no such file")
     assert_names(directory, "empty_dir", "is a directory")
 
 
 def test_predict_bad_videos_beside_a_good_one(bad):
     """One run: each bad video gets its line, the good one still gets its sentence."""
-    proc = run("predict.py", bad["truncated"], bad["noise"], bad["text"], bad["good"],
+    proc = run("predict", bad["truncated"], bad["noise"], bad["text"], bad["good"],
                "--weights", bad["weights"])
-    truncated, noise, text = errors(proc, "predict.py", count=3)
+    truncated, noise, text = errors(proc, "predict", count=3)
     assert_names(truncated, "truncated.mpg", "truncated")
     assert_names(noise, "noise.mpg", "not a video")
     assert_names(text, "notes.txt", "not a video")
@@ -167,18 +168,18 @@ def test_predict_bad_videos_beside_a_good_one(bad):
 
 def test_predict_clip_names_and_speakers_of_the_data(bad):
     """Clip names of --data-dir beside a file, and --speakers: every clip, each once."""
-    proc = run("predict.py", "--data-dir", bad["good_data"], OTHER, bad["good"],
+    proc = run("predict", "--data-dir", bad["good_data"], OTHER, bad["good"],
                "--speakers", "s1", "--weights", bad["weights"], "--json", "-")
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
     assert [(r.get("name"), r["path"]) for r in results] == [
-        (OTHER, str(utils.video_path(bad["good_data"], OTHER))), (None, str(bad["good"])),
-        (GOOD, str(utils.video_path(bad["good_data"], GOOD)))]
+        (OTHER, str(grid.video_path(bad["good_data"], OTHER))), (None, str(bad["good"])),
+        (GOOD, str(grid.video_path(bad["good_data"], GOOD)))]
 
 
 def test_predict_missing_weights(bad):
-    proc = run("predict.py", bad["good"], "--weights", bad["root"] / "nope.weights.h5")
-    assert_names(errors(proc, "predict.py")[0], "nope.weights.h5", "no such weights file")
+    proc = run("predict", bad["good"], "--weights", bad["root"] / "nope.weights.h5")
+    assert_names(errors(proc, "predict")[0], "nope.weights.h5", "no such weights file")
 
 
 @pytest.mark.parametrize("case, fragments", [
@@ -213,21 +214,21 @@ def test_predict_bad_input(bad, case, fragments):
                                        "--speakers", "s1"],
         "a clip name not in the data": ["--data-dir", bad["good_data"], "s26/lgbj5a"],
     }[case]
-    proc = run("predict.py", *args, "--json", bad["root"] / "out.json")
+    proc = run("predict", *args, "--json", bad["root"] / "out.json")
     assert proc.returncode == 2
-    assert_names(errors(proc, "predict.py")[0], *fragments)
+    assert_names(errors(proc, "predict")[0], *fragments)
     assert not (bad["root"] / "out.json").exists()
 
 
 def test_names_files_with_bom_crlf_blank_lines_or_binary(bad, tmp_path):
     out = tmp_path / "result.json"
-    proc = run("evaluate.py", "--data-dir", bad["good_data"], "--names", bad["windows_names"],
+    proc = run("evaluate", "--data-dir", bad["good_data"], "--names", bad["windows_names"],
                "--weights", bad["weights"], "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert [c["name"] for c in json.loads(out.read_text())["per_clip"]] == [GOOD, OTHER]
-    proc = run("evaluate.py", "--data-dir", bad["good_data"], "--names", bad["binary_names"],
+    proc = run("evaluate", "--data-dir", bad["good_data"], "--names", bad["binary_names"],
                "--weights", bad["weights"])
-    assert_names(errors(proc, "evaluate.py")[0], "binary_names.txt", "not a text file")
+    assert_names(errors(proc, "evaluate")[0], "binary_names.txt", "not a text file")
 
 
 @pytest.mark.parametrize("flag, value, fragments", [
@@ -237,14 +238,14 @@ def test_names_files_with_bom_crlf_blank_lines_or_binary(bad, tmp_path):
     ("--crop", "nose", ("--crop", "invalid choice")),
 ])
 def test_evaluate_numeric_flags(bad, tmp_path, flag, value, fragments):
-    proc = run("evaluate.py", "--data-dir", bad["good_data"], flag, value,
+    proc = run("evaluate", "--data-dir", bad["good_data"], flag, value,
                "--json", tmp_path / "result.json")
     assert proc.returncode == 2
-    assert_names(errors(proc, "evaluate.py")[0], *fragments)
+    assert_names(errors(proc, "evaluate")[0], *fragments)
     assert list(tmp_path.iterdir()) == []
 
 
-# --- evaluate.py --------------------------------------------------------------
+# --- lipread evaluate --------------------------------------------------------------
 
 @pytest.mark.parametrize("case, fragments", [
     ("missing data dir", ("no such data directory",)),
@@ -271,8 +272,8 @@ def test_evaluate_fails_fast(bad, tmp_path, case, fragments):
     }[case]
     if "--json" not in args:
         args += ["--json", out]
-    proc = run("evaluate.py", *args, "--weights", bad["weights"])
-    assert_names(errors(proc, "evaluate.py")[0], *fragments)
+    proc = run("evaluate", *args, "--weights", bad["weights"])
+    assert_names(errors(proc, "evaluate")[0], *fragments)
     assert list(tmp_path.iterdir()) == []  # no result, no result.json.partial
     assert list(bad["empty_dir"].iterdir()) == []
 
@@ -282,13 +283,13 @@ def test_evaluate_fails_fast(bad, tmp_path, case, fragments):
     ("noise_data", (f"{GOOD}.mpg", "not a video")),
 ])
 def test_evaluate_bad_video(bad, tmp_path, data, fragments):
-    proc = run("evaluate.py", "--data-dir", bad[data], "--weights", bad["weights"],
+    proc = run("evaluate", "--data-dir", bad[data], "--weights", bad["weights"],
                "--json", tmp_path / "result.json")
-    assert_names(errors(proc, "evaluate.py")[0], *fragments)
+    assert_names(errors(proc, "evaluate")[0], *fragments)
     assert list(tmp_path.iterdir()) == []
 
 
-# --- train.py -----------------------------------------------------------------
+# --- lipread train -----------------------------------------------------------------
 
 @pytest.mark.parametrize("case, fragments", [
     ("missing data dir", ("nowhere", "no such names file")),
@@ -350,14 +351,14 @@ def test_train_fails_before_training(bad, tmp_path, case, fragments):
         run_dir = bad["a_file"] / "run"
     if "--epochs" not in args:
         args += ["--epochs", 1]
-    proc = run("train.py", *args, "--run-dir", run_dir, "--cache-dir", cache, "--verbose", 2)
-    assert_names(errors(proc, "train.py")[0], *fragments)
+    proc = run("train", *args, "--run-dir", run_dir, "--cache-dir", cache, "--verbose", 2)
+    assert_names(errors(proc, "train")[0], *fragments)
     assert not run_dir.exists()  # no run folder, no val.txt, no weights
     leftovers = [p.name for p in cache.glob("*")] if cache.exists() else []
     assert not [n for n in leftovers if ".tmp" in n], leftovers  # no half-written cache
 
 
-# --- download.py --------------------------------------------------------------
+# --- lipread download --------------------------------------------------------------
 
 @pytest.mark.parametrize("case, fragments", [
     ("dest under a file", ("a_file", "is not a folder")),
@@ -375,6 +376,6 @@ def test_download_bad_input(bad, tmp_path, case, fragments):
         "a video named .zip": ["--dest", dest, "--zip", fake_zip],
         "a text file for a zip": ["--dest", dest, "--zip", bad["text"]],
     }[case]
-    proc = run("download.py", "data", *args)
-    assert_names(errors(proc, "download.py")[0], *fragments)
+    proc = run("download", "data", *args)
+    assert_names(errors(proc, "download")[0], *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["video.zip"]  # no data/, no temp

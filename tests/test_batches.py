@@ -7,23 +7,21 @@ import pytest
 
 @pytest.fixture(scope="module")
 def cached(grid_dir, tmp_path_factory):
-    """Six training clips as train.py caches them: uint8 crops with margin, labels, words."""
-    import dataset
-    import utils
-    names = utils.read_names(grid_dir / "splits" / "train.txt")[:6]
+    """Six training clips as lipread train caches them: uint8 crops with margin, labels, words."""
+    from lipread import grid
+    from lipread.training import dataset
+    names = grid.read_names(grid_dir / "splits" / "train.txt")[:6]
     return dataset.load_clip_arrays(grid_dir, names, tmp_path_factory.mktemp("cache"), log=None)
 
 
 def random_probs(seed, n=2):
-    import utils
+    from lipread import grid
     rng = np.random.default_rng(seed)
-    return rng.dirichlet(np.ones(utils.NUM_CLASSES), size=(n, 75)).astype("float32")
+    return rng.dirichlet(np.ones(grid.NUM_CLASSES), size=(n, 75)).astype("float32")
 
 
 def test_validation_batches_are_the_inference_input_with_the_plain_ctc_loss(cached):
-    import batches
-    import dataset
-    import losses
+    from lipread.training import batches, losses
     frames, labels, words = cached
     val = batches.ClipBatches(frames, labels, words, 4, training=False)
     assert len(val) == 2  # 6 clips, the last batch short
@@ -34,13 +32,13 @@ def test_validation_batches_are_the_inference_input_with_the_plain_ctc_loss(cach
     assert (chars[:, 80] == 1).all() and (chars[:, 81] == 0).all()
     probs = random_probs(0, 4)
     np.testing.assert_allclose(losses.chars_loss()(chars, probs),
-                               dataset.ctc_loss(labels[:4], probs), rtol=1e-5)
+                               losses.ctc_loss(labels[:4], probs), rtol=1e-5)
     with pytest.raises(IndexError):
         val[2]
 
 
 def test_training_batches_are_seeded_and_reshuffled_each_epoch(cached):
-    import batches
+    from lipread.training import batches
     a = batches.ClipBatches(*cached, 3, training=True, seed=5, time_masks=2, warp_prob=0.5)
     b = batches.ClipBatches(*cached, 3, training=True, seed=5, time_masks=2, warp_prob=0.5)
     assert len(a) == 2
@@ -54,9 +52,7 @@ def test_training_batches_are_seeded_and_reshuffled_each_epoch(cached):
 
 
 def test_mixup_mixes_two_clips_of_the_batch_and_both_losses(cached):
-    import batches
-    import dataset
-    import losses
+    from lipread.training import batches, losses
     ds = batches.ClipBatches(*cached, 6, training=True, seed=1, mixup_prob=1.0)
     x, (chars, words) = ds[0]
     lam = chars[:, 80]
@@ -67,7 +63,7 @@ def test_mixup_mixes_two_clips_of_the_batch_and_both_losses(cached):
         assert not np.array_equal(row[:40], row[40:80])
     probs = random_probs(1, 6)
     a, b = chars[:, :40].astype("int32"), chars[:, 40:80].astype("int32")
-    expected = lam * dataset.ctc_loss(a, probs) + (1 - lam) * dataset.ctc_loss(b, probs)
+    expected = lam * losses.ctc_loss(a, probs) + (1 - lam) * losses.ctc_loss(b, probs)
     np.testing.assert_allclose(losses.chars_loss()(chars, probs), expected, rtol=1e-5)
     logits = np.random.default_rng(2).normal(size=(6, 75, 52)).astype("float32")
     import keras
@@ -79,9 +75,7 @@ def test_mixup_mixes_two_clips_of_the_batch_and_both_losses(cached):
 
 
 def test_distillation_is_zero_for_the_teacher_itself_and_switched_per_sample():
-    import batches
-    import dataset
-    import losses
+    from lipread.training import batches, dataset, losses
     probs, other = random_probs(3), random_probs(4)
     np.testing.assert_allclose(losses.distillation(probs.reshape(2, -1), probs), 0, atol=1e-4)
     kl = np.asarray(losses.distillation(other.reshape(2, -1), probs))
@@ -92,23 +86,23 @@ def test_distillation_is_zero_for_the_teacher_itself_and_switched_per_sample():
     rows = [batches.pack(label, label, 1.0, on, np.zeros(75), np.zeros(75), other[i])[0]
             for i, on in enumerate((1.0, 0.0))]
     total = np.asarray(losses.chars_loss(0.5)(np.stack(rows), probs))
-    ctc = np.asarray(dataset.ctc_loss(np.stack([label, label]), probs))
+    ctc = np.asarray(losses.ctc_loss(np.stack([label, label]), probs))
     np.testing.assert_allclose(total, ctc + [0.5 * kl[0], 0], rtol=1e-4)
 
 
 def test_augmentation_moves_the_teacher_and_the_words_with_their_frames():
-    import batches
-    import utils
+    from lipread import grid
+    from lipread.training import batches
     # Frame t is grey level 3t; its teacher row is one-hot at t mod 41, its word t mod 52.
     frames = np.repeat((np.arange(75) * 3).astype(np.uint8)[:, None, None], 54, 1)
     frames = np.repeat(frames, 148, 2)
-    teacher = np.eye(utils.NUM_CLASSES, dtype=np.float32)[np.arange(75) % utils.NUM_CLASSES]
+    teacher = np.eye(grid.NUM_CLASSES, dtype=np.float32)[np.arange(75) % grid.NUM_CLASSES]
     words = (np.arange(75) % 52).astype(np.int32)
     for seed in range(5):
         x, w, t = batches.augment(frames, words, np.random.default_rng(seed), teacher=teacher)
         # The source frame of each output frame, from its teacher row and word together
         # (41 and 52 are coprime: t mod 41 and t mod 52 name t among 0-74).
-        src = np.array([next(s for s in range(75) if s % utils.NUM_CLASSES == a and s % 52 == b)
+        src = np.array([next(s for s in range(75) if s % grid.NUM_CLASSES == a and s % 52 == b)
                         for a, b in zip(t.argmax(-1), w)])
         assert (np.diff(src) >= 0).all() and 72 <= len(np.unique(src)) <= 75
         # The frames went with them: the normalised grey is affine in the source frame.
@@ -119,9 +113,9 @@ def test_augmentation_moves_the_teacher_and_the_words_with_their_frames():
 
 
 def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir, test_names):
-    import batches
-    import utils
-    x = utils.load_video(utils.video_path(grid_dir, test_names[0]))
+    from lipread import grid, video
+    from lipread.training import batches
+    x = video.load_video(grid.video_path(grid_dir, test_names[0]))
     rng = np.random.default_rng(7)
     np.testing.assert_array_equal(batches.time_mask(x, 0, rng), x)
     counts = []
@@ -135,30 +129,29 @@ def test_time_masks_blank_whole_frames_and_nothing_else(grid_dir, test_names):
 
 
 def test_sub_sentence_keeps_a_run_of_words_and_its_label(cached):
-    import batches
-    import dataset
-    import utils
+    from lipread import grid
+    from lipread.training import batches, dataset
     frames, labels, words = cached
     x = batches.center(frames[0])
-    teacher = np.full((75, utils.NUM_CLASSES), 1 / utils.NUM_CLASSES, np.float32)
+    teacher = np.full((75, grid.NUM_CLASSES), 1 / grid.NUM_CLASSES, np.float32)
     seen = set()
     for seed in range(30):
         y, label, w, t = batches.sub_sentence(x, labels[0], words[0], teacher,
                                               np.random.default_rng(seed))
         kept = [dataset.GRID_WORDS[w[a] - 1] for a, _ in dataset.word_spans(w)]
-        assert utils.ids_to_text(label) == " ".join(kept) and kept
-        assert " ".join(kept) in utils.ids_to_text(labels[0])
+        assert grid.ids_to_text(label) == " ".join(kept) and kept
+        assert " ".join(kept) in grid.ids_to_text(labels[0])
         spoken = w > 0
         np.testing.assert_array_equal(y[spoken], x[spoken])
         first, last = np.flatnonzero(spoken)[[0, -1]]
         assert (y[:first] == 0).all() and (y[last + 1:] == 0).all()
-        assert (t[:first].argmax(-1) == utils.BLANK_ID).all()
+        assert (t[:first].argmax(-1) == grid.BLANK_ID).all()
         seen.add(len(kept))
     assert {1, 6} <= seen or len(seen) >= 3
 
 
 def test_warp_keeps_the_crop_and_moves_it_a_little(cached):
-    import batches
+    from lipread.training import batches
     frames = cached[0][0]
     out = batches.warp(frames, np.random.default_rng(0))
     assert out.shape == frames.shape and out.dtype == np.uint8

@@ -1,4 +1,4 @@
-"""bench.py end to end on a real clip, with the fewest runs: figures come out, not times.
+"""lipread bench end to end on a real clip, with the fewest runs: figures come out, not times.
 
 Wall-clock figures are never asserted (they depend on the machine and its load); what is
 checked is that both sides ran, that every figure the report promises is there and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import utils
+from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--runs", "1", "--batches", "1", "--tutorial-batches", "1", "--throughput-runs", "1",
@@ -25,7 +25,7 @@ STAGES = {"read", "mouth", "network", "decode"}
 
 
 def bench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "bench.py", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "lipread", "bench", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
@@ -58,7 +58,7 @@ def table_rows(text: str) -> dict[str, list[str]]:
 
 def test_bench_measures_both_pipelines(run, grid_dir):
     proc, result = run
-    assert Path(result["clip"]) == utils.video_path(grid_dir, "bbaf2n")
+    assert Path(result["clip"]) == grid.video_path(grid_dir, "bbaf2n")
     ours, tutorial = result["ours"], result["tutorial"]
     for side in (ours, tutorial):
         for key in ("network_s", "peak_rss_inference_mb", "peak_rss_mb"):
@@ -76,7 +76,7 @@ def test_bench_measures_both_pipelines(run, grid_dir):
             assert all(v > 0 for v in figures[key].values()), (crop, key, figures[key])
         assert figures["sentence_greedy"].strip(), crop
         words = figures["sentence_grammar"].split()  # a GRID sentence, whichever the crop
-        assert len(words) == 6 and all(w in slot for w, slot in zip(words, utils.GRID_SLOTS)), \
+        assert len(words) == 6 and all(w in slot for w, slot in zip(words, grid.GRID_SLOTS)), \
             (crop, words)
     for key in ("clip_latency_s", "fixed_clip_latency_s", "tutorial_clip_latency_s",
                 "speedup", "fixed_speedup", "network_speedup"):
@@ -144,7 +144,7 @@ def test_bench_table_speedups_are_the_json_times_divided(run):
 
 
 def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):
-    import bench
+    from lipread.cli import bench
 
     _, result = run
     bench.emit(result, "-")
@@ -156,15 +156,15 @@ def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):
 def test_bench_refuses_a_clip_the_tutorial_cannot_read(grid_dir, test_names, tmp_path,
                                                        ffmpeg_encode):
     """A 74-frame clip, as GRID has a few (lrae3s, sbbbzp, ...), made from a test clip."""
-    import utils
+    from lipread import grid
 
     data = tmp_path / "data"
     (data / "s1").mkdir(parents=True)
-    ffmpeg_encode(utils.video_path(grid_dir, test_names[0]), data / "s1" / "short.mpg",
+    ffmpeg_encode(grid.video_path(grid_dir, test_names[0]), data / "s1" / "short.mpg",
                   "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-an")
     out = tmp_path / "bench.json"
     proc = bench("--data-dir", data, "--clip", "short", "--json", out, *QUICK)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "bench.py: error:" in proc.stderr and "74 frames" in proc.stderr, proc.stderr
+    assert "lipread bench: error:" in proc.stderr and "74 frames" in proc.stderr, proc.stderr
     assert not out.exists()

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import decoding
-import utils
+from lipread import decoding, grid, video
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -185,15 +184,15 @@ def test_pick_a_clip_read_it_and_play_it(browser, app_url, grid_dir, shipped_rea
     assert page.locator('[data-testid="stAlertContentWarning"], '
                         '[data-testid="stAlertContentError"]').count() == 0
     tokens, sentence = reading(page)
-    assert len(tokens) == utils.N_FRAMES
-    assert sentence == utils.ids_to_text(decoding.collapse(tokens)).strip()  # greedy
-    truth = utils.load_sentence(utils.alignment_path(grid_dir, PICKED_CLIP))
+    assert len(tokens) == video.N_FRAMES
+    assert sentence == grid.ids_to_text(decoding.collapse(tokens)).strip()  # greedy
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, PICKED_CLIP))
     assert truth in page.locator(".st-key-truth").inner_text().replace("\n", " ")
 
-    video = page.evaluate(VIDEO_PLAYS)
-    assert video.get("error") is None, video
-    assert video["h264"] in ("probably", "maybe") and video["width"] == 360
-    assert video["ready"] >= 2 and video["time"] > 0, video
+    played = page.evaluate(VIDEO_PLAYS)
+    assert played.get("error") is None, played
+    assert played["h264"] in ("probably", "maybe") and played["width"] == 360
+    assert played["ready"] >= 2 and played["time"] > 0, played
 
     # Measured, not asserted: how soon a newly picked clip's sentence shows.
     switches = [{"clip": PICKED_CLIP, "sentence_s": round(sentence_s, 3),
@@ -208,5 +207,5 @@ def test_pick_a_clip_read_it_and_play_it(browser, app_url, grid_dir, shipped_rea
         print(f"\nswitch to {s['clip']}: sentence after {s['sentence_s']:.2f} s, page complete "
               f"after {s['complete_s']:.2f} s ({s['app_timings']})")
 
-    # The page reads what predict.py reads (and the truth, where the network reads right).
+    # The page reads what lipread predict reads (and the truth, where the network reads right).
     assert sentence == shipped_readings[PICKED_CLIP]

@@ -1,4 +1,4 @@
-"""`download.py grid`, the real code, against an HTTP server of our own on 127.0.0.1.
+"""`lipread download grid`, the real code, against an HTTP server of our own on 127.0.0.1.
 
 The server hands out a small GRID corpus in the Zenodo record's layout (corpus.py says
 where that was checked): s1.zip holding s1/<name>.mpg (three real s1 clips of the data
@@ -23,9 +23,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-import utils
 from conftest import in_ci
+
+from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHERS = ROOT.parent / "shared" / "others"  # beside ../shared/grid (conftest.GRID_DIR)
@@ -80,11 +80,11 @@ def corpus_src(grid_dir, test_names, tmp_path_factory) -> Path:
         message = f"{OTHERS} lacks s26/ or s31/ (../shared/others: two more GRID speakers)"
         pytest.fail(f"CI=true: {message}", pytrace=False) if in_ci() else pytest.skip(message)
     src = tmp_path_factory.mktemp("corpus_src")
-    clips = [n for n in test_names if utils.video_path(grid_dir, n).suffix == ".mpg"][:3]
+    clips = [n for n in test_names if grid.video_path(grid_dir, n).suffix == ".mpg"][:3]
     assert len(clips) == 3, "the data folder's test split has no three .mpg clips"
     for name in clips:
-        for got, put in ((utils.video_path(grid_dir, name), src / "s1" / f"{name}.mpg"),
-                         (utils.alignment_path(grid_dir, name),
+        for got, put in ((grid.video_path(grid_dir, name), src / "s1" / f"{name}.mpg"),
+                         (grid.alignment_path(grid_dir, name),
                           src / "alignments" / "s1" / f"{name}.align")):
             put.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(got, put)
@@ -128,10 +128,10 @@ def server(corpus_src, tmp_path_factory):
     httpd.server_close()
 
 
-def grid(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+def download_grid(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("LIPREAD_GRID_URL", "LIPREAD_DATA_DIR")}
-    return subprocess.run([sys.executable, str(ROOT / "download.py"), "grid", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "lipread", "download", "grid", *map(str, args)],
                           cwd=cwd, capture_output=True, text=True, timeout=120, env=env,
                           stdin=subprocess.DEVNULL)
 
@@ -140,7 +140,7 @@ def one_error_line(proc, *fragments, status=1) -> str:
     assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("download.py: error: "), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("lipread download: error: "), proc.stderr
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
     return lines[0]
@@ -167,15 +167,15 @@ def no_leftovers(dest: Path) -> None:
 
 
 def test_speaker_lists_and_ranges():
-    import corpus
+    from lipread import grid
 
-    assert corpus.parse_speakers("s1-s34") == list(range(1, 35))
-    assert corpus.parse_speakers("s1,s3,s5-s7") == [1, 3, 5, 6, 7]
-    assert corpus.parse_speakers("1-4") == [1, 2, 3, 4]
-    assert corpus.parse_speakers("S2, s2,s1") == [1, 2]
+    assert grid.parse_speakers("s1-s34") == list(range(1, 35))
+    assert grid.parse_speakers("s1,s3,s5-s7") == [1, 3, 5, 6, 7]
+    assert grid.parse_speakers("1-4") == [1, 2, 3, 4]
+    assert grid.parse_speakers("S2, s2,s1") == [1, 2]
     for bad in ("s0", "s35", "s5-s3", "x", "", "s1,", "s1-", "1-40"):
         with pytest.raises(ValueError):
-            corpus.parse_speakers(bad)
+            grid.parse_speakers(bad)
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -188,20 +188,20 @@ def test_speaker_lists_and_ranges():
     (("--dest", "no/such/grid"), "no/such/grid: cannot create it"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, fragment):
-    one_error_line(grid(*args, "--url", "http://127.0.0.1:9", cwd=tmp_path), fragment,
+    one_error_line(download_grid(*args, "--url", "http://127.0.0.1:9", cwd=tmp_path), fragment,
                    status=2)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_help_shows_grid_and_its_defaults(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "download.py"), "--help"],
+    proc = subprocess.run([sys.executable, "-m", "lipread", "download", "--help"],
                           capture_output=True, text=True, timeout=60)
     text = " ".join(proc.stdout.split())
     for fragment in ("{data,checkpoint,grid}", "--speakers LIST", "(default: s1-s34;",
                      "--jobs N", "(default: 4)", "$LIPREAD_GRID_URL",
                      "https://zenodo.org/records/3625687/files"):
         assert fragment in text, fragment
-    proc = subprocess.run([sys.executable, str(ROOT / "download.py"), "data", "--speakers",
+    proc = subprocess.run([sys.executable, "-m", "lipread", "download", "data", "--speakers",
                            "s1"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     one_error_line(proc, "--speakers and --jobs are for grid", status=2)
 
@@ -209,7 +209,7 @@ def test_help_shows_grid_and_its_defaults(tmp_path):
 def test_every_speaker_lands_in_the_layout_then_is_left_alone(server, corpus_src, tmp_path):
     base, httpd = server
     dest, out = tmp_path / "grid", tmp_path / "summary.json"
-    proc = grid("--speakers", "s1,s21,s26,s31", "--dest", dest, "--url", f"{base}/record",
+    proc = download_grid("--speakers", "s1,s21,s26,s31", "--dest", dest, "--url", f"{base}/record",
                 "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert "s21: GRID has no video" in proc.stdout and "s26.zip: downloading" in proc.stdout
@@ -221,8 +221,8 @@ def test_every_speaker_lands_in_the_layout_then_is_left_alone(server, corpus_src
     # The single-speaker layout of today's scripts: s1/, alignments/s1/, s1's splits.
     s1 = sorted(p.stem for p in (corpus_src / "s1").iterdir())
     for name in s1:
-        assert utils.video_path(dest, name) == dest / "s1" / f"{name}.mpg"
-        assert utils.alignment_path(dest, name).is_file()
+        assert grid.video_path(dest, name) == dest / "s1" / f"{name}.mpg"
+        assert grid.alignment_path(dest, name).is_file()
     split = [(dest / "splits" / f"{k}.txt").read_text().split() for k in ("train", "test")]
     assert sorted(split[0] + split[1]) == s1 and split[1]
     summary = json.loads(out.read_text())
@@ -232,29 +232,29 @@ def test_every_speaker_lands_in_the_layout_then_is_left_alone(server, corpus_src
                                           "alignments": 10,
                                           "alignments_from": "alignments/s26"}
     served = len(httpd.requests)
-    again = grid("--speakers", "s1-s21,s26,s31", "--dest", dest, "--url", f"{base}/record")
+    again = download_grid("--speakers", "s1-s21,s26,s31", "--dest", dest, "--url", f"{base}/record")
     one_error_line(again, "s2.zip", "HTTP 404")  # s2..s20 are not served: tried ...
     assert not any(n.endswith(("s1.zip", "s26.zip", "s31.zip"))  # ... the rest left alone
                    for n, _ in httpd.requests[served:])
     served = len(httpd.requests)
-    again = grid("--speakers", "s1,s26,s31", "--dest", dest, "--url", f"{base}/record")
+    again = download_grid("--speakers", "s1,s26,s31", "--dest", dest, "--url", f"{base}/record")
     assert again.returncode == 0 and "already there" in again.stdout, again.stderr
     assert len(httpd.requests) == served
     no_leftovers(dest)
 
 
 def test_the_tutorial_layout_counts_as_s1(server, corpus_src, tmp_path):
-    """A folder as `download.py data` lands it (s1/, alignments/s1/, no marker): s1 is
+    """A folder as `lipread download data` lands it (s1/, alignments/s1/, no marker): s1 is
     there; the other speakers land beside it."""
     base, httpd = server
     dest = tmp_path / "data"
     shutil.copytree(corpus_src / "s1", dest / "s1")
     shutil.copytree(corpus_src / "alignments" / "s1", dest / "alignments" / "s1")
     served = len(httpd.requests)
-    proc = grid("--speakers", "s1", "--data-dir", dest, "--url", f"{base}/record")
+    proc = download_grid("--speakers", "s1", "--data-dir", dest, "--url", f"{base}/record")
     assert proc.returncode == 0 and "already there" in proc.stdout, proc.stderr
     assert len(httpd.requests) == served
-    proc = grid("--speakers", "s1,s26", "--data-dir", dest, "--url", f"{base}/record")
+    proc = download_grid("--speakers", "s1,s26", "--data-dir", dest, "--url", f"{base}/record")
     assert proc.returncode == 0, proc.stderr
     assert sorted(n for n, _ in httpd.requests[served:]) == ["record/alignments.zip",
                                                              "record/s26.zip"]
@@ -266,7 +266,7 @@ def test_a_cut_download_resumes(server, corpus_src, tmp_path):
     base, httpd = server
     dest, size = tmp_path / "grid", (httpd.root / "record" / "s26.zip").stat().st_size
     httpd.cut["record/s26.zip"] = size // 2
-    proc = grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/record",
+    proc = download_grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/record",
                 "--jobs", 2)
     one_error_line(proc, "s26.zip: the download broke off", "run again to resume")
     part = dest / ".downloads" / "s26.zip.part"
@@ -278,7 +278,7 @@ def test_a_cut_download_resumes(server, corpus_src, tmp_path):
     assert [p.name for p in (dest / ".downloads").iterdir()] == ["s26.zip.part"]
 
     served = len(httpd.requests)
-    proc = grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/record")
+    proc = download_grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/record")
     assert proc.returncode == 0, proc.stderr
     assert ("record/s26.zip", f"bytes={kept}-") in httpd.requests[served:]
     assert "resuming at" in proc.stdout
@@ -293,7 +293,7 @@ def test_a_server_that_ignores_range_sends_it_all_again(server, corpus_src, tmp_
     (dest / ".downloads" / "s31.zip.part").write_bytes(b"x" * 5000)  # not s31.zip's start
     httpd.ignore_range.add("mixed/s31.zip")
     try:
-        proc = grid("--speakers", "s31", "--dest", dest, "--url", f"{base}/mixed")
+        proc = download_grid("--speakers", "s31", "--dest", dest, "--url", f"{base}/mixed")
     finally:
         httpd.ignore_range.clear()
     assert proc.returncode == 0, proc.stderr
@@ -309,7 +309,7 @@ def test_a_whole_part_left_by_a_killed_run_is_used(server, corpus_src, tmp_path)
     (dest / ".downloads").mkdir(parents=True)
     shutil.copyfile(httpd.root / "record" / "s31.zip", dest / ".downloads" / "s31.zip.part")
     served = len(httpd.requests)
-    proc = grid("--speakers", "s31", "--dest", dest, "--url", f"{base}/record")
+    proc = download_grid("--speakers", "s31", "--dest", dest, "--url", f"{base}/record")
     assert proc.returncode == 0, proc.stderr
     size = (httpd.root / "record" / "s31.zip").stat().st_size
     assert ("record/s31.zip", f"bytes={size}-") in httpd.requests[served:]
@@ -320,7 +320,7 @@ def test_a_whole_part_left_by_a_killed_run_is_used(server, corpus_src, tmp_path)
 def test_alignments_filed_under_another_speaker_are_found(server, corpus_src, tmp_path):
     base, _ = server
     dest = tmp_path / "grid"
-    proc = grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/mixed",
+    proc = download_grid("--speakers", "s26,s31", "--dest", dest, "--url", f"{base}/mixed",
                 "--json", "-")
     assert proc.returncode == 0, proc.stderr
     assert "s26: its alignments are under s27/" in proc.stderr
@@ -334,15 +334,15 @@ def test_alignments_filed_under_another_speaker_are_found(server, corpus_src, tm
 def test_a_corrupt_archive_is_removed(server, corpus_src, tmp_path):
     base, _ = server
     dest = tmp_path / "grid"
-    proc = grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/corrupt")
+    proc = download_grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/corrupt")
     one_error_line(proc, "s26.zip: corrupt zip", "CRC", "removed", "run again")
     assert not dest.exists()  # nothing at all was left behind
-    proc = grid("--speakers", "s1,s26", "--dest", dest, "--url", f"{base}/corrupt",
+    proc = download_grid("--speakers", "s1,s26", "--dest", dest, "--url", f"{base}/corrupt",
                 "--json", tmp_path / "summary.json")
     line = one_error_line(proc, "s26.zip: corrupt zip", "removed")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "downloaded" and summary["exit_status"] == 1
-    assert line == f"download.py: error: {summary['error']}"
+    assert line == f"lipread download: error: {summary['error']}"
     assert summary["speakers"]["s26"]["status"] == "failed"
     assert_landed(dest, corpus_src, ["s1"])
     assert sorted(p.name for p in dest.iterdir()) == ["alignments", "s1", "splits"]
@@ -351,7 +351,7 @@ def test_a_corrupt_archive_is_removed(server, corpus_src, tmp_path):
 def test_an_archive_without_the_speakers_folder_is_removed(server, tmp_path):
     base, _ = server
     dest = tmp_path / "grid"
-    proc = grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/flat")
+    proc = download_grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/flat")
     one_error_line(proc, "s26.zip: holds no s26/<name>.mpg videos", "removed", "run again")
     assert not dest.exists()
 
@@ -359,7 +359,7 @@ def test_an_archive_without_the_speakers_folder_is_removed(server, tmp_path):
 def test_a_missing_file_is_named(server, corpus_src, tmp_path):
     base, _ = server
     dest = tmp_path / "grid"
-    proc = grid("--speakers", "s1,s26", "--dest", dest, "--url", f"{base}/missing")
+    proc = download_grid("--speakers", "s1,s26", "--dest", dest, "--url", f"{base}/missing")
     one_error_line(proc, "s26.zip: not found at", f"{base}/missing/s26.zip", "HTTP 404")
     assert_landed(dest, corpus_src, ["s1"])
     no_leftovers(dest)
@@ -367,7 +367,7 @@ def test_a_missing_file_is_named(server, corpus_src, tmp_path):
 
 def test_offline_is_one_clear_line(tmp_path):
     dest = tmp_path / "grid"
-    proc = grid("--speakers", "s1-s4", "--dest", dest,
+    proc = download_grid("--speakers", "s1-s4", "--dest", dest,
                 "--url", f"http://127.0.0.1:{refused_port()}/record")
     one_error_line(proc, "cannot reach", "connection refused", "check the network",
                    "--url")
@@ -380,14 +380,14 @@ def test_an_incomplete_speaker_folder_is_left_alone(server, tmp_path):
     (dest / "s26").mkdir(parents=True)
     (dest / "s26" / "mine.mpg").write_bytes(b"keep me")
     served = len(httpd.requests)
-    proc = grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/record")
+    proc = download_grid("--speakers", "s26", "--dest", dest, "--url", f"{base}/record")
     one_error_line(proc, "s26 exists but holds 1 videos", "move it away", status=2)
     assert (dest / "s26" / "mine.mpg").read_bytes() == b"keep me"
     assert len(httpd.requests) == served
 
 
 def test_progress_on_a_terminal_shows_each_file_and_all(capsys, monkeypatch):
-    from progress import Progress
+    from lipread.progress import Progress
 
     monkeypatch.setenv("COLUMNS", "200")
     progress = Progress(2, live=True)

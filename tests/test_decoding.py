@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import decoding
-from utils import BLANK_ID, NUM_CLASSES, text_to_ids
+from lipread import decoding, scoring
+from lipread.grid import BLANK_ID, NUM_CLASSES, text_to_ids
 
 
 def spell(frames_of_ids, n_frames=75, confidence=0.9):
@@ -67,7 +67,7 @@ def test_grammar_corrects_what_greedy_gets_wrong():
 
 
 def test_grammar_always_gives_a_valid_sentence():
-    from utils import GRID_SLOTS
+    from lipread.grid import GRID_SLOTS
     rng = np.random.default_rng(0)
     for _ in range(5):
         probs = rng.dirichlet(np.ones(NUM_CLASSES), size=75)
@@ -89,10 +89,10 @@ def test_unknown_decoder():
 def test_error_rates_are_corpus_level():
     truths = ["bin blue at f two now", "set red by q five again"]
     preds = ["bin blue at f two now", "set red by q nine again"]
-    wer, cer = decoding.error_rates(truths, preds)
+    wer, cer = scoring.error_rates(truths, preds)
     assert wer == pytest.approx(1 / 12)
-    assert cer == pytest.approx(decoding.edit_distance("five", "nine") / sum(map(len, truths)))
-    assert decoding.error_counts("a b c", "a c") == (1, 3, 2, 5)
+    assert cer == pytest.approx(scoring.edit_distance("five", "nine") / sum(map(len, truths)))
+    assert scoring.error_counts("a b c", "a c") == (1, 3, 2, 5)
 
 
 # --- the shipped network's output on the folder's test clips -------------------------------
@@ -112,7 +112,7 @@ def _nll(probs: np.ndarray, sentences: list[str]) -> np.ndarray:
 
 
 def _is_grid_sentence(text: str) -> bool:
-    from utils import GRID_SLOTS
+    from lipread.grid import GRID_SLOTS
     words = text.split(" ")
     return len(words) == 6 and all(w in slot for w, slot in zip(words, GRID_SLOTS))
 
@@ -120,11 +120,11 @@ def _is_grid_sentence(text: str) -> bool:
 def test_beam_on_real_clips(grid_dir, shipped_probs):
     """On the test clips, through the shipped network: beam search finds sentences at
     least as likely as greedy's, reads no worse, and gives whole, clean sentences."""
-    import utils
+    from lipread import grid
 
     names = list(shipped_probs)
     probs = np.stack([shipped_probs[n] for n in names])
-    truths = [utils.load_sentence(utils.alignment_path(grid_dir, n)) for n in names]
+    truths = [grid.load_sentence(grid.alignment_path(grid_dir, n)) for n in names]
     greedy = [decoding.decode(p, "greedy") for p in probs]
     beam = [decoding.decode(p, "beam") for p in probs]
     # What beam search is for: the sentence most likely summed over its CTC paths. A beam
@@ -135,8 +135,8 @@ def test_beam_on_real_clips(grid_dir, shipped_probs):
     less_likely = [(names[i], greedy[i], beam[i]) for i in np.flatnonzero(gain < -1e-3)]
     assert len(less_likely) <= max(1, len(names) // 50), less_likely
     assert gain.sum() > 0 and (gain > 1e-3).sum() > len(less_likely), gain
-    greedy_wer, _ = decoding.error_rates(truths, greedy)
-    beam_wer, _ = decoding.error_rates(truths, beam)
+    greedy_wer, _ = scoring.error_rates(truths, greedy)
+    beam_wer, _ = scoring.error_rates(truths, beam)
     assert beam_wer <= greedy_wer, (beam_wer, greedy_wer)
     assert beam_wer < 0.5, f"beam WER {beam_wer:.1%} on {len(names)} test clips"
     letters = set("abcdefghijklmnopqrstuvwxyz ")

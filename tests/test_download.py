@@ -1,4 +1,4 @@
-"""download.py, the real code, against an HTTP server of our own on 127.0.0.1.
+"""lipread download, the real code, against an HTTP server of our own on 127.0.0.1.
 
 The server hands out zips built from real GRID clips (the first three of the data
 folder's test split): a good one, and broken ones (an HTML page where the zip should be,
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import utils
+from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY_INDEX = ROOT.parent / "shared" / "legacy_checkpoint" / "checkpoint.index"
@@ -30,13 +30,14 @@ QUOTA_PAGE = (b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded<
               b"downloaded this file recently.</p></body></html>\n")
 
 
-def _data_zip(path: Path, grid: Path, clips, alignments=None, method=zipfile.ZIP_DEFLATED):
+def _data_zip(path: Path, grid_dir: Path, clips, alignments=None,
+              method=zipfile.ZIP_DEFLATED):
     with zipfile.ZipFile(path, "w", method) as zf:
         for name in clips:
-            video = utils.video_path(grid, name)
+            video = grid.video_path(grid_dir, name)
             zf.write(video, f"data/s1/{video.name}")
         for name in clips if alignments is None else alignments:
-            zf.write(utils.alignment_path(grid, name), f"data/alignments/s1/{name}.align")
+            zf.write(grid.alignment_path(grid_dir, name), f"data/alignments/s1/{name}.align")
     return path
 
 
@@ -108,10 +109,10 @@ def refused_port() -> int:
 
 
 def download(*args, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
-    """download.py as a user runs it; LIPREAD_DATA_DIR only when `env` gives it."""
+    """lipread download as a user runs it; LIPREAD_DATA_DIR only when `env` gives it."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("LIPREAD_DATA_URL", "LIPREAD_CHECKPOINT_URL", "LIPREAD_DATA_DIR")}
-    return subprocess.run([sys.executable, str(ROOT / "download.py"), *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "lipread", "download", *map(str, args)],
                           cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**base, **(env or {})}, stdin=subprocess.DEVNULL)
 
@@ -122,7 +123,7 @@ def assert_clean_failure(proc, *fragments, status=None):
         assert proc.returncode == status, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("download.py: error: "), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("lipread download: error: "), proc.stderr
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), lines[0]
 
@@ -137,11 +138,11 @@ def test_data_is_checked_extracted_and_then_left_alone(server, grid_dir, clips, 
     assert proc.returncode == 0, proc.stderr
     assert "3 videos, 3 alignments" in proc.stdout
     for name in clips:
-        video = utils.video_path(dest, name)
-        assert video.read_bytes() == utils.video_path(grid_dir, name).read_bytes()
-        assert utils.load_sentence(utils.alignment_path(dest, name)) == \
-            utils.load_sentence(utils.alignment_path(grid_dir, name))
-    train = utils.read_names(dest / "splits" / "train.txt")
+        video = grid.video_path(dest, name)
+        assert video.read_bytes() == grid.video_path(grid_dir, name).read_bytes()
+        assert grid.load_sentence(grid.alignment_path(dest, name)) == \
+            grid.load_sentence(grid.alignment_path(grid_dir, name))
+    train = grid.read_names(dest / "splits" / "train.txt")
     test = (dest / "splits" / "test.txt").read_text().split()
     assert sorted(train + test) == sorted(clips) and test
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no temporary folder left
@@ -157,7 +158,7 @@ def test_the_url_can_come_from_the_environment(server, tmp_path):
     proc = download("data", "--dest", tmp_path / "grid", *EXPECT_3,
                     env={"LIPREAD_DATA_URL": f"{base}/good.zip"})
     assert proc.returncode == 0, proc.stderr
-    assert len(utils.list_clips(tmp_path / "grid")) == 3
+    assert len(grid.list_clips(tmp_path / "grid")) == 3
 
 
 @pytest.mark.parametrize("served, fragments", [
@@ -209,7 +210,7 @@ def test_a_zip_fetched_by_hand(server, tmp_path):
     _, _, root = server
     proc = download("data", "--zip", root / "good.zip", "--dest", tmp_path / "data", *EXPECT_3)
     assert proc.returncode == 0, proc.stderr
-    assert len(utils.list_clips(tmp_path / "data")) == 3
+    assert len(grid.list_clips(tmp_path / "data")) == 3
     missing = download("data", "--zip", tmp_path / "nope.zip", "--dest", tmp_path / "d2")
     assert_clean_failure(missing, "nope.zip: no such file", status=2)  # bad input
     assert not (tmp_path / "d2").exists()
@@ -262,7 +263,7 @@ def test_google_drive_quota_is_explained(monkeypatch, tmp_path, drive_answer):
     """What Drive does when its quota is spent: gdown refuses, or hands over the HTML page."""
     import gdown
 
-    import tutorial_archives as ta
+    from lipread.corpus import tutorial as ta
 
     def fake_download(id=None, output=None, **kwargs):
         assert id == ta.DATA_DRIVE_ID
@@ -283,7 +284,7 @@ def test_google_drive_quota_is_explained(monkeypatch, tmp_path, drive_answer):
 # --- where the data goes, --json, exit status, --help ---------------------------------------
 
 def _landed(folder: Path, clips) -> bool:
-    return utils.list_clips(folder) == sorted(clips)
+    return grid.list_clips(folder) == sorted(clips)
 
 
 def test_data_dir_flag_then_environment_then_data(server, clips, tmp_path):
@@ -341,7 +342,7 @@ def test_json_summary_to_a_file(server, clips, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 videos, 3 alignments" in proc.stdout  # the messages still go to stdout
     summary = json.loads(out.read_text())
-    splits = {k: len(utils.read_names(dest / "splits" / f"{k}.txt")) for k in ("train", "test")}
+    splits = {k: len(grid.read_names(dest / "splits" / f"{k}.txt")) for k in ("train", "test")}
     assert summary == {"what": "data", "dest": str(dest), "status": "downloaded",
                        "source": f"{base}/good.zip", "videos": 3, "alignments": 3,
                        "splits": splits, "splits_written": True, "error": None,
@@ -372,8 +373,8 @@ def test_json_summary_to_stdout_and_on_failure(server, tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["status"] == "failed" and summary["exit_status"] == 1
     assert "HTML page" in summary["error"]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("download.py:")]
-    assert errors == [f"download.py: error: {summary['error']}"]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("lipread download:")]
+    assert errors == [f"lipread download: error: {summary['error']}"]
     assert not (tmp_path / "d2").exists()
 
 

@@ -6,7 +6,7 @@ import pytest
 def _pair(kernel, strides, channels, filters, use_bias):
     import keras
 
-    import fastconv
+    from lipread.model import fastconv
 
     plain = keras.layers.Conv3D(filters, kernel, strides=strides, use_bias=use_bias)
     fast = fastconv.Conv3D(filters, kernel, strides=strides, use_bias=use_bias)
@@ -52,20 +52,19 @@ def test_lipnet_conv1_is_fast_and_its_weights_file_is_unchanged(tmp_path):
     import h5py
     import keras
 
-    import fastconv
-    import modelutil
-    from utils import INPUT_SHAPE
+    from lipread.model import fastconv, loader, networks
+    from lipread.video import INPUT_SHAPE
 
-    shipped = modelutil.load_model("lipnet")
+    shipped = loader.load_model("lipnet")
     assert type(shipped.get_layer("conv1")) is fastconv.Conv3D
-    with h5py.File(modelutil.DEFAULT_WEIGHTS["lipnet"]) as f:
+    with h5py.File(loader.DEFAULT_WEIGHTS["lipnet"]) as f:
         assert f["layers/conv3d/vars/0"].shape == (3, 10, 10, 1, 32)
     path = tmp_path / "lipnet.weights.h5"
     shipped.save_weights(path)
     original = fastconv.Conv3D
     try:  # the network as it was built before fastconv
         fastconv.Conv3D = lambda *a, **k: keras.layers.Conv3D(*a, padding="valid", **k)
-        plain = modelutil.build_lipnet()
+        plain = networks.build_lipnet()
     finally:
         fastconv.Conv3D = original
     assert type(plain.get_layer("conv1")) is keras.layers.Conv3D
@@ -77,7 +76,7 @@ def test_lipnet_conv1_is_fast_and_its_weights_file_is_unchanged(tmp_path):
 @pytest.mark.parametrize("kwargs", [{"strides": (2, 2, 2)}, {"strides": (1, 2, 3)},
                                     {"padding": "same"}, {"dilation_rate": 2}])
 def test_refuses_what_it_does_not_compute(kwargs):
-    import fastconv
+    from lipread.model import fastconv
 
     with pytest.raises(ValueError, match="fastconv.Conv3D takes"):
         fastconv.Conv3D(4, 3, **kwargs)

@@ -22,12 +22,14 @@ PROBS = """
 import sys
 sys.path.insert(0, {root!r})
 import numpy as np
-import cliutil
-keras = cliutil.import_keras()
-import modelutil, transcribe, utils
-model = modelutil.load_model("lipnet")
-x = utils.load_video({video!r})
-np.save({out!r}, transcribe.predict_probs(model, x)[0])
+from lipread.cli import common
+keras = common.import_keras()
+from lipread.model import loader
+from lipread import pipeline
+from lipread import grid, video
+model = loader.load_model("lipnet")
+x = video.load_video({video!r})
+np.save({out!r}, pipeline.predict_probs(model, x)[0])
 print("backend", keras.backend.backend())
 """
 
@@ -45,8 +47,7 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
     """Two training steps with every augmentation, distillation and mixup on, then an
     evaluation: no TensorFlow, and the JAX-trained weights load under TensorFlow too."""
     run_dir = tmp_path / "run"
-    proc = run_without_tensorflow(
-        "train.py", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
+    proc = run_without_tensorflow("-m", "lipread", "train", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
         "--cache-dir", tmp_path / "cache", "--max-steps", 2, "--batch-size", 2,
         "--epochs", 1, "--verbose", 2, "--time-masks", 1, "--warp", 0.5, "--mixup", 0.5,
         "--sub-sentences", 0.5, "--teacher", ROOT / "models" / "lipnet.weights.h5",
@@ -56,19 +57,19 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
     assert summary["epochs_logged"] == 1 and summary["train_clips"] == 11
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
 
-    import modelutil
-    trained = modelutil.load_model("lipnet", run_dir / "best.weights.h5")  # under TensorFlow
-    shipped = modelutil.load_model("lipnet")
+    from lipread.model import loader
+    trained = loader.load_model("lipnet", run_dir / "best.weights.h5")  # under TensorFlow
+    shipped = loader.load_model("lipnet")
     assert any(not np.array_equal(a.numpy(), b.numpy())
                for a, b in zip(trained.weights, shipped.weights))
 
     names = tmp_path / "names.txt"
     names.write_text("\n".join(test_names[:3]) + "\n")
-    run_without_tensorflow("evaluate.py", "--data-dir", grid_dir, "--names", names,
+    run_without_tensorflow("-m", "lipread", "evaluate", "--data-dir", grid_dir, "--names", names,
                            "--decoder", "grammar", "--json", tmp_path / "eval.json")
     jax_eval = json.loads((tmp_path / "eval.json").read_text())
 
-    import evaluate
+    from lipread.cli import evaluate
     wer, cer, per_clip = evaluate.evaluate(shipped, grid_dir, test_names[:3], "grammar")
     assert jax_eval["clips"] == 3
     assert [c["predicted"] for c in jax_eval["per_clip"]] == [c["predicted"] for c in per_clip]
@@ -77,23 +78,23 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
 
 def test_shipped_weights_read_the_same_under_jax_and_tensorflow(grid_dir, test_names,
                                                                  tmp_path):
-    import modelutil
-    import transcribe
-    import utils
-    video = utils.video_path(grid_dir, test_names[0])
+    from lipread import grid, pipeline, video
+    from lipread.model import loader
+
+    path = grid.video_path(grid_dir, test_names[0])
     script = tmp_path / "probs.py"
-    script.write_text(PROBS.format(root=str(ROOT), video=str(video),
+    script.write_text(PROBS.format(root=str(ROOT), video=str(path),
                                    out=str(tmp_path / "jax.npy")))
     proc = run_without_tensorflow(script)
     assert "backend jax" in proc.stdout
     jax_probs = np.load(tmp_path / "jax.npy")
-    tf_probs = transcribe.predict_probs(modelutil.load_model("lipnet"), utils.load_video(video))[0]
-    assert jax_probs.shape == tf_probs.shape == (75, utils.NUM_CLASSES)
+    tf_probs = pipeline.predict_probs(loader.load_model("lipnet"), video.load_video(path))[0]
+    assert jax_probs.shape == tf_probs.shape == (75, grid.NUM_CLASSES)
     np.testing.assert_allclose(jax_probs, tf_probs, atol=1e-4)
     np.testing.assert_array_equal(jax_probs.argmax(-1), tf_probs.argmax(-1))
 
 
-# train.py under JAX with Model.fit watched: the distribution in force, and where the
+# lipread train under JAX with Model.fit watched: the distribution in force, and where the
 # variables and one batch's frames live. The last stdout line is the report.
 WATCHED_JAX_TRAIN = """
 import json, sys
@@ -120,7 +121,7 @@ def watched_fit(self, x=None, *args, **kwargs):
     return history
 
 keras.Model.fit = watched_fit
-import train
+from lipread.cli import train
 code = train.cli(sys.argv[1:])
 print("REPORT " + json.dumps(report))
 sys.exit(code)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import modelutil
+from lipread.model import loader, networks
 
 LEGACY = Path(__file__).resolve().parents[2] / "shared" / "legacy_checkpoint"
 
@@ -42,20 +42,20 @@ def write_checkpoint(prefix: Path, shapes, dtypes, seed=0):
 
 
 def test_lipnet_shapes_and_size():
-    model = modelutil.build_lipnet()
+    model = networks.build_lipnet()
     assert model.input_shape == (None, 75, 46, 140, 1)
     assert model.output_shape == (None, 75, 41)
     assert model.count_params() == 933_289  # sized for 2 CPU cores (models/README.md)
-    training = modelutil.build_lipnet_training()
+    training = networks.build_lipnet_training()
     assert [o.shape for o in training.outputs] == [(None, 75, 41), (None, 75, 52)]
 
 
 def test_tutorial_network_matches_the_checkpoint_index(legacy_variables):
     shapes, _ = legacy_variables
-    model = modelutil.build_tutorial()
+    model = networks.build_tutorial()
     assert model.count_params() == 8_471_924
     for layer, names in zip([l for l in model.layers if l.weights],
-                            modelutil.checkpoint_weight_names(model)):
+                            loader.checkpoint_weight_names(model)):
         for name, weight in zip(names, layer.weights):
             assert name in shapes, name
             assert tuple(shapes[name]) == tuple(weight.shape), name
@@ -68,7 +68,7 @@ def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
     written = write_checkpoint(models_dir / "checkpoint", shapes, dtypes)
     # The tutorial's layout: models/checkpoint is both the state file and the prefix.
     assert (models_dir / "checkpoint.index").is_file()
-    model = modelutil.load_model("tutorial", models_dir / "checkpoint")
+    model = loader.load_model("tutorial", models_dir / "checkpoint")
     layers = [l for l in model.layers if l.weights]
     lstm = layers[3].forward_layer.cell
     np.testing.assert_array_equal(
@@ -77,7 +77,7 @@ def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
     np.testing.assert_array_equal(
         layers[5].bias.numpy(), written["layer_with_weights-5/bias/.ATTRIBUTES/VARIABLE_VALUE"])
     # Also by the .index path, and the network runs.
-    again = modelutil.load_model("tutorial", models_dir / "checkpoint.index")
+    again = loader.load_model("tutorial", models_dir / "checkpoint.index")
     x = np.random.default_rng(1).normal(size=(1, 75, 46, 140, 1)).astype("float32")
     np.testing.assert_allclose(model(x), again(x), rtol=1e-5)
 
@@ -87,28 +87,28 @@ def test_checkpoint_with_wrong_shapes_is_refused(legacy_variables, tmp_path):
     shapes = dict(shapes)
     shapes["layer_with_weights-5/kernel/.ATTRIBUTES/VARIABLE_VALUE"] = [256, 40]
     write_checkpoint(tmp_path / "checkpoint", shapes, dtypes)
-    with pytest.raises(modelutil.WeightsError, match=r"layer_with_weights-5/kernel.*shape"):
-        modelutil.load_model("tutorial", tmp_path / "checkpoint")
+    with pytest.raises(loader.WeightsError, match=r"layer_with_weights-5/kernel.*shape"):
+        loader.load_model("tutorial", tmp_path / "checkpoint")
 
 
 def test_weights_h5_round_trip(tmp_path):
-    model = modelutil.build_lipnet()
+    model = networks.build_lipnet()
     path = tmp_path / "lipnet.weights.h5"
     model.save_weights(path)
-    loaded = modelutil.load_model("lipnet", path)
+    loaded = loader.load_model("lipnet", path)
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_missing_and_mismatched_weights(tmp_path):
-    with pytest.raises(modelutil.WeightsError, match="no such weights file"):
-        modelutil.load_model("lipnet", tmp_path / "nope.weights.h5")
+    with pytest.raises(loader.WeightsError, match="no such weights file"):
+        loader.load_model("lipnet", tmp_path / "nope.weights.h5")
     path = tmp_path / "tutorial.weights.h5"
-    modelutil.build_tutorial().save_weights(path)
-    with pytest.raises(modelutil.WeightsError, match="does not fit the lipnet network"):
-        modelutil.load_model("lipnet", path)
+    networks.build_tutorial().save_weights(path)
+    with pytest.raises(loader.WeightsError, match="does not fit the lipnet network"):
+        loader.load_model("lipnet", path)
     with pytest.raises(ValueError, match="unknown architecture"):
-        modelutil.build_model("lstm")
+        loader.build_model("lstm")
 
 
 def test_widened_conv1_equals_averaging_then_the_small_kernel(grid_dir):
@@ -116,47 +116,47 @@ def test_widened_conv1_equals_averaging_then_the_small_kernel(grid_dir):
     import keras
     from keras import layers
 
-    import utils
-    x = utils.load_video(utils.video_path(grid_dir, "bbaf2n"))[None]
+    from lipread import grid, video
+    x = video.load_video(grid.video_path(grid_dir, "bbaf2n"))[None]
     small = layers.Conv3D(32, (3, 5, 5), strides=(1, 2, 2), padding="same", use_bias=False)
     before = keras.Sequential([keras.Input(x.shape[1:]), layers.AveragePooling3D((1, 2, 2)),
                                small])
     kernel = np.random.default_rng(0).normal(size=(3, 5, 5, 1, 32)).astype("float32")
     small.kernel.assign(kernel)
-    net = modelutil.build_lipnet()
+    net = networks.build_lipnet()
     conv1 = net.get_layer("conv1")
-    conv1.kernel.assign(modelutil.widen_conv1(kernel))
+    conv1.kernel.assign(networks.widen_conv1(kernel))
     after = keras.Model(net.input, conv1.output)
     np.testing.assert_allclose(after(x), before(x), atol=1e-4)
 
 
 def test_conv1_starts_as_a_widened_small_kernel():
     """A fresh lipnet is a 2x2-averaged one: each 5x5 weight spread over its 2x2 pixels."""
-    import modelutil
+    from lipread.model import networks
 
-    kernel = modelutil.build_lipnet_training().get_layer("conv1").kernel.numpy()
+    kernel = networks.build_lipnet_training().get_layer("conv1").kernel.numpy()
     small = kernel[:, ::2, ::2] * 4
-    np.testing.assert_allclose(kernel, modelutil.widen_conv1(small), rtol=1e-6)
+    np.testing.assert_allclose(kernel, networks.widen_conv1(small), rtol=1e-6)
     assert small.std() > 0.01  # random, not constant
-    other = modelutil.build_lipnet_training().get_layer("conv1").kernel.numpy()
+    other = networks.build_lipnet_training().get_layer("conv1").kernel.numpy()
     assert not np.array_equal(kernel, other)
 
 
 def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
-    """train.py --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
+    """lipread train --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
     import h5py
 
-    import training
-    shipped = modelutil.build_lipnet()
+    from lipread.training import recipe
+    shipped = networks.build_lipnet()
     path = tmp_path / "old.weights.h5"
     shipped.save_weights(path)
     kernel = np.random.default_rng(0).normal(size=(3, 5, 5, 1, 32)).astype("float32")
     with h5py.File(path, "r+") as f:  # the earlier network's 3x5x5 conv1 kernel
         del f["layers/conv3d/vars/0"]
         f["layers/conv3d/vars/0"] = kernel
-    model = modelutil.build_lipnet_training()
-    training.init_weights(model, path)
+    model = networks.build_lipnet_training()
+    recipe.init_weights(model, path)
     np.testing.assert_allclose(model.get_layer("conv1").kernel.numpy(),
-                               modelutil.widen_conv1(kernel))
+                               networks.widen_conv1(kernel))
     np.testing.assert_array_equal(model.get_layer("chars").kernel.numpy(),
                                   shipped.get_layer("chars").kernel.numpy())

@@ -2,7 +2,7 @@
 other framings, two other speakers, and videos with no usable face.
 
 The re-filmed copies are made here from a test-split clip with the ffmpeg binary that
-imageio-ffmpeg ships (refilm.py's filters): padded into a bigger frame off-centre, zoomed
+imageio-ffmpeg ships (lipread refilm's filters): padded into a bigger frame off-centre, zoomed
 in, turned 7 degrees, resampled to 30 and 50 fps; all H.264.
 """
 from __future__ import annotations
@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import modelutil
-import mouth
-import refilm
-import transcribe
-import utils
+from lipread import grid, mouth, pipeline, video
+from lipread.cli import refilm
+from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR") or ROOT.parent / "shared" / "others")
@@ -39,7 +37,7 @@ def ffmpeg(*args) -> None:
 
 @pytest.fixture(scope="module")
 def model():
-    return modelutil.load_model("lipnet")
+    return loader.load_model("lipnet")
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +46,13 @@ def original(grid_dir, model, tmp_path_factory):
     in its original file and re-encoded as H.264 (the re-filmed copies are H.264: a clip
     whose reading flips on codec noise alone would say nothing about the framing)."""
     folder = tmp_path_factory.mktemp("original")
-    for name in utils.read_names(grid_dir / "splits" / "test.txt"):
-        path = utils.video_path(grid_dir, name)
-        result = transcribe.transcribe(model, path, "grammar")
-        if result.sentence != utils.load_sentence(utils.alignment_path(grid_dir, name)):
+    for name in grid.read_names(grid_dir / "splits" / "test.txt"):
+        path = grid.video_path(grid_dir, name)
+        result = pipeline.transcribe(model, path, "grammar")
+        if result.sentence != grid.load_sentence(grid.alignment_path(grid_dir, name)):
             continue
         ffmpeg("-i", path, *H264, folder / f"{name}.mp4")
-        if transcribe.transcribe(model, folder / f"{name}.mp4", "grammar").sentence == \
+        if pipeline.transcribe(model, folder / f"{name}.mp4", "grammar").sentence == \
                 result.sentence:
             return path, result
     pytest.fail("the shipped network reads no test clip right with the grammar decoder")
@@ -76,7 +74,7 @@ def crop_points(track: mouth.MouthTrack) -> np.ndarray:
 
 @pytest.mark.parametrize("variant", list(REFILMS))
 def test_refilmed_clip_reads_like_the_original(variant, refilmed, original, model):
-    result = transcribe.transcribe(model, refilmed[variant], "grammar")
+    result = pipeline.transcribe(model, refilmed[variant], "grammar")
     assert result.sentence == original[1].sentence
     # The crop puts the lips where they are in the original's crop.
     shift = np.abs(crop_points(result.view.track) - crop_points(original[1].view.track))
@@ -86,15 +84,15 @@ def test_refilmed_clip_reads_like_the_original(variant, refilmed, original, mode
 
 @pytest.mark.parametrize("variant", MOVED)
 def test_fixed_window_misses_the_moved_mouth(variant, refilmed, original, model):
-    result = transcribe.transcribe(model, refilmed[variant], "grammar", crop="fixed")
+    result = pipeline.transcribe(model, refilmed[variant], "grammar", crop="fixed")
     assert result.sentence != original[1].sentence
 
 
 @pytest.mark.parametrize("variant, fps", [("fps30", 30), ("fps50", 50)])
 def test_other_frame_rates_are_resampled_to_25_by_timestamps(variant, fps, refilmed, original):
-    clip = utils.read_clip(refilmed[variant])
-    assert fps - 1 < clip.fps < fps + 1 and len(clip.frames) == utils.N_FRAMES
-    ours = utils.read_clip(original[0]).frames.astype(float)
+    clip = video.read_clip(refilmed[variant])
+    assert fps - 1 < clip.fps < fps + 1 and len(clip.frames) == video.N_FRAMES
+    ours = video.read_clip(original[0]).frames.astype(float)
     # Each 25 fps instant takes the 30 fps frame shown then: close to the original frame.
     assert np.abs(clip.frames.astype(float) - ours).mean() < 6
 
@@ -113,23 +111,23 @@ def test_crop_does_not_jitter(original):
 
 def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, tmp_path):
     """Two clips end to end (6 s): 0-3 s by default, with a notice; --start 3 the second."""
-    first, second = (utils.video_path(grid_dir, n) for n in test_names[:2])
+    first, second = (grid.video_path(grid_dir, n) for n in test_names[:2])
     long = tmp_path / "long.mp4"
     ffmpeg("-i", first, "-i", second, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0",
            *H264, long)
     for start, source in ((0.0, first), (3.0, second)):
-        clip = utils.read_clip(long, start)
-        assert len(clip.frames) == utils.N_FRAMES and 5.9 < clip.duration < 6.1
-        alone = utils.read_clip(source).frames[:len(clip.frames)].astype(float)
+        clip = video.read_clip(long, start)
+        assert len(clip.frames) == video.N_FRAMES and 5.9 < clip.duration < 6.1
+        alone = video.read_clip(source).frames[:len(clip.frames)].astype(float)
         assert np.abs(clip.frames - alone).mean() < 3  # the same frames, up to codec noise
     proc = subprocess.run(
-        [sys.executable, "predict.py", long, "--start", "3", "--json", "-"], cwd=ROOT,
+        [sys.executable, "-m", "lipread", "predict", long, "--start", "3", "--json", "-"], cwd=ROOT,
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
-    assert "predict.py: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
+    assert "lipread predict: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
     assert result["start"] == 3.0 and "6.0 s long; read 3-6 s" in result["notices"][0]
-    notes = utils.notices(utils.read_mouth(long))
+    notes = video.notices(video.read_mouth(long))
     assert notes == ["the video is 6.0 s long; read 0-3 s (the network reads 3 s)"]
 
 
@@ -149,7 +147,7 @@ def others() -> list[Path]:
 def test_other_speakers_mouths_are_found_and_centred(others):
     assert {p.parent.name for p in others} >= {"s26", "s31"}
     for path in others:
-        view = utils.read_mouth(path)
+        view = video.read_mouth(path)
         track = view.track
         assert track.faces == 1 and track.mouth_points.shape == (len(view.clip.frames), 20, 2)
         centre = track.to_crop(track.mouth_points).mean(1)  # (T, 2) in the crop
@@ -187,12 +185,12 @@ def test_locator_messages(faceless):
     cases = {"wall": "no face in the first 75 frames", "tiny": "px wide",
              "mostly_grey": "found on only"}
     for name, words in cases.items():
-        with pytest.raises(utils.VideoError, match=words):
-            utils.read_mouth(faceless[name])
-    grey = utils.read_mouth(faceless["grey_start"])  # damaged first frames: still read
+        with pytest.raises(video.VideoError, match=words):
+            video.read_mouth(faceless[name])
+    grey = video.read_mouth(faceless["grey_start"])  # damaged first frames: still read
     assert grey.track.lost == 15 and grey.track.box_frame > 0
-    assert any("15 of 75 frames" in n for n in utils.notices(grey))
-    two = utils.read_mouth(faceless["two_faces"])
+    assert any("15 of 75 frames" in n for n in video.notices(grey))
+    two = video.read_mouth(faceless["two_faces"])
     assert two.track.faces == 2
     def area(box):
         return (box[2] - box[0]) * (box[3] - box[1])
@@ -203,14 +201,14 @@ def test_locator_messages(faceless):
 def test_predict_cli_says_what_is_wrong(faceless):
     order = ["wall", "tiny", "mostly_grey", "two_faces", "grey_start"]
     proc = subprocess.run(
-        [sys.executable, "predict.py", *(faceless[n] for n in order), "--decoder", "grammar"],
+        [sys.executable, "-m", "lipread", "predict", *(faceless[n] for n in order), "--decoder", "grammar"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("predict.py: ")]
-    errors = [l for l in lines if l.startswith("predict.py: error: ")]
-    notes = [l for l in lines if l.startswith("predict.py: note: ")]
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("lipread predict: ")]
+    errors = [l for l in lines if l.startswith("lipread predict: error: ")]
+    notes = [l for l in lines if l.startswith("lipread predict: note: ")]
     assert len(errors) == 3 and len(notes) == 2, proc.stderr
     assert "wall.mp4" in errors[0] and "no face" in errors[0]
     assert "tiny.mp4" in errors[1] and "px wide" in errors[1]
@@ -222,7 +220,7 @@ def test_predict_cli_says_what_is_wrong(faceless):
                                                      str(faceless["grey_start"])]
     for line in sentences:
         words = line.split("\t")[1].split()
-        assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS)) and len(words) == 6
+        assert all(w in slot for w, slot in zip(words, grid.GRID_SLOTS)) and len(words) == 6
 
 
 def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
@@ -253,7 +251,7 @@ def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
     at.run()
     assert not at.error and any("6.0 s long; read 0-3 s" in i.value for i in at.info)
     words = at.container("sentence").code[0].value.split()
-    assert len(words) == 6 and all(w in slot for w, slot in zip(words, utils.GRID_SLOTS))
+    assert len(words) == 6 and all(w in slot for w, slot in zip(words, grid.GRID_SLOTS))
     assert not at.exception
 
 
@@ -266,21 +264,21 @@ def test_landmark_model_comes_with_the_package():
 def test_refilm_cli_makes_a_data_folder_or_says_why(grid_dir, test_names, tmp_path):
     names = tmp_path / "one.txt"
     names.write_text(f"{test_names[0]}\n")
-    run = [sys.executable, "refilm.py", "--data-dir", str(grid_dir), "--dest",
+    run = [sys.executable, "-m", "lipread", "refilm", "--data-dir", str(grid_dir), "--dest",
            str(tmp_path / "out")]
     proc = subprocess.run([*run, "--names", str(names), "--variant", "fps30", "--json", "-"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "out" / "fps30"
     assert json.loads(proc.stdout) == {"clips": 1, "folders": {"fps30": str(folder)}}
-    assert utils.list_clips(folder) == [test_names[0]]
-    assert utils.read_names(folder / "splits" / "test.txt") == [test_names[0]]
-    assert utils.load_sentence(utils.alignment_path(folder, test_names[0])) == \
-        utils.load_sentence(utils.alignment_path(grid_dir, test_names[0]))
+    assert grid.list_clips(folder) == [test_names[0]]
+    assert grid.read_names(folder / "splits" / "test.txt") == [test_names[0]]
+    assert grid.load_sentence(grid.alignment_path(folder, test_names[0])) == \
+        grid.load_sentence(grid.alignment_path(grid_dir, test_names[0]))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fps30"]  # no temp left
     for bad, words in (([*run, "--names", str(tmp_path / "none.txt")], "no such names file"),
                        ([*run, "--variant", "sideways"], "invalid choice")):
         proc = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
-        assert lines[0].startswith("refilm.py: error: ")
+        assert lines[0].startswith("lipread refilm: error: ")

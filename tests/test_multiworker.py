@@ -1,4 +1,4 @@
-"""train.py --strategy multiworker: two worker processes on 127.0.0.1 (TF_CONFIG with two
+"""lipread train --strategy multiworker: two worker processes on 127.0.0.1 (TF_CONFIG with two
 local ports), each reading its own shard, train two steps; the chief alone writes the run;
 both go on with --resume after a restart."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ def run_workers(args, timeout=900):
     for i in range(2):
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}
         env = {**os.environ, "TF_CONFIG": json.dumps(config)}
-        procs.append(subprocess.Popen([sys.executable, "train.py", *map(str, args)], cwd=ROOT,
+        procs.append(subprocess.Popen([sys.executable, "-m", "lipread", "train", *map(str, args)], cwd=ROOT,
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
     outs = [p.communicate(timeout=timeout) for p in procs]
@@ -55,8 +55,8 @@ def test_two_workers_train_on_their_shards_and_the_chief_writes(grid_dir, tmp_pa
                        "state.json", "val.txt"], written
     assert len((run_dir / "log.csv").read_text().splitlines()) == 2  # header, one epoch
 
-    import modelutil
-    first = modelutil.build_lipnet_training()
+    from lipread.model import networks
+    first = networks.build_lipnet_training()
     first.load_weights(run_dir / "last.weights.h5")
 
     # Both workers restart and go on from the chief's state.
@@ -64,7 +64,7 @@ def test_two_workers_train_on_their_shards_and_the_chief_writes(grid_dir, tmp_pa
     assert "resumed" in chief and "after epoch 1" in chief and "after epoch 1" in other
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 2
     assert len((run_dir / "log.csv").read_text().splitlines()) == 3
-    second = modelutil.build_lipnet_training()
+    second = networks.build_lipnet_training()
     second.load_weights(run_dir / "last.weights.h5")
     import numpy as np
     assert any(not np.array_equal(a.numpy(), b.numpy())

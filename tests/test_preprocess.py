@@ -1,4 +1,4 @@
-"""preprocess.py and the crop cache (cropcache.py fills it, cropstore.py reads it) on a
+"""lipread preprocess and the crop cache (cropcache.py fills it, cropstore.py reads it) on a
 small corpus of three speakers with one unreadable video in it: the report names it, every
 other clip is cached, bit for bit the crops training would compute, and a second run
 computes nothing."""
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +23,15 @@ N_S1 = 3
 
 def link_clip(src_dir: Path, dst_dir: Path, speaker: str, src_name: str,
               stem: str | None = None) -> None:
-    import utils
+    from lipread import grid
 
-    video = utils.video_path(src_dir, src_name)
-    stem = stem or utils.split_name(src_name)[1]
+    video = grid.video_path(src_dir, src_name)
+    stem = stem or grid.split_name(src_name)[1]
     (dst_dir / speaker).mkdir(parents=True, exist_ok=True)
     (dst_dir / "alignments" / speaker).mkdir(parents=True, exist_ok=True)
     (dst_dir / speaker / f"{stem}{video.suffix}").symlink_to(video)
     (dst_dir / "alignments" / speaker / f"{stem}.align").symlink_to(
-        utils.alignment_path(src_dir, src_name))
+        grid.alignment_path(src_dir, src_name))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def corpus(grid_dir, test_names, tmp_path_factory) -> Path:
 
 
 def run_preprocess(*args):
-    proc = subprocess.run([sys.executable, "preprocess.py", *map(str, args)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "lipread", "preprocess", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     return proc
 
@@ -72,7 +71,7 @@ def first_run(corpus, tmp_path_factory):
 
 
 def preprocess_into(corpus, cache, tag):
-    """preprocess.py over the corpus into `cache`: its JSON summary and the process."""
+    """lipread preprocess over the corpus into `cache`: its JSON summary and the process."""
     out = cache.parent / f"{cache.name}-{tag}.json"
     proc = run_preprocess("--data-dir", corpus, "--cache-dir", cache, "--workers", 2,
                           "--json", out)
@@ -81,13 +80,12 @@ def preprocess_into(corpus, cache, tag):
 
 
 def test_unreadable_video_is_reported_and_the_rest_cached(corpus, first_run):
-    import cropstore
-    import dataset
-    import utils
+    from lipread import grid, video
+    from lipread.training import cropstore
 
     cache, summary, proc = first_run
-    names = utils.list_clips(corpus)
-    assert BAD in names and {utils.speaker_of(n) for n in names} == {"s1", "s26", "s31"}
+    names = grid.list_clips(corpus)
+    assert BAD in names and {grid.speaker_of(n) for n in names} == {"s1", "s26", "s31"}
     assert summary["clips"] == len(names) and summary["workers"] == 2
     assert summary["skipped"] == 1 and summary["cached"] == summary["new"] == len(names) - 1
     # The report: the unreadable clip, and why (its file named), after '#' summary lines.
@@ -106,7 +104,7 @@ def test_unreadable_video_is_reported_and_the_rest_cached(corpus, first_run):
     assert cached == sorted(n if "/" in n else f"s1/{n}" for n in names if n != BAD)
     for name in (names[0], "s31/" + Path(cached[-1]).name):  # an s1 clip, an s31 clip
         crops = np.load(cropstore.clip_path(root, name))
-        fresh = utils.load_mouth_frames(utils.video_path(corpus, name), margin=dataset.MARGIN)
+        fresh = video.read_mouth(grid.video_path(corpus, name), margin=cropstore.MARGIN).crops
         assert crops.dtype == np.uint8 and crops.shape == cropstore.CLIP_SHAPE
         np.testing.assert_array_equal(crops, fresh)
     assert not [p for p in root.rglob("*") if ".tmp" in p.name]  # no half-written file
@@ -124,12 +122,11 @@ def test_a_second_run_computes_nothing(corpus, first_run):
 
 
 def test_training_reads_the_cache_lazily_or_whole(corpus, first_run):
-    import cropstore
-    import dataset
-    import utils
+    from lipread import grid
+    from lipread.training import cropstore, dataset
 
     cache = first_run[0]
-    names = utils.list_clips(corpus)
+    names = grid.list_clips(corpus)
     lazy = dataset.load_clip_arrays(corpus, names, cache, log=None, lazy=True)
     frames, labels, words = dataset.load_clip_arrays(corpus, names, cache, log=None)
     assert lazy.names == [n for n in names if n != BAD] and BAD in lazy.failures
@@ -159,7 +156,7 @@ def test_training_reads_the_cache_lazily_or_whole(corpus, first_run):
 # A worker process that dies (as a segfault in a native decoder would) on one clip.
 CRASHING_WORKER = '''
 import os
-import cropcache
+from lipread.training import cropcache
 
 def work(data_dir, name, crop, path):
     if name == {name!r}:
@@ -169,11 +166,10 @@ def work(data_dir, name, crop, path):
 
 
 def test_a_worker_that_dies_costs_only_its_clip(corpus, tmp_path, monkeypatch):
-    import cropcache
-    import cropstore
-    import utils
+    from lipread import grid
+    from lipread.training import cropcache, cropstore
 
-    names = [n for n in utils.list_clips(corpus) if utils.speaker_of(n) == "s31"][:4]
+    names = [n for n in grid.list_clips(corpus) if grid.speaker_of(n) == "s31"][:4]
     (tmp_path / "crashing_worker.py").write_text(CRASHING_WORKER.format(name=names[1]))
     monkeypatch.syspath_prepend(str(tmp_path))  # the spawned workers import it from here
     import crashing_worker
@@ -198,6 +194,6 @@ def test_bad_input_is_one_line_and_exit_2(corpus, tmp_path, case, args, fragment
     proc = run_preprocess(*args, "--cache-dir", tmp_path / "cache")
     assert proc.returncode == 2, (case, proc.stdout, proc.stderr)
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("preprocess.py: error: "), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("lipread preprocess: error: "), proc.stderr
     assert all(f in lines[0] for f in fragments), lines[0]
     assert not (tmp_path / "cache").exists()

@@ -1,7 +1,7 @@
-"""splits.py and protocols.py: LipNet's overlapped- and unseen-speaker splits and today's
+"""lipread splits and protocols.py: LipNet's overlapped- and unseen-speaker splits and today's
 s1 split, on a small corpus of three speakers (symlinks: 30 s1 clips of ../shared/grid,
-and s26 and s31 of ../shared/others); and the lists they write, read by evaluate.py and
-predict.py.
+and s26 and s31 of ../shared/others); and the lists they write, read by lipread evaluate and
+lipread predict.
 """
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-import corpus
-import protocols
-import utils
 from conftest import in_ci
+
+from lipread import grid, video
+from lipread.corpus import protocols, zenodo
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR") or ROOT.parent / "shared" / "others")
@@ -27,10 +26,10 @@ S1_CLIPS = 30
 
 def link_clip(root: Path, source: Path, speaker: str, stem: str) -> None:
     """root/<speaker>/<stem>.<ext> and root/alignments/<speaker>/<stem>.align: symlinks."""
-    video = utils.video_path(source, f"{speaker}/{stem}")
+    video = grid.video_path(source, f"{speaker}/{stem}")
     for target, src in ((root / speaker / video.name, video),
-                        (utils.alignment_path(root, f"{speaker}/{stem}"),
-                         utils.alignment_path(source, f"{speaker}/{stem}"))):
+                        (grid.alignment_path(root, f"{speaker}/{stem}"),
+                         grid.alignment_path(source, f"{speaker}/{stem}"))):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(src.resolve())
 
@@ -46,39 +45,39 @@ def multi_speaker_corpus(root: Path, grid_dir: Path, s1_names) -> Path:
     for stem in s1_names:
         link_clip(root, grid_dir, "s1", stem)
     for speaker in OTHER_SPEAKERS:
-        for name in utils.list_clips(OTHERS_DIR, [speaker]):
-            link_clip(root, OTHERS_DIR, speaker, utils.split_name(name)[1])
+        for name in grid.list_clips(OTHERS_DIR, [speaker]):
+            link_clip(root, OTHERS_DIR, speaker, grid.split_name(name)[1])
     return root
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(grid_dir, tmp_path_factory) -> Path:
-    train = utils.read_names(grid_dir / "splits" / "train.txt")
+    train = grid.read_names(grid_dir / "splits" / "train.txt")
     return multi_speaker_corpus(tmp_path_factory.mktemp("three"), grid_dir, train[:S1_CLIPS])
 
 
-def run(script, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT,
+def run(verb, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lipread", verb, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL)
 
 
 def split_files(corpus_dir, tmp_path, protocol, *args) -> tuple[list[str], list[str], dict]:
-    """(train names, test names, the JSON report) of one splits.py run into tmp_path."""
+    """(train names, test names, the JSON report) of one lipread splits run into tmp_path."""
     dest = tmp_path / f"{protocol}-{len(list(tmp_path.iterdir()))}"
-    proc = run("splits.py", "--data-dir", corpus_dir, "--protocol", protocol, "--dest", dest,
+    proc = run("splits", "--data-dir", corpus_dir, "--protocol", protocol, "--dest", dest,
                "--json", "-", *args)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
-    train, test = (utils.read_names(dest / f"{k}.txt") for k in ("train", "test"))
+    train, test = (grid.read_names(dest / f"{k}.txt") for k in ("train", "test"))
     assert report["files"] == {"train": str(dest / "train.txt"), "test": str(dest / "test.txt")}
     assert (report["train"], report["test"]) == (len(train), len(test))
     return train, test, report
 
 
 def all_clips(corpus_dir) -> set[str]:
-    return set(utils.list_clips(corpus_dir))
+    return set(grid.list_clips(corpus_dir))
 
 
 # --- the overlapped-speaker protocol -----------------------------------------------
@@ -89,7 +88,7 @@ def test_overlapped_is_fixed_by_seed_and_splits_every_clip_once(corpus_dir, tmp_
     assert not set(train) & set(test)
     assert sorted(train + test) == sorted(all_clips(corpus_dir))
     assert all("/" in n for n in train + test)  # several speakers: qualified names
-    assert {utils.speaker_of(n) for n in test} == {"s1", "s26", "s31"}
+    assert {grid.speaker_of(n) for n in test} == {"s1", "s26", "s31"}
     assert report["speakers"] == {
         "s1": {"clips": S1_CLIPS, "train": S1_CLIPS - 3, "test": 3, "unaligned": 0},
         "s26": {"clips": 10, "train": 7, "test": 3, "unaligned": 0},
@@ -110,7 +109,7 @@ def test_overlapped_draw_of_a_speaker_ignores_the_others(corpus_dir):
     assert alone.test == [n for n in everyone.test if n.startswith("s26/")]
     assert list(alone.speakers) == ["s26"]
     only_s1 = protocols.make_split(corpus_dir, "overlapped", speakers=[1], test_per_speaker=3)
-    assert only_s1.test == [utils.split_name(n)[1] for n in everyone.test
+    assert only_s1.test == [grid.split_name(n)[1] for n in everyone.test
                             if n.startswith("s1/")]  # s1 alone: bare names, same draw
 
 
@@ -141,8 +140,8 @@ def test_only_clips_with_a_video_and_an_alignment(corpus_dir, tmp_path):
 def test_unseen_holds_s1_out_of_training(corpus_dir, tmp_path):
     train, test, report = split_files(corpus_dir, tmp_path, "unseen")
     assert report["held_out"] == ["s1"]
-    assert {utils.speaker_of(n) for n in train} == {"s26", "s31"}
-    assert {utils.speaker_of(n) for n in test} == {"s1"}
+    assert {grid.speaker_of(n) for n in train} == {"s26", "s31"}
+    assert {grid.speaker_of(n) for n in test} == {"s1"}
     assert sorted(test) == sorted(n for n in all_clips(corpus_dir) if n.startswith("s1/"))
     assert sorted(train + test) == sorted(all_clips(corpus_dir))
     assert any("s2, s20, s22 not there" in n for n in report["notes"])
@@ -154,7 +153,7 @@ def test_unseen_speakers_never_train(corpus_dir):
                            "s34": ["f"]})
     assert split.train == ["s3/c", "s34/f"]
     assert split.test == ["s1/a", "s2/b", "s20/d", "s22/e"]
-    assert not {utils.speaker_of(n) for n in split.train} & set(protocols.UNSEEN_SPEAKERS)
+    assert not {grid.speaker_of(n) for n in split.train} & set(protocols.UNSEEN_SPEAKERS)
 
 
 # --- today's s1 split ----------------------------------------------------------------
@@ -162,55 +161,55 @@ def test_unseen_speakers_never_train(corpus_dir):
 def test_s1_protocol_is_the_download_split(corpus_dir, tmp_path):
     train, test, report = split_files(corpus_dir, tmp_path, "s1")
     assert all("/" not in n for n in train + test)  # the tutorial's bare names
-    mine = tmp_path / "mine"  # corpus.write_splits itself, on an s1-only copy
+    mine = tmp_path / "mine"  # zenodo.write_splits itself, on an s1-only copy
     (mine / "alignments").mkdir(parents=True)
     shutil.copytree(corpus_dir / "s1", mine / "s1", symlinks=True)
     shutil.copytree(corpus_dir / "alignments" / "s1", mine / "alignments" / "s1", symlinks=True)
-    assert corpus.write_splits(mine) == (len(train), len(test))
-    assert utils.read_names(mine / "splits" / "train.txt") == train
-    assert utils.read_names(mine / "splits" / "test.txt") == test
+    assert zenodo.write_splits(mine) == (len(train), len(test))
+    assert grid.read_names(mine / "splits" / "train.txt") == train
+    assert grid.read_names(mine / "splits" / "test.txt") == test
     assert not (corpus_dir / "splits" / "train.txt").exists()  # DIR/splits/ left as it was
 
 
 def test_s1_protocol_on_the_shared_data_is_its_split(grid_dir, tmp_path):
     split = protocols.make_split(grid_dir, "s1")
-    assert split.test == utils.read_names(grid_dir / "splits" / "test.txt")
-    assert sorted(split.train) == sorted(utils.read_names(grid_dir / "splits" / "train.txt"))
+    assert split.test == grid.read_names(grid_dir / "splits" / "test.txt")
+    assert sorted(split.train) == sorted(grid.read_names(grid_dir / "splits" / "train.txt"))
 
 
 # --- the lists at the scripts --------------------------------------------------------
 
 def test_default_destination_and_evaluate_reads_the_list(corpus_dir):
-    proc = run("splits.py", "--data-dir", corpus_dir, "--protocol", "overlapped",
+    proc = run("splits", "--data-dir", corpus_dir, "--protocol", "overlapped",
                "--test-per-speaker", "3")
     assert proc.returncode == 0, proc.stderr
     assert "overlapped: 41 train, 9 test clips of 3 speakers" in proc.stdout
     test = corpus_dir / "splits" / "overlapped" / "test.txt"
-    assert len(utils.read_names(test)) == 9
-    proc = run("evaluate.py", "--data-dir", corpus_dir, "--names", test, "--by-speaker",
+    assert len(grid.read_names(test)) == 9
+    proc = run("evaluate", "--data-dir", corpus_dir, "--names", test, "--by-speaker",
                "--json", "-")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["clips"] == 9
     assert {s: r["clips"] for s, r in result["by_speaker"].items()} == {
         "s1": 3, "s26": 3, "s31": 3}
-    assert [c["name"] for c in result["per_clip"]] == utils.read_names(test)
+    assert [c["name"] for c in result["per_clip"]] == grid.read_names(test)
     for clip in result["per_clip"]:
-        assert clip["truth"] == utils.load_sentence(utils.alignment_path(corpus_dir,
+        assert clip["truth"] == grid.load_sentence(grid.alignment_path(corpus_dir,
                                                                          clip["name"]))
 
 
 def test_predict_reads_a_speaker_and_a_clip_name(corpus_dir, tmp_path):
-    proc = run("predict.py", "--data-dir", corpus_dir, "--speakers", "s26", "s31/lgbj5a",
+    proc = run("predict", "--data-dir", corpus_dir, "--speakers", "s26", "s31/lgbj5a",
                "--json", "-")
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
     names = [r["name"] for r in results]
-    assert names == ["s31/lgbj5a"] + [n for n in utils.list_clips(corpus_dir)
+    assert names == ["s31/lgbj5a"] + [n for n in grid.list_clips(corpus_dir)
                                       if n.startswith("s26/")]
     for r in results:
-        assert Path(r["path"]) == utils.video_path(corpus_dir, r["name"])
-        assert len(r["tokens"]) == utils.N_FRAMES
+        assert Path(r["path"]) == grid.video_path(corpus_dir, r["name"])
+        assert len(r["tokens"]) == video.N_FRAMES
 
 
 # --- bad input -----------------------------------------------------------------------
@@ -219,7 +218,7 @@ def one_error(proc) -> str:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("splits.py: error: "), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("lipread splits: error: "), proc.stderr
     return lines[0]
 
 
@@ -244,7 +243,7 @@ def test_bad_input(corpus_dir, tmp_path, case, fragments):
     }[case]
     if "--data-dir" not in args:
         args = ["--data-dir", corpus_dir, *args]
-    line = one_error(run("splits.py", *args, "--dest", tmp_path / "out"))
+    line = one_error(run("splits", *args, "--dest", tmp_path / "out"))
     for fragment in fragments:
         assert fragment in line, line
     assert not (tmp_path / "out").exists()

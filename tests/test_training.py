@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# train.py as the CLI runs it, with Model.fit watched: how many replicas the strategy has,
+# lipread train as the CLI runs it, with Model.fit watched: how many replicas the strategy has,
 # each trainable variable's copy on every replica before and after training, and the loss
 # on one fixed training batch before and after. The last stdout line is the report.
 WATCHED_TRAIN = """
@@ -54,7 +53,7 @@ def watched_fit(self, x=None, *args, **kwargs):
     return history
 
 keras.Model.fit = watched_fit
-import train
+from lipread.cli import train
 code = train.cli(sys.argv[1:])
 print("REPORT " + json.dumps(report))
 sys.exit(code)
@@ -62,15 +61,15 @@ sys.exit(code)
 
 
 def run_train(*args, cwd=ROOT):
-    proc = subprocess.run([sys.executable, "train.py", *map(str, args)], cwd=cwd,
+    proc = subprocess.run([sys.executable, "-m", "lipread", "train", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
 
 def small_split(grid_dir, tmp_path, n=12):
-    import utils
-    names = utils.read_names(grid_dir / "splits" / "train.txt")[:n]
+    from lipread import grid
+    names = grid.read_names(grid_dir / "splits" / "train.txt")[:n]
     path = tmp_path / "names.txt"
     path.write_text("\n".join(names) + "\n")
     return path
@@ -91,8 +90,8 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     # One uint8 .npy of crops a clip, under the crop cache's folder (cropcache.py).
     assert len(list(cache.glob("clips-landmarks-*/s1/*.npy"))) == 12, "crops are cached"
 
-    import modelutil
-    best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")
+    from lipread.model import loader, networks
+    best = loader.load_model("lipnet", run_dir / "best.weights.h5")
     before = [w.numpy() for w in best.weights]
 
     val_slice = (run_dir / "val.txt").read_text()
@@ -104,15 +103,15 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
     # One schedule across both runs: warm-up epoch 1 at a third of the peak, epoch 2 at 2/3.
-    import train
+    from lipread.cli import train
     lrs = [float(r["learning_rate"]) for r in rows]
     assert np.allclose(lrs, [train.PEAK_LR / 3, train.PEAK_LR * 2 / 3], rtol=1e-4), lrs
     assert {"chars_loss", "val_chars_loss", "val_wer", "learning_rate"} <= set(rows[0])
     # Two steps an epoch: the second one's clips over its time (the first one compiles).
     assert all(float(r["train_clips_per_s"]) > 0 for r in rows), rows
-    last = modelutil.build_lipnet_training()
+    last = networks.build_lipnet_training()
     last.load_weights(run_dir / "last.weights.h5")
-    trained = modelutil.inference_model(last)
+    trained = networks.inference_model(last)
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(before, trained.weights))
 
 
@@ -141,23 +140,23 @@ def test_mirrored_strategy_on_two_cpu_devices(grid_dir, tmp_path):
 
 
 def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
-    """train.py's validation input (the cached landmark crop with its margin, centred) is
-    what predict.py and the app feed the network for the same clip: mouth.crop warps both
+    """lipread train's validation input (the cached landmark crop with its margin, centred) is
+    what lipread predict and the app feed the network for the same clip: mouth.crop warps both
     with the same padding, so they agree to the last bit."""
-    import dataset
-    import utils
+    from lipread import grid, video
+    from lipread.training import cropstore, dataset
     name = test_names[0]
     frames, _, _ = dataset.load_clip_arrays(grid_dir, [name], tmp_path / "cache", log=None)
-    assert frames.shape == (1, 75, utils.CROP_H + 2 * dataset.MARGIN,
-                            utils.CROP_W + 2 * dataset.MARGIN)
-    import batches
+    assert frames.shape == (1, 75, video.CROP_H + 2 * cropstore.MARGIN,
+                            video.CROP_W + 2 * cropstore.MARGIN)
+    from lipread.training import batches
     centred = batches.center(frames[0])
-    served = utils.load_video(utils.video_path(grid_dir, name))
-    assert centred.shape == served.shape == utils.INPUT_SHAPE
-    inner = frames[0][:, dataset.MARGIN:-dataset.MARGIN, dataset.MARGIN:-dataset.MARGIN]
-    raw = utils.load_mouth_frames(utils.video_path(grid_dir, name))
+    served = video.load_video(grid.video_path(grid_dir, name))
+    assert centred.shape == served.shape == video.INPUT_SHAPE
+    inner = frames[0][:, cropstore.MARGIN:-cropstore.MARGIN, cropstore.MARGIN:-cropstore.MARGIN]
+    raw = video.read_mouth(grid.video_path(grid_dir, name)).crops
     differ = int((inner != raw).sum())
-    assert differ == 0, (f"the margin-{dataset.MARGIN} crop's centre differs from the "
+    assert differ == 0, (f"the margin-{cropstore.MARGIN} crop's centre differs from the "
                          f"margin-0 crop in {differ} of {raw.size} pixels, by up to "
                          f"{int(np.abs(inner.astype(int) - raw).max())} grey level(s)")
     np.testing.assert_array_equal(centred, served)
@@ -165,16 +164,16 @@ def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
 
 def test_ctc_loss_uses_true_label_lengths():
     """Padding must not count: a label padded to 40 scores as the bare label."""
-    import dataset
-    import utils
+    from lipread import grid
+    from lipread.training import dataset, losses
     rng = np.random.default_rng(0)
-    probs = rng.dirichlet(np.ones(utils.NUM_CLASSES), size=(1, 75)).astype("float32")
+    probs = rng.dirichlet(np.ones(grid.NUM_CLASSES), size=(1, 75)).astype("float32")
     label = dataset.label_ids(["bin", "blue"])[None]
-    loss = float(dataset.ctc_loss(label, probs)[0])
-    short = np.array([utils.text_to_ids("bin blue")], dtype=np.int32)
+    loss = float(losses.ctc_loss(label, probs)[0])
+    short = np.array([grid.text_to_ids("bin blue")], dtype=np.int32)
     import keras
     direct = keras.ops.ctc_loss(short, np.log(probs), np.array([8]), np.array([75]),
-                                mask_index=utils.BLANK_ID)
+                                mask_index=grid.BLANK_ID)
     np.testing.assert_allclose(loss, float(direct[0]), rtol=1e-4)
 
 
@@ -182,10 +181,10 @@ def test_frame_word_targets_follow_the_alignment(grid_dir, test_names):
     """Each word's id on the frames it is spoken on, silence 0, the six words in order."""
     import math
 
-    import dataset
-    import utils
+    from lipread import grid
+    from lipread.training import dataset
     for name in test_names[:10]:
-        segments = utils.load_alignment_segments(utils.alignment_path(grid_dir, name))
+        segments = grid.load_alignment_segments(grid.alignment_path(grid_dir, name))
         targets = dataset.frame_word_targets(segments)
         assert targets.shape == (75,)
         for start, end, word in segments:
@@ -194,28 +193,28 @@ def test_frame_word_targets_follow_the_alignment(grid_dir, test_names):
             elif word != "sp":  # a short pause may lie within a word's rounded frames
                 spoken = targets[math.floor(start):math.ceil(end)]
                 assert dataset.WORD_ID[word] in spoken, (name, word, start, end)
-        words = utils.load_alignments(utils.alignment_path(grid_dir, name))
+        words = grid.load_alignments(grid.alignment_path(grid_dir, name))
         assert [targets[a] for a, _ in dataset.word_spans(targets)] == \
             [dataset.WORD_ID[w] for w in words], name
 
 
 def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
     """Slot k of the new sentence is slot k of clip sources[k], frames and words alike."""
-    import dataset
-    import utils
-    names = utils.read_names(grid_dir / "splits" / "train.txt")[:6]
-    frames = np.stack([utils.load_mouth_frames(utils.video_path(grid_dir, n),
-                                               margin=dataset.MARGIN) for n in names])
-    segments = [utils.load_alignment_segments(utils.alignment_path(grid_dir, n)) for n in names]
+    from lipread import grid, video
+    from lipread.training import cropstore, dataset
+    names = grid.read_names(grid_dir / "splits" / "train.txt")[:6]
+    frames = np.stack([video.read_mouth(grid.video_path(grid_dir, n),
+                                               margin=cropstore.MARGIN).crops for n in names])
+    segments = [grid.load_alignment_segments(grid.alignment_path(grid_dir, n)) for n in names]
     words = np.stack([dataset.frame_word_targets(s) for s in segments])
     spans = [dataset.word_spans(row) for row in words]
     assert all(len(s) == dataset.N_SLOTS for s in spans)
-    truths = [utils.load_sentence(utils.alignment_path(grid_dir, n)).split() for n in names]
+    truths = [grid.load_sentence(grid.alignment_path(grid_dir, n)).split() for n in names]
 
     sources = [5, 4, 3, 2, 1, 0]
     x, label, w = dataset.splice(frames, words, spans, sources)
     expected = [truths[c][k] for k, c in enumerate(sources)]
-    assert utils.ids_to_text(label) == " ".join(expected)
+    assert grid.ids_to_text(label) == " ".join(expected)
     assert x.shape == frames.shape[1:] and x.dtype == np.uint8 and w.shape == (75,)
     # The per-frame words run through the six slots in order, each from its source.
     runs = [int(w[a]) for a, _ in dataset.word_spans(w)]
@@ -228,7 +227,7 @@ def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
 
     # Splicing a clip with itself in every slot gives the clip back.
     x, label, w = dataset.splice(frames, words, spans, [2] * 6)
-    assert utils.ids_to_text(label) == " ".join(truths[2])
+    assert grid.ids_to_text(label) == " ".join(truths[2])
     np.testing.assert_array_equal(x, frames[2])
 
 
@@ -236,12 +235,12 @@ def test_weight_decay_shrinks_kernels_only():
     """With no gradient at all, one step of decay scales kernels by (1 - lr * decay)."""
     import keras
 
-    import training
+    from lipread.training import recipe
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
                               keras.layers.BatchNormalization()])
     model.layers[0].bias.assign(np.ones(3))
     before = {v.path: v.numpy().copy() for v in model.trainable_variables}
-    optimizer = training.make_optimizer(1e-2, weight_decay=0.5)
+    optimizer = recipe.make_optimizer(1e-2, weight_decay=0.5)
     optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables],
                     model.trainable_variables)
     for v in model.trainable_variables:
@@ -249,5 +248,5 @@ def test_weight_decay_shrinks_kernels_only():
             np.testing.assert_allclose(v.numpy(), before[v.path] * (1 - 1e-2 * 0.5), rtol=1e-6)
         else:  # bias, gamma, beta
             np.testing.assert_array_equal(v.numpy(), before[v.path])
-    plain = training.make_optimizer(1e-2)
+    plain = recipe.make_optimizer(1e-2)
     assert not plain.weight_decay

@@ -1,33 +1,32 @@
 """Vocabulary, alignments and video loading, on real GRID clips."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-import utils
+from lipread import grid, video
 
 
 def test_vocabulary_is_the_tutorials():
-    assert "".join(utils.VOCAB) == "abcdefghijklmnopqrstuvwxyz'?!123456789 "
-    assert utils.ID_TO_CHAR[0] == "" and utils.NUM_CLASSES == 41 and utils.BLANK_ID == 40
+    assert "".join(grid.VOCAB) == "abcdefghijklmnopqrstuvwxyz'?!123456789 "
+    assert grid.ID_TO_CHAR[0] == "" and grid.NUM_CLASSES == 41 and grid.BLANK_ID == 40
 
 
 def test_vocabulary_round_trip():
     text = "place green with x seven please"
-    ids = utils.text_to_ids(text)
-    assert all(0 < i < utils.BLANK_ID for i in ids)
-    assert utils.ids_to_text(ids) == text
+    ids = grid.text_to_ids(text)
+    assert all(0 < i < grid.BLANK_ID for i in ids)
+    assert grid.ids_to_text(ids) == text
     # Padding (0) and the blank vanish; unknown characters map to the OOV id 0.
-    assert utils.ids_to_text([0] + ids + [utils.BLANK_ID, 0]) == text
-    assert utils.text_to_ids("a#b") == [1, 0, 2]
+    assert grid.ids_to_text([0] + ids + [grid.BLANK_ID, 0]) == text
+    assert grid.text_to_ids("a#b") == [1, 0, 2]
 
 
 def test_string_lookups_agree_with_the_id_table():
-    char_to_num, num_to_char = utils.string_lookups()
+    char_to_num, num_to_char = grid.string_lookups()
     assert char_to_num.vocabulary_size() == 40
     ids = char_to_num(list("bin blue")).numpy().tolist()
-    assert ids == utils.text_to_ids("bin blue")
+    assert ids == grid.text_to_ids("bin blue")
     back = [c.decode() for c in num_to_char(ids).numpy()]
     assert "".join(back) == "bin blue"
 
@@ -37,8 +36,8 @@ def test_alignments_drop_sil_and_sp_and_accept_crlf(tmp_path):
     path.write_bytes(b"0 23750 sil\r\n23750 29500 bin\r\n29500 31000 sp\r\n"
                      b"31000 34000 blue\r\n34000 35500 at\r\n35500 41000 f\r\n"
                      b"41000 47250 two\r\n47250 53000 now\r\n53000 74500 sil\r\n\r\n\n")
-    assert utils.load_alignments(path) == ["bin", "blue", "at", "f", "two", "now"]
-    assert utils.load_sentence(path) == "bin blue at f two now"
+    assert grid.load_alignments(path) == ["bin", "blue", "at", "f", "two", "now"]
+    assert grid.load_sentence(path) == "bin blue at f two now"
 
 
 def test_real_alignments_drop_sil_and_sp(grid_dir):
@@ -49,22 +48,22 @@ def test_real_alignments_drop_sil_and_sp(grid_dir):
     # GRID s1 has 24 such files, 3 of them (brbg2n, prap6p, sgac4p) in the test split.
     assert with_sp, f"no alignment in {grid_dir / 'alignments' / 's1'} has an sp token"
     for f in files:
-        words = utils.load_alignments(f)
+        words = grid.load_alignments(f)
         assert len(words) == 6 and not {"sp", "sil"} & set(words), (f, words)
-        assert all(w in slot for w, slot in zip(words, utils.GRID_SLOTS)), (f, words)
+        assert all(w in slot for w, slot in zip(words, grid.GRID_SLOTS)), (f, words)
 
 
 @pytest.mark.parametrize("line", ["0 23750", "zero 100 bin", "100 50 bin", "0 1 2 3"])
 def test_malformed_alignment_line_is_a_clear_error(tmp_path, line):
     path = tmp_path / "bad.align"
     path.write_text(f"0 23750 sil\n{line}\n")
-    with pytest.raises(utils.AlignmentError, match=r"bad\.align: line 2"):
-        utils.load_alignments(path)
+    with pytest.raises(grid.AlignmentError, match=r"bad\.align: line 2"):
+        grid.load_alignments(path)
 
 
 def test_missing_alignment(tmp_path):
-    with pytest.raises(utils.AlignmentError, match="no such alignment"):
-        utils.load_alignments(tmp_path / "nope.align")
+    with pytest.raises(grid.AlignmentError, match="no such alignment"):
+        grid.load_alignments(tmp_path / "nope.align")
 
 
 def _check_input(x):
@@ -73,7 +72,7 @@ def _check_input(x):
 
 
 def test_fixed_crop_is_the_tutorials_window(grid_dir, test_names):
-    path = utils.video_path(grid_dir, test_names[0])
+    path = grid.video_path(grid_dir, test_names[0])
     # The fixed crop is the tutorial's: rows 190:236, columns 80:220 of the gray frame.
     import cv2
     cap = cv2.VideoCapture(str(path))
@@ -81,20 +80,20 @@ def test_fixed_crop_is_the_tutorials_window(grid_dir, test_names):
     cap.release()
     assert ok
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[190:236, 80:220]
-    raw = utils.load_mouth_frames(path, crop="fixed")
+    raw = video.read_mouth(path, crop="fixed").crops
     assert raw.shape == (75, 46, 140) and raw.dtype == np.uint8
     assert np.array_equal(raw[0], gray)
-    _check_input(utils.load_video(path, crop="fixed"))
+    _check_input(video.load_video(path, crop="fixed"))
 
 
 def test_landmark_crop_is_the_default_input(grid_dir, test_names):
-    path = utils.video_path(grid_dir, test_names[0])
-    view = utils.read_mouth(path)
+    path = grid.video_path(grid_dir, test_names[0])
+    view = video.read_mouth(path)
     assert view.track is not None and view.track.lost == 0 and view.track.faces == 1
     assert view.crops.shape == (75, 46, 140) and view.crops.dtype == np.uint8
-    x = utils.load_video(path)
+    x = video.load_video(path)
     _check_input(x)
-    np.testing.assert_allclose(x, utils.normalize(view.crops), atol=1e-6)
+    np.testing.assert_allclose(x, video.normalize(view.crops), atol=1e-6)
 
 
 def _mean_abs_diff(a, b) -> float:
@@ -104,15 +103,15 @@ def _mean_abs_diff(a, b) -> float:
 def _mp4_and_mpg(grid_dir, names, ffmpeg_encode, tmp_path):
     """(an .mp4 clip, the same clip as MPEG-1 .mpg): the folder's own .mp4 clip, re-encoded
     to MPEG-1, when it has one; else the first .mpg clip and an H.264 copy of it."""
-    folder = utils.video_dir(grid_dir)
+    folder = grid.video_dir(grid_dir)
     mp4 = next((folder / f"{n}.mp4" for n in names if (folder / f"{n}.mp4").is_file()), None)
     if mp4 is not None:
         mpg = ffmpeg_encode(mp4, tmp_path / f"{mp4.stem}.mpg",
-                     "-an", "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
+                     "-an", "-c:v", "mpeg1video", "-q:v", 2, "-r", video.FPS)
         return mp4, mpg
     mpg = next(folder / f"{n}.mpg" for n in names if (folder / f"{n}.mpg").is_file())
     mp4 = ffmpeg_encode(mpg, tmp_path / f"{mpg.stem}.mp4",
-                 "-an", "-c:v", "libx264", "-crf", 18, "-pix_fmt", "yuv420p", "-r", utils.FPS)
+                 "-an", "-c:v", "libx264", "-crf", 18, "-pix_fmt", "yuv420p", "-r", video.FPS)
     return mp4, mpg
 
 
@@ -120,10 +119,10 @@ def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg_encode, 
     """An H.264 .mp4 and an MPEG-1 .mpg of one clip give the same crops, codec noise aside."""
     mp4, mpg = _mp4_and_mpg(grid_dir, train_names + test_names, ffmpeg_encode, tmp_path)
     assert {mp4.suffix, mpg.suffix} == {".mp4", ".mpg"}
-    clips = [utils.read_clip(p) for p in (mp4, mpg)]
+    clips = [video.read_clip(p) for p in (mp4, mpg)]
     assert [len(c.frames) for c in clips] == [75, 75], (mp4, mpg)
     assert clips[0].frames.shape == clips[1].frames.shape
-    a, b = (utils.load_mouth_frames(p, crop="fixed") for p in (mp4, mpg))
+    a, b = (video.read_mouth(p, crop="fixed").crops for p in (mp4, mpg))
     assert a.shape == b.shape == (75, 46, 140)
     same = _mean_abs_diff(a, b)
     assert same < 2.5, f"{mp4.name} and {mpg.name}: mean |difference| {same:.2f} grey levels"
@@ -132,50 +131,50 @@ def test_mp4_reads_like_mpeg1(grid_dir, train_names, test_names, ffmpeg_encode, 
         moved = _mean_abs_diff(a[max(shift, 0):75 + min(shift, 0)],
                                b[max(-shift, 0):75 + min(-shift, 0)])
         assert same < moved, f"one frame off ({moved:.2f}) matches as well as aligned ({same:.2f})"
-    _check_input(utils.load_video(mp4))  # and the landmark crop reads the .mp4 too
+    _check_input(video.load_video(mp4))  # and the landmark crop reads the .mp4 too
 
 
 def test_load_video_pads_a_74_frame_clip(grid_dir, test_names, ffmpeg_encode, tmp_path):
     """GRID has clips of 74 frames (lrae3s, sbbbzp, ...): the last frame is held."""
-    source = utils.video_path(grid_dir, test_names[0])
+    source = grid.video_path(grid_dir, test_names[0])
     path = ffmpeg_encode(source, tmp_path / "short.mpg",
-                  "-an", "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-r", utils.FPS)
-    assert len(utils.read_gray_frames(path)) == 74
-    for crop in utils.CROPS:
-        raw = utils.load_mouth_frames(path, crop=crop)
+                  "-an", "-frames:v", 74, "-c:v", "mpeg1video", "-q:v", 2, "-r", video.FPS)
+    assert len(video.read_clip(path).frames) == 74
+    for crop in video.CROPS:
+        raw = video.read_mouth(path, crop=crop).crops
         assert raw.shape == (75, 46, 140)
         assert np.array_equal(raw[74], raw[73])  # the last frame held
-    _check_input(utils.load_video(path))
+    _check_input(video.load_video(path))
 
 
 def test_missing_video(tmp_path):
-    with pytest.raises(utils.VideoError, match=r"nope\.mpg: no such file"):
-        utils.load_video(tmp_path / "nope.mpg")
+    with pytest.raises(video.VideoError, match=r"nope\.mpg: no such file"):
+        video.load_video(tmp_path / "nope.mpg")
 
 
 def test_empty_video(tmp_path):
     (tmp_path / "empty.mpg").write_bytes(b"")
-    with pytest.raises(utils.VideoError, match=r"empty\.mpg: the file is empty"):
-        utils.load_video(tmp_path / "empty.mpg")
+    with pytest.raises(video.VideoError, match=r"empty\.mpg: the file is empty"):
+        video.load_video(tmp_path / "empty.mpg")
 
 
 def test_random_bytes_video(tmp_path):
     path = tmp_path / "noise.mpg"
     path.write_bytes(np.random.default_rng(0).bytes(50_000))
-    with pytest.raises(utils.VideoError, match=r"noise\.mpg: .*(decode|video)"):
-        utils.load_video(path)
+    with pytest.raises(video.VideoError, match=r"noise\.mpg: .*(decode|video)"):
+        video.load_video(path)
 
 
 def test_truncated_video(grid_dir, test_names, ffmpeg_encode, tmp_path):
-    source = utils.video_path(grid_dir, test_names[0])
+    source = grid.video_path(grid_dir, test_names[0])
     if source.suffix != ".mpg":  # the tutorial's test clips are MPEG-1; make one that is
         source = ffmpeg_encode(source, tmp_path / "whole.mpg",
                                "-an", "-c:v", "mpeg1video", "-q:v", 2)
     data = source.read_bytes()
     path = tmp_path / "cut.mpg"
     path.write_bytes(data[: len(data) // 5])
-    with pytest.raises(utils.VideoError, match=r"cut\.mpg: .*truncated"):
-        utils.load_video(path)
+    with pytest.raises(video.VideoError, match=r"cut\.mpg: .*truncated"):
+        video.load_video(path)
 
 
 def test_too_small_video(tmp_path):
@@ -183,36 +182,36 @@ def test_too_small_video(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, (75, 128, 160, 3), dtype=np.uint8)
     path = tmp_path / "small.mp4"
     iio.imwrite(path, frames, fps=25)
-    with pytest.raises(utils.VideoError, match=r"small\.mp4: frames are 160x128"):
-        utils.load_video(path, crop="fixed")
-    with pytest.raises(utils.VideoError, match=r"small\.mp4: no face"):
-        utils.load_video(path)  # the landmark crop: noise shows no face
+    with pytest.raises(video.VideoError, match=r"small\.mp4: frames are 160x128"):
+        video.load_video(path, crop="fixed")
+    with pytest.raises(video.VideoError, match=r"small\.mp4: no face"):
+        video.load_video(path)  # the landmark crop: noise shows no face
 
 
 def test_data_dir_layout(grid_dir, train_names, test_names, tmp_path, monkeypatch):
-    clips = utils.list_clips(grid_dir)
+    clips = grid.list_clips(grid_dir)
     assert clips == sorted(clips)
     # The splits are disjoint, and name clips that have a video and an alignment.
     assert test_names and train_names and not set(train_names) & set(test_names)
     assert set(train_names + test_names) <= set(clips)
     for name in train_names + test_names:
-        assert utils.alignment_path(grid_dir, name).is_file(), name
-    first = utils.video_path(grid_dir, test_names[0])
-    assert first.parent == utils.video_dir(grid_dir) and first.stem == test_names[0]
-    assert first.suffix in utils.VIDEO_EXTS
+        assert grid.alignment_path(grid_dir, name).is_file(), name
+    first = grid.video_path(grid_dir, test_names[0])
+    assert first.parent == grid.video_dir(grid_dir) and first.stem == test_names[0]
+    assert first.suffix in video.VIDEO_EXTS
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
-    assert utils.resolve_data_dir() == grid_dir
-    assert utils.resolve_data_dir(tmp_path) == tmp_path
+    assert grid.resolve_data_dir() == grid_dir
+    assert grid.resolve_data_dir(tmp_path) == tmp_path
     monkeypatch.delenv("LIPREAD_DATA_DIR")
-    assert str(utils.resolve_data_dir()) == "data"
-    assert utils.list_clips(tmp_path) == []
-    with pytest.raises(utils.VideoError, match="no video for clip"):
-        utils.video_path(tmp_path, test_names[0])
+    assert str(grid.resolve_data_dir()) == "data"
+    assert grid.list_clips(tmp_path) == []
+    with pytest.raises(video.VideoError, match="no video for clip"):
+        grid.video_path(tmp_path, test_names[0])
 
 
 def test_names_files(tmp_path):
     (tmp_path / "names.txt").write_text("a1\n\n# comment\nb2  # why\n")
-    assert utils.read_names(tmp_path / "names.txt") == ["a1", "b2"]
+    assert grid.read_names(tmp_path / "names.txt") == ["a1", "b2"]
     (tmp_path / "empty.txt").write_text("\n")
     with pytest.raises(ValueError, match="lists no clips"):
-        utils.read_names(tmp_path / "empty.txt")
+        grid.read_names(tmp_path / "empty.txt")

@@ -4,23 +4,21 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def clip(grid_dir, test_names):
-    import utils
+    from lipread import grid, video
 
-    return utils.load_video(utils.video_path(grid_dir, test_names[0]))[None]
+    return video.load_video(grid.video_path(grid_dir, test_names[0]))[None]
 
 
 def test_widened_shipped_network_reads_a_clip_the_same(clip, tmp_path):
-    import modelutil
-    import widen
+    from lipread.model import loader, networks, widen
 
-    shipped = modelutil.load_model("lipnet")
-    wide = modelutil.build_lipnet(gru_units=256)
+    shipped = loader.load_model("lipnet")
+    wide = networks.build_lipnet(gru_units=256)
     fresh = wide.predict(clip, verbose=0)
     widen.widen_lipnet(shipped, wide)
     probs = wide.predict(clip, verbose=0)[0]
@@ -30,18 +28,17 @@ def test_widened_shipped_network_reads_a_clip_the_same(clip, tmp_path):
     # Saved, its file says its width, and load_model builds the network to fit it.
     path = tmp_path / "wide.weights.h5"
     wide.save_weights(path)
-    assert modelutil.gru_units_in(path) == 256
-    assert modelutil.gru_units_in(modelutil.DEFAULT_WEIGHTS["lipnet"]) == 128
-    again = modelutil.load_model("lipnet", path)
+    assert loader.gru_units_in(path) == 256
+    assert loader.gru_units_in(loader.DEFAULT_WEIGHTS["lipnet"]) == 128
+    again = loader.load_model("lipnet", path)
     assert np.allclose(again.predict(clip, verbose=0)[0], probs, atol=1e-6)
 
 
 def test_widened_training_network_keeps_both_heads(clip):
-    import modelutil
-    import widen
+    from lipread.model import networks, widen
 
-    narrow = modelutil.build_lipnet_training(gru_units=16)
-    wide = modelutil.build_lipnet_training(gru_units=40)
+    narrow = networks.build_lipnet_training(gru_units=16)
+    wide = networks.build_lipnet_training(gru_units=40)
     widen.widen_lipnet(narrow, wide)
     for a, b in zip(narrow.predict(clip, verbose=0), wide.predict(clip, verbose=0)):
         assert np.allclose(a, b, atol=1e-5)
@@ -56,29 +53,29 @@ def test_widened_training_network_keeps_both_heads(clip):
 
 
 def run_train(*args):
-    return subprocess.run([sys.executable, "train.py", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "lipread", "train", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
 
 
 def test_train_widens_init_weights_and_resumes_at_that_width(grid_dir, tmp_path):
-    import modelutil
+    from lipread.model import loader
 
     run_dir = tmp_path / "run"
     common = ["--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir, "--cache-dir",
               tmp_path / "cache", "--max-steps", 1, "--batch-size", 2, "--verbose", 2,
               "--epochs", 2]
     proc = run_train(*common, "--gru-units", 64, "--stop-after", 1,
-                     "--init-weights", modelutil.DEFAULT_WEIGHTS["lipnet"])
+                     "--init-weights", loader.DEFAULT_WEIGHTS["lipnet"])
     assert proc.returncode == 2, "the shipped 128-unit GRUs do not fit into 64"
     assert "pass --gru-units 128" in proc.stderr and not run_dir.exists()
 
     proc = run_train(*common, "--gru-units", 160, "--stop-after", 1,
-                     "--init-weights", modelutil.DEFAULT_WEIGHTS["lipnet"])
+                     "--init-weights", loader.DEFAULT_WEIGHTS["lipnet"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "GRUs widened from 128 to 160 units" in proc.stdout
-    assert modelutil.gru_units_in(run_dir / "last.weights.h5") == 160
+    assert loader.gru_units_in(run_dir / "last.weights.h5") == 160
     proc = run_train(*common, "--resume")  # no --gru-units: the run's own width
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "after epoch 1" in proc.stdout
-    best = modelutil.load_model("lipnet", run_dir / "best.weights.h5")
+    best = loader.load_model("lipnet", run_dir / "best.weights.h5")
     assert best.get_layer("bigru2").forward_layer.units == 160

@@ -1,0 +1,142 @@
+"""The app's widgets and panels: each sidebar piece returns the user's choice, each panel
+shows one thing. The page itself (what is read, cached and when) is app.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from lipread import decoding, grid, mouth, scoring, video
+from lipread.app import modelcard, pictures, stopwatch
+
+ARCH = "lipnet"
+MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml
+UPLOAD_TYPES = [ext.lstrip(".") for ext in video.VIDEO_EXTS]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def model_card(models_dir: str) -> dict:
+    return modelcard.read_model_card(models_dir)
+
+
+def by_speaker(clips: list[str]) -> dict[str, list[str]]:
+    """{speaker: its clip names}, in the order of `clips` (grid.list_clips: by speaker)."""
+    groups: dict[str, list[str]] = {}
+    for name in clips:
+        groups.setdefault(grid.speaker_of(name), []).append(name)
+    return groups
+
+
+def pick_clip(data_dir: Path, clips: list[str]) -> str | None:
+    """A clip name; with several speakers, a speaker first, then one of its clips."""
+    if not clips:
+        st.caption(f"No clips in `{grid.video_dir(data_dir)}`.")
+        return None
+    groups = by_speaker(clips)
+    if len(groups) == 1:  # the tutorial's layout (s1 only): one picker, as ever
+        speaker = next(iter(groups))
+        folder = grid.video_dir(data_dir, speaker)
+        return st.selectbox(f"GRID clip ({len(clips)} in `{folder}`)", clips, key="clip")
+    speaker = st.selectbox(f"Speaker ({len(groups)} in `{data_dir}`)", list(groups),
+                           key="speaker", format_func=lambda s: f"{s} ({len(groups[s])} clips)")
+    return st.selectbox(f"GRID clip ({len(groups[speaker])} in "
+                        f"`{grid.video_dir(data_dir, speaker)}`)", groups[speaker], key="clip",
+                        format_func=lambda name: grid.split_name(name)[1])
+
+
+def upload_box():
+    uploaded = st.file_uploader(
+        f"…or your own video (up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
+        max_upload_size=MAX_UPLOAD_MB, key="upload",
+        help="An upload is shown instead of the picked clip; remove it to go back.")
+    st.caption(f"Film one frontal face, well lit, at least {mouth.MIN_FACE_PX} pixels wide, "
+               "saying a GRID sentence (e.g. \"bin blue at f two now\"); any size and frame "
+               "rate. The first 3 s are read.")
+    return uploaded
+
+
+def pick_crop() -> str:
+    return st.radio("Mouth crop", video.CROPS, key="crop", horizontal=True,
+                    help="; ".join(f"{k}: {v}" for k, v in video.CROP_HELP.items()))
+
+
+def pick_decoder() -> str:
+    return st.radio("Decoder", decoding.DECODERS, key="decoder", horizontal=True,
+                    help="; ".join(f"{k}: {decoding.describe(k)}" for k in decoding.DECODERS))
+
+
+def model_panel(weights: Path, stamp: tuple | None) -> None:
+    st.subheader("Model")
+    size = f", {stamp[2] / 1e6:.1f} MB" if stamp else ", **missing**"
+    st.markdown(f"Architecture: `{ARCH}` (LipNet: 3D convolutions, 2 bidirectional GRUs)  \n"
+                f"Weights: `{weights.name}`{size}")
+    card = model_card(str(weights.parent))
+    if not card:
+        st.caption("Test WER / CER: not measured yet.")
+    for name, rates in card.items():
+        st.caption(f"Test {name}: WER {rates['wer']:.1%}, CER {rates['cer']:.1%}")
+
+
+def marked(words: list[tuple[str, bool]], colour: str) -> str:
+    return " ".join(w if ok else f":{colour}-background[**{w}**]" for w, ok in words) or "—"
+
+
+def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
+                 clock: stopwatch.Stopwatch) -> None:
+    with clock.step("decoding"):
+        tokens = decoding.raw_tokens(probs).tolist()
+        sentence = decoding.decode(probs, decoder)
+    st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
+                f"({grid.BLANK_ID} is the CTC blank), then the same as characters (`_` blank)")
+    st.code(" ".join(map(str, tokens)), language=None, wrap_lines=True)
+    st.code(pictures.token_chars(tokens), language=None, wrap_lines=True)
+    st.markdown(f"**Sentence** ({decoder} decoder)")
+    with st.container(key="sentence"):
+        st.code(sentence, language=None)
+    clock.mark("sentence shown")
+    if not sentence:
+        st.info("The network emitted only blanks: it read nothing in this video.")
+    if truth is None:
+        return
+    ref, hyp = scoring.word_diff(truth, sentence)
+    with st.container(key="truth"):
+        st.markdown("**Truth** (from the alignment): " + marked(ref, "orange"))
+        st.markdown("**Read**: " + marked(hyp, "red"))
+        wer, cer = scoring.error_rates([truth], [sentence])
+        left, right = st.columns(2)
+        left.metric("WER", f"{wer:.1%}", help="word edits / words in the truth")
+        right.metric("CER", f"{cer:.1%}", help="character edits / characters in the truth")
+
+
+def load_truth(data_dir: Path, name: str | None) -> str | None:
+    path = grid.alignment_path(data_dir, name) if name else None
+    if path is None or not path.is_file():
+        missing = f" (`{path}` does not exist)" if path else ""
+        st.info(f"No alignment for this video{missing}, so there's no truth to compare "
+                "with. GRID clips have theirs in `alignments/sN/<name>.align`.")
+        return None
+    try:
+        return grid.load_sentence(path)
+    except grid.AlignmentError as err:
+        st.info(f"The alignment of {name} can't be used ({err}): the reading is shown alone.")
+        return None
+
+
+def show_where(view: dict, crop: str) -> None:
+    width, height = view["size"]
+    if crop == "landmarks":
+        caption = (f"Where the mouth was found ({width}x{height}, {view['fps']:g} fps): the "
+                   "face box (green), the 20 lip points (red), the crop (yellow)")
+        if view["faces"] > 1:
+            caption += f"; {view['faces']} faces in the picture, the largest one is read"
+    else:
+        caption = f"The tutorial's fixed window (yellow) on the first frame ({width}x{height})"
+    with st.container(key="where"):
+        st.image(view["picture"], caption=caption, width="stretch")
+
+
+def show_timings(clock: stopwatch.Stopwatch) -> None:
+    with st.container(key="timings"):
+        st.caption(f"Time taken: {clock.summary()}")

@@ -1,0 +1,2 @@
+"""The benchmark behind `lipread bench`: each side's pipeline measured (pipelines), and
+the side-by-side report (report)."""

@@ -1,0 +1,166 @@
+"""Speed, side by side: this project's pipeline and the LipNet tutorial's, on a real clip.
+
+    python bench.py                                  # a table
+    python bench.py --json artifacts/bench.json      # and the figures as JSON
+    python bench.py --json - > bench.json            # the JSON to stdout, the table to stderr
+
+For one 3 s GRID clip, from file to sentence (warm, the median of several runs): ours
+with the mouth found by face landmarks (the default crop) and with the tutorial's fixed
+window, stage by stage (reading: decode + 25 fps resampling; mouth: landmarks + warp, or
+the fixed slice; network; decoding), beside the tutorial's (its load_video, network,
+decoding). Then the network alone, throughput in clips/s at several batch sizes,
+training samples/s (a few steps on random batches with each side's loss), and peak
+memory. Each side runs in its own process, so that its peak memory is its own.
+
+The tutorial's pipeline is reproduced from its code: cv2.VideoCapture, a per-frame
+tf.image.rgb_to_grayscale, the crop frame[190:236, 80:220, :], mean/std normalisation
+with TF ops, model.predict of its network (modelutil.build_tutorial, random weights:
+speed does not depend on them), and greedy CTC decoding with Keras' ctc_decode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from lipread import grid, video
+from lipread.bench import report
+from lipread.cli import common
+
+# --- defaults (each one a flag) ---------------------------------------------
+CLIP = "bbaf2n"  # a 75-frame MPEG-1 clip of the test split, as the tutorial reads them
+RUNS = 5  # timed runs of each latency, after a warm-up one; the median is reported
+BATCHES = "1,8,32"  # throughput batch sizes of this project's network
+# The tutorial's network at batch 32 needs ~8 GB for its first layer's output alone,
+# and a minute a batch on 2 cores: 1 and 8 tell the same story.
+TUTORIAL_BATCHES = "1,8"
+THROUGHPUT_RUNS = 2  # timed batches per batch size, after a warm-up one
+TRAIN_STEPS = 3  # timed training steps, after a warm-up (compiling) one
+TRAIN_BATCH = 8  # train.py's batch size
+TUTORIAL_TRAIN_STEPS = 1  # ~15x slower than ours: one step says enough
+TUTORIAL_TRAIN_BATCH = 2  # the tutorial's padded_batch(2)
+WEIGHTS = None  # None: models/lipnet.weights.h5 when present, else random weights
+TARGET = 0.20  # s, one clip file to sentence with landmarks, warm, on 2 cores (the issue's)
+
+PROG = "lipread bench"
+
+
+def parse_args(argv=None):
+    p = common.parser(PROG, __doc__)
+    common.add_data_dir(p)
+    p.add_argument("--clip", default=CLIP, help="a clip name of the data dir, or a video file")
+    p.add_argument("--runs", type=int, default=RUNS,
+                   help="timed runs of each latency after a warm-up one; the median is shown")
+    p.add_argument("--batches", default=BATCHES, help="throughput batch sizes, ours")
+    p.add_argument("--tutorial-batches", default=TUTORIAL_BATCHES,
+                   help="throughput batch sizes, the tutorial's")
+    p.add_argument("--throughput-runs", type=int, default=THROUGHPUT_RUNS,
+                   help="timed batches per batch size, after a warm-up one")
+    p.add_argument("--train-steps", type=int, default=TRAIN_STEPS,
+                   help="timed training steps, ours, after a warm-up one")
+    p.add_argument("--train-batch", type=int, default=TRAIN_BATCH, help="training batch, ours")
+    p.add_argument("--tutorial-train-steps", type=int, default=TUTORIAL_TRAIN_STEPS,
+                   help="timed training steps, the tutorial's (0: not measured)")
+    p.add_argument("--tutorial-train-batch", type=int, default=TUTORIAL_TRAIN_BATCH,
+                   help="training batch, the tutorial's")
+    p.add_argument("--weights", default=WEIGHTS,
+                   help="our weights; None: models/lipnet.weights.h5 if there, else random")
+    p.add_argument("--target", type=float, default=TARGET,
+                   help="seconds, one clip file to sentence with landmarks: reported, met or "
+                   "missed")
+    common.add_json(p, "the figures")
+    p.add_argument("--side", choices=("ours", "tutorial"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    try:
+        args.batches = [int(b) for b in args.batches.split(",") if b]
+        args.tutorial_batches = [int(b) for b in args.tutorial_batches.split(",") if b]
+    except ValueError:
+        p.error("--batches and --tutorial-batches take comma-separated integers, e.g. 1,8,32")
+    if args.runs < 1 or args.throughput_runs < 1 or args.train_steps < 1:
+        p.error("--runs, --throughput-runs and --train-steps must be at least 1")
+    return args
+
+
+def resolve_clip(args) -> Path:
+
+    if Path(args.clip).suffix:
+        path = Path(args.clip)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        return path
+    return grid.video_path(grid.resolve_data_dir(args.data_dir), args.clip)
+
+
+def run_side(side: str, argv: list[str]) -> dict:
+    """One side in a child process of its own: its figures, its own peak memory."""
+    proc = subprocess.run([sys.executable, "-m", "lipread", "bench", *argv, "--side", side],
+                          stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"the {side} measurement failed (exit status {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cli(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+
+    try:
+        args.clip_path = resolve_clip(args)
+        frames = len(video.read_clip(args.clip_path).frames)
+        if frames != video.N_FRAMES:  # the tutorial's network takes exactly 75 frames
+            raise video.VideoError(f"{args.clip_path}: {frames} frames; the benchmark needs "
+                                   f"a {video.N_FRAMES}-frame clip (the tutorial's pipeline "
+                                   "takes no other)")
+        if args.json and args.json != "-":
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+
+    if args.side:  # a child: measure one side, print it as one JSON line
+        import tensorflow as tf
+
+        from lipread.bench import pipelines
+
+        measure = (pipelines.measure_ours if args.side == "ours"
+                   else pipelines.measure_tutorial)
+        r = measure(args)
+        r["tensorflow"] = tf.__version__
+        print(json.dumps(r))
+        return 0
+
+    load = os.getloadavg()
+    try:
+        ours = run_side("ours", argv)
+        tutorial = run_side("tutorial", argv)
+    except RuntimeError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    land, fixed = ours["crops"]["landmarks"], ours["crops"]["fixed"]
+    result = {
+        "clip": str(args.clip_path),
+        "runs": args.runs,
+        "clip_latency_s": land["clip_latency_s"],  # the landmark crop: the default
+        "fixed_clip_latency_s": fixed["clip_latency_s"],
+        "tutorial_clip_latency_s": tutorial["clip_latency_s"],
+        "speedup": tutorial["clip_latency_s"] / land["clip_latency_s"],
+        "fixed_speedup": tutorial["clip_latency_s"] / fixed["clip_latency_s"],
+        "network_speedup": tutorial["network_s"] / ours["network_s"],
+        "target_s": args.target,
+        "target_met": land["clip_latency_s"] <= args.target,
+        "ours": ours,
+        "tutorial": tutorial,
+        "machine": {"cpus": os.cpu_count(), "load_average": load,
+                    "platform": platform.platform(), "python": platform.python_version(),
+                    "tensorflow": ours.pop("tensorflow")},
+        "command": " ".join([PROG, *argv]),
+    }
+    tutorial.pop("tensorflow", None)
+    report.emit(result, args.json)
+    return 0

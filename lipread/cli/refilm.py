@@ -1,0 +1,112 @@
+"""Re-film GRID clips as another camera might have: a data folder of changed copies.
+
+    python refilm.py --data-dir ../shared/grid --dest /tmp/refilmed --variant padded
+    python evaluate.py --data-dir /tmp/refilmed/padded --names /tmp/refilmed/padded/splits/test.txt
+
+Each variant re-encodes the clips of --names (default: the folder's splits/test.txt)
+with the ffmpeg binary that imageio-ffmpeg ships, as H.264, into DEST/<variant>/ laid
+out like the data folder (s1/, alignments/s1/, splits/test.txt), so that evaluate.py
+and the app read it as they read GRID. The tests re-film one clip with the same filters.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from lipread import grid
+from lipread.cli import common
+
+# --- defaults (each one a flag) ---------------------------------------------
+VARIANT = "all"
+
+PROG = "lipread refilm"
+H264 = ("-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-an")
+VARIANTS = {  # ffmpeg filter chains: the same clip as another camera might have filmed it
+    "padded": "pad=640:480:230:160:color=0x303030",  # bigger frame, face off-centre
+    "zoomed": "scale=720:576,crop=480:384:100:170",  # twice as close, cropped around the face
+    "rotated": "pad=480:384:60:48:color=0x303030,rotate=7*PI/180:fillcolor=0x303030",
+    "fps30": "fps=30",  # same framing, 30 frames a second
+    "fps50": "fps=50",  # ... and 50
+}
+FFMPEG_TIMEOUT_S = 120
+
+
+def refilm(src, dst, variant: str) -> Path:
+    """One clip re-encoded through VARIANTS[variant] (an argument list, never a shell)."""
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+           "-i", str(src), "-vf", VARIANTS[variant], *H264, str(dst)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not re-film {src}: "
+                           f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return Path(dst)
+
+
+def refilm_folder(data_dir: Path, names: list[str], dest: Path, variant: str) -> Path:
+    """DEST/<variant>/ in the data folder's layout, written under a temp name first."""
+
+    final = dest / variant
+    work = dest / f".{variant}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / grid.SPEAKER).mkdir(parents=True)
+    (work / "alignments" / grid.SPEAKER).mkdir(parents=True)
+    (work / "splits").mkdir()
+    try:
+        for name in names:
+            refilm(grid.video_path(data_dir, name), work / grid.SPEAKER / f"{name}.mp4",
+                   variant)
+            shutil.copyfile(grid.alignment_path(data_dir, name),
+                            work / "alignments" / grid.SPEAKER / f"{name}.align")
+        (work / "splits" / "test.txt").write_text("".join(f"{n}\n" for n in names))
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def parse_args(argv=None):
+    p = common.parser(PROG, __doc__)
+    common.add_data_dir(p)
+    p.add_argument("--names", default=None,
+                   help="file of clip names; default: <data-dir>/splits/test.txt")
+    p.add_argument("--dest", required=True, help="folder for DEST/<variant>/")
+    p.add_argument("--variant", choices=(*VARIANTS, "all"), default=VARIANT)
+    common.add_json(p, "the folders made")
+    return p.parse_args(argv)
+
+
+def cli(argv=None) -> int:
+    args = parse_args(argv)
+
+    try:
+        data_dir = grid.resolve_data_dir(args.data_dir)
+        names = grid.read_names(args.names or data_dir / "splits" / "test.txt")
+        for name in names:
+            grid.video_path(data_dir, name)
+            if not grid.alignment_path(data_dir, name).is_file():
+                raise FileNotFoundError(f"{grid.alignment_path(data_dir, name)}: no such "
+                                        "alignment file")
+        dest = Path(args.dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        common.check_writable(dest / "probe")
+        common.check_writable(args.json)
+    except (OSError, ValueError) as err:
+        common.error(PROG, err)
+        return common.EXIT_BAD_INPUT
+    made = {}
+    report = sys.stderr if args.json == "-" else sys.stdout
+    try:
+        for variant in (VARIANTS if args.variant == "all" else [args.variant]):
+            made[variant] = str(refilm_folder(data_dir, names, dest, variant))
+            print(f"{variant}: {len(names)} clips in {made[variant]}", file=report, flush=True)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+        common.error(PROG, err)
+        return common.EXIT_FAILED
+    if args.json:
+        common.write_json(args.json, {"clips": len(names), "folders": made})
+    return common.EXIT_OK

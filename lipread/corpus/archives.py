@@ -1,0 +1,238 @@
+"""Downloading an archive and checking it before anything is extracted: gdown from Google
+Drive or any URL, or plain HTTP that resumes a broken transfer (a Range request); a whole
+zip with every member's CRC right; extraction that stays inside its folder; progress per
+file and overall. Every failure is one DownloadError whose message is the whole story.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+from lipread.progress import Progress, megabytes
+
+TIMEOUT_S = 60  # to connect, and between two reads
+DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
+              "again later, or download https://drive.google.com/uc?id={id} in a browser "
+              "and pass it with --zip")
+
+class DownloadError(Exception):
+    """A failed download or a bad archive: its message is the whole story, one line."""
+    exit_status = 1  # cliutil.EXIT_FAILED: a failure while running
+
+
+class BadInput(DownloadError):
+    """What the user gave is unusable (a --zip, a destination): exit status 2."""
+    exit_status = 2  # cliutil.EXIT_BAD_INPUT
+
+
+class Stopped(DownloadError):
+    """The run was interrupted: a transfer stopped between two chunks, its .part kept."""
+
+
+class Unreachable(DownloadError):
+    """No answer from the server at all: offline, a wrong host, a closed port."""
+
+
+# --- folders ----------------------------------------------------------------
+
+def folders(tree: Path, depth: int = 3):
+    """tree and the folders below it, shallowest first, skipping macOS litter."""
+    level = [tree]
+    for _ in range(depth + 1):
+        nxt = []
+        for d in level:
+            yield d
+            nxt += sorted(p for p in d.iterdir() if p.is_dir() and p.name != "__MACOSX")
+        level = nxt
+
+
+def workspace(dest: Path, what: str) -> Path:
+    """A fresh folder beside dest (same file system, so renames out of it are atomic)."""
+    parent = dest.absolute().parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise BadInput(f"{dest}: {parent} {problem}")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
+    except OSError as err:
+        raise BadInput(f"{dest}: cannot write in {parent} ({err.strerror})") from None
+
+
+# --- fetching ---------------------------------------------------------------
+
+def _short_reason(err: Exception) -> str:
+    """'Connection refused' rather than three lines of urllib3's retry machinery."""
+    text = str(err)
+    for pattern in (r"\[Errno -?\d+\] ([^'\")\]]+)", r"(Name or service not known)",
+                    r"(Temporary failure in name resolution)", r"(Read timed out)"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip().rstrip(".")
+    return type(err).__name__
+
+
+def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT_S) -> None:
+    """gdown, from Drive (or `url`), to `target`; every failure as one DownloadError."""
+    import gdown
+    import requests
+
+    source = url or f"Google Drive (id {drive_id})"
+    hint = DRIVE_HINT.format(id=drive_id)
+    quiet = not sys.stderr.isatty()  # a progress bar for people, silence for logs
+    try:
+        if url:
+            gdown.download(url=url, output=str(target), quiet=quiet, use_cookies=False,
+                           timeout=timeout)
+        else:
+            gdown.download(id=drive_id, output=str(target), quiet=quiet, timeout=timeout)
+    except requests.exceptions.HTTPError as err:
+        status = err.response.status_code if err.response is not None else "an error"
+        raise DownloadError(f"{source} answered HTTP {status}"
+                            + ("" if url else f"; {hint}")) from None
+    except requests.exceptions.Timeout as err:
+        raise DownloadError(f"{source}: no answer within {timeout:g} s ({_short_reason(err)}): "
+                            "offline, or the network is too slow") from None
+    except requests.exceptions.ConnectionError as err:
+        raise DownloadError(f"cannot reach {source}: {_short_reason(err)} (offline? behind a "
+                            "proxy or firewall?)") from None
+    except requests.exceptions.RequestException as err:
+        raise DownloadError(f"downloading from {source} failed: {_short_reason(err)}") from None
+    except gdown.exceptions.FileURLRetrievalError:
+        raise DownloadError(f"Google Drive did not hand out file {drive_id}; {hint}") from None
+    except gdown.exceptions.DownloadError as err:
+        reason = " ".join(str(err).split()) or "the transfer broke off"
+        raise DownloadError(f"downloading from {source} failed: {reason}") from None
+    if not target.is_file():
+        raise DownloadError(f"downloading from {source} produced no file")
+
+
+def _total_of(content_range: str | None) -> int | None:
+    """The whole file's size from 'bytes 100-199/5000' (or 'bytes */5000')."""
+    m = re.search(r"/(\d+)\s*$", content_range or "")
+    return int(m.group(1)) if m else None
+
+
+def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
+               progress: Progress | None = None,
+               stop: threading.Event | None = None) -> int:
+    """`url` into `part`, continuing what `part` already holds with a Range request (a
+    server that answers 200 instead of 206 sends it all again). Returns the size. A
+    transfer that breaks off leaves `part` for the next run; `stop` ends it between
+    chunks (Stopped). One run at a time per file: the .part is locked while written."""
+    import requests
+
+    name = part.name.removesuffix(".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with open(part, "ab") as f:
+        _lock(f, name)
+        have = os.fstat(f.fileno()).st_size
+        total, started, ok = None, False, False
+        try:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
+                started = True
+                if r.status_code == 416 and have:  # nothing past the end: whole already?
+                    if _total_of(r.headers.get("Content-Range")) == have:
+                        return have
+                    f.truncate(0)
+                    raise DownloadError(f"{name}: the partial download does not match the "
+                                        "server's file; it was removed: run again")
+                if r.status_code == 404:
+                    raise DownloadError(f"{name}: not found at {url} (HTTP 404)")
+                if r.status_code >= 400:
+                    raise DownloadError(f"{name}: {url} answered HTTP {r.status_code}")
+                if r.status_code == 206 and have:
+                    total = _total_of(r.headers.get("Content-Range"))
+                else:  # 200: the whole file, from its first byte
+                    have = 0
+                    f.truncate(0)
+                    length = r.headers.get("Content-Length", "")
+                    total = int(length) if length.isdigit() else None
+                if progress:
+                    progress.begin(name, have, total)
+                for chunk in r.iter_content(1 << 16):
+                    if stop is not None and stop.is_set():
+                        raise Stopped(f"{name}: stopped at {megabytes(have)}")
+                    f.write(chunk)
+                    have += len(chunk)
+                    if progress:
+                        progress.update(name, len(chunk))
+                ok = total is None or have == total
+        except requests.exceptions.RequestException as err:
+            reason = _short_reason(err)
+            if not started and isinstance(err, requests.exceptions.Timeout):
+                raise Unreachable(f"{url}: no answer within {timeout:g} s ({reason}): "
+                                  "check the network, or pass --url") from None
+            if not started:
+                raise Unreachable(f"cannot reach {url}: {reason} (offline? check the "
+                                  "network, or pass --url)") from None
+            raise DownloadError(f"{name}: the download broke off at {megabytes(have)} of "
+                                f"{megabytes(total)} ({reason}); run again to resume") from None
+        finally:
+            if progress and started:
+                progress.end(name, ok)
+            f.flush()
+            if not ok and not os.fstat(f.fileno()).st_size:
+                part.unlink(missing_ok=True)  # nothing to resume: no empty .part left
+    if not ok:
+        if have > total:
+            part.unlink(missing_ok=True)
+        raise DownloadError(f"{name}: got {megabytes(have)} of {megabytes(total)}; run again "
+                            + ("to resume" if have < total else "(the partial file was removed)"))
+    return have
+
+
+def _lock(f, name: str) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: one run at a time is up to the user there
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise DownloadError(f"{name}: another run is downloading it into {f.name}; wait for "
+                            "it, or stop it") from None
+
+
+# --- checking ---------------------------------------------------------------
+
+def check_zip(path: Path, drive_id: str | None, url: str | None = None,
+              hint: str | None = None) -> None:
+    """A whole zip archive, every member's CRC right; a clear word for what it is if not
+    (`hint`: what to do when an HTML page came instead)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DownloadError(f"{path.name}: the download is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    sniff = head.lstrip().lower()
+    if sniff.startswith((b"<!doctype html", b"<html")) or b"<html" in sniff[:256]:
+        hint = hint or ("a quota, login or error page? Check the URL, or download the file "
+                        "in a browser and pass it with --zip" if url
+                        else DRIVE_HINT.format(id=drive_id))
+        raise DownloadError(f"{path.name}: got an HTML page, not the zip; {hint}")
+    if not zipfile.is_zipfile(path):
+        kind = "truncated or corrupt zip" if head.startswith(b"PK") else "not a zip archive"
+        raise DownloadError(f"{path.name}: {kind} ({size} bytes, starting {head[:8]!r})")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise DownloadError(f"{path.name}: corrupt zip ({err})") from None
+    except Exception as err:  # zlib.error and friends from a damaged member
+        raise DownloadError(f"{path.name}: corrupt zip ({type(err).__name__}: {err})") from None
+    if bad is not None:
+        raise DownloadError(f"{path.name}: corrupt zip: {bad} fails its CRC check")
+
+
+def extract(path: Path, into: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            zf.extractall(into)  # zipfile keeps members inside `into` (no '..', no '/')
+    except (zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise DownloadError(f"{path.name}: corrupt zip ({err})") from None

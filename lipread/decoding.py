@@ -1,0 +1,173 @@
+"""CTC decoding of the network's (75, 41) per-frame probabilities.
+
+Three decoders share one signature, `decode(probs, name) -> text`, each registered in
+REGISTRY with its docstring as its help: greedy (the tutorial's), beam (prefix beam
+search) and grammar (the best CTC path through the GRID grammar). Error rates: scoring.py.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from lipread.grid import BLANK_ID, GRID_SLOTS, ids_to_text, text_to_ids
+
+DEFAULT = "greedy"  # the tutorial's decoder
+BEAM_WIDTH = 32
+_LOG_FLOOR = 1e-12  # keeps log() finite for probabilities that underflowed to 0
+
+
+def raw_tokens(probs: np.ndarray) -> np.ndarray:
+    """The network's best class id per frame, before any merging: what it 'says'."""
+    return np.asarray(probs).argmax(axis=-1)
+
+
+def collapse(tokens) -> list[int]:
+    """CTC's rule: merge repeated ids, then drop blanks."""
+    out, prev = [], None
+    for t in tokens:
+        t = int(t)
+        if t != prev and t != BLANK_ID:
+            out.append(t)
+        prev = t
+    return out
+
+
+def greedy_ids(probs: np.ndarray) -> list[int]:
+    return collapse(raw_tokens(probs))
+
+
+def beam_ids(probs: np.ndarray, beam_width: int = BEAM_WIDTH) -> list[int]:
+    import keras
+
+    probs = np.asarray(probs, dtype=np.float32)[None]
+    decoded, _ = keras.ops.ctc_decode(
+        np.log(np.maximum(probs, _LOG_FLOOR)), np.array([probs.shape[1]], dtype=np.int32),
+        strategy="beam_search", beam_width=beam_width, top_paths=1, mask_index=BLANK_ID)
+    ids = np.asarray(decoded)[0, 0]
+    return [int(i) for i in ids if i >= 0 and i != BLANK_ID]
+
+
+class GrammarGraph:
+    """A CTC graph of all GRID sentences, for Viterbi decoding.
+
+    Each word of each slot is expanded the CTC way (char, blank, char, ..., char);
+    between slots sit a shared blank, a space and another blank. A node's score at
+    frame t is its class's log-probability plus the best score among the nodes that
+    may precede it (itself included) at t-1.
+    """
+
+    def __init__(self, slots=GRID_SLOTS):
+        self.classes: list[int] = []  # class id each node emits
+        self.preds: list[list[int]] = []  # nodes that may precede each node
+        self.word_of: list[tuple[int, str] | None] = []  # (slot, word) of a word's last char
+        self.start: list[int] = []
+        ends_before: list[int] = [self._node(BLANK_ID, [])]  # leading blank
+        self.start.append(ends_before[0])
+        for s, words in enumerate(slots):
+            last_chars = []
+            for word in words:
+                ids = text_to_ids(word)
+                prev_char = None
+                for k, c in enumerate(ids):
+                    if k == 0:
+                        # Enter the word from the blank or the space before it; a space
+                        # (or the leading blank) differs from any letter, so no blank is needed.
+                        node = self._node(c, list(ends_before))
+                        if s == 0:
+                            self.start.append(node)
+                    else:
+                        blank = self._node(BLANK_ID, [prev_char])
+                        skip = [prev_char] if ids[k - 1] != c else []
+                        node = self._node(c, [blank] + skip)
+                    prev_char = node
+                last_chars.append(prev_char)
+                self.word_of[prev_char] = (s, word)
+            blank_after = self._node(BLANK_ID, list(last_chars))
+            if s == len(slots) - 1:
+                self.end = last_chars + [blank_after]
+                break
+            space = self._node(text_to_ids(" ")[0], last_chars + [blank_after])
+            blank_before = self._node(BLANK_ID, [space])
+            ends_before = [space, blank_before]
+        width = max(len(p) for p in self.preds) + 1
+        n = len(self.classes)
+        # Padded predecessor table (self loop first); -1 means no predecessor.
+        self.pred_table = np.full((n, width), -1, dtype=np.int64)
+        for i, p in enumerate(self.preds):
+            self.pred_table[i, : len(p) + 1] = [i] + p
+        self.class_array = np.array(self.classes)
+
+    def _node(self, cls: int, preds: list[int]) -> int:
+        self.classes.append(cls)
+        self.preds.append(preds)
+        self.word_of.append(None)
+        return len(self.classes) - 1
+
+    def decode(self, probs: np.ndarray) -> list[str]:
+        """The words of the best path, one per slot."""
+        logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _LOG_FLOOR))
+        emit = logp[:, self.class_array]  # (T, nodes)
+        T, n = emit.shape
+        score = np.full(n, -np.inf)
+        score[self.start] = emit[0, self.start]
+        back = np.zeros((T, n), dtype=np.int64)
+        padded = np.append(score, -np.inf)  # index -1 reads -inf
+        for t in range(1, T):
+            padded[:-1] = score
+            cand = padded[self.pred_table]  # (nodes, width)
+            best = cand.argmax(axis=1)
+            back[t] = self.pred_table[np.arange(n), best]
+            score = cand[np.arange(n), best] + emit[t]
+        node = max(self.end, key=lambda i: score[i])
+        # Words end only at their last character, and every path passes through
+        # exactly one word per slot: the word-end nodes on the path are the sentence.
+        words = {}
+        for t in range(T - 1, -1, -1):
+            if self.word_of[node] is not None:
+                slot, word = self.word_of[node]
+                words[slot] = word
+            node = back[t, node]
+        return [words[s] for s in sorted(words)]
+
+
+@functools.lru_cache(maxsize=1)
+def grammar_graph() -> GrammarGraph:
+    """The GRID grammar's graph, built once (a few ms) on first use."""
+    return GrammarGraph()
+
+
+def greedy(probs: np.ndarray) -> str:
+    """best token per frame, repeats merged, blanks dropped (the tutorial's)"""
+    return ids_to_text(greedy_ids(probs)).strip()
+
+
+def beam(probs: np.ndarray) -> str:
+    """CTC prefix beam search (Keras' ctc_decode)"""
+    return ids_to_text(beam_ids(probs)).strip()
+
+
+def grammar(probs: np.ndarray) -> str:
+    """best path through the GRID grammar: always a valid sentence"""
+    return " ".join(grammar_graph().decode(probs))
+
+
+# Every decoder: (T, 41) probabilities to text. Its docstring is its help (`--decoder`, the page).
+REGISTRY = {f.__name__: f for f in (greedy, beam, grammar)}
+DECODERS = tuple(REGISTRY)
+
+
+def describe(name: str) -> str:
+    """One line on what decoder `name` does (its docstring)."""
+    return REGISTRY[name].__doc__.strip()
+
+
+def decode(probs: np.ndarray, decoder: str = "greedy") -> str:
+    """One clip's (T, 41) probabilities to its sentence."""
+    if decoder not in REGISTRY:
+        raise ValueError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+    return REGISTRY[decoder](probs)
+
+
+def decode_batch(probs: np.ndarray, decoder: str = "greedy") -> list[str]:
+    return [decode(p, decoder) for p in probs]

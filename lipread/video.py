@@ -1,0 +1,208 @@
+"""A video file to the network's input: decoded at 25 frames a second whatever its size
+and frame rate, the mouth cut out (face landmarks, or the tutorial's fixed window of a GRID
+frame), normalised. `load_video` is the one entry point; `read_mouth` keeps how the mouth
+was found too.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lipread import mouth
+
+# FFmpeg's decoder chatter on damaged video ("invalid cbp", "ac-tex damaged") would bury
+# the one-line error a bad file gets; OpenCV reads this once, at the first VideoCapture.
+# Set OPENCV_FFMPEG_LOGLEVEL=24 to see FFmpeg's warnings again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+FPS = 25  # GRID's frame rate, and the network's
+N_FRAMES = 75  # 3 s at 25 fps
+# How image files begin: one renamed .mpg must be called an image, not a broken video.
+IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
+
+
+MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
+MOUTH_ROWS = (190, 236)  # the tutorial's crop of the 288-row frame: 46 rows
+MOUTH_COLS = (80, 220)  # ... and of the 360 columns: 140 columns
+CROP_H, CROP_W = mouth.CROP_H, mouth.CROP_W  # the landmark crop has the window's size
+assert (CROP_H, CROP_W) == (MOUTH_ROWS[1] - MOUTH_ROWS[0], MOUTH_COLS[1] - MOUTH_COLS[0])
+CROP_HELP = {"landmarks": "the mouth found by dlib's 68 face landmarks, in any framing",
+             "fixed": "the tutorial's window (rows 190-236, columns 80-220 of a GRID frame)"}
+CROPS = tuple(CROP_HELP)  # how the mouth is found
+DEFAULT_CROP = "landmarks"
+INPUT_SHAPE = (N_FRAMES, CROP_H, CROP_W, 1)
+
+VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+class VideoError(ValueError):
+    """A video that can't be turned into the network's input."""
+
+
+@dataclass
+class Clip:
+    """A video's first seconds, resampled to 25 fps: what the network reads."""
+    frames: np.ndarray  # (T, H, W) uint8 grayscale, T <= 75
+    fps: float  # the file's own frame rate
+    duration: float  # the whole video's length in seconds (0 when the file doesn't say)
+    start: float  # where the frames begin, in seconds
+
+
+def _image_kind(path: Path) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    for magic, kind in IMAGE_MAGIC:
+        if head.startswith(magic) and (kind != "WebP" or head[8:12] == b"WEBP"):
+            return kind
+    return None
+
+
+def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS) -> Clip:
+    """Decode `seconds` of a video from `start`, resampled to 25 fps by the frames' timestamps.
+
+    Any frame rate: each 25 fps instant takes the frame shown at that moment, so a 30 or
+    50 fps video gives the same 75 frames as its 25 fps original.
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: the file is empty")
+    image = _image_kind(path)
+    if image:
+        raise VideoError(f"{path}: an image ({image}), not a video: give a video file "
+                         "(mp4, mpg, mov, avi, mkv, webm) of at least 2 s")
+    if start < 0:
+        raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can decode "
+                             "(corrupt, or not a video at all)")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+        duration = count / fps if count > 0 else 0.0
+        if start > 0:
+            cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)
+        frames, stamps = [], []
+        end = start + seconds + 1.0 / fps
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            stamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if stamps and not stamp > stamps[-1]:  # no usable timestamps: count frames
+                stamp = stamps[-1] + 1.0 / fps
+            if stamp > end:
+                break
+            if stamp >= start - 1.0 / fps:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3
+                              else frame)
+                stamps.append(stamp)
+    finally:
+        cap.release()
+    if not frames:
+        if start > 0 and duration and start >= duration:
+            raise VideoError(f"{path}: the video is {duration:.1f} s long; nothing from "
+                             f"{start:g} s on")
+        raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
+    stamps = np.asarray(stamps)
+    wanted = start + np.arange(round(seconds * FPS)) / FPS
+    wanted = wanted[wanted <= stamps[-1] + 0.5 / fps + 1e-6]
+    nearest = np.abs(stamps[None, :] - wanted[:, None]).argmin(1)
+    return Clip(np.stack(frames)[nearest], fps, max(duration, stamps[-1] + 1.0 / fps), start)
+
+
+@dataclass
+class MouthClip:
+    """The network's view of a video: the mouth crops and how they were found."""
+    crops: np.ndarray  # (75, 46 + 2 margin, 140 + 2 margin) uint8
+    clip: Clip
+    track: mouth.MouthTrack | None  # None for the fixed window
+
+
+
+
+def crop_mouth(frames: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The mouth region of GRID-framed (T, 288, 360) frames, widened by `margin` pixels."""
+    top, bottom = MOUTH_ROWS[0] - margin, MOUTH_ROWS[1] + margin
+    left, right = MOUTH_COLS[0] - margin, MOUTH_COLS[1] + margin
+    return frames[:, top:bottom, left:right]
+
+
+def fit_length(frames: np.ndarray, n: int = N_FRAMES) -> np.ndarray:
+    """Trim to n frames, or pad by repeating the last frame (GRID has 74-frame clips)."""
+    if len(frames) >= n:
+        return frames[:n]
+    pad = np.repeat(frames[-1:], n - len(frames), axis=0)
+    return np.concatenate([frames, pad])
+
+
+def read_mouth(path, crop: str = DEFAULT_CROP, margin: int = 0, start: float = 0.0) -> MouthClip:
+    """A video to its mouth crops: 3 s from `start`, the mouth found by face landmarks
+    (crop="landmarks") or cut with the tutorial's fixed window (crop="fixed")."""
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {crop!r}")
+    return cut_mouth(read_clip(path, start), crop, margin, path)
+
+
+def cut_mouth(clip: Clip, crop: str = DEFAULT_CROP, margin: int = 0, path="video") -> MouthClip:
+    """The mouth crops of a decoded clip (raises VideoError, naming `path`)."""
+    frames = clip.frames
+    if len(frames) < MIN_FRAMES:
+        raise VideoError(
+            f"{path}: only {len(frames)} frames (at {FPS} fps) could be read from "
+            f"{clip.start:g} s on; need at least {MIN_FRAMES} ({MIN_FRAMES / FPS:.0f} s): "
+            "truncated or too short")
+    if crop == "fixed":
+        height, width = frames.shape[1:]
+        need_h, need_w = MOUTH_ROWS[1] + margin, MOUTH_COLS[1] + margin
+        if height < need_h or width < need_w:
+            raise VideoError(
+                f"{path}: frames are {width}x{height}; the fixed mouth window needs at least "
+                f"{need_w}x{need_h} (GRID framing is 360x288): use the landmark crop")
+        return MouthClip(fit_length(crop_mouth(frames, margin)), clip, None)
+    try:
+        track = mouth.locate(frames)
+    except mouth.FaceError as err:
+        raise VideoError(f"{path}: {err}") from None
+    return MouthClip(fit_length(mouth.crop(frames, track, margin)), clip, track)
+
+
+def notices(view: MouthClip) -> list[str]:
+    """What a reader should know about how a video was read: nothing, for a GRID clip."""
+    said, clip, track = [], view.clip, view.track
+    end = clip.start + N_FRAMES / FPS
+    if clip.duration > end + 0.5 / FPS or clip.start > 0:
+        said.append(f"the video is {clip.duration:.1f} s long; read {clip.start:g}-"
+                    f"{min(end, clip.duration):g} s (the network reads {N_FRAMES / FPS:g} s)")
+    if track is not None and track.faces > 1:
+        said.append(f"{track.faces} faces found; the largest one is read")
+    if track is not None and track.lost:
+        said.append(f"no face found on {track.lost} of {len(clip.frames)} frames; the nearest "
+                    "landmarks were used there")
+    return said
+
+
+
+
+def normalize(frames: np.ndarray) -> np.ndarray:
+    """Per-clip mean/std normalisation to float32 (T, H, W, 1), as the tutorial does."""
+    x = frames.astype(np.float32)
+    std = x.std()
+    x = (x - x.mean()) / (std if std > 1e-6 else 1.0)
+    return x[..., None]
+
+
+def load_video(path, crop: str = DEFAULT_CROP, start: float = 0.0) -> np.ndarray:
+    """A video file to the network's input: float32 (75, 46, 140, 1)."""
+    return normalize(read_mouth(path, crop, start=start).crops)
