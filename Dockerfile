@@ -16,10 +16,12 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+# The `lipread` command (lipread <verb>), over the package as copied.
+RUN pip install --no-deps -e .
 RUN useradd --create-home --uid 1000 lipread && mkdir -p /data && chown lipread /data
 USER lipread
 
-# GRID data (s1/, alignments/s1/): mount a copy, or fill it with `python download.py data --dest /data`.
+# GRID data (s1/, alignments/s1/): mount a copy, or fill it with `lipread download data --dest /data`.
 VOLUME /data
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \

@@ -4,6 +4,7 @@
 #   make test    set everything up and run the tests
 #
 # and: make data | checkpoint | train | evaluate | predict | bench   (make help)
+# Each is a verb of the `lipread` command (.venv/bin/lipread, or python -m lipread).
 # GRID data that already exists:  LIPREAD_DATA_DIR=/path/to/grid make run
 
 SHELL := /bin/bash
@@ -36,25 +37,26 @@ help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
 	@echo "make test         set up .venv (and chromium, as root), run the tests"
 	@echo "make test-layout  the GRID tests (-m grid) again, on a copy of \$$LIPREAD_DATA_DIR laid"
-	@echo "                  out the way download.py lands data.zip (.mpg only, download's splits)"
+	@echo "                  out the way lipread download lands data.zip (.mpg only, its splits)"
 	@echo "make data         download the tutorial's GRID s1 data into \$$LIPREAD_DATA_DIR (data/)"
 	@echo "make checkpoint   download the tutorial's pretrained weights into models/"
-	@echo "make train        train.py --data-dir \$$LIPREAD_DATA_DIR --run-dir $(RUN_DIR) \$$TRAIN_ARGS"
+	@echo "make train        lipread train --data-dir \$$LIPREAD_DATA_DIR --run-dir $(RUN_DIR) \$$TRAIN_ARGS"
 	@echo "make evaluate     WER/CER of models/lipnet.weights.h5 on splits/test.txt, each decoder"
 	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
-	@echo "make bench        bench.py: this project's pipeline beside the tutorial's"
+	@echo "make bench        lipread bench: this project's pipeline beside the tutorial's"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
 
 # The virtualenv, rebuilt only when a requirements file changes.
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-test.txt requirements-jax.txt
+$(STAMP): requirements.txt requirements-test.txt requirements-jax.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV) || { \
 	  echo "make: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; \
 	  exit 1; }
 	$(PY) -m pip install --disable-pip-version-check -r requirements-test.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -q -e .
 	@touch $@
 
 # data/ when it is the data directory and is missing; a failed download is not fatal:
@@ -62,7 +64,7 @@ $(STAMP): requirements.txt requirements-test.txt requirements-jax.txt
 ensure-data: setup
 	@if [ ! -d "$(LIPREAD_DATA_DIR)/s1" ]; then \
 	  if [ "$(LIPREAD_DATA_DIR)" = data ]; then \
-	    $(PY) download.py data --dest data || \
+	    $(PY) -m lipread download data --dest data || \
 	      echo "make: no GRID data in data/ (see above); set LIPREAD_DATA_DIR to a copy" >&2; \
 	  else echo "make: LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR) has no s1/ folder" >&2; fi; \
 	fi
@@ -77,7 +79,7 @@ test: setup browser-deps ensure-data
 # folder laid out like the tutorial's data, not only on the one they were written against:
 # they run again on a fresh temporary copy of $(LIPREAD_DATA_DIR) made the way a download
 # lands (.mpg only, test clips as they are, LAYOUT_TRAIN_CLIPS training clips re-encoded to
-# MPEG-1, splits by download.py's write_splits), removed afterwards.
+# MPEG-1, splits by lipread download's write_splits), removed afterwards.
 test-layout: setup
 	@layout=$$(mktemp -d "$${TMPDIR:-/tmp}/lipread-layout.XXXXXX") && \
 	trap 'rm -rf "$$layout"' EXIT && \
@@ -101,18 +103,18 @@ browser-deps:
 	fi
 
 data: setup
-	$(PY) download.py data --dest "$(LIPREAD_DATA_DIR)"
+	$(PY) -m lipread download data --dest "$(LIPREAD_DATA_DIR)"
 
 checkpoint: setup
-	$(PY) download.py checkpoint --dest models
+	$(PY) -m lipread download checkpoint --dest models
 
 train: setup
-	$(PY) train.py --data-dir "$(LIPREAD_DATA_DIR)" --run-dir "$(RUN_DIR)" $(TRAIN_ARGS)
+	$(PY) -m lipread train --data-dir "$(LIPREAD_DATA_DIR)" --run-dir "$(RUN_DIR)" $(TRAIN_ARGS)
 
 evaluate: setup
 	@mkdir -p artifacts
 	@for d in greedy beam grammar; do \
-	  $(PY) evaluate.py --data-dir "$(LIPREAD_DATA_DIR)" \
+	  $(PY) -m lipread evaluate --data-dir "$(LIPREAD_DATA_DIR)" \
 	    --names "$(LIPREAD_DATA_DIR)/splits/test.txt" --decoder $$d \
 	    --json artifacts/eval-$$d.json $(EVAL_ARGS) || exit 1; \
 	done
@@ -124,8 +126,8 @@ metrics: evaluate
 	  open('models/metrics.json', 'w'), indent=1)"
 
 predict: setup
-	$(PY) predict.py "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
+	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
 bench: setup
 	@mkdir -p artifacts
-	$(PY) bench.py --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
+	$(PY) -m lipread bench --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)

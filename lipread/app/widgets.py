@@ -85,7 +85,7 @@ def marked(words: list[tuple[str, bool]], colour: str) -> str:
 
 def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
                  clock: stopwatch.Stopwatch) -> None:
-    with clock.step("decoding"):
+    with clock.step("decode"):
         tokens = decoding.raw_tokens(probs).tolist()
         sentence = decoding.decode(probs, decoder)
     st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
