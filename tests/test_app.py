@@ -176,8 +176,8 @@ def test_clip_without_alignment_still_reads(grid_dir, test_names, tmp_path, monk
                                             weights):
     data = tmp_path / "data"
     (data / "s1").mkdir(parents=True)
-    video = grid.video_path(grid_dir, test_names[1])
-    shutil.copy(video, data / "s1" / f"mine{video.suffix}")
+    path = grid.video_path(grid_dir, test_names[1])
+    shutil.copy(path, data / "s1" / f"mine{path.suffix}")
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     at = run_app()
@@ -257,9 +257,9 @@ def test_speakers_flag_narrows_the_picker(speakers_env, weights, monkeypatch):
 # --- uploads -----------------------------------------------------------------------
 
 def test_upload_of_a_real_clip(app_env, weights):
-    video = grid.video_path(app_env, "bbaf2n").read_bytes()
+    data = grid.video_path(app_env, "bbaf2n").read_bytes()
     # A name that would escape the temp folder if it were ever used as a path.
-    at = run_app(upload=("../../evil name.mpg", video, "video/mpeg"))
+    at = run_app(upload=("../../evil name.mpg", data, "video/mpeg"))
     assert not alerts(at)
     assert any("your upload" in s.value for s in at.subheader)
     assert len(shown_tokens(at)) == video.N_FRAMES
@@ -268,7 +268,7 @@ def test_upload_of_a_real_clip(app_env, weights):
     assert "Where the mouth was found" in at.container("where").image[0].captions[0]
     uploaded_sentence = shown_sentence(at)
     # Named like a GRID clip, the upload is compared with that clip's truth.
-    at = run_app(upload=("bbaf2n.mpg", video, "video/mpeg"))
+    at = run_app(upload=("bbaf2n.mpg", data, "video/mpeg"))
     assert shown_sentence(at) == uploaded_sentence
     assert shown_truth(at) == "bin blue at f two now"
     assert {m.label for m in at.metric} == {"WER", "CER"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lipread.training import cropstore
+
 
 @pytest.fixture(scope="module")
 def cached(grid_dir, tmp_path_factory):
@@ -27,7 +29,7 @@ def test_validation_batches_are_the_inference_input_with_the_plain_ctc_loss(cach
     assert len(val) == 2  # 6 clips, the last batch short
     x, (chars, w) = val[0]
     for i in range(4):
-        np.testing.assert_array_equal(x[i], batches.center(frames[i]))
+        np.testing.assert_array_equal(x[i], cropstore.center(frames[i]))
     np.testing.assert_array_equal(chars[:, :40], labels[:4])
     assert (chars[:, 80] == 1).all() and (chars[:, 81] == 0).all()
     probs = random_probs(0, 4)
@@ -132,7 +134,7 @@ def test_sub_sentence_keeps_a_run_of_words_and_its_label(cached):
     from lipread import grid
     from lipread.training import batches, dataset
     frames, labels, words = cached
-    x = batches.center(frames[0])
+    x = cropstore.center(frames[0])
     teacher = np.full((75, grid.NUM_CLASSES), 1 / grid.NUM_CLASSES, np.float32)
     seen = set()
     for seed in range(30):

@@ -383,6 +383,6 @@ def test_help_shows_every_default():
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     for fragment in ("--data-dir", "$LIPREAD_DATA_DIR, else data/)", "--dest",
-                     "(default: models/)", "$LIPREAD_DATA_URL", "(default: 1000)",
+                     f"(default: {ROOT / 'models'}/", "$LIPREAD_DATA_URL", "(default: 1000)",
                      "--json PATH", "(default: none)", "exit status: 0"):
         assert fragment in text, fragment

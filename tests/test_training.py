@@ -103,9 +103,9 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
     # One schedule across both runs: warm-up epoch 1 at a third of the peak, epoch 2 at 2/3.
-    from lipread.cli import train
+    from lipread.training import recipe
     lrs = [float(r["learning_rate"]) for r in rows]
-    assert np.allclose(lrs, [train.PEAK_LR / 3, train.PEAK_LR * 2 / 3], rtol=1e-4), lrs
+    assert np.allclose(lrs, [recipe.PEAK_LR / 3, recipe.PEAK_LR * 2 / 3], rtol=1e-4), lrs
     assert {"chars_loss", "val_chars_loss", "val_wer", "learning_rate"} <= set(rows[0])
     # Two steps an epoch: the second one's clips over its time (the first one compiles).
     assert all(float(r["train_clips_per_s"]) > 0 for r in rows), rows
@@ -149,8 +149,8 @@ def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
     frames, _, _ = dataset.load_clip_arrays(grid_dir, [name], tmp_path / "cache", log=None)
     assert frames.shape == (1, 75, video.CROP_H + 2 * cropstore.MARGIN,
                             video.CROP_W + 2 * cropstore.MARGIN)
-    from lipread.training import batches
-    centred = batches.center(frames[0])
+    from lipread.training import cropstore
+    centred = cropstore.center(frames[0])
     served = video.load_video(grid.video_path(grid_dir, name))
     assert centred.shape == served.shape == video.INPUT_SHAPE
     inner = frames[0][:, cropstore.MARGIN:-cropstore.MARGIN, cropstore.MARGIN:-cropstore.MARGIN]

@@ -1,6 +1,6 @@
-"""Timing one pipeline, this project's or the LipNet tutorial's, for bench.py.
+"""Timing one pipeline, this project's or the LipNet tutorial's, for lipread bench.
 
-bench.py runs each side in a child process of its own (`bench.py --side ours|tutorial`),
+lipread bench runs each side in a child process of its own (`lipread bench --side ours|tutorial`),
 which calls measure_ours or measure_tutorial here and prints the figures as JSON.
 """
 
@@ -70,9 +70,6 @@ def train_rate(model, x, y, steps: int) -> float:
 
 # --- this project -------------------------------------------------------------
 
-STAGES = ("read", "mouth", "network", "decode")  # pipeline.Transcript.seconds
-
-
 def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
     """pipeline.transcribe timed with each decoder: medians of the totals and stages."""
 
@@ -84,7 +81,7 @@ def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
         suffix = "" if decoder == "greedy" else "_grammar"
         r[f"clip_latency{suffix}_s"] = statistics.median(times)
         r[f"stages{suffix}_s"] = {k: statistics.median(res.seconds[k] for res in results[1:])
-                                  for k in STAGES}
+                                  for k in pipeline.STAGES}
         r[f"sentence_{decoder}"] = results[-1].sentence
     return r
 
@@ -176,11 +173,11 @@ def measure_tutorial(args) -> dict:
     r = {"weights": "random (speed does not depend on them)",
          "parameters": model.count_params()}
 
-    def pipeline():
+    def tutorial_pipeline():
         t0 = time.perf_counter()
-        video = tutorial_load_video(clip)
+        frames = tutorial_load_video(clip)
         t1 = time.perf_counter()
-        yhat = model.predict(tf.expand_dims(video, axis=0), verbose=0)
+        yhat = model.predict(tf.expand_dims(frames, axis=0), verbose=0)
         t2 = time.perf_counter()
         decoded = keras.ops.ctc_decode(yhat, [video.N_FRAMES], strategy="greedy",
                                        mask_index=grid.BLANK_ID)[0][0][0]
@@ -192,7 +189,7 @@ def measure_tutorial(args) -> dict:
     log("tutorial: one clip, file to sentence")
     stages: list[dict] = []
     sentences = []
-    times = timed(lambda: sentences.append(pipeline()), args.runs)
+    times = timed(lambda: sentences.append(tutorial_pipeline()), args.runs)
     r["clip_latency_s"] = statistics.median(times)
     r["stages_s"] = {k: statistics.median(s[k] for s in stages[1:])
                      for k in ("load", "network", "decode")}

@@ -1,8 +1,8 @@
 """Speed, side by side: this project's pipeline and the LipNet tutorial's, on a real clip.
 
-    python bench.py                                  # a table
-    python bench.py --json artifacts/bench.json      # and the figures as JSON
-    python bench.py --json - > bench.json            # the JSON to stdout, the table to stderr
+    lipread bench                                  # a table
+    lipread bench --json artifacts/bench.json      # and the figures as JSON
+    lipread bench --json - > bench.json            # the JSON to stdout, the table to stderr
 
 For one 3 s GRID clip, from file to sentence (warm, the median of several runs): ours
 with the mouth found by face landmarks (the default crop) and with the tutorial's fixed
@@ -14,7 +14,7 @@ memory. Each side runs in its own process, so that its peak memory is its own.
 
 The tutorial's pipeline is reproduced from its code: cv2.VideoCapture, a per-frame
 tf.image.rgb_to_grayscale, the crop frame[190:236, 80:220, :], mean/std normalisation
-with TF ops, model.predict of its network (modelutil.build_tutorial, random weights:
+with TF ops, model.predict of its network (networks.build_tutorial, random weights:
 speed does not depend on them), and greedy CTC decoding with Keras' ctc_decode.
 """
 
@@ -41,7 +41,7 @@ BATCHES = "1,8,32"  # throughput batch sizes of this project's network
 TUTORIAL_BATCHES = "1,8"
 THROUGHPUT_RUNS = 2  # timed batches per batch size, after a warm-up one
 TRAIN_STEPS = 3  # timed training steps, after a warm-up (compiling) one
-TRAIN_BATCH = 8  # train.py's batch size
+TRAIN_BATCH = 8  # lipread train's batch size
 TUTORIAL_TRAIN_STEPS = 1  # ~15x slower than ours: one step says enough
 TUTORIAL_TRAIN_BATCH = 2  # the tutorial's padded_batch(2)
 WEIGHTS = None  # None: models/lipnet.weights.h5 when present, else random weights

@@ -124,9 +124,9 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
                         "then data/")
 
 
-def add_speakers(p, help: str):
+def add_speakers(p, help: str, metavar: str = "SPEAKERS"):
     """--speakers, as grid.parse_speakers reads it (s26, s1-s34, s1,s26)."""
-    return p.add_argument("--speakers", default=None, metavar="SPEAKERS",
+    return p.add_argument("--speakers", default=None, metavar=metavar,
                           help=f"{help}, e.g. s1-s34 or s1,s26")
 
 
@@ -152,7 +152,8 @@ def add_model(p: argparse.ArgumentParser, ensemble: bool = False) -> None:
 
 def add_json(p: argparse.ArgumentParser, what: str = "the results") -> None:
     p.add_argument("--json", default=None, metavar="PATH",
-                   help=f"write {what} as JSON here; '-': stdout (the report goes to stderr)")
+                   help=f"write {what} as JSON here; '-': stdout (the report goes to stderr) "
+                        "(default: none)")
 
 
 def error(prog: str, message) -> None:

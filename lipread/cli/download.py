@@ -1,12 +1,12 @@
 """Fetch the LipNet tutorial's GRID s1 data and its checkpoint, or all of GRID, safely.
 
-    python download.py data                        # data.zip -> data/s1, data/alignments/s1
-    python download.py checkpoint                  # checkpoints.zip -> models/checkpoint*
-    python download.py grid --speakers s1-s34      # GRID's own archive -> data/sN, ...
-    python download.py data --data-dir /mnt/grid   # somewhere else (--dest: the same)
-    python download.py data --zip ~/Downloads/data.zip   # a zip fetched in a browser
-    python download.py data --url http://host/data.zip   # another server (the tests use one)
-    python download.py data --json -               # a JSON summary on stdout
+    lipread download data                        # data.zip -> data/s1, data/alignments/s1
+    lipread download checkpoint                  # checkpoints.zip -> models/checkpoint*
+    lipread download grid --speakers s1-s34      # GRID's own archive -> data/sN, ...
+    lipread download data --data-dir /mnt/grid   # somewhere else (--dest: the same)
+    lipread download data --zip ~/Downloads/data.zip   # a zip fetched in a browser
+    lipread download data --url http://host/data.zip   # another server (the tests use one)
+    lipread download data --json -               # a JSON summary on stdout
 
 The data goes to --data-dir, else $LIPREAD_DATA_DIR, else data/, as for every script.
 Exit status: 0 done (or already there), 1 a failure while running (the network, a bad
@@ -60,7 +60,7 @@ def parse_args(argv=None):
                         f"${URL_ENV['data']} / ${URL_ENV['checkpoint']} / ${zenodo.URL_ENV} "
                         f"when set, else Drive; for grid {zenodo.ZENODO})")
     common.add_speakers(p, f"grid: which speakers (default: {zenodo.SPEAKERS_ALL}; s21, which "
-                           "has no video, is skipped)")
+                           "has no video, is skipped)", metavar="LIST")
     p.add_argument("--jobs", type=common.positive_int, default=None, metavar="N",
                    help=f"grid: files downloaded at once (default: {zenodo.JOBS})")
     p.add_argument("--zip", dest="local_zip", default=None, metavar="PATH",

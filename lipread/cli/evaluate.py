@@ -1,6 +1,6 @@
 """Word and character error rates of a network on GRID clips.
 
-    python evaluate.py --data-dir ../shared/grid --names ../shared/grid/splits/test.txt \
+    lipread evaluate --data-dir ../shared/grid --names ../shared/grid/splits/test.txt \
         --decoder grammar --json artifacts/test-grammar.json
 
 WER and CER are as the LipNet paper defines them: the edit distance between the

@@ -1,9 +1,9 @@
 """Read the lips in videos: print each one's sentence.
 
-    python predict.py ../shared/grid/s1/bbaf2n.mpg [more videos] [--decoder grammar]
-    python predict.py talk.mp4 --start 12.5 --json -     # 3 s from 12.5 s, JSON on stdout
-    python predict.py --data-dir ../shared/others --speakers s26   # every clip of s26
-    python predict.py --data-dir ../shared/others s31/lgbj5a       # a clip by its name
+    lipread predict ../shared/grid/s1/bbaf2n.mpg [more videos] [--decoder grammar]
+    lipread predict talk.mp4 --start 12.5 --json -     # 3 s from 12.5 s, JSON on stdout
+    lipread predict --data-dir ../shared/others --speakers s26   # every clip of s26
+    lipread predict --data-dir ../shared/others s31/lgbj5a       # a clip by its name
 
 Any video OpenCV decodes, at any size and frame rate: the mouth is found by face
 landmarks (--crop fixed: the tutorial's window of a 360x288 GRID frame) and 3 s are read

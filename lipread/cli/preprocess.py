@@ -1,11 +1,11 @@
 """Crop every clip of a GRID corpus once, in parallel, into the crop cache training reads.
 
-    python preprocess.py --data-dir data                       # every speaker there
-    python preprocess.py --data-dir data --speakers s1-s34 --workers 16
-    python preprocess.py --data-dir data --names names.txt --json -
+    lipread preprocess --data-dir data                       # every speaker there
+    lipread preprocess --data-dir data --speakers s1-s34 --workers 16
+    lipread preprocess --data-dir data --names names.txt --json -
 
 Each clip with an alignment becomes a uint8 (75, 54, 148) .npy file of its mouth crops under
-<cache-dir>/clips-<crop>-<key>/<speaker>/ (cropstore.py), which train.py then reads
+<cache-dir>/clips-<crop>-<key>/<speaker>/ (cropstore.py), which lipread train then reads
 instead of decoding the videos. Clips cached already are not computed again, so a run
 stopped half-way goes on where it stopped. A video that can't be read is skipped and
 listed with the reason in the report file (`name<TAB>reason`); the run still ends with

@@ -1,11 +1,11 @@
 """Re-film GRID clips as another camera might have: a data folder of changed copies.
 
-    python refilm.py --data-dir ../shared/grid --dest /tmp/refilmed --variant padded
-    python evaluate.py --data-dir /tmp/refilmed/padded --names /tmp/refilmed/padded/splits/test.txt
+    lipread refilm --data-dir ../shared/grid --dest /tmp/refilmed --variant padded
+    lipread evaluate --data-dir /tmp/refilmed/padded --names /tmp/refilmed/padded/splits/test.txt
 
 Each variant re-encodes the clips of --names (default: the folder's splits/test.txt)
 with the ffmpeg binary that imageio-ffmpeg ships, as H.264, into DEST/<variant>/ laid
-out like the data folder (s1/, alignments/s1/, splits/test.txt), so that evaluate.py
+out like the data folder (s1/, alignments/s1/, splits/test.txt), so that lipread evaluate
 and the app read it as they read GRID. The tests re-film one clip with the same filters.
 """
 from __future__ import annotations

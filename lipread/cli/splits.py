@@ -1,10 +1,10 @@
-"""Train/test splits of GRID, as the clip-name lists that train.py and evaluate.py take.
+"""Train/test splits of GRID, as the clip-name lists that lipread train and lipread evaluate take.
 
-    python splits.py --data-dir data --protocol overlapped   # data/splits/overlapped/
-    python splits.py --data-dir data --protocol unseen       # data/splits/unseen/
-    python splits.py --data-dir data --protocol s1           # data/splits/s1/
-    python train.py --data-dir data --names data/splits/overlapped/train.txt
-    python evaluate.py --data-dir data --names data/splits/overlapped/test.txt --by-speaker
+    lipread splits --data-dir data --protocol overlapped   # data/splits/overlapped/
+    lipread splits --data-dir data --protocol unseen       # data/splits/unseen/
+    lipread splits --data-dir data --protocol s1           # data/splits/s1/
+    lipread train --data-dir data --names data/splits/overlapped/train.txt
+    lipread evaluate --data-dir data --names data/splits/overlapped/test.txt --by-speaker
 
 Each writes train.txt and test.txt, one clip name a line: s26/lgbj5a, or a bare name
 (bbaf2n) when s1 is the only speaker, as grid.list_clips names them. Only clips with both
@@ -20,7 +20,7 @@ a video and an alignment are listed. The protocols are LipNet's (Assael et al. 2
   other speaker's clips train; none of them ever in train.txt. Those present are held out
   (a note names the missing ones); with none of them present there is nothing to test on,
   an error. No randomness: --seed and --test-per-speaker do not apply.
-- s1: today's split of speaker s1 (bare names), exactly as download.py writes it into
+- s1: today's split of speaker s1 (bare names), exactly as lipread download writes it into
   DIR/splits/ (zenodo.write_splits: the 100 test clips of ../shared/grid when all are
   there, else a seeded 10%); here written into DIR/splits/s1/.
 

@@ -22,12 +22,12 @@ DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file:
 
 class DownloadError(Exception):
     """A failed download or a bad archive: its message is the whole story, one line."""
-    exit_status = 1  # cliutil.EXIT_FAILED: a failure while running
+    exit_status = 1  # lipread.cli.common.EXIT_FAILED: a failure while running
 
 
 class BadInput(DownloadError):
     """What the user gave is unusable (a --zip, a destination): exit status 2."""
-    exit_status = 2  # cliutil.EXIT_BAD_INPUT
+    exit_status = 2  # lipread.cli.common.EXIT_BAD_INPUT
 
 
 class Stopped(DownloadError):

@@ -1,4 +1,4 @@
-"""LipNet's GRID protocols as clip-name lists (splits.py writes them; its --help says each):
+"""LipNet's GRID protocols as clip-name lists (lipread splits writes them; its --help says each):
 overlapped speakers (a seeded draw of each speaker's test clips), unseen speakers (s1, s2,
 s20, s22 held out), and today's s1 split (zenodo.write_splits). Only clips with both a
 video and an alignment are listed; a SplitError is bad input (exit 2).

@@ -1,4 +1,4 @@
-"""The LipNet tutorial's two archives from Google Drive (`download.py data`, `download.py
+"""The LipNet tutorial's two archives from Google Drive (`lipread download data`, `lipread download
 checkpoint`; GRID's own archive: corpus.py): data.zip, GRID's s1 videos and alignments
 with the splits added, and checkpoints.zip, its TensorFlow weights. Each is fetched (or
 taken from a --zip at hand) into a folder beside the destination, checked, extracted

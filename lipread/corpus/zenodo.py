@@ -1,9 +1,9 @@
-"""The GRID corpus on disk, and all of it from its official archive (`download.py grid`).
+"""The GRID corpus on disk, and all of it from its official archive (`lipread download grid`).
 
     DIR/sN/<name>.mpg, DIR/alignments/sN/<name>.align   speaker N (1-34; s21 has no video)
     DIR/splits/train.txt, test.txt   s1's clips, for the scripts that read one speaker
 
-The tutorial's data.zip is the s1 part of it (`download.py data`). The archive: Zenodo
+The tutorial's data.zip is the s1 part of it (`lipread download data`). The archive: Zenodo
 record 3625687 (GRID, Cooke et al. 2006, CC BY 4.0), https://zenodo.org/records/3625687/
 files/<file>?download=1: sN.zip for each speaker but s21, and alignments.zip. What they
 hold, and which alignments a speaker gets (its own folder's, or another's that names its

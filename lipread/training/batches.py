@@ -22,7 +22,7 @@ import numpy as np
 
 from lipread.grid import BLANK_ID, NUM_CLASSES
 from lipread.training import dataset, recipe
-from lipread.training.cropstore import MARGIN
+from lipread.training.cropstore import MARGIN, center
 from lipread.video import CROP_H, CROP_W, N_FRAMES, normalize
 
 MAX_TIME_JITTER = 3  # frames dropped and as many duplicated, per clip
@@ -32,11 +32,6 @@ WARP_SCALE = 0.08  # a warped clip is scaled by up to +-8%,
 WARP_DEGREES = 6.0  # turned by up to +-6 degrees (the landmark crop levels the eyes already)
 WARP_GAMMA = 0.25  # and its grey levels bent by a gamma in [1/1.25, 1.25]; per-clip
 # normalisation cancels any brightness or contrast change, a gamma it does not
-
-
-def center(frames: np.ndarray) -> np.ndarray:
-    """The cached crop without its margin, normalised: what inference feeds the network."""
-    return normalize(frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W])
 
 
 def time_mask(x: np.ndarray, n_masks: int, rng, max_width: int = MAX_MASK_FRAMES):

@@ -1,4 +1,4 @@
-"""Callbacks of train.py: resumable run state, best-weights export, sentence printing,
+"""Callbacks of lipread train: resumable run state, best-weights export, sentence printing,
 training throughput."""
 from __future__ import annotations
 

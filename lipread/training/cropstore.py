@@ -23,7 +23,7 @@ import numpy as np
 
 from lipread import mouth
 from lipread.grid import split_name
-from lipread.video import CROP_H, CROP_W, CROPS, DEFAULT_CROP, N_FRAMES
+from lipread.video import CROP_H, CROP_W, CROPS, DEFAULT_CROP, N_FRAMES, normalize
 
 MARGIN = mouth.CROP_PAD  # pixels kept around the crop for training's jitter (dataset.MARGIN)
 CLIP_SHAPE = (N_FRAMES, CROP_H + 2 * MARGIN, CROP_W + 2 * MARGIN)
@@ -32,6 +32,11 @@ REPORT_NAME = "report.tsv"
 
 
 # --- where clips are cached ---------------------------------------------------------------
+
+def center(frames: np.ndarray) -> np.ndarray:
+    """The cached crop without its margin, normalised: what inference feeds the network."""
+    return normalize(frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W])
+
 
 def cache_key(data_dir, crop: str = DEFAULT_CROP) -> str:
     """16 hex digits of what shapes the crops: data folder, margin, crop (and its settings)."""

@@ -2,7 +2,7 @@
 
 Decoding the 800 training videos takes about a minute; the crops (with a small margin
 for crop jitter) are cached one .npy file a clip (cropstore.py) by cropcache.py
-(`preprocess.py` fills the cache for a whole corpus, in parallel), so later runs start at
+(`lipread preprocess` fills the cache for a whole corpus, in parallel), so later runs start at
 once. Videos that can't be read are skipped, and listed in a report file with the reason.
 """
 from __future__ import annotations

@@ -10,6 +10,7 @@ import numpy as np
 
 from lipread import pipeline
 from lipread.model import loader, networks, widen
+from lipread.training import cropstore
 
 EPOCHS = 60
 BATCH_SIZE = 8
@@ -101,13 +102,11 @@ def init_weights(model, path):
 def teacher_probs(paths, frames, batch_size=16, log=print) -> np.ndarray:
     """The teachers' per-frame probabilities on centred training clips, averaged over the
     networks given (an ensemble teacher), float16 (N, 75, 41)."""
-    from lipread.training import batches
-
     total = None
     for path in paths:
         model = loader.load_model("lipnet", path)
         probs = np.concatenate([
-            pipeline.predict_probs(model, np.stack([batches.center(f) for f in
+            pipeline.predict_probs(model, np.stack([cropstore.center(f) for f in
                                                       frames[i:i + batch_size]]), batch_size)
             for i in range(0, len(frames), batch_size)])
         total = probs if total is None else total + probs

@@ -111,7 +111,7 @@ def train(args) -> dict:
               f"--stop-after {args.stop_after})")
         return run_summary(args, state, len(train_names), len(val_names))
 
-    val_frames = np.stack([batches.center(f) for f in val_arrays[0]])
+    val_frames = np.stack([cropstore.center(f) for f in val_arrays[0]])
     val_truth = [grid.ids_to_text(l) for l in val_arrays[1]]
     callbacks = [
         cbs.Throughput(args.batch_size * strategy.workers),
