@@ -47,8 +47,9 @@ def test_predict_cli_reads_like_the_library(grid_dir, test_names, test_probs):
     import subprocess
     import sys
     name = test_names[1]
-    proc = subprocess.run([sys.executable, "-m", "lipread", "predict", str(grid.video_path(grid_dir, name)),
-                           "--decoder", "grammar", "--json", "-"], cwd=loader.MODELS_DIR.parent,
+    proc = subprocess.run([sys.executable, "-m", "lipread", "predict",
+                           str(grid.video_path(grid_dir, name)), "--decoder", "grammar",
+                           "--json", "-"], cwd=loader.MODELS_DIR.parent,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
@@ -66,9 +67,9 @@ def test_evaluate_cli_reports_what_the_library_computes(grid_dir, test_names, te
     names = test_names[:5]
     (tmp_path / "five.txt").write_text("\n".join(names) + "\n")
     out = tmp_path / "eval.json"
-    proc = subprocess.run([sys.executable, "-m", "lipread", "evaluate", "--data-dir", str(grid_dir),
-                           "--names", str(tmp_path / "five.txt"), "--decoder", "grammar",
-                           "--batch-size", "2", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "lipread", "evaluate",
+                           "--data-dir", str(grid_dir), "--names", str(tmp_path / "five.txt"),
+                           "--decoder", "grammar", "--batch-size", "2", "--json", str(out)],
                           cwd=loader.MODELS_DIR.parent, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr

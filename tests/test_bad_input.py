@@ -1,4 +1,4 @@
-"""Bad input at every entry point: lipread predict, lipread evaluate, lipread train, lipread download.
+"""Bad input at every entry point: lipread predict, evaluate, train and download.
 
 Each verb runs as a user would run it (a subprocess, from the repository root) on
 tiny data folders built from real GRID clips. Every case must end with a non-zero exit

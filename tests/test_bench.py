@@ -144,10 +144,10 @@ def test_bench_table_speedups_are_the_json_times_divided(run):
 
 
 def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):
-    from lipread.cli import bench
+    from lipread.bench import report
 
     _, result = run
-    bench.emit(result, "-")
+    report.emit(result, "-")
     out, err = capsys.readouterr()
     assert json.loads(out) == result
     assert table_rows(err) and "speedup, file to sentence" in err

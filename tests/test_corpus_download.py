@@ -232,7 +232,8 @@ def test_every_speaker_lands_in_the_layout_then_is_left_alone(server, corpus_src
                                           "alignments": 10,
                                           "alignments_from": "alignments/s26"}
     served = len(httpd.requests)
-    again = download_grid("--speakers", "s1-s21,s26,s31", "--dest", dest, "--url", f"{base}/record")
+    again = download_grid("--speakers", "s1-s21,s26,s31", "--dest", dest,
+                          "--url", f"{base}/record")
     one_error_line(again, "s2.zip", "HTTP 404")  # s2..s20 are not served: tried ...
     assert not any(n.endswith(("s1.zip", "s26.zip", "s31.zip"))  # ... the rest left alone
                    for n, _ in httpd.requests[served:])

@@ -47,7 +47,8 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
     """Two training steps with every augmentation, distillation and mixup on, then an
     evaluation: no TensorFlow, and the JAX-trained weights load under TensorFlow too."""
     run_dir = tmp_path / "run"
-    proc = run_without_tensorflow("-m", "lipread", "train", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
+    proc = run_without_tensorflow(
+        "-m", "lipread", "train", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
         "--cache-dir", tmp_path / "cache", "--max-steps", 2, "--batch-size", 2,
         "--epochs", 1, "--verbose", 2, "--time-masks", 1, "--warp", 0.5, "--mixup", 0.5,
         "--sub-sentences", 0.5, "--teacher", ROOT / "models" / "lipnet.weights.h5",

@@ -121,8 +121,8 @@ def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, t
         alone = video.read_clip(source).frames[:len(clip.frames)].astype(float)
         assert np.abs(clip.frames - alone).mean() < 3  # the same frames, up to codec noise
     proc = subprocess.run(
-        [sys.executable, "-m", "lipread", "predict", long, "--start", "3", "--json", "-"], cwd=ROOT,
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        [sys.executable, "-m", "lipread", "predict", long, "--start", "3", "--json", "-"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     assert "lipread predict: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
@@ -201,7 +201,8 @@ def test_locator_messages(faceless):
 def test_predict_cli_says_what_is_wrong(faceless):
     order = ["wall", "tiny", "mostly_grey", "two_faces", "grey_start"]
     proc = subprocess.run(
-        [sys.executable, "-m", "lipread", "predict", *(faceless[n] for n in order), "--decoder", "grammar"],
+        [sys.executable, "-m", "lipread", "predict", *(faceless[n] for n in order),
+         "--decoder", "grammar"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 2, proc.stderr

@@ -29,9 +29,9 @@ def run_workers(args, timeout=900):
     for i in range(2):
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}
         env = {**os.environ, "TF_CONFIG": json.dumps(config)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "lipread", "train", *map(str, args)], cwd=ROOT,
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        procs.append(subprocess.Popen([sys.executable, "-m", "lipread", "train",
+                                       *map(str, args)], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=timeout) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, out[-3000:] + err[-3000:]

@@ -140,7 +140,8 @@ def test_the_faces_hand_on_the_card_names():
 
     assert utils.load_video is __import__("lipread").load_video
     assert utils.load_alignments is grid.load_alignments
-    assert modelutil.load_model is loader.load_model and modelutil.build_model is loader.build_model
+    assert modelutil.load_model is loader.load_model
+    assert modelutil.build_model is loader.build_model
     assert modelutil.DEFAULT_WEIGHTS["lipnet"] == ROOT / "models" / "lipnet.weights.h5"
     char_to_num, num_to_char = utils.char_to_num, utils.num_to_char  # the tutorial's layers
     ids = char_to_num(list("bin blue"))

@@ -58,8 +58,8 @@ def corpus(grid_dir, test_names, tmp_path_factory) -> Path:
 
 
 def run_preprocess(*args):
-    proc = subprocess.run([sys.executable, "-m", "lipread", "preprocess", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "lipread", "preprocess", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc
 
 

@@ -28,7 +28,6 @@ def read_model_card(models_dir) -> dict[str, dict[str, float]]:
 
     Returns {} when neither says anything usable; never raises for a bad file.
     """
-
     models_dir = Path(models_dir)
     card: dict[str, dict[str, float]] = {}
     try:

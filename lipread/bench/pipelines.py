@@ -72,7 +72,6 @@ def train_rate(model, x, y, steps: int) -> float:
 
 def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
     """pipeline.transcribe timed with each decoder: medians of the totals and stages."""
-
     r = {}
     for decoder in ("greedy", "grammar"):
         results = []

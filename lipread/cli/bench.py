@@ -87,7 +87,6 @@ def parse_args(argv=None):
 
 
 def resolve_clip(args) -> Path:
-
     if Path(args.clip).suffix:
         path = Path(args.clip)
         if not path.is_file():

@@ -68,7 +68,8 @@ def parse_args(argv=None):
                         "(default: download)")
     p.add_argument("--expect-videos", type=common.positive_int, default=tutorial.EXPECT_VIDEOS,
                    metavar="N", help="videos the data archive must hold")
-    p.add_argument("--expect-alignments", type=common.positive_int, default=tutorial.EXPECT_ALIGNMENTS,
+    p.add_argument("--expect-alignments", type=common.positive_int,
+                   default=tutorial.EXPECT_ALIGNMENTS,
                    metavar="N", help="alignments the data archive must hold")
     common.add_json(p, "a summary of what was done")
     args = p.parse_args(argv)
@@ -98,7 +99,6 @@ def destination(args) -> Path:
 
 
 def cli(argv=None) -> int:
-
     args = parse_args(argv)
     url = args.url or os.environ.get(URL_ENV[args.what]) or None
     # With the JSON on stdout, the messages for people go to stderr.

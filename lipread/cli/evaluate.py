@@ -40,7 +40,6 @@ def parse_args(argv=None):
 def clips_to_evaluate(data_dir: Path, names_file, speakers=None) -> list[str]:
     """The clips of the names file (default: every clip with an alignment), of `speakers`
     only when given (numbers, as grid.parse_speakers returns them)."""
-
     wanted = None if speakers is None else {f"s{n}" for n in speakers}
     if names_file:
         names = [n for n in grid.read_names(names_file)
@@ -67,7 +66,6 @@ def clips_to_evaluate(data_dir: Path, names_file, speakers=None) -> list[str]:
 
 def by_speaker(per_clip: list[dict]) -> dict:
     """{speaker: {wer, cer, clips}} from evaluate()'s per-clip rows, in speaker order."""
-
     out = {}
     for row in per_clip:
         s = out.setdefault(grid.speaker_of(row["name"]), [0, 0, 0, 0, 0])
@@ -82,7 +80,6 @@ def by_speaker(per_clip: list[dict]) -> dict:
 
 def checked(data_dir: Path, names: list[str]) -> list[str]:
     """Read every alignment now: a garbled one fails in a second, not after the network ran."""
-
     for name in names:
         grid.load_alignment_segments(grid.alignment_path(data_dir, name))
     return names

@@ -49,7 +49,6 @@ def parse_args(argv=None):
 def clips_to_crop(data_dir: Path, names_file=None, speakers=None) -> tuple[list[str], int]:
     """The clips to cache (those with an alignment) and how many videos were left out for
     having none. speakers: numbers, as grid.parse_speakers returns them."""
-
     if not data_dir.is_dir():
         what = "is not a folder" if data_dir.exists() else "no such data folder"
         raise FileNotFoundError(f"{data_dir}: {what}")
@@ -75,7 +74,6 @@ def clips_to_crop(data_dir: Path, names_file=None, speakers=None) -> tuple[list[
 
 
 def main(args) -> dict:
-
     data_dir = grid.resolve_data_dir(args.data_dir)
     speakers = None
     if args.speakers:

@@ -48,7 +48,6 @@ def refilm(src, dst, variant: str) -> Path:
 
 def refilm_folder(data_dir: Path, names: list[str], dest: Path, variant: str) -> Path:
     """DEST/<variant>/ in the data folder's layout, written under a temp name first."""
-
     final = dest / variant
     work = dest / f".{variant}.partial"
     shutil.rmtree(work, ignore_errors=True)

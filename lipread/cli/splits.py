@@ -91,7 +91,8 @@ def parse_args(argv=None):
     common.add_speakers(p, "only these speakers (default: every speaker folder present)")
     p.add_argument("--seed", type=common.non_negative_int, default=protocols.SEED,
                    help="of the overlapped protocol's per-speaker draw (default: %(default)s)")
-    p.add_argument("--test-per-speaker", type=common.positive_int, default=protocols.TEST_PER_SPEAKER,
+    p.add_argument("--test-per-speaker", type=common.positive_int,
+                   default=protocols.TEST_PER_SPEAKER,
                    help="overlapped protocol: test clips of each speaker (at most half of "
                         "its clips)")
     p.add_argument("--dest", default=None, metavar="DIR",

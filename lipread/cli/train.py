@@ -29,9 +29,11 @@ def parse_args(argv=None):
     p.add_argument("--names", default=None,
                    help="file of training clip names; default: <data-dir>/splits/train.txt")
     p.add_argument("--run-dir", default=RUN_DIR)
-    p.add_argument("--cache-dir", default=None, help="the crop cache; default: $LIPREAD_CACHE_DIR, then .cache")
+    p.add_argument("--cache-dir", default=None,
+                   help="the crop cache; default: $LIPREAD_CACHE_DIR, then .cache")
     p.add_argument("--workers", type=c.positive_int, default=recipe.WORKERS,
-                   help="processes cutting mouth crops not yet cached (`lipread preprocess` fills the cache for a corpus)")
+                   help="processes cutting mouth crops not yet cached (`lipread preprocess` "
+                        "fills the cache for a corpus)")
     p.add_argument("--loader-threads", type=c.positive_int, default=recipe.LOADER_THREADS,
                    help="threads making training batches from the crop cache ahead of the "
                         "network (raise it on a GPU)")

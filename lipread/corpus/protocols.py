@@ -42,7 +42,6 @@ def clip_name(speaker: str, stem: str, qualified: bool) -> str:
 def aligned_stems(data_dir, speaker: str) -> tuple[list[str], int]:
     """(sorted stems of the speaker's clips with a video and an alignment, how many
     videos lack an alignment)."""
-
     videos = [grid.split_name(n)[1] for n in grid.list_clips(data_dir, [speaker])]
     stems = [s for s in videos if grid.alignment_path(data_dir, f"{speaker}/{s}").is_file()]
     return stems, len(videos) - len(stems)
@@ -62,7 +61,6 @@ def speaker_range(speakers) -> str:
 
 def chosen_speakers(data_dir: Path, speakers=None) -> tuple[list[str], list[str]]:
     """(the speaker folders present, of `speakers` (numbers) when given; notes)."""
-
     if not Path(data_dir).is_dir():
         raise SplitError(f"{data_dir}: no such data directory")
     present = grid.list_speakers(data_dir)
@@ -143,7 +141,6 @@ def unseen(clips: dict[str, list[str]], held_out=UNSEEN_SPEAKERS) -> Split:
 
 def s1_split(data_dir) -> Split:
     """Today's s1 split, by zenodo.write_splits itself (run on a folder linking s1's)."""
-
     data_dir = Path(data_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="lipread-splits-") as tmp:
         root = Path(tmp)

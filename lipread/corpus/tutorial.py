@@ -33,7 +33,6 @@ SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .i
 
 def count_data(root: Path) -> tuple[int, int]:
     """(videos in root/s1, alignments in root/alignments/s1)."""
-
     videos = len(grid.list_clips(root))
     align_dir = grid.alignment_path(root, "x").parent
     alignments = len(list(align_dir.glob("*.align"))) if align_dir.is_dir() else 0
@@ -41,7 +40,6 @@ def count_data(root: Path) -> tuple[int, int]:
 
 
 def find_data_root(tree: Path) -> Path:
-
     for d in folders(tree):
         if (d / grid.SPEAKER).is_dir():
             return d

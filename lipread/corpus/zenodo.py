@@ -97,7 +97,6 @@ def file_url(base: str, name: str) -> str:
 
 
 def _stems(folder: Path, suffixes=None) -> set[str]:
-
     suffixes = suffixes or video.VIDEO_EXTS
     if not folder.is_dir():
         return set()
