@@ -11,18 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-from lipread import mouth
+from lipread import formats, mouth
 
 # FFmpeg's decoder chatter on damaged video ("invalid cbp", "ac-tex damaged") would bury
 # the one-line error a bad file gets; OpenCV reads this once, at the first VideoCapture.
 # Set OPENCV_FFMPEG_LOGLEVEL=24 to see FFmpeg's warnings again.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# Only local files, only the video demuxers of formats.py (not setdefault: not weakened).
+os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = formats.FFMPEG_CAPTURE_OPTIONS
 
 FPS = 25  # GRID's frame rate, and the network's
 N_FRAMES = 75  # 3 s at 25 fps
-# How image files begin: one renamed .mpg must be called an image, not a broken video.
-IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
-               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
+# Frame sizes: GRID's 360x288 up to a phone's 4K. Larger frames are refused before decoding
+# (an 8K frame costs ~100 MB, a 3 s clip GBs); frames over READ_SIZE are shrunk as decoded.
+MAX_SIZE = (3840, 2160)  # 4K UHD, either way round
+MAX_PIXELS = MAX_SIZE[0] * MAX_SIZE[1]
+READ_SIZE = (1920, 1080)  # ample for the mouth: the crop is 140x46 pixels
 
 
 MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
@@ -52,75 +56,96 @@ class Clip:
     start: float  # where the frames begin, in seconds
 
 
-def _image_kind(path: Path) -> str | None:
-    with open(path, "rb") as f:
-        head = f.read(16)
-    for magic, kind in IMAGE_MAGIC:
-        if head.startswith(magic) and (kind != "WebP" or head[8:12] == b"WEBP"):
-            return kind
-    return None
+def _frame_size(cap, path) -> tuple[int, int]:
+    """(width, height) of the stream, from its header, before any frame is kept; a frame
+    over MAX_PIXELS is refused here, before it can cost gigabytes."""
+    import cv2
+
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > MAX_PIXELS:
+        raise VideoError(f"{path}: frames of {width}x{height} are larger than the "
+                         f"{MAX_SIZE[0]}x{MAX_SIZE[1]} this reads (decoding them would take "
+                         "gigabytes): scale the video down, e.g. to 1280 pixels wide")
+    return width, height
+
+
+def _gray(frame: np.ndarray, path) -> np.ndarray:
+    """A decoded frame in grayscale, shrunk to fit READ_SIZE either way round (its aspect
+    kept)."""
+    import cv2
+
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    height, width = gray.shape
+    if width * height > MAX_PIXELS:  # a stream that grows past what its header said
+        raise VideoError(f"{path}: a frame of {width}x{height} is larger than the "
+                         f"{MAX_SIZE[0]}x{MAX_SIZE[1]} this reads: scale the video down")
+    shrink = min(READ_SIZE[0] / max(width, height), READ_SIZE[1] / min(width, height))
+    if shrink < 1.0:
+        gray = cv2.resize(gray, (round(width * shrink), round(height * shrink)),
+                          interpolation=cv2.INTER_AREA)
+    return gray
 
 
 def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS) -> Clip:
     """Decode `seconds` of a video from `start`, resampled to 25 fps by the frames' timestamps.
 
     Any frame rate: each 25 fps instant takes the frame shown at that moment, so a 30 or
-    50 fps video gives the same 75 frames as its 25 fps original.
+    50 fps video gives the same 75 frames as its 25 fps original. Only a video container
+    this reads is opened (formats.py); at most one frame per 25 fps instant is kept while
+    decoding, so memory is bounded whatever the file's frame rate or length.
     """
     import cv2
 
     path = Path(path)
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: the file is empty")
-    image = _image_kind(path)
-    if image:
-        raise VideoError(f"{path}: an image ({image}), not a video: give a video file "
-                         "(mp4, mpg, mov, avi, mkv, webm) of at least 2 s")
+    try:
+        formats.check_file(path)
+    except formats.FormatError as err:
+        raise VideoError(str(err)) from None
     if start < 0:
         raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can decode "
                              "(corrupt, or not a video at all)")
+        _frame_size(cap, path)
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
         duration = count / fps if count > 0 else 0.0
         if start > 0:
             cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)
-        frames, stamps = [], []
+        wanted = start + np.arange(round(seconds * FPS)) / FPS
+        # Each 25 fps instant's nearest frame so far (an earlier frame wins a tie): a frame
+        # can only be nearest to instants after the frame before it.
+        kept, best = [None] * len(wanted), np.full(len(wanted), np.inf)
+        last = None
         end = start + seconds + 1.0 / fps
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
             stamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if stamps and not stamp > stamps[-1]:  # no usable timestamps: count frames
-                stamp = stamps[-1] + 1.0 / fps
+            if last is not None and not stamp > last:  # no usable timestamps: count frames
+                stamp = last + 1.0 / fps
             if stamp > end:
                 break
             if stamp >= start - 1.0 / fps:
-                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3
-                              else frame)
-                stamps.append(stamp)
+                gray = _gray(frame, path)
+                distance = np.abs(wanted - stamp)
+                for k in np.flatnonzero((wanted > (-np.inf if last is None else last))
+                                        & (distance < best)):
+                    kept[k], best[k] = gray, distance[k]
+                last = stamp
     finally:
         cap.release()
-    if not frames:
+    if last is None:
         if start > 0 and duration and start >= duration:
             raise VideoError(f"{path}: the video is {duration:.1f} s long; nothing from "
                              f"{start:g} s on")
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
-    stamps = np.asarray(stamps)
-    wanted = start + np.arange(round(seconds * FPS)) / FPS
-    wanted = wanted[wanted <= stamps[-1] + 0.5 / fps + 1e-6]
-    nearest = np.abs(stamps[None, :] - wanted[:, None]).argmin(1)
-    return Clip(np.stack(frames)[nearest], fps, max(duration, stamps[-1] + 1.0 / fps), start)
-
+    n = int(np.count_nonzero(wanted <= last + 0.5 / fps + 1e-6))
+    return Clip(np.stack(kept[:n]), fps, max(duration, last + 1.0 / fps), start)
 
 @dataclass
 class MouthClip:

@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from lipread import formats
 from lipread.app.files import cache_dir
 
 CONVERT_TIMEOUT_S = 180  # a stuck ffmpeg is killed after this
@@ -42,7 +43,13 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
     if target.is_file() and target.stat().st_size > 0:
         return target, False
     partial = folder / f".{digest}.{uuid.uuid4().hex}.part.mp4"
-    source = ffmpeg.input(str(src), t=MAX_VIDEO_SECONDS)
+    try:
+        formats.check_file(src)
+    except formats.FormatError as err:
+        raise ConversionError(str(err)) from None
+    # Local files and the video demuxers only, as when the page reads it (formats.py).
+    source = ffmpeg.input(str(src), t=MAX_VIDEO_SECONDS, protocol_whitelist="file",
+                          format_whitelist=",".join(formats.DEMUXERS))
     stream = ffmpeg.output(
         source["v:0"], str(partial), **{"map": "0:a:0?"},  # the audio, if any
         vcodec="libx264", pix_fmt="yuv420p", preset="veryfast", crf=23,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from lipread.video import VIDEO_EXTS
+
+UPLOAD_PREFIX = "lipread-upload-"  # each upload's own temp folder
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -31,15 +34,18 @@ def safe_suffix(filename: str | None) -> str:
 
 @contextlib.contextmanager
 def temp_copy(data: bytes, suffix: str = ".bin"):
-    """The bytes in a fresh, uniquely named temp file, removed afterwards."""
-    f = tempfile.NamedTemporaryFile(prefix="lipread-upload-", suffix=suffix, delete=False)
+    """The bytes as `upload<suffix>` alone in a fresh private folder (mkdtemp: mode 0700,
+    a unique name), removed with the folder afterwards: whatever the file names, there is
+    nothing beside it to read."""
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
     try:
-        with f:
+        path = folder / f"upload{suffix}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
-        yield Path(f.name)
+        yield path
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(f.name)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def cache_dir() -> Path:

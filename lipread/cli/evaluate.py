@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import decoding, grid, pipeline, scoring, video
+from lipread import decoding, formats, grid, pipeline, scoring, video
 from lipread.cli import common
 from lipread.model import loader
 
@@ -79,9 +79,11 @@ def by_speaker(per_clip: list[dict]) -> dict:
 
 
 def checked(data_dir: Path, names: list[str]) -> list[str]:
-    """Read every alignment now: a garbled one fails in a second, not after the network ran."""
+    """Read every alignment, and every video's first bytes, now: a garbled alignment or an
+    empty or foreign video fails in a second, not after the network ran."""
     for name in names:
         grid.load_alignment_segments(grid.alignment_path(data_dir, name))
+        formats.check_file(grid.video_path(data_dir, name))
     return names
 
 

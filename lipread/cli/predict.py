@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lipread import grid, pipeline, video
+from lipread import formats, grid, pipeline, video
 from lipread.cli import common
 from lipread.model import loader
 
@@ -47,27 +47,31 @@ def error(message) -> None:
 
 
 def check_videos(paths, data_dir=None) -> list[tuple[str, str, str | None]]:
-    """(label, path, clip name or None) of each argument that is a file, or else a clip of
-    data_dir; a line for each that is neither (checked before the network loads: a typo
-    fails in a second, not ten)."""
+    """(label, path, clip name or None) of each argument that is a video file, or else a
+    clip of data_dir; a line for each that is neither, or is empty, a folder, a pipe or no
+    video container (checked before the network loads: a typo fails in a second, not ten)."""
     good = []
     for path in paths:
-        if os.path.isfile(path):
-            good.append((path, path, None))
-            continue
-        if os.path.isdir(path):
-            error(f"{path}: is a directory, not a video file")
+        if os.path.lexists(path):  # a file (a video, or what it is not), a folder, a pipe
+            try:
+                formats.check_file(path)
+                good.append((path, path, None))
+            except formats.FormatError as err:
+                error(err)
             continue
         if (data_dir is not None and grid.CLIP_NAME.fullmatch(path)
                 and os.path.splitext(path)[1].lower() not in video.VIDEO_EXTS):
             try:
-                good.append((path, str(grid.video_path(data_dir, path)), path))
-                continue
+                found = str(grid.video_path(data_dir, path))
+                formats.check_file(found)
+                good.append((path, found, path))
+            except formats.FormatError as err:
+                error(err)
             except video.VideoError:
                 speaker, stem = grid.split_name(path)
                 error(f"{path}: no such file, nor a clip of {data_dir} (no "
                       f"{grid.video_dir(data_dir, speaker)}/{stem}.*)")
-                continue
+            continue
         error(f"{path}: no such file")
     return good
 
