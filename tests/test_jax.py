@@ -56,7 +56,7 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
     assert "(jax)" in proc.stdout and "teacher" in proc.stdout
     summary = json.loads((tmp_path / "train.json").read_text())
     assert summary["epochs_logged"] == 1 and summary["train_clips"] == 11
-    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["epoch"] == 1
 
     from lipread.model import loader
     trained = loader.load_model("lipnet", run_dir / "best.weights.h5")  # under TensorFlow

@@ -48,24 +48,26 @@ def test_two_workers_train_on_their_shards_and_the_chief_writes(grid_dir, tmp_pa
     assert "4 training clips, 2 validation clips" in chief and "worker 1 of 2" in chief
     assert "4 training clips, 2 validation clips" in other and "worker 2 of 2" in other
     assert "2 replica(s)" in chief
-    state = json.loads((run_dir / "state.json").read_text())
+    state = json.loads((run_dir / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 1
     written = sorted(p.name for p in run_dir.iterdir())
-    assert written == ["best.weights.h5", "last.weights.h5", "log.csv", "optimizer.npz",
-                       "state.json", "val.txt"], written
+    assert written[:2] == ["best.weights.h5", "checkpoint"], written
+    assert written[2].startswith("checkpoint-1-") and written[3:] == ["log.csv", "val.txt"]
+    assert sorted(p.name for p in (run_dir / "checkpoint").iterdir()) == [
+        "last.weights.h5", "optimizer.npz", "state.json"]
     assert len((run_dir / "log.csv").read_text().splitlines()) == 2  # header, one epoch
 
     from lipread.model import networks
     first = networks.build_lipnet_training()
-    first.load_weights(run_dir / "last.weights.h5")
+    first.load_weights(run_dir / "checkpoint" / "last.weights.h5")
 
     # Both workers restart and go on from the chief's state.
     chief, other = run_workers([*common, "--epochs", 2, "--resume"])
     assert "resumed" in chief and "after epoch 1" in chief and "after epoch 1" in other
-    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 2
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["epoch"] == 2
     assert len((run_dir / "log.csv").read_text().splitlines()) == 3
     second = networks.build_lipnet_training()
-    second.load_weights(run_dir / "last.weights.h5")
+    second.load_weights(run_dir / "checkpoint" / "last.weights.h5")
     import numpy as np
     assert any(not np.array_equal(a.numpy(), b.numpy())
                for a, b in zip(first.weights, second.weights))

@@ -85,7 +85,7 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     assert "Epoch 2/" not in out
     assert "11 training clips, 1 validation clips" in out
     assert "original:" in out and "predicted:" in out  # the sentence printer ran
-    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["epoch"] == 1
     assert (run_dir / "val.txt").read_text().split()[0] in names.read_text()
     # One uint8 .npy of crops a clip, under the crop cache's folder (cropcache.py).
     assert len(list(cache.glob("clips-landmarks-*/s1/*.npy"))) == 12, "crops are cached"
@@ -110,7 +110,7 @@ def test_two_step_training_then_resume(grid_dir, tmp_path):
     # Two steps an epoch: the second one's clips over its time (the first one compiles).
     assert all(float(r["train_clips_per_s"]) > 0 for r in rows), rows
     last = networks.build_lipnet_training()
-    last.load_weights(run_dir / "last.weights.h5")
+    last.load_weights(run_dir / "checkpoint" / "last.weights.h5")
     trained = networks.inference_model(last)
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(before, trained.weights))
 

@@ -73,7 +73,7 @@ def test_train_widens_init_weights_and_resumes_at_that_width(grid_dir, tmp_path)
                      "--init-weights", loader.DEFAULT_WEIGHTS["lipnet"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "GRUs widened from 128 to 160 units" in proc.stdout
-    assert loader.gru_units_in(run_dir / "last.weights.h5") == 160
+    assert loader.gru_units_in(run_dir / "checkpoint" / "last.weights.h5") == 160
     proc = run_train(*common, "--resume")  # no --gru-units: the run's own width
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "after epoch 1" in proc.stdout

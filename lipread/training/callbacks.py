@@ -1,8 +1,7 @@
-"""Callbacks of lipread train: resumable run state, best-weights export, sentence printing,
-training throughput."""
+"""Callbacks of lipread train: the run's checkpoint each epoch, best-weights export,
+sentence printing, training throughput."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 
 from lipread import decoding, scoring
 from lipread.model import networks
+from lipread.training import checkpoint
 
 
 def _save_weights_atomically(model, path: Path) -> None:
@@ -22,7 +22,8 @@ def _save_weights_atomically(model, path: Path) -> None:
 
 
 class RunState(keras.callbacks.Callback):
-    """Saves weights, optimizer state and epoch after every epoch; restores them."""
+    """Checkpoints weights, optimizer state and epoch after every epoch, as one step
+    (checkpoint.py); restores them."""
 
     def __init__(self, run_dir: Path, write: bool = True):
         super().__init__()
@@ -30,34 +31,21 @@ class RunState(keras.callbacks.Callback):
         self.best = float("inf")
         self.write = write  # False on the workers of a multi-worker run other than the chief
 
-    @property
-    def weights_path(self):
-        return self.run_dir / "last.weights.h5"
-
     def on_epoch_end(self, epoch, logs=None):
         if not self.write:
             return
-        _save_weights_atomically(self.model, self.weights_path)
-        opt = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
-        np.savez(self.run_dir / "optimizer-partial.npz", **opt)
-        os.replace(self.run_dir / "optimizer-partial.npz", self.run_dir / "optimizer.npz")
-        state = {"epoch": epoch + 1, "best_val_chars_loss": self.best}
-        (self.run_dir / "state-partial.json").write_text(json.dumps(state))
-        os.replace(self.run_dir / "state-partial.json", self.run_dir / "state.json")
+        arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
+        checkpoint.save(self.run_dir, epoch + 1, {"best_val_chars_loss": self.best},
+                        self.model.save_weights, arrays)
 
     def restore(self, model) -> int:
-        state_file = self.run_dir / "state.json"
-        if not state_file.is_file():
-            raise FileNotFoundError(f"{state_file}: nothing to resume in {self.run_dir}; "
-                                    "start without --resume")
-        state = json.loads(state_file.read_text())
-        model.load_weights(self.weights_path)
-        model.optimizer.build(model.trainable_variables)
-        with np.load(self.run_dir / "optimizer.npz") as saved:
-            for i, var in enumerate(model.optimizer.variables):
-                var.assign(saved[f"v{i}"])
-        self.best = state["best_val_chars_loss"]
-        return state["epoch"]
+        """The run's last whole epoch into `model` and its optimizer; that epoch."""
+        folder, state = checkpoint.read_state(self.run_dir)
+        model.optimizer.build(model.trainable_variables)  # first: the weights file has its too
+        checkpoint.load_weights(model, folder)
+        checkpoint.load_optimizer(model.optimizer.variables, folder)
+        self.best = float(state["best_val_chars_loss"])
+        return int(state["epoch"])
 
 
 class BestInference(keras.callbacks.Callback):

@@ -5,6 +5,7 @@ resumed or started, and fitted with the callbacks that keep the run's state; wha
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import keras
@@ -12,7 +13,15 @@ import numpy as np
 
 from lipread import grid
 from lipread.model import loader, networks
-from lipread.training import batches, cropstore, dataset, devices, losses, recipe
+from lipread.training import (
+    batches,
+    checkpoint,
+    cropstore,
+    dataset,
+    devices,
+    losses,
+    recipe,
+)
 from lipread.training import callbacks as cbs
 
 
@@ -83,8 +92,8 @@ def train(args) -> dict:
         val_ds = strategy.distribute(val_batches, val_batch)
 
     with strategy.scope():
-        units = args.gru_units or (args.resume and loader.gru_units_in(
-            run_dir / "last.weights.h5")) or networks.GRU_UNITS
+        last = args.resume and checkpoint.weights(run_dir)
+        units = args.gru_units or (last and loader.gru_units_in(last)) or networks.GRU_UNITS
         model = networks.build_lipnet_training(args.spatial_dropout, args.gru_dropout, units)
         model.compile(
             optimizer=recipe.make_optimizer(args.lr, args.clipnorm, args.weight_decay),
@@ -97,6 +106,8 @@ def train(args) -> dict:
     initial_epoch = 0
     if args.resume:
         initial_epoch = state.restore(model)
+        if strategy.chief:
+            keep_log_rows(run_dir / "log.csv", initial_epoch)
         print(f"resumed {run_dir} after epoch {initial_epoch}", flush=True)
     elif args.init_weights:
         recipe.init_weights(model, args.init_weights)
@@ -142,3 +153,18 @@ def run_summary(args, state, n_train: int, n_val: int) -> dict:
             "crop": args.crop,
             "epochs_logged": len(log.read_text().splitlines()[1:]) if log.is_file() else 0,
             "train_clips": n_train, "val_clips": n_val}
+
+
+def keep_log_rows(log, epochs: int) -> None:
+    """log.csv as the checkpoint has it: the rows of its `epochs` epochs (a row written
+    before a kill that came before the checkpoint would be written again), replaced whole."""
+    log = Path(log)
+    if not log.is_file():
+        return
+    lines = log.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [l for l in lines[1:] if l.split(",", 1)[0].isdigit()
+                        and int(l.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        tmp = log.with_name(f".{log.name}.partial")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, log)
