@@ -24,6 +24,8 @@ NUM_CLASSES = BLANK_ID + 1  # 41
 CLIP_NAME = re.compile(r"(?:s[0-9]{1,2}/)?[A-Za-z0-9][A-Za-z0-9_.-]*")
 SPEAKER_DIR = re.compile(r"s[0-9]{1,2}")  # GRID's speaker folders: s1 ... s34
 SILENCE_TOKENS = {"sil", "sp"}  # silence and short pause: not spoken words
+MAX_NAMES_BYTES = 16 << 20  # a names file: GRID's 34,000 clip names are ~0.5 MB
+MAX_ALIGNMENT_BYTES = 64 << 10  # a GRID alignment is ~250 bytes: never read a huge file whole
 SPEAKER = "s1"
 SPEAKERS = tuple(range(1, 35))  # GRID's speaker numbers: s1 ... s34
 DEFAULT_DATA_DIR = "data"
@@ -73,8 +75,15 @@ def load_alignment_segments(path) -> list[tuple[float, float, str]]:
     path = Path(path)
     if not path.exists():
         raise AlignmentError(f"{path}: no such alignment file")
+    if not path.is_file():
+        raise AlignmentError(f"{path}: not a regular file (a folder, pipe or device)")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_ALIGNMENT_BYTES + 1)
+        if len(data) > MAX_ALIGNMENT_BYTES:
+            raise AlignmentError(f"{path}: over {MAX_ALIGNMENT_BYTES // 1024} KB, not a GRID "
+                                 "alignment (those are a few hundred bytes)")
+        text = data.decode("utf-8")
     except (UnicodeDecodeError, OSError) as err:
         raise AlignmentError(f"{path}: unreadable alignment file ({err})") from None
     segments = []
@@ -196,6 +205,9 @@ def read_names(path) -> list[str]:
     if not path.is_file():
         problem = "is a directory, not a names file" if path.is_dir() else "no such names file"
         raise FileNotFoundError(f"{path}: {problem}")
+    if path.stat().st_size > MAX_NAMES_BYTES:
+        raise ValueError(f"{path}: over {MAX_NAMES_BYTES >> 20} MB, not a file of clip names "
+                         "(all of GRID's 34,000 names take under 1 MB)")
     data = path.read_bytes()
     try:
         if b"\x00" in data:

@@ -32,7 +32,7 @@ from pathlib import Path
 from lipread import grid
 from lipread.cli import common
 from lipread.corpus import tutorial, zenodo
-from lipread.corpus.archives import DownloadError
+from lipread.corpus.archives import BadInput, DownloadError
 from lipread.corpus.tutorial import get_checkpoint, get_data, source_of
 from lipread.model import loader
 
@@ -126,7 +126,9 @@ def cli(argv=None) -> int:
             done = get_checkpoint(dest, url, args.local_zip, log)
         summary.update(done)
         if done.get("error"):  # grid: some speakers failed (the others landed)
-            raise DownloadError(done["error"])
+            failure = BadInput if done.get("error_status") == common.EXIT_BAD_INPUT else \
+                DownloadError
+            raise failure(done["error"])
         log(done["message"], flush=True)
     except DownloadError as err:
         status, summary["error"] = err.exit_status, str(err)

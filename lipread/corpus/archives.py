@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import sys
 import tempfile
 import threading
@@ -16,6 +17,15 @@ from pathlib import Path
 from lipread.progress import Progress, megabytes
 
 TIMEOUT_S = 60  # to connect, and between two reads
+# What the archives may hold, from what they do hold, with margin: a GRID speaker's zip is
+# ~1,000 MPEG clips of 0.3-1 MB (< 1 GB), the alignments zip ~34,000 files of ~250 bytes,
+# the tutorial's data.zip ~1,000 clips and alignments, its checkpoints.zip ~100 MB of
+# weights with Adam's slots. Anything over is refused before a byte is extracted.
+MAX_MEMBER_BYTES = 250_000_000  # one member, uncompressed
+MAX_TOTAL_BYTES = 4_000_000_000  # all members, uncompressed
+MAX_MEMBERS = 100_000
+MAX_RATIO = 100  # uncompressed over compressed: video ~1, alignments ~5, a zip bomb ~1000
+RATIO_FROM_BYTES = 1_000_000  # members smaller than this may compress as well as they like
 DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
               "again later, or download https://drive.google.com/uc?id={id} in a browser "
               "and pass it with --zip")
@@ -28,6 +38,11 @@ class DownloadError(Exception):
 class BadInput(DownloadError):
     """What the user gave is unusable (a --zip, a destination): exit status 2."""
     exit_status = 2  # lipread.cli.common.EXIT_BAD_INPUT
+
+
+class Refused(BadInput):
+    """An archive built to do harm (a zip bomb, overlapping or duplicate members): refused
+    whoever handed it over, exit status 2."""
 
 
 class Stopped(DownloadError):
@@ -221,13 +236,65 @@ def check_zip(path: Path, drive_id: str | None, url: str | None = None,
         raise DownloadError(f"{path.name}: {kind} ({size} bytes, starting {head[:8]!r})")
     try:
         with zipfile.ZipFile(path) as zf:
+            check_members(path, zf)
             bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         raise DownloadError(f"{path.name}: corrupt zip ({err})") from None
+    except Refused:
+        raise
     except Exception as err:  # zlib.error and friends from a damaged member
         raise DownloadError(f"{path.name}: corrupt zip ({type(err).__name__}: {err})") from None
     if bad is not None:
         raise DownloadError(f"{path.name}: corrupt zip: {bad} fails its CRC check")
+
+
+def _refuse(path: Path, what: str) -> Refused:
+    return Refused(f"{path.name}: refused, nothing extracted: {what}; this is not the archive "
+                   "it should be (check --url or --zip)")
+
+
+def check_members(path: Path, zf: zipfile.ZipFile) -> None:
+    """The central directory against the caps above, before any member is decompressed:
+    sizes, ratios, member count, duplicate names, and members whose bytes overlap (one
+    stream listed many times: CVE-2024-0450, which this Python's zipfile predates)."""
+    members = zf.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise _refuse(path, f"{len(members):,} members, more than the {MAX_MEMBERS:,} allowed")
+    seen, total = set(), 0
+    for m in members:
+        name = m.filename.rstrip("/")
+        if name in seen:
+            raise _refuse(path, f"{name!r} is in it twice")
+        seen.add(name)
+        if m.file_size > MAX_MEMBER_BYTES:
+            raise _refuse(path, f"{name} would unpack to {megabytes(m.file_size)}, more than "
+                                f"the {megabytes(MAX_MEMBER_BYTES)} one member may")
+        if m.file_size > RATIO_FROM_BYTES and m.file_size > MAX_RATIO * max(m.compress_size, 1):
+            raise _refuse(path, f"{name} would unpack {m.file_size // max(m.compress_size, 1):,}"
+                                f" times its size (a zip bomb; at most {MAX_RATIO}x)")
+        total += m.file_size
+        if total > MAX_TOTAL_BYTES:
+            raise _refuse(path, f"its members would unpack to more than "
+                                f"{megabytes(MAX_TOTAL_BYTES)}")
+    spans = sorted((m.header_offset, _data_end(zf, m), m.filename) for m in members)
+    for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
+        if end > start:
+            raise _refuse(path, f"members {name} and {other} share bytes (an overlapping zip)")
+    if spans and spans[-1][1] > zf.start_dir:
+        raise _refuse(path, f"member {spans[-1][2]} runs into the central directory")
+
+
+def _data_end(zf: zipfile.ZipFile, m: zipfile.ZipInfo) -> int:
+    """Where member m's bytes end: its local header (read from the file: its name and extra
+    fields may differ from the central directory's) plus its compressed data."""
+    zf.fp.seek(m.header_offset)
+    header = zf.fp.read(zipfile.sizeFileHeader)
+    if len(header) < zipfile.sizeFileHeader or header[:4] != zipfile.stringFileHeader:
+        raise zipfile.BadZipFile(f"{m.filename}: no local header at offset {m.header_offset}")
+    fields = struct.unpack(zipfile.structFileHeader, header)
+    name_len = fields[zipfile._FH_FILENAME_LENGTH]
+    extra_len = fields[zipfile._FH_EXTRA_FIELD_LENGTH]
+    return m.header_offset + zipfile.sizeFileHeader + name_len + extra_len + m.compress_size
 
 
 def extract(path: Path, into: Path) -> None:

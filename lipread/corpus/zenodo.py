@@ -27,6 +27,7 @@ from lipread.corpus.archives import (
     TIMEOUT_S,
     BadInput,
     DownloadError,
+    Refused,
     Stopped,
     Unreachable,
     check_zip,
@@ -38,6 +39,7 @@ from lipread.corpus.grid_archive import (
     pick_alignments,
     speaker_videos,
 )
+from lipread.grid import MAX_ALIGNMENT_BYTES
 from lipread.progress import Progress
 
 ZENODO = "https://zenodo.org/records/3625687/files"  # the record's files
@@ -155,6 +157,8 @@ class _Run:
             return path, check(path) if check else None
         except DownloadError as err:
             path.unlink(missing_ok=True)
+            if isinstance(err, Refused):  # running again would fetch the same harm
+                raise Refused(f"{err}; it was removed") from None
             raise DownloadError(f"{err}; it was removed: run again to download it afresh") \
                 from None
 
@@ -190,7 +194,13 @@ class _Run:
                         shutil.copyfileobj(src, dst, 1 << 20)
             with zipfile.ZipFile(align_zip) as zf:
                 for stem, member in aligns.items():
-                    (work / "align" / f"{stem}.align").write_bytes(zf.read(member))
+                    if zf.getinfo(member).file_size > MAX_ALIGNMENT_BYTES:
+                        raise Refused(f"{ALIGNMENTS_ZIP}: refused, nothing extracted: {member} "
+                                      f"is over {MAX_ALIGNMENT_BYTES // 1024} KB, not a GRID "
+                                      "alignment (check --url)")
+                    with zf.open(member) as src, open(work / "align" / f"{stem}.align",
+                                                      "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 16)
             done = {"status": "downloaded", "videos": len(videos), "alignments": len(aligns)}
             (work / spk / MARKER).write_text(json.dumps(
                 {"speaker": spk, **done, "source": file_url(self.base, f"{spk}.zip")}) + "\n")
@@ -266,6 +276,7 @@ def get_grid(root: Path, speakers, base: str = ZENODO, jobs: int = JOBS, log=pri
         rest = [spk for spk in todo if spk not in landed and spk != failed[0]]
         summary["error"] = str(errors[failed[0]]) + (
             f" ({', '.join(rest)} not downloaded either)" if rest else "")
+        summary["error_status"] = errors[failed[0]].exit_status  # 2: a refused archive
     return summary
 
 
