@@ -28,7 +28,9 @@ MAX_RSS_MB = 600
 def zeros_member(zf: zipfile.ZipFile, name: str, size: int) -> None:
     """`size` zero bytes as one deflated member, written as a stream (never in memory)."""
     block = bytes(1 << 20)
-    with zf.open(zipfile.ZipInfo(name), "w", force_zip64=True) as f:
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED  # ~1 MB on disk a GiB
+    with zf.open(info, "w", force_zip64=True) as f:
         for _ in range(size // len(block)):
             f.write(block)
 
@@ -105,6 +107,7 @@ def assert_refused(proc, peak, *fragments):
     ("twice", ("is in it twice",)),
 ])
 def test_a_hostile_data_zip_is_refused(bad_zips, tmp_path, kind, fragments):
+    assert bad_zips[kind].stat().st_size < 5_000_000  # small on disk: harm only unpacked
     dest = tmp_path / "grid"
     proc, peak = download("data", "--zip", bad_zips[kind], "--data-dir", dest)
     assert_refused(proc, peak, bad_zips[kind].name, *fragments)

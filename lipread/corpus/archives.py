@@ -11,12 +11,17 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lipread.progress import Progress, megabytes
 
 TIMEOUT_S = 60  # to connect, and between two reads
+DEADLINE_S = 3 * 3600  # one file's whole transfer (GRID's largest zip is ~1 GB)
+MIN_RATE_KBPS = 10  # kB a second, averaged over RATE_WINDOW_S: slower is a dripping server
+RATE_WINDOW_S = 60
 # What the archives may hold, from what they do hold, with margin: a GRID speaker's zip is
 # ~1,000 MPEG clips of 0.3-1 MB (< 1 GB), the alignments zip ~34,000 files of ~250 bytes,
 # the tutorial's data.zip ~1,000 clips and alignments, its checkpoints.zip ~100 MB of
@@ -29,6 +34,19 @@ RATIO_FROM_BYTES = 1_000_000  # members smaller than this may compress as well a
 DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
               "again later, or download https://drive.google.com/uc?id={id} in a browser "
               "and pass it with --zip")
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how slow one file's transfer may be, and how big the file (`max_bytes`:
+    from what it should hold, with margin; None: no cap of its own)."""
+    deadline_s: float = DEADLINE_S
+    min_rate_kbps: float = MIN_RATE_KBPS
+    max_bytes: int | None = None
+    window_s: float = RATE_WINDOW_S
+
+    def capped(self, max_bytes: int) -> "Limits":
+        return replace(self, max_bytes=max_bytes)
+
 
 class DownloadError(Exception):
     """A failed download or a bad archive: its message is the whole story, one line."""
@@ -132,21 +150,79 @@ def _total_of(content_range: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+class _Watch:
+    """Ends a transfer that runs past its deadline or stays under the minimum rate: a
+    thread that samples the bytes received and shuts the socket down (a read blocked on a
+    server sending a byte at a time returns only then)."""
+
+    def __init__(self, response, limits: Limits):
+        self.response, self.limits = response, limits
+        self.have, self.why = 0, None
+        self.start = time.monotonic()
+        self.samples = [(self.start, 0)]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        limits = self.limits
+        while not self.done.wait(0.5):
+            now = time.monotonic()
+            self.samples.append((now, self.have))
+            while len(self.samples) > 2 and self.samples[1][0] <= now - limits.window_s:
+                self.samples.pop(0)
+            then, had = self.samples[0]
+            if now - self.start > limits.deadline_s:
+                self.why = (f"not done after {limits.deadline_s:g} s (--deadline)")
+            elif (now - then >= limits.window_s
+                  and (self.have - had) < limits.min_rate_kbps * 1000 * (now - then)):
+                self.why = (f"the server sent {self.have - had} bytes in the last "
+                            f"{now - then:.0f} s, under {limits.min_rate_kbps:g} kB/s "
+                            "(--min-rate)")
+            if self.why:
+                self._cut()
+                return
+
+    def _cut(self) -> None:
+        import socket
+
+        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+        try:  # the reading thread sees the end of the stream, and closes it itself
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                progress: Progress | None = None,
-               stop: threading.Event | None = None) -> int:
+               stop: threading.Event | None = None, limits: Limits = Limits(),
+               resumable: bool = True) -> int:
     """`url` into `part`, continuing what `part` already holds with a Range request (a
     server that answers 200 instead of 206 sends it all again). Returns the size. A
     transfer that breaks off leaves `part` for the next run; `stop` ends it between
-    chunks (Stopped). One run at a time per file: the .part is locked while written."""
+    chunks (Stopped); `limits` bound its time, its rate and its size. One run at a time per
+    file: the .part is locked while written. `resumable`: whether the caller keeps the
+    .part for the next run (the messages say so, or not)."""
     import requests
+    import urllib3
 
     name = part.name.removesuffix(".part")
     part.parent.mkdir(parents=True, exist_ok=True)
+
+    def kept(have: int) -> str:
+        if not resumable or not have:
+            return f"{megabytes(have)} had arrived, none of it kept: run again to start over"
+        return f"the {megabytes(have)} received are kept in {part}: run again to resume"
+
     with open(part, "ab") as f:
         _lock(f, name)
         have = os.fstat(f.fileno()).st_size
-        total, started, ok = None, False, False
+        total, started, ok, watch = None, False, False, None
         try:
             headers = {"Range": f"bytes={have}-"} if have else {}
             with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
@@ -168,18 +244,37 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                     f.truncate(0)
                     length = r.headers.get("Content-Length", "")
                     total = int(length) if length.isdigit() else None
+                if limits.max_bytes is not None and total is not None \
+                        and total > limits.max_bytes:
+                    raise BadInput(f"{name}: the server says it is {megabytes(total)}; it "
+                                   f"should be at most {megabytes(limits.max_bytes)}: not the "
+                                   f"file it should be (check --url); nothing was kept")
                 if progress:
                     progress.begin(name, have, total)
-                for chunk in r.iter_content(1 << 16):
+                watch = _Watch(r, limits)
+                watch.have = have
+                # read1: what has arrived, up to 64 kB, without waiting for the whole chunk,
+                # so that a slow server's bytes land (and count) as they come.
+                for chunk in iter(lambda: r.raw.read1(1 << 16, decode_content=True), b""):
                     if stop is not None and stop.is_set():
                         raise Stopped(f"{name}: stopped at {megabytes(have)}")
                     f.write(chunk)
                     have += len(chunk)
+                    watch.have = have
+                    if limits.max_bytes is not None and have > limits.max_bytes:
+                        raise BadInput(f"{name}: the server sent over "
+                                       f"{megabytes(limits.max_bytes)}, more than the file "
+                                       "should hold (check --url); nothing was kept")
                     if progress:
                         progress.update(name, len(chunk))
+                if watch.why:  # cut: a stream without a length just ends
+                    raise urllib3.exceptions.ProtocolError(watch.why)
                 ok = total is None or have == total
-        except requests.exceptions.RequestException as err:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as err:
             reason = _short_reason(err)
+            if watch is not None and watch.why:
+                f.flush()
+                raise DownloadError(f"{name}: {watch.why}; {kept(have)}") from None
             if not started and isinstance(err, requests.exceptions.Timeout):
                 raise Unreachable(f"{url}: no answer within {timeout:g} s ({reason}): "
                                   "check the network, or pass --url") from None
@@ -187,8 +282,14 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                 raise Unreachable(f"cannot reach {url}: {reason} (offline? check the "
                                   "network, or pass --url)") from None
             raise DownloadError(f"{name}: the download broke off at {megabytes(have)} of "
-                                f"{megabytes(total)} ({reason}); run again to resume") from None
+                                f"{megabytes(total)} after the server answered ({reason}); "
+                                f"{kept(have)}") from None
+        except BadInput:
+            f.truncate(0)
+            raise
         finally:
+            if watch is not None:
+                watch.stop()
             if progress and started:
                 progress.end(name, ok)
             f.flush()
@@ -197,8 +298,9 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
     if not ok:
         if have > total:
             part.unlink(missing_ok=True)
-        raise DownloadError(f"{name}: got {megabytes(have)} of {megabytes(total)}; run again "
-                            + ("to resume" if have < total else "(the partial file was removed)"))
+        raise DownloadError(f"{name}: got {megabytes(have)} of {megabytes(total)}; "
+                            + (kept(have) if have < total else "more than the server said: "
+                               "the partial file was removed; run again"))
     return have
 
 

@@ -16,18 +16,25 @@ from lipread.corpus.archives import (
     TIMEOUT_S,
     BadInput,
     DownloadError,
+    Limits,
     check_zip,
     extract,
     fetch,
     folders,
+    http_fetch,
     workspace,
 )
 from lipread.corpus.zenodo import split_counts, write_splits
+from lipread.progress import megabytes
 
 DATA_DRIVE_ID = "1YlvpDLix3S-U8fd-gqRwPcWXAXm8JwjL"  # the tutorial's data.zip
 CHECKPOINT_DRIVE_ID = "1vWscXs4Vt0a_1IH1-ct2TCgXAZT-N3_Y"  # the tutorial's checkpoints.zip
 EXPECT_VIDEOS = 1000  # data.zip holds data/s1/*.mpg ...
 EXPECT_ALIGNMENTS = 1000  # ... and data/alignments/s1/*.align
+# The archives' sizes with margin (data.zip ~0.4 GB of MPEG clips, checkpoints.zip ~0.1 GB):
+# a download that would grow past these is not the file it should be.
+DATA_ZIP_MAX_BYTES = 1_000_000_000
+CHECKPOINTS_ZIP_MAX_BYTES = 500_000_000
 SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .index file
 
 
@@ -81,7 +88,9 @@ def checkpoint_complete(dest: Path) -> bool:
 
 
 def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
-             log=print) -> Path:
+             log=print, limits: Limits = Limits()) -> Path:
+    """The archive, whole and checked: the --zip, a plain URL (http_fetch: bounded in time,
+    rate and size) or Google Drive (gdown; its size checked once it has landed)."""
     if local_zip:
         path = Path(local_zip)
         if not path.is_file():
@@ -90,7 +99,15 @@ def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
     else:
         path = work / name
         log(f"downloading {name} from {url or f'Google Drive (id {drive_id})'}", flush=True)
-        fetch(path, drive_id, url, TIMEOUT_S)
+        if url and "drive.google.com" not in url:
+            http_fetch(url, work / f"{name}.part", TIMEOUT_S, limits=limits, resumable=False)
+            os.replace(work / f"{name}.part", path)
+        else:
+            fetch(path, drive_id, url, TIMEOUT_S)
+    if limits.max_bytes is not None and path.stat().st_size > limits.max_bytes:
+        raise BadInput(f"{path.name}: {megabytes(path.stat().st_size)}, more than the "
+                       f"{megabytes(limits.max_bytes)} it should be at most: not the file it "
+                       "should be")
     check_zip(path, drive_id, url)
     return path
 
@@ -114,7 +131,7 @@ def source_of(url, local_zip, drive_id) -> str:
 
 
 def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
-             expect_alignments=EXPECT_ALIGNMENTS, log=print) -> dict:
+             expect_alignments=EXPECT_ALIGNMENTS, log=print, limits: Limits = Limits()) -> dict:
     """The data in `dest`; returns what was done: {"status", "message", "videos", ...}."""
     if dest.exists() and not dest.is_dir():
         raise BadInput(f"{dest}: exists and is not a folder")
@@ -132,7 +149,8 @@ def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
     work = workspace(dest, "data")
     try:
         with _given_zip_is_bad(local_zip):
-            archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip, log)
+            archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip, log,
+                               limits.capped(DATA_ZIP_MAX_BYTES))
             extract(archive, work / "x")
             root = find_data_root(work / "x")
             videos, alignments = count_data(root)
@@ -161,7 +179,8 @@ def _checkpoint_files(dest: Path) -> list[str]:
     return sorted(p.name for p in dest.glob("checkpoint*"))
 
 
-def get_checkpoint(dest: Path, url=None, local_zip=None, log=print) -> dict:
+def get_checkpoint(dest: Path, url=None, local_zip=None, log=print,
+                   limits: Limits = Limits()) -> dict:
     """The tutorial's checkpoint in `dest`; returns what was done, as get_data does."""
     if dest.exists() and not dest.is_dir():
         raise BadInput(f"{dest}: exists and is not a folder")
@@ -173,7 +192,7 @@ def get_checkpoint(dest: Path, url=None, local_zip=None, log=print) -> dict:
     try:
         with _given_zip_is_bad(local_zip):
             archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip,
-                               log)
+                               log, limits.capped(CHECKPOINTS_ZIP_MAX_BYTES))
             extract(archive, work / "x")
             folder = find_checkpoint(work / "x")
         dest.mkdir(exist_ok=True)

@@ -27,6 +27,7 @@ from lipread.corpus.archives import (
     TIMEOUT_S,
     BadInput,
     DownloadError,
+    Limits,
     Refused,
     Stopped,
     Unreachable,
@@ -48,6 +49,10 @@ NO_VIDEO = frozenset({21})  # GRID has no video of speaker 21
 SPEAKERS_ALL = "s1-s34"
 JOBS = 4  # files downloaded at once
 DOWNLOADS = ".downloads"  # DIR/.downloads/<file>.part: transfers to resume
+# The record's files with margin (a speaker's zip < 1 GB, alignments.zip a few MB): a
+# download that would grow past these is not the file it should be.
+SPEAKER_ZIP_MAX_BYTES = 2_000_000_000
+ALIGNMENTS_ZIP_MAX_BYTES = 100_000_000
 MARKER = ".complete"  # DIR/sN/.complete: the speaker landed whole (JSON: what and whence)
 SEED = 0  # of the test split drawn when the data lacks the 100 clips below
 
@@ -135,6 +140,7 @@ class _Run:
     stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C
     offline: threading.Event = field(default_factory=threading.Event)
     fetched: set = field(default_factory=set)  # the names this run put in DIR/.downloads
+    limits: Limits = Limits()
 
     def fetch(self, name: str, check=None) -> tuple:
         """DIR/.downloads/<name>, whole, checked (and check(path)); a bad one is removed."""
@@ -146,8 +152,9 @@ class _Run:
         self.fetched.add(name)
         if not path.is_file():
             try:
+                cap = ALIGNMENTS_ZIP_MAX_BYTES if name == ALIGNMENTS_ZIP else SPEAKER_ZIP_MAX_BYTES
                 http_fetch(url, path.with_name(f"{name}.part"), TIMEOUT_S, self.progress,
-                           self.stop)
+                           self.stop, self.limits.capped(cap))
             except Unreachable:
                 self.offline.set()
                 raise
@@ -214,7 +221,7 @@ class _Run:
 
 
 def get_grid(root: Path, speakers, base: str = ZENODO, jobs: int = JOBS, log=print,
-             bars: bool | None = None) -> dict:
+             bars: bool | None = None, limits: Limits = Limits()) -> dict:
     """The speakers' videos and alignments in `root`; returns what was done, with an
     "error" when some failed (the others land all the same)."""
     if root.exists() and not root.is_dir():
@@ -242,7 +249,7 @@ def get_grid(root: Path, speakers, base: str = ZENODO, jobs: int = JOBS, log=pri
         raise BadInput(f"{root}: cannot create it ({err.strerror})") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise BadInput(f"{root}: cannot write in it")
-    run, errors = _Run(root, base, Progress(len(todo) + 1, log, bars)), {}
+    run, errors = _Run(root, base, Progress(len(todo) + 1, log, bars), limits=limits), {}
     try:
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             alignments = pool.submit(run.fetch, ALIGNMENTS_ZIP, alignment_index)
