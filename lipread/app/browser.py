@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from lipread.app.files import cache_dir
 
 CONVERT_TIMEOUT_S = 180  # a stuck ffmpeg is killed after this
 MAX_VIDEO_SECONDS = 60  # the browser copy of a long upload keeps its first minute
+CACHE_MAX_BYTES = 1_000_000_000  # converted videos kept per user, the least recently used
+CACHE_MAX_AGE_S = 30 * 86400  # go first; none is kept unused longer than this
+PARTIAL_MAX_AGE_S = 3600  # a conversion still unfinished after this was killed
 
 
 class ConversionError(RuntimeError):
@@ -41,6 +45,7 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
     folder = cache_dir()
     target = folder / f"{digest}.mp4"
     if target.is_file() and target.stat().st_size > 0:
+        os.utime(target)  # used now: the last to go when the cache is trimmed
         return target, False
     partial = folder / f".{digest}.{uuid.uuid4().hex}.part.mp4"
     try:
@@ -64,6 +69,7 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
             raise ConversionError("ffmpeg could not convert the video: "
                                   + (lines[-1] if lines else f"exit {process.returncode}"))
         os.replace(partial, target)
+        trim_cache(folder, keep=target)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
@@ -72,3 +78,29 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
         with contextlib.suppress(OSError):
             partial.unlink()
     return target, True
+
+
+def trim_cache(folder: Path, keep: Path | None = None, max_bytes: int = CACHE_MAX_BYTES,
+               max_age_s: float = CACHE_MAX_AGE_S) -> list[Path]:
+    """The cache of converted videos under its caps: copies unused for `max_age_s` go, then
+    the least recently used until the rest fit in `max_bytes` (never `keep`), and the
+    partial files of killed conversions. Returns what was removed."""
+    now, removed, kept_bytes = time.time(), [], 0
+    for part in folder.glob(".*.part.mp4"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > PARTIAL_MAX_AGE_S:
+                part.unlink()
+                removed.append(part)
+    copies = []
+    for path in folder.glob("*.mp4"):
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            copies.append((info.st_mtime, info.st_size, path))
+    for mtime, size, path in sorted(copies, reverse=True):  # the most recently used first
+        if path != keep and (now - mtime > max_age_s or kept_bytes + size > max_bytes):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+            continue
+        kept_bytes += size
+    return removed

@@ -6,12 +6,15 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 from lipread.video import VIDEO_EXTS
 
 UPLOAD_PREFIX = "lipread-upload-"  # each upload's own temp folder
+UPLOAD_STALE_S = 3600  # an upload is read in seconds: a folder this old was left by a kill
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -37,6 +40,7 @@ def temp_copy(data: bytes, suffix: str = ".bin"):
     """The bytes as `upload<suffix>` alone in a fresh private folder (mkdtemp: mode 0700,
     a unique name), removed with the folder afterwards: whatever the file names, there is
     nothing beside it to read."""
+    sweep_uploads()
     folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
     try:
         path = folder / f"upload{suffix}"
@@ -46,6 +50,19 @@ def temp_copy(data: bytes, suffix: str = ".bin"):
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_uploads(max_age_s: float = UPLOAD_STALE_S) -> list[Path]:
+    """Remove this user's upload folders that a killed server left in the temp folder."""
+    removed, now = [], time.time()
+    for folder in Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            info = folder.lstat()
+            if (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+                    and now - info.st_mtime > max_age_s):
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed
 
 
 def cache_dir() -> Path:

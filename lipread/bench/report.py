@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 
@@ -93,7 +94,10 @@ def emit(result: dict, json_out: str | None) -> None:
     print(summary(result), file=report, flush=True)
     if json_out == "-":
         print(json.dumps(result, indent=1), flush=True)
-    elif json_out:
-        tmp = Path(f"{json_out}.partial")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, json_out)
+    elif json_out:  # whole or not at all, under a name no other run uses
+        tmp = Path(json_out).with_name(f".{Path(json_out).name}.{uuid.uuid4().hex}.partial")
+        try:
+            tmp.write_text(json.dumps(result, indent=1))
+            os.replace(tmp, json_out)
+        finally:
+            tmp.unlink(missing_ok=True)

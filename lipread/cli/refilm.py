@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from lipread import grid
@@ -49,8 +50,7 @@ def refilm(src, dst, variant: str) -> Path:
 def refilm_folder(data_dir: Path, names: list[str], dest: Path, variant: str) -> Path:
     """DEST/<variant>/ in the data folder's layout, written under a temp name first."""
     final = dest / variant
-    work = dest / f".{variant}.partial"
-    shutil.rmtree(work, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{variant}.", suffix=".partial", dir=dest))
     (work / grid.SPEAKER).mkdir(parents=True)
     (work / "alignments" / grid.SPEAKER).mkdir(parents=True)
     (work / "splits").mkdir()

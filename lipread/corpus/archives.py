@@ -5,8 +5,10 @@ file and overall. Every failure is one DownloadError whose message is the whole 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import struct
 import sys
 import tempfile
@@ -84,16 +86,64 @@ def folders(tree: Path, depth: int = 3):
         level = nxt
 
 
-def workspace(dest: Path, what: str) -> Path:
-    """A fresh folder beside dest (same file system, so renames out of it are atomic)."""
-    parent = dest.absolute().parent
+@contextlib.contextmanager
+def workspace(parent: Path, prefix: str, dest: Path | None = None):
+    """A fresh folder `<prefix>XXXXXXXX` in `parent` (beside the destination: renames out of
+    it are atomic), locked while in use and removed afterwards. Folders of the same prefix
+    that earlier runs left (killed before they could tidy: their lock is free) go first."""
+    parent = Path(parent).absolute()
     if not parent.is_dir():
         problem = "is not a folder" if parent.exists() else "does not exist"
-        raise BadInput(f"{dest}: {parent} {problem}")
+        raise BadInput(f"{dest or parent}: {parent} {problem}")
+    sweep(parent, prefix)
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-download-", dir=parent))
+        work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     except OSError as err:
-        raise BadInput(f"{dest}: cannot write in {parent} ({err.strerror})") from None
+        raise BadInput(f"{dest or parent}: cannot write in {parent} ({err.strerror})") from None
+    try:
+        with open(work / LOCK, "w") as lock:
+            _flock(lock)
+            yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+LOCK = ".lipread-lock"  # in a workspace: held by the run using it
+
+
+def _flock(f) -> bool:
+    """An exclusive lock on open file f, without waiting; False when another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: stale folders stay there
+        return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def sweep(parent: Path, prefix: str) -> list[Path]:
+    """Remove the `<prefix>*` folders in `parent` whose run is gone (their lock is free);
+    a folder whose lock another run holds is left alone. Returns what was removed."""
+    removed = []
+    for folder in Path(parent).glob(f"{glob_escape(prefix)}*"):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            with open(folder / LOCK, "a") as lock:
+                if not _flock(lock):
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:
+            continue
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 # --- fetching ---------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 
 from lipread import grid
@@ -146,8 +145,7 @@ def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
         raise BadInput(f"{dest}: exists but holds {videos} videos and {alignments} "
                        f"alignments, not {expect_videos} and {expect_alignments}: move "
                        "it away and run again, or pass another --data-dir")
-    work = workspace(dest, "data")
-    try:
+    with workspace(dest.absolute().parent, f".{dest.name}.data-download-", dest) as work:
         with _given_zip_is_bad(local_zip):
             archive = _archive(work, "data.zip", DATA_DRIVE_ID, url, local_zip, log,
                                limits.capped(DATA_ZIP_MAX_BYTES))
@@ -164,8 +162,6 @@ def get_data(dest: Path, url=None, local_zip=None, expect_videos=EXPECT_VIDEOS,
         if dest.is_dir():
             dest.rmdir()  # empty, checked above
         os.rename(root, dest)  # the one step that makes it appear
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     splits = split_counts(dest)
     said = (f"; splits: {splits['train']} train, {splits['test']} test"
             if wrote_splits and splits else "")
@@ -188,8 +184,8 @@ def get_checkpoint(dest: Path, url=None, local_zip=None, log=print,
         return {"status": "already there", "source": None, "files": _checkpoint_files(dest),
                 "message": f"{dest / 'checkpoint'}: already there; nothing to do"}
     source = source_of(url, local_zip, CHECKPOINT_DRIVE_ID)
-    work = workspace(dest, "checkpoint")
-    try:
+    with workspace(dest.absolute().parent, f".{dest.name}.checkpoint-download-",
+                   dest) as work:
         with _given_zip_is_bad(local_zip):
             archive = _archive(work, "checkpoints.zip", CHECKPOINT_DRIVE_ID, url, local_zip,
                                log, limits.capped(CHECKPOINTS_ZIP_MAX_BYTES))
@@ -202,8 +198,6 @@ def get_checkpoint(dest: Path, url=None, local_zip=None, log=print,
                                                             folder / "checkpoint.index"]
         for f in files:
             os.replace(f, dest / f.name)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return {"status": "extracted" if local_zip else "downloaded", "source": source,
             "files": _checkpoint_files(dest),
             "message": f"{dest / 'checkpoint'}: the tutorial's weights (use --arch tutorial)"}

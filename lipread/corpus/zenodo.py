@@ -15,7 +15,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,6 +32,7 @@ from lipread.corpus.archives import (
     Unreachable,
     check_zip,
     http_fetch,
+    workspace,
 )
 from lipread.corpus.grid_archive import (
     ALIGNMENTS_ZIP,
@@ -191,8 +191,7 @@ class _Run:
     def land(self, spk: str, path: Path, videos: dict, align_zip: Path, aligns: dict) -> dict:
         """Extract into a folder inside DIR, then rename into place: alignments first, the
         videos (with the completion marker in them) last."""
-        work = Path(tempfile.mkdtemp(prefix=f".{spk}-extract-", dir=self.root))
-        try:
+        with workspace(self.root, f".{spk}-extract-") as work:
             (work / spk).mkdir()
             (work / "align").mkdir()
             with zipfile.ZipFile(path) as zf:
@@ -215,8 +214,6 @@ class _Run:
                 (self.root / "alignments").mkdir(exist_ok=True)
                 os.rename(work / "align", self.root / "alignments" / spk)
             os.rename(work / spk, self.root / spk)  # the step that makes it complete
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         return done
 
 

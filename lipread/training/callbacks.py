@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import keras
@@ -16,9 +17,12 @@ from lipread.training import checkpoint
 
 def _save_weights_atomically(model, path: Path) -> None:
     # A run killed mid-save must not leave a truncated file under the real name.
-    tmp = path.with_name(f"{path.name[:-len('.weights.h5')]}-partial.weights.h5")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name[:-len('.weights.h5')]}-{uuid.uuid4().hex}.weights.h5")
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class RunState(keras.callbacks.Callback):

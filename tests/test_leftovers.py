@@ -1,0 +1,97 @@
+"""What killed runs leave, and caches that grow (issue 22, finding 6): a download's work
+folder is removed by the next run unless another run holds it; the browser-video cache
+stays under its size and age caps, least recently used first; upload folders that a
+killed server left go. Real files, real locks, a real `lipread download`.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from lipread.app import browser, files
+from lipread.corpus import archives
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_next_download_removes_what_a_killed_one_left(tmp_path, grid_dir, test_names):
+    """Two folders like a killed `lipread download data` leaves (one with a lock file, one
+    from before locks): the next run removes both; one whose lock a live run holds stays."""
+    from lipread import grid
+
+    stale = tmp_path / ".grid.data-download-k1ll3d"
+    (stale / "x").mkdir(parents=True)
+    (stale / "data.zip.part").write_bytes(bytes(1 << 20))
+    (stale / archives.LOCK).touch()
+    older = tmp_path / ".grid.data-download-0ld"
+    older.mkdir()
+    busy = tmp_path / ".grid.data-download-bu5y"
+    busy.mkdir()
+    holder = open(busy / archives.LOCK, "w")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX)  # as a live run holds its own
+    try:
+        bad = tmp_path / "bad.zip"
+        with zipfile.ZipFile(bad, "w") as zf:  # a zip that is no data.zip: the run fails
+            zf.write(grid.alignment_path(grid_dir, test_names[0]), "x/y.align")
+        proc = subprocess.run([sys.executable, "-m", "lipread", "download", "data", "--zip", bad,
+                               "--data-dir", tmp_path / "grid"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == [busy.name, "bad.zip"]
+    finally:
+        holder.close()
+    assert archives.sweep(tmp_path, ".grid.data-download-") == [busy]  # free now: it goes
+
+
+def test_the_browser_cache_keeps_the_recently_used_under_its_caps(tmp_path):
+    now = time.time()
+    made = {}
+    for name, size, age_days in [("a", 400, 0.1), ("b", 400, 1), ("c", 400, 2), ("d", 100, 40),
+                                 ("e", 50, 3)]:
+        path = tmp_path / f"{name * 64}.mp4"
+        path.write_bytes(bytes(size))
+        os.utime(path, (now - age_days * 86400,) * 2)
+        made[name] = path
+    partial = tmp_path / f".{'f' * 64}.0123.part.mp4"  # a conversion killed two hours ago
+    partial.write_bytes(bytes(10))
+    os.utime(partial, (now - 7200,) * 2)
+    removed = browser.trim_cache(tmp_path, keep=made["c"], max_bytes=1000,
+                                 max_age_s=30 * 86400)
+    # a, b kept (800 bytes), c is the one being shown (kept whatever it costs), e would
+    # overflow the cap: it goes, and d is older than the age cap.
+    assert sorted(p.name[0] for p in removed if not p.name.startswith(".")) == ["d", "e"]
+    assert partial in removed
+    assert sorted(p.name[0] for p in tmp_path.glob("*.mp4")) == ["a", "b", "c"]
+
+
+def test_a_cache_hit_counts_as_a_use(tmp_path, monkeypatch, grid_dir, test_names):
+    from lipread import grid
+
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
+    src = grid.video_path(grid_dir, test_names[0])
+    digest = files.sha256_file(src)
+    copy, fresh = browser.to_browser_mp4(src, digest)
+    assert fresh
+    os.utime(copy, (time.time() - 10 * 86400,) * 2)
+    again, fresh = browser.to_browser_mp4(src, digest)
+    assert again == copy and not fresh and time.time() - copy.stat().st_mtime < 60
+
+
+def test_upload_folders_left_by_a_killed_server_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(files.tempfile, "tempdir", str(tmp_path))
+    old = tmp_path / f"{files.UPLOAD_PREFIX}0ld"
+    old.mkdir()
+    (old / "upload.mp4").write_bytes(b"x")
+    os.utime(old, (time.time() - 2 * files.UPLOAD_STALE_S,) * 2)
+    recent = tmp_path / f"{files.UPLOAD_PREFIX}n0w"  # another session's, being read
+    recent.mkdir()
+    with files.temp_copy(b"data", ".mp4") as path:
+        assert path.read_bytes() == b"data" and path.parent.stat().st_mode & 0o777 == 0o700
+        assert sorted(p.name for p in path.parent.iterdir()) == ["upload.mp4"]
+    assert not old.exists() and recent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [recent.name]
