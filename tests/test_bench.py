@@ -87,6 +87,12 @@ def test_bench_measures_both_pipelines(run, grid_dir):
     assert ours["train_samples_per_s"] > 0 and ours["train_batch"] == 2
     assert tutorial["train_samples_per_s"] is None  # --tutorial-train-steps 0: not measured
     assert ours["weights"].endswith("lipnet.weights.h5")
+    # The largest input read, in a process of its own: read to a GRID sentence, its peak
+    # memory under the bound the hostile-input tests hold (tests/test_hostile_video.py).
+    big = result["largest_input"]
+    assert big["size"] == "3840x2160" and 0 < big["peak_rss_mb"] < 1500
+    assert len(big["sentence_grammar"].split()) == 6
+    assert "peak memory, one 3840x2160 clip (the largest read)" in proc.stdout
 
 
 def test_bench_table_speedups_are_the_json_times_divided(run):

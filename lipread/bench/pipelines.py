@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,28 @@ def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
                                   for k in pipeline.STAGES}
         r[f"sentence_{decoder}"] = results[-1].sentence
     return r
+
+
+def measure_worst(args) -> dict:
+    """The largest input read (video.MAX_SIZE): the clip blown up into a 3840x2160 frame
+    (ffmpeg, into a private temp folder), read to a sentence once in this fresh process;
+    its peak memory is the figure."""
+    import tempfile
+
+    import imageio_ffmpeg
+
+    width, height = video.MAX_SIZE
+    with tempfile.TemporaryDirectory(prefix="lipread-bench-") as folder:
+        big = Path(folder) / "largest.mp4"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error",
+                        "-i", str(args.clip_path), "-vf",
+                        f"scale=-2:{height},pad={width}:{height}:(ow-iw)/2:0", "-c:v",
+                        "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(big)],
+                       check=True, timeout=300)
+        model = loader.load_model("lipnet", args.weights)
+        result = pipeline.transcribe(model, big, "grammar")
+    return {"size": f"{width}x{height}", "sentence_grammar": result.sentence,
+            "seconds": sum(result.seconds.values()), "peak_rss_mb": peak_rss_mb()}
 
 
 def measure_ours(args) -> dict:

@@ -63,6 +63,10 @@ def table(result: dict) -> str:
         tut["peak_rss_inference_mb"], "MB")
     row("peak memory, with training (RSS)", ours["peak_rss_mb"], None, tut["peak_rss_mb"],
         "MB")
+    if result.get("largest_input"):
+        big = result["largest_input"]
+        row(f"peak memory, one {big['size']} clip (the largest read)", big["peak_rss_mb"], None,
+            None, "MB")
     rows.append(("parameters", f"{ours['parameters'] / 1e6:.2f} M", "-",
                  f"{tut['parameters'] / 1e6:.2f} M", "-", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
