@@ -188,8 +188,12 @@ def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT
     except gdown.exceptions.FileURLRetrievalError:
         raise DownloadError(f"Google Drive did not hand out file {drive_id}; {hint}") from None
     except gdown.exceptions.DownloadError as err:
-        reason = " ".join(str(err).split()) or "the transfer broke off"
-        raise DownloadError(f"downloading from {source} failed: {reason}") from None
+        # gdown's own advice (a .part to resume with its --continue) does not hold here:
+        # the work folder goes when this run ends. Its first sentence says what happened.
+        reason = str(err).strip().splitlines()[0].split(": received")[0].rstrip(".") if \
+            str(err).strip() else "the transfer broke off"
+        raise DownloadError(f"downloading from {source} failed after it answered ({reason}); "
+                            "nothing was kept: run again to start over") from None
     if not target.is_file():
         raise DownloadError(f"downloading from {source} produced no file")
 
