@@ -129,3 +129,19 @@ def test_a_slow_server_is_cut_at_the_minimum_rate(hostile, tmp_path):
     said = str(caught.value)
     assert "under 1 kB/s (--min-rate)" in said and f"kept in {part}: run again" in said
     assert part.stat().st_size < 100  # a byte every 0.2 s for ~2.5 s
+
+
+def test_the_google_drive_path_is_held_to_the_same_limits(hostile, tmp_path):
+    """gdown (the Drive path) with the same watch: the dripping server cut at the deadline
+    through gdown's own cancellation, a declared length over the cap refused."""
+    began = time.monotonic()
+    with pytest.raises(archives.DownloadError) as caught:
+        archives.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/drip.zip",
+                       limits=archives.Limits(deadline_s=2))
+    assert time.monotonic() - began < 30
+    assert "stopped: not done after 2 s (--deadline)" in str(caught.value)
+    with pytest.raises(archives.DownloadError) as caught:
+        archives.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/huge.zip",
+                       limits=archives.Limits(max_bytes=1_000_000))
+    assert "over 1.0 MB, more than the file should hold" in str(caught.value)
+    assert not (tmp_path / "data.zip").exists()

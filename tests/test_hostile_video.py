@@ -165,7 +165,11 @@ def test_a_high_frame_rate_keeps_one_frame_per_instant(tmp_path, grid_dir, test_
     assert abs(read.frames.astype(float) - original).mean() < 3  # codec noise only
 
 
-def test_the_page_refuses_an_ffconcat_upload(tmp_path, monkeypatch, grid_dir):
+@pytest.mark.parametrize("upload, said", [
+    (b"ffconcat version 1.0\nfile ../s1/bbaf2n.mpg\n", "concat list"),
+    (b"#EXTM3U\n#EXTINF:3.0,\n../s1/bbaf2n.mpg\n", "HLS playlist"),
+    (b"bin blue at f two now\n", "text file")])
+def test_the_page_refuses_what_names_other_files(tmp_path, monkeypatch, grid_dir, upload, said):
     """The upload names a data clip by a relative path, as the finding's did: refused from
     its first bytes with one line, no reading, no browser copy; its private temp folder is
     gone afterwards."""
@@ -183,13 +187,12 @@ def test_the_page_refuses_an_ffconcat_upload(tmp_path, monkeypatch, grid_dir):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
     copies = set((tmp_path / "videos").glob("*.mp4"))  # the data clip shown first
-    talk = b"ffconcat version 1.0\nfile ../s1/bbaf2n.mpg\n"
-    at.file_uploader(key="upload").set_value(("talk.mp4", talk, "video/mp4"))
+    at.file_uploader(key="upload").set_value(("talk.mp4", upload, "video/mp4"))
     at.run()
     tempfile.tempdir = None
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and "concat list" in errors[0], errors
+    assert len(errors) == 1 and said in errors[0], errors
     assert "your upload" in errors[0] and "give a video file" in errors[0]
     assert not at.get("vega_lite_chart") and not at.get("video")
     assert set((tmp_path / "videos").glob("*.mp4")) == copies  # no browser copy of it

@@ -6,6 +6,7 @@ file and overall. Every failure is one DownloadError whose message is the whole 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -159,20 +160,37 @@ def _short_reason(err: Exception) -> str:
     return type(err).__name__
 
 
-def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT_S) -> None:
-    """gdown, from Drive (or `url`), to `target`; every failure as one DownloadError."""
+def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT_S,
+          limits: Limits = Limits()) -> None:
+    """gdown, from Drive (or a Drive `url`), to `target`, held to `limits` (gdown's own
+    cancellation, from a watch over its progress); every failure as one DownloadError."""
     import gdown
     import requests
 
     source = url or f"Google Drive (id {drive_id})"
     hint = DRIVE_HINT.format(id=drive_id)
     quiet = not sys.stderr.isatty()  # a progress bar for people, silence for logs
+    cancel = threading.Event()
+    watch = _Watch(limits, cancel.set)
+
+    def progress(have: int, total: int | None) -> None:
+        watch.have = have
+        if limits.max_bytes is not None and max(have, total or 0) > limits.max_bytes:
+            watch.why = (f"it is over {megabytes(limits.max_bytes)}, more than the file "
+                         "should hold")
+            cancel.set()
+
     try:
         if url:
             gdown.download(url=url, output=str(target), quiet=quiet, use_cookies=False,
-                           timeout=timeout)
+                           timeout=timeout, progress=progress, cancel=cancel)
         else:
-            gdown.download(id=drive_id, output=str(target), quiet=quiet, timeout=timeout)
+            gdown.download(id=drive_id, output=str(target), quiet=quiet, timeout=timeout,
+                           progress=progress, cancel=cancel)
+    except gdown.exceptions.DownloadCancelled:
+        raise DownloadError(f"downloading from {source} stopped: {watch.why}; "
+                            f"{megabytes(watch.have)} had arrived, none of it kept: run again "
+                            "to start over") from None
     except requests.exceptions.HTTPError as err:
         status = err.response.status_code if err.response is not None else "an error"
         raise DownloadError(f"{source} answered HTTP {status}"
@@ -194,6 +212,8 @@ def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT
             str(err).strip() else "the transfer broke off"
         raise DownloadError(f"downloading from {source} failed after it answered ({reason}); "
                             "nothing was kept: run again to start over") from None
+    finally:
+        watch.stop()
     if not target.is_file():
         raise DownloadError(f"downloading from {source} produced no file")
 
@@ -206,11 +226,11 @@ def _total_of(content_range: str | None) -> int | None:
 
 class _Watch:
     """Ends a transfer that runs past its deadline or stays under the minimum rate: a
-    thread that samples the bytes received and shuts the socket down (a read blocked on a
-    server sending a byte at a time returns only then)."""
+    thread that samples the bytes received (`have`, kept up to date by the transfer) and
+    calls `cut` when a limit is passed."""
 
-    def __init__(self, response, limits: Limits):
-        self.response, self.limits = response, limits
+    def __init__(self, limits: Limits, cut):
+        self.limits, self.cut = limits, cut  # cut(): end the transfer, from this thread
         self.have, self.why = 0, None
         self.start = time.monotonic()
         self.samples = [(self.start, 0)]
@@ -234,22 +254,23 @@ class _Watch:
                             f"{now - then:.0f} s, under {limits.min_rate_kbps:g} kB/s "
                             "(--min-rate)")
             if self.why:
-                self._cut()
+                self.cut()
                 return
-
-    def _cut(self) -> None:
-        import socket
-
-        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
-        try:  # the reading thread sees the end of the stream, and closes it itself
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def stop(self) -> None:
         self.done.set()
         self.thread.join()
+
+
+def _shut(response) -> None:
+    """Shut a response's socket from another thread: a read blocked on a server sending a
+    byte at a time returns then, and the reading thread closes the stream itself."""
+    import socket
+
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    with contextlib.suppress(OSError):
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
@@ -305,7 +326,7 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                                    f"file it should be (check --url); nothing was kept")
                 if progress:
                     progress.begin(name, have, total)
-                watch = _Watch(r, limits)
+                watch = _Watch(limits, functools.partial(_shut, r))
                 watch.have = have
                 # read1: what has arrived, up to 64 kB, without waiting for the whole chunk,
                 # so that a slow server's bytes land (and count) as they come.

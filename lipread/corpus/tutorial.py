@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.parse
 from pathlib import Path
 
 from lipread import grid
@@ -32,6 +33,7 @@ EXPECT_VIDEOS = 1000  # data.zip holds data/s1/*.mpg ...
 EXPECT_ALIGNMENTS = 1000  # ... and data/alignments/s1/*.align
 # The archives' sizes with margin (data.zip ~0.4 GB of MPEG clips, checkpoints.zip ~0.1 GB):
 # a download that would grow past these is not the file it should be.
+DRIVE_HOSTS = ("drive.google.com", "drive.usercontent.google.com")  # gdown's, not plain HTTP
 DATA_ZIP_MAX_BYTES = 1_000_000_000
 CHECKPOINTS_ZIP_MAX_BYTES = 500_000_000
 SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the last 8 bytes of a TF .index file
@@ -98,11 +100,12 @@ def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
     else:
         path = work / name
         log(f"downloading {name} from {url or f'Google Drive (id {drive_id})'}", flush=True)
-        if url and "drive.google.com" not in url:
+        host = urllib.parse.urlparse(url).hostname or "" if url else ""
+        if url and not host.endswith(DRIVE_HOSTS):
             http_fetch(url, work / f"{name}.part", TIMEOUT_S, limits=limits, resumable=False)
             os.replace(work / f"{name}.part", path)
         else:
-            fetch(path, drive_id, url, TIMEOUT_S)
+            fetch(path, drive_id, url, TIMEOUT_S, limits)
     if limits.max_bytes is not None and path.stat().st_size > limits.max_bytes:
         raise BadInput(f"{path.name}: {megabytes(path.stat().st_size)}, more than the "
                        f"{megabytes(limits.max_bytes)} it should be at most: not the file it "
