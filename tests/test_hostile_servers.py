@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lipread.corpus import archives
+from lipread.corpus import archives, transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,8 +113,8 @@ def test_a_declared_length_over_the_cap_is_refused_at_once(hostile, tmp_path):
 def test_a_stream_without_end_stops_at_the_size_cap(hostile, tmp_path):
     part = tmp_path / "endless.zip.part"
     with pytest.raises(archives.BadInput) as caught:
-        archives.http_fetch(f"{hostile}/endless.zip", part,
-                            limits=archives.Limits(max_bytes=5_000_000))
+        transfer.http_fetch(f"{hostile}/endless.zip", part,
+                            limits=transfer.Limits(max_bytes=5_000_000))
     assert "the server sent over 5.0 MB, more than the file should hold" in str(caught.value)
     assert not part.exists()
 
@@ -123,8 +123,8 @@ def test_a_slow_server_is_cut_at_the_minimum_rate(hostile, tmp_path):
     part = tmp_path / "drip.zip.part"
     began = time.monotonic()
     with pytest.raises(archives.DownloadError) as caught:
-        archives.http_fetch(f"{hostile}/drip.zip", part,
-                            limits=archives.Limits(min_rate_kbps=1, window_s=2))
+        transfer.http_fetch(f"{hostile}/drip.zip", part,
+                            limits=transfer.Limits(min_rate_kbps=1, window_s=2))
     assert time.monotonic() - began < 30
     said = str(caught.value)
     assert "under 1 kB/s (--min-rate)" in said and f"kept in {part}: run again" in said
@@ -136,12 +136,12 @@ def test_the_google_drive_path_is_held_to_the_same_limits(hostile, tmp_path):
     through gdown's own cancellation, a declared length over the cap refused."""
     began = time.monotonic()
     with pytest.raises(archives.DownloadError) as caught:
-        archives.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/drip.zip",
-                       limits=archives.Limits(deadline_s=2))
+        transfer.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/drip.zip",
+                       limits=transfer.Limits(deadline_s=2))
     assert time.monotonic() - began < 30
     assert "stopped: not done after 2 s (--deadline)" in str(caught.value)
     with pytest.raises(archives.DownloadError) as caught:
-        archives.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/huge.zip",
-                       limits=archives.Limits(max_bytes=1_000_000))
+        transfer.fetch(tmp_path / "data.zip", "an-id", f"{hostile}/huge.zip",
+                       limits=transfer.Limits(max_bytes=1_000_000))
     assert "over 1.0 MB, more than the file should hold" in str(caught.value)
     assert not (tmp_path / "data.zip").exists()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lipread import grid
 from lipread.cli import common
-from lipread.corpus import archives, tutorial, zenodo
+from lipread.corpus import transfer, tutorial, zenodo
 from lipread.corpus.archives import BadInput, DownloadError
 from lipread.corpus.tutorial import get_checkpoint, get_data, source_of
 from lipread.model import loader
@@ -63,11 +63,12 @@ def parse_args(argv=None):
                            "has no video, is skipped)", metavar="LIST")
     p.add_argument("--jobs", type=common.positive_int, default=None, metavar="N",
                    help=f"grid: files downloaded at once (default: {zenodo.JOBS})")
-    p.add_argument("--deadline", type=common.positive, default=archives.DEADLINE_S,
+    p.add_argument("--deadline", type=common.positive, default=transfer.DEADLINE_S,
                    metavar="SECONDS", help="the longest one file's download may take")
-    p.add_argument("--min-rate", type=common.non_negative, default=archives.MIN_RATE_KBPS,
+    p.add_argument("--min-rate", type=common.non_negative, default=transfer.MIN_RATE_KBPS,
                    metavar="KB_PER_S", help="a download slower than this over "
-                   f"{archives.RATE_WINDOW_S} s is stopped (its .part kept to resume; 0: any rate)")
+                   f"{transfer.RATE_WINDOW_S} s is stopped (its .part kept to resume; "
+                   "0: any rate)")
     p.add_argument("--zip", dest="local_zip", default=None, metavar="PATH",
                    help="use this already downloaded zip instead of downloading "
                         "(default: download)")
@@ -121,7 +122,7 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     status = common.EXIT_OK
-    limits = archives.Limits(args.deadline, args.min_rate)
+    limits = transfer.Limits(args.deadline, args.min_rate)
     try:
         if args.what == "data":
             done = get_data(dest, url, args.local_zip, args.expect_videos,

@@ -13,17 +13,14 @@ from pathlib import Path
 
 from lipread import grid
 from lipread.corpus.archives import (
-    TIMEOUT_S,
     BadInput,
     DownloadError,
-    Limits,
     check_zip,
     extract,
-    fetch,
     folders,
-    http_fetch,
     workspace,
 )
+from lipread.corpus.transfer import TIMEOUT_S, Limits, fetch, http_fetch
 from lipread.corpus.zenodo import split_counts, write_splits
 from lipread.progress import megabytes
 

@@ -23,15 +23,12 @@ from pathlib import Path
 
 from lipread import video
 from lipread.corpus.archives import (
-    TIMEOUT_S,
     BadInput,
     DownloadError,
-    Limits,
     Refused,
     Stopped,
     Unreachable,
     check_zip,
-    http_fetch,
     workspace,
 )
 from lipread.corpus.grid_archive import (
@@ -40,6 +37,7 @@ from lipread.corpus.grid_archive import (
     pick_alignments,
     speaker_videos,
 )
+from lipread.corpus.transfer import TIMEOUT_S, Limits, http_fetch
 from lipread.grid import MAX_ALIGNMENT_BYTES
 from lipread.progress import Progress
 
