@@ -9,6 +9,7 @@ their demuxers and the file protocol (FFMPEG_CAPTURE_OPTIONS). No project import
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -80,30 +81,47 @@ def refusal(head: bytes) -> str:
     return f"not a video format this reads (MP4/MOV, WebM/Matroska, AVI, MPEG, Ogg, FLV); {GIVE}"
 
 
-def check_file(path) -> str:
-    """The container of the regular, non-empty file `path`; FormatError (naming the file and
-    what to do) for anything else: missing, a folder, a pipe or device, empty, unreadable,
-    or not a video container this reads. Reads HEAD_BYTES, never follows what it says."""
+@contextlib.contextmanager
+def opened(path):
+    """The file at `path` held open and checked (a regular, non-empty file whose first
+    bytes are a container this reads): yields (its container, the name FFmpeg should open).
+    On Linux that name is /proc/self/fd/N, the very file checked, so a file swapped in
+    between cannot be what is decoded. FormatError, naming the file and what to do, for a
+    missing file, a folder, a pipe or device, an empty or unreadable file, or no video."""
     path = Path(path)
     try:
-        info = path.stat()
+        path.stat()
     except FileNotFoundError:
         raise FormatError(f"{path}: no such file") from None
     except OSError as err:
         raise FormatError(f"{path}: cannot be read ({err.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise FormatError(f"{path}: is a directory, not a video file")
-    if not stat.S_ISREG(info.st_mode):
-        raise FormatError(f"{path}: not a regular file (a pipe, socket or device): {GIVE}")
-    if info.st_size == 0:
-        raise FormatError(f"{path}: the file is empty")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            head = f.read(HEAD_BYTES)
     except OSError as err:
         raise FormatError(f"{path}: cannot be read ({err.strerror})") from None
-    kind = container(head)
-    if kind is None:
-        raise FormatError(f"{path}: {refusal(head)}")
-    return kind
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FormatError(f"{path}: is a directory, not a video file")
+        if not stat.S_ISREG(info.st_mode):
+            raise FormatError(f"{path}: not a regular file (a pipe, socket or device): {GIVE}")
+        if info.st_size == 0:
+            raise FormatError(f"{path}: the file is empty")
+        try:
+            head = os.pread(fd, HEAD_BYTES, 0)
+        except OSError as err:
+            raise FormatError(f"{path}: cannot be read ({err.strerror})") from None
+        kind = container(head)
+        if kind is None:
+            raise FormatError(f"{path}: {refusal(head)}")
+        held = Path(f"/proc/self/fd/{fd}")
+        yield kind, str(held if held.exists() else path)
+    finally:
+        os.close(fd)
+
+
+def check_file(path) -> str:
+    """The container of the regular, non-empty file `path` (see `opened`); reads its first
+    HEAD_BYTES, never follows what it says."""
+    with opened(path) as (kind, _):
+        return kind

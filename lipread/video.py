@@ -94,16 +94,21 @@ def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS) -> Clip
     this reads is opened (formats.py); at most one frame per 25 fps instant is kept while
     decoding, so memory is bounded whatever the file's frame rate or length.
     """
-    import cv2
-
     path = Path(path)
-    try:
-        formats.check_file(path)
-    except formats.FormatError as err:
-        raise VideoError(str(err)) from None
     if start < 0:
         raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        with formats.opened(path) as (_, source):
+            return _decode(path, source, start, seconds)
+    except formats.FormatError as err:
+        raise VideoError(str(err)) from None
+
+
+def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
+    """read_clip's decoding of the checked file `source` (messages name `path`)."""
+    import cv2
+
+    cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can decode "

@@ -29,7 +29,8 @@ def peak_rss_mb(*argv) -> tuple[subprocess.CompletedProcess, float]:
     probe = ("import resource, subprocess, sys; "
              "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
              "sys.stderr.write(p.stderr); sys.stdout.write(p.stdout); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)")
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+             "sys.exit(p.returncode)")
     proc = subprocess.run([sys.executable, "-c", probe, *map(str, argv)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     return proc, int(proc.stdout.strip().splitlines()[-1]) / 1024
@@ -86,7 +87,8 @@ def test_ffmpeg_itself_refuses_a_concat_list(pointers):
 
 @pytest.mark.parametrize("name, head, kind", [
     ("a.mpg", b"\x00\x00\x01\xba\x44", "MPEG-PS"), ("a.m1v", b"\x00\x00\x01\xb3\x16", "MPEG-ES"),
-    ("a.mp4", b"\x00\x00\x00\x20ftypisom", "MP4/MOV"), ("a.mov", b"\x00\x00\x00\x08wide", "MP4/MOV"),
+    ("a.mp4", b"\x00\x00\x00\x20ftypisom", "MP4/MOV"),
+    ("a.mov", b"\x00\x00\x00\x08wide", "MP4/MOV"),
     ("a.webm", b"\x1a\x45\xdf\xa3\x9f", "Matroska/WebM"), ("a.avi", b"RIFF\x00\x00\x00\x00AVI ",
                                                           "AVI"),
     ("a.ogv", b"OggS\x00\x02", "Ogg"), ("a.flv", b"FLV\x01\x05", "FLV"),
@@ -197,3 +199,19 @@ def test_the_page_refuses_what_names_other_files(tmp_path, monkeypatch, grid_dir
     assert not at.get("vega_lite_chart") and not at.get("video")
     assert set((tmp_path / "videos").glob("*.mp4")) == copies  # no browser copy of it
     assert not list((tmp_path / "tmp").glob(f"{files.UPLOAD_PREFIX}*"))
+
+
+def test_the_file_decoded_is_the_file_checked(pointers, tmp_path):
+    """A file swapped for a concat list after its first bytes were checked: what FFmpeg
+    opens is still the file that was checked (held open, opened by descriptor)."""
+    import cv2
+
+    path = tmp_path / "swapped.mp4"
+    path.write_bytes(pointers["secret"].read_bytes())
+    with formats.opened(path) as (kind, source):
+        os.replace(pointers["concat"], path)  # the name now holds the concat list
+        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+        assert kind == formats.check_file(pointers["secret"]) and cap.isOpened() and cap.read()[0]
+        cap.release()
+    with pytest.raises(video.VideoError, match="concat list"):
+        video.read_clip(path)
