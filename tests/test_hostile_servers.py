@@ -145,3 +145,15 @@ def test_the_google_drive_path_is_held_to_the_same_limits(hostile, tmp_path):
                        limits=transfer.Limits(max_bytes=1_000_000))
     assert "over 1.0 MB, more than the file should hold" in str(caught.value)
     assert not (tmp_path / "data.zip").exists()
+
+
+@pytest.mark.parametrize("flag, value, said", [
+    ("--deadline", "0", "argument --deadline: must be more than 0, not 0"),
+    ("--deadline", "soon", "argument --deadline: not a number: 'soon'"),
+    ("--min-rate", "-1", "argument --min-rate: must be 0 or more, not -1"),
+])
+def test_bad_limits_are_one_line_and_exit_2(tmp_path, flag, value, said):
+    proc = download("data", "--data-dir", tmp_path / "data", flag, value)
+    line = one_line(proc, 2)
+    assert line.startswith(f"lipread download: error: {said}"), line
+    assert list(tmp_path.iterdir()) == []
