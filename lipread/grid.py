@@ -39,6 +39,7 @@ GRID_SLOTS = (
     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
     ("again", "now", "please", "soon"),
 )
+SLOT_NAMES = ("command", "colour", "preposition", "letter", "digit", "adverb")
 GRID_WORDS = sorted({w for slot in GRID_SLOTS for w in slot})
 
 
@@ -115,6 +116,18 @@ def load_sentence(path) -> str:
 
 
 # --- where the data lives ---------------------------------------------------
+
+def grammar_error(text: str) -> str | None:
+    """Why `text` is not a GRID sentence (None when it is one)."""
+    words = text.split()
+    if len(words) != len(GRID_SLOTS):
+        return (f"{len(words)} words; a GRID sentence has {len(GRID_SLOTS)}: command colour "
+                "preposition letter digit adverb, e.g. 'bin blue at f two now'")
+    for word, slot, what in zip(words, GRID_SLOTS, SLOT_NAMES):
+        if word not in slot:
+            return f"{word!r} is no GRID {what} ({', '.join(slot[:4])}, ...)"
+    return None
+
 
 def resolve_data_dir(flag: str | os.PathLike | None = None) -> Path:
     """A flag wins, then $LIPREAD_DATA_DIR, then data/."""

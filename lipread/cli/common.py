@@ -148,6 +148,25 @@ def add_model(p: argparse.ArgumentParser, ensemble: bool = False) -> None:
         {"nargs": "+", "help": "default: the shipped weights of --arch; several: an "
                                "ensemble, their per-frame probabilities averaged"}
         if ensemble else {"help": "default: the shipped weights of --arch"}))
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="read with a person's profile (made by lipread enroll) instead of "
+                        "the general reader (default: none)")
+
+
+def load_models(args, ensemble: bool = False):
+    """The network --profile, or --arch and --weights, name (a list with `ensemble`).
+    Raises ValueError (WeightsError, ProfileError) saying what is wrong."""
+    if args.profile is not None:
+        from lipread.enroll import profiles
+
+        if args.weights or args.arch != loader.ARCHS[0]:
+            raise ValueError("--profile is a lipnet reader of its own: give it without "
+                             "--weights and --arch")
+        model = profiles.load(args.profile)
+        return [model] if ensemble else model
+    if ensemble:
+        return [loader.load_model(args.arch, w) for w in args.weights or [None]]
+    return loader.load_model(args.arch, args.weights)
 
 
 def add_json(p: argparse.ArgumentParser, what: str = "the results") -> None:

@@ -124,7 +124,7 @@ def cli(argv=None) -> int:
         names = clips_to_evaluate(data_dir, args.names, speakers)
         common.check_writable(args.json)
         common.import_keras()
-        model = [loader.load_model(args.arch, w) for w in args.weights or [None]]
+        model = common.load_models(args, ensemble=True)
         t0 = time.perf_counter()
         wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size,
                                       args.crop)
@@ -133,9 +133,14 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     weights = " + ".join(map(str, args.weights or [loader.DEFAULT_WEIGHTS[args.arch]]))
+    if args.profile:
+        from lipread.enroll import profiles
+
+        weights = str(profiles.path(args.profile) / profiles.WEIGHTS_FILE)
     wrong = sum(1 for c in per_clip if c["word_errors"])
     report = sys.stderr if args.json == "-" else sys.stdout
-    print(f"{len(per_clip)} clips, decoder {args.decoder}, crop {args.crop}, {args.arch} "
+    reader = f"profile {args.profile}" if args.profile else args.arch
+    print(f"{len(per_clip)} clips, decoder {args.decoder}, crop {args.crop}, {reader} "
           f"({weights})", file=report)
     print(f"WER {wer:.2%}  CER {cer:.2%}  ({wrong} clips with a word wrong; {seconds:.1f} s)",
           file=report)
@@ -146,6 +151,7 @@ def cli(argv=None) -> int:
     if args.json:
         common.write_json(args.json, {
             "wer": wer, "cer": cer, "clips": len(per_clip), "decoder": args.decoder,
-            "crop": args.crop, "arch": args.arch, "weights": weights, "data_dir": str(data_dir),
+            "crop": args.crop, "arch": args.arch, "profile": args.profile, "weights": weights,
+            "data_dir": str(data_dir),
             "names": args.names, "by_speaker": speakers, "per_clip": per_clip})
     return common.EXIT_OK

@@ -7,7 +7,7 @@ import sys
 from lipread.cli import common
 
 PROG = "lipread"
-VERBS = ("predict", "evaluate", "train", "download", "preprocess", "splits", "bench",
+VERBS = ("predict", "evaluate", "enroll", "train", "download", "preprocess", "splits", "bench",
          "refilm")
 
 

@@ -18,7 +18,6 @@ import sys
 
 from lipread import formats, grid, pipeline, video
 from lipread.cli import common
-from lipread.model import loader
 
 PROG = "lipread predict"
 
@@ -113,7 +112,7 @@ def cli(argv=None) -> int:
             return common.EXIT_BAD_INPUT
         common.check_writable(args.json)
         common.import_keras()
-        model = loader.load_model(args.arch, args.weights)
+        model = common.load_models(args)
     except (OSError, ValueError) as err:  # WeightsError too
         error(err)
         return common.EXIT_BAD_INPUT
@@ -134,6 +133,7 @@ def cli(argv=None) -> int:
         if args.json != "-":
             print(f"{label}\t{result.sentence}" if several else result.sentence, flush=True)
     if args.json and results:
-        common.write_json(args.json, {"arch": args.arch, "decoder": args.decoder,
+        common.write_json(args.json, {"arch": args.arch, "profile": args.profile,
+                                        "decoder": args.decoder,
                                         "crop": args.crop, "results": results})
     return common.EXIT_BAD_INPUT if bad else common.EXIT_OK

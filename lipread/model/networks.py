@@ -32,12 +32,15 @@ GRU_DROPOUT = 0.0
 
 
 def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
-                     gru_units=GRU_UNITS):
+                     gru_units=GRU_UNITS, adapters=False, prompt=False):
     from keras import layers
 
     from lipread.model import fastconv  # imports Keras: only when a network is built
+    from lipread.model import prompt as prompt_layer
 
     x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
+    if prompt:  # a person's learned padding and prompt (enrollment, lipread/enroll)
+        x = prompt_layer.InputPrompt(name="prompt")(x)
     for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
         if i == 1:  # the same convolution, computed faster (fastconv.py)
             x = fastconv.Conv3D(filters, kernel, strides=CONV1_STRIDES, use_bias=False,
@@ -46,6 +49,10 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
             x = layers.Conv3D(filters, kernel, padding="same", use_bias=False,
                               kernel_initializer="glorot_uniform", name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
+        if adapters:  # a person's residual adapter, zero at the start (lipread/enroll)
+            delta = layers.Conv3D(filters, 1, use_bias=False, kernel_initializer="zeros",
+                                  name=f"adapter{i}")(x)
+            x = layers.Add(name=f"adapted{i}")([x, delta])
         x = layers.Activation("relu", name=f"relu{i}")(x)
         x = layers.SpatialDropout3D(spatial_dropout, name=f"drop{i}")(x)
         x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
@@ -83,7 +90,7 @@ def pooled_conv1_init(shape, dtype=None):
 
 
 def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
-                          gru_units=GRU_UNITS):
+                          gru_units=GRU_UNITS, adapters=False, prompt=False):
     """LipNet with a second, training-only head: the GRID word spoken at each frame.
 
     The alignments say which word each frame belongs to; predicting it gives the
@@ -94,7 +101,8 @@ def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPO
     from keras import layers
 
     inputs = keras.Input(INPUT_SHAPE, name="frames")
-    features = _lipnet_features(inputs, spatial_dropout, gru_dropout, gru_units)
+    features = _lipnet_features(inputs, spatial_dropout, gru_dropout, gru_units, adapters,
+                                prompt)
     chars = layers.Dense(NUM_CLASSES, activation="softmax", name="chars")(features)
     words = layers.Dense(N_WORD_CLASSES, name="words")(features)  # logits
     return keras.Model(inputs, [chars, words], name="lipnet_training")
@@ -108,8 +116,11 @@ def inference_model(training_model):
                        name="lipnet")
 
 
-def build_lipnet(gru_units=GRU_UNITS):
-    return inference_model(build_lipnet_training(gru_units=gru_units))
+def build_lipnet(gru_units=GRU_UNITS, adapters=False, prompt=False):
+    """The inference network; with a person's residual adapters after each convolution's
+    batch norm and/or a learned prompt over the padded input (lipread/enroll)."""
+    return inference_model(build_lipnet_training(gru_units=gru_units, adapters=adapters,
+                                                 prompt=prompt))
 
 
 def build_tutorial():

@@ -1,0 +1,106 @@
+"""Teach it your face: adapt the reader to one person from a few of their clips.
+
+    lipread enroll --name alice --data-dir recordings/alice      # videos + a .txt sentence each
+    lipread enroll --name s26 --data-dir ../shared/others --names s26-enroll.txt
+    lipread predict --profile alice talk.mp4                     # then read with it
+
+The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
+each with its sentence beside it (<stem>.txt, words only); every sentence from the GRID
+grammar (command colour preposition letter digit adverb). The last clip is held out of
+training: it stops training early and is read before and after, on the profile's card.
+The profile (weights and card) goes to profiles/NAME/ ($LIPREAD_PROFILES_DIR to move it),
+written whole or not at all; the general reader is never changed.
+Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+from lipread.cli import common
+from lipread.enroll import adapt, methods
+
+PROG = "lipread enroll"
+
+
+def parse_args(argv=None):
+    p = common.parser(PROG, __doc__)
+    p.add_argument("--name", required=True, help="the profile's name: 1-32 of a-z 0-9 _ -")
+    common.add_data_dir(p)
+    p.add_argument("--names", default=None, metavar="FILE",
+                   help="file of clip names of --data-dir to enroll, one a line "
+                        "(default: every clip there)")
+    p.add_argument("--method", choices=list(methods.REGISTRY), default=adapt.METHOD,
+                   help=methods.describe())
+    p.add_argument("--lr", type=common.positive, default=adapt.LEARNING_RATE,
+                   help="learning rate")
+    p.add_argument("--max-epochs", type=common.positive_int, default=adapt.MAX_EPOCHS,
+                   help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips")
+    p.add_argument("--seed", type=int, default=adapt.SEED)
+    p.add_argument("--force", action="store_true", help="replace a profile of that name")
+    p.add_argument("--keep-clips", action="store_true",
+                   help="copy the clips and their sentences into the profile (recordings/)")
+    p.add_argument("--progress-file", default=None, metavar="PATH",
+                   help="keep {fraction, stage, eta_s} as JSON here while it runs (the page "
+                        "reads it)")
+    common.add_json(p, "the profile's card")
+    return p.parse_args(argv)
+
+
+def progress_writer(path):
+    """progress(fraction, stage) that rewrites `path` whole each time, with an estimate."""
+    t0 = time.monotonic()
+
+    def write(fraction, stage):
+        elapsed = time.monotonic() - t0
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.05 else None
+        data = {"fraction": round(fraction, 3), "stage": stage,
+                "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta)}
+        fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=os.path.dirname(path) or ".")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    return write
+
+
+def cli(argv=None) -> int:
+    common.quiet_tensorflow()
+    args = parse_args(argv)
+    from lipread import grid
+    from lipread.enroll import clips, profiles, teach
+
+    try:
+        profiles.check_name(args.name)
+        common.check_writable(args.json)
+        if args.progress_file:
+            common.check_writable(args.progress_file)
+        found = clips.find(grid.resolve_data_dir(args.data_dir), args.names)
+    except (OSError, ValueError) as err:  # EnrollError, ProfileError
+        common.error(PROG, err)
+        return common.EXIT_BAD_INPUT
+    held = len(found) >= teach.MIN_HELD_OUT
+    print(f"{len(found)} clip(s) of {args.name}: training on {len(found) - held}"
+          + (f", holding out {found[-1].name}" if held else " (too few to hold one out)"),
+          flush=True)
+    common.import_keras()
+    settings = adapt.Settings(method=args.method, lr=args.lr, max_epochs=args.max_epochs,
+                              seed=args.seed)
+    progress = progress_writer(args.progress_file) if args.progress_file else None
+    try:
+        info = teach.enroll(args.name, found, settings, args.force, args.keep_clips,
+                            progress=progress)
+    except (OSError, ValueError) as err:
+        common.error(PROG, err)
+        return common.EXIT_BAD_INPUT
+    h = info["held_out"]
+    if h:
+        print(f"held-out {h['name']} ({h['sentence']}): before '{h['before']['said']}' "
+              f"({h['before']['word_errors']}/{h['before']['words']} words wrong), after "
+              f"'{h['after']['said']}' ({h['after']['word_errors']}/{h['after']['words']})")
+    print(f"profile {args.name}: {profiles.path(args.name)} ({info['seconds']:.0f} s); read "
+          f"with: lipread predict --profile {args.name} VIDEO", flush=True)
+    if args.json:
+        common.write_json(args.json, info)
+    return common.EXIT_OK

@@ -1,0 +1,126 @@
+"""A person's reader trained from the general one on a few of their clips: CTC on whole
+sentences only (recordings have no word timings), augmented, stopped early on a clip held
+out of training, best weights kept.
+
+Clips come as uint8 mouth crops with training's margin (cropstore.MARGIN), so that each
+step can jitter the crop; a held-out clip is read centred, as inference reads it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lipread.enroll import methods
+
+METHOD = "full"  # chosen on one speaker and reported on the other: README, "Teach it your face"
+LEARNING_RATE = 1e-4
+MAX_EPOCHS = 40  # an epoch: SAMPLES_PER_EPOCH augmented clips, however few were given
+SAMPLES_PER_EPOCH = 8
+PATIENCE = 8  # epochs without a lower held-out loss before stopping
+FIXED_EPOCHS = 15  # run when too few clips were given to hold one out (under 3)
+BATCH_SIZE = 4
+TIME_MASKS = 1  # per clip (batches.time_mask)
+WARP_PROB = 0.5  # share of clips scaled, turned and gamma-bent (batches.warp)
+CLIPNORM = 5.0
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    method: str = METHOD
+    lr: float = LEARNING_RATE
+    max_epochs: int = MAX_EPOCHS
+    patience: int = PATIENCE
+    batch_size: int = BATCH_SIZE
+    time_masks: int = TIME_MASKS
+    warp_prob: float = WARP_PROB
+    seed: int = SEED
+
+
+@dataclass
+class Adapted:
+    model: object  # the person's inference network
+    settings: Settings
+    best_epoch: int  # 0: the general reader was best on the held-out clip
+    epochs: int  # epochs run
+    held_losses: list[float] = field(default_factory=list)  # epoch 0 (before) first
+    seconds: float = 0.0
+
+
+def labels_of(sentences) -> np.ndarray:
+    """Sentences to padded CTC label rows (float32, as Keras feeds targets)."""
+    from lipread.training import dataset
+
+    return np.stack([dataset.label_ids(s.split()) for s in sentences]).astype(np.float32)
+
+
+def epoch_batches(clips, labels, rng, settings: Settings):
+    """One epoch: SAMPLES_PER_EPOCH clips cycled in a fresh order, augmented, in batches."""
+    from lipread.training import batches
+
+    n = len(clips)
+    order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(SAMPLES_PER_EPOCH / n))])
+    order = order[:max(SAMPLES_PER_EPOCH, n)]
+    blank = np.zeros(len(clips[0]), np.int32)  # no word timings: augment() moves none
+    for i in range(0, len(order), settings.batch_size):
+        ids = order[i:i + settings.batch_size]
+        xs = [batches.augment(clips[k], blank, rng, settings.time_masks, settings.warp_prob)[0]
+              for k in ids]
+        yield np.stack(xs).astype(np.float32), labels[ids]
+
+
+def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=None,
+          log=print, progress=None) -> Adapted:
+    """The general reader (`base`, the shipped one if None) adapted to `clips` (uint8 crops
+    with margin) saying `sentences`. `held`: (clip, sentence) kept out of training, read
+    after every epoch; training stops when its loss has not fallen for `patience` epochs
+    and the best epoch's weights are kept (without one, all `max_epochs` run).
+    progress(epoch, max_epochs) after each epoch."""
+    import keras
+
+    from lipread.model import loader
+    from lipread.training import losses
+    from lipread.training.cropstore import center
+
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    model = methods.build(methods.get(settings.method), base or loader.load_model("lipnet"))
+    model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
+                  loss=losses.ctc_loss)
+    labels = labels_of(sentences)
+    held_x = held_y = None
+    if held is not None:
+        # A full batch of copies: one batch shape for every call (the loss is the same).
+        held_x = np.repeat(center(held[0])[None], settings.batch_size, axis=0)
+        held_y = np.repeat(labels_of([held[1]]), settings.batch_size, axis=0)
+
+    def held_loss():
+        return float(np.asarray(model.test_on_batch(held_x, held_y)).reshape(-1)[0])
+
+    losses_seen = [held_loss()] if held is not None else []
+    best, best_epoch, best_weights = (losses_seen or [math.inf])[0], 0, model.get_weights()
+    epoch = 0
+    for epoch in range(1, settings.max_epochs + 1):
+        for x, y in epoch_batches(clips, labels, rng, settings):
+            model.train_on_batch(x, y)
+        if held is not None:
+            losses_seen.append(held_loss())
+            if losses_seen[-1] < best:
+                best, best_epoch, best_weights = losses_seen[-1], epoch, model.get_weights()
+        if progress:
+            progress(epoch, settings.max_epochs)
+        if held is not None and epoch - best_epoch >= settings.patience:
+            break
+    if held is None:
+        best_epoch = epoch
+    else:
+        model.set_weights(best_weights)
+    seconds = time.perf_counter() - t0
+    if log:
+        log(f"adapted ({settings.method}, lr {settings.lr:g}) on {len(clips)} clip(s): "
+            f"best epoch {best_epoch} of {epoch}, {seconds:.0f} s")
+    return Adapted(model, settings, best_epoch, epoch, losses_seen, seconds)

@@ -1,0 +1,101 @@
+"""The clips a person enrolls with: found in a folder, each with its sentence, checked, and
+cut to mouth crops.
+
+A folder in GRID's layout (s26/<stem>.mpg with alignments/s26/<stem>.align), or any folder
+of videos with a sentence beside each (<stem>.txt: the words said, no timings; what the
+page's recordings are). --names picks clips of the folder by name (s26/bgbsza).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lipread import formats, grid, video
+
+SENTENCE_EXT = ".txt"
+MAX_SENTENCE_BYTES = 4096  # a GRID sentence is ~30 bytes
+MAX_CLIPS = 50  # a few prompted sentences, not a corpus (lipread train is for that)
+
+
+class EnrollError(ValueError):
+    """Clips that can't be enrolled: missing, unreadable, faceless, or off the grammar."""
+
+
+@dataclass
+class Clip:
+    name: str
+    path: Path
+    sentence: str
+
+
+def _sentence_file(path: Path) -> str:
+    if path.stat().st_size > MAX_SENTENCE_BYTES:
+        raise EnrollError(f"{path}: over {MAX_SENTENCE_BYTES} bytes; a sentence file holds "
+                          "the one sentence said in its video")
+    try:
+        return " ".join(path.read_bytes().decode("utf-8-sig").lower().split())
+    except UnicodeDecodeError:
+        raise EnrollError(f"{path}: not text; write the sentence said, e.g. 'bin blue at f "
+                          "two now'") from None
+
+
+def sentence(data_dir: Path, name: str, path: Path) -> str:
+    """The clip's sentence: its alignment, else the .txt beside its video; in the grammar."""
+    align = grid.alignment_path(data_dir, name)
+    beside = path.with_suffix(SENTENCE_EXT)
+    if align.is_file():
+        try:
+            text, source = grid.load_sentence(align), align
+        except grid.AlignmentError as err:
+            raise EnrollError(str(err)) from None
+    elif beside.is_file():
+        text, source = _sentence_file(beside), beside
+    else:
+        raise EnrollError(f"{path}: no sentence for it: give {align} or {beside} (the words "
+                          "said, e.g. 'bin blue at f two now')")
+    problem = grid.grammar_error(text)
+    if problem:
+        raise EnrollError(f"{source}: {text[:60]!r} is not a GRID sentence: {problem}")
+    return text
+
+
+def find(data_dir, names_file=None) -> list[Clip]:
+    """The folder's clips (or those --names lists), each with its checked sentence."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise EnrollError(f"{data_dir}: no such folder; give --data-dir a folder of clips "
+                          "(GRID layout, or videos with a .txt sentence beside each)")
+    if names_file:
+        try:
+            names = grid.read_names(names_file)
+        except (OSError, ValueError) as err:
+            raise EnrollError(f"--names: {err}") from None
+        try:
+            found = [(n, grid.video_path(data_dir, n)) for n in names]
+        except video.VideoError as err:
+            raise EnrollError(str(err)) from None
+    elif grid.list_speakers(data_dir):
+        found = [(n, grid.video_path(data_dir, n)) for n in grid.list_clips(data_dir)]
+    else:  # a flat folder of videos (recordings)
+        found = [(p.stem, p) for p in sorted(data_dir.iterdir())
+                 if p.suffix.lower() in video.VIDEO_EXTS and p.is_file()]
+    if not found:
+        raise EnrollError(f"{data_dir}: no videos ({', '.join(video.VIDEO_EXTS)}) in it or "
+                          "in speaker folders (s1/, s26/, ...)")
+    if len(found) > MAX_CLIPS:
+        raise EnrollError(f"{data_dir}: {len(found)} clips; enrollment takes at most "
+                          f"{MAX_CLIPS} (pick some with --names)")
+    return [Clip(n, Path(p), sentence(data_dir, n, Path(p))) for n, p in found]
+
+
+def crops(clip: Clip) -> np.ndarray:
+    """uint8 mouth crops with training's margin (cropstore.MARGIN) of 3 s of the clip."""
+    from lipread.training.cropstore import MARGIN
+
+    try:
+        formats.check_file(clip.path)
+        return video.read_mouth(clip.path, margin=MARGIN).crops
+    except (formats.FormatError, video.VideoError) as err:
+        raise EnrollError(str(err)) from None

@@ -1,0 +1,95 @@
+"""One enrollment, start to end: a person's clips cut to mouth crops, the last one held
+out, the general reader adapted on the rest (adapt.py), and the profile written whole
+(profiles.py) with its card: what was done, how long it took, and the held-out clip read
+before and after. What `lipread enroll` and the page's "Teach" run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from lipread import decoding, pipeline, scoring
+from lipread.enroll import adapt, methods, profiles
+from lipread.enroll.clips import Clip, crops
+
+MIN_HELD_OUT = 3  # clips needed before one is held out to stop training and to score it
+
+
+def _read(model, frames, truth: str) -> dict:
+    from lipread.training.cropstore import center
+
+    said = decoding.decode(pipeline.predict_probs(model, center(frames)[None])[0], "grammar")
+    edits, words = scoring.error_counts(truth, said)[:2]
+    return {"said": said, "word_errors": edits, "words": words}
+
+
+def _sha(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settings(),
+           force: bool = False, keep_clips: bool = False, log=print, progress=None) -> dict:
+    """Adapt the shipped reader to `clips`; write profile `name`; return its card.
+    progress(fraction done, what) as it goes. Raises EnrollError / ProfileError."""
+    from lipread.model import loader
+
+    t0 = time.perf_counter()
+    say = progress or (lambda fraction, what: None)
+    with profiles.writing(name, force) as folder:  # the lock first: a second one fails now
+        frames = []
+        for i, clip in enumerate(clips):
+            say(0.2 * i / len(clips), f"finding the mouth in {clip.name}")
+            frames.append(crops(clip))
+        frames = np.stack(frames)
+        say(0.2, "loading the general reader")
+        weights = loader.DEFAULT_WEIGHTS["lipnet"]
+        base = loader.load_model("lipnet", weights)
+        n = len(clips)
+        held = n - 1 if n >= MIN_HELD_OUT else None
+        train = [i for i in range(n) if i != held]
+        before = None if held is None else _read(base, frames[held], clips[held].sentence)
+        if held is None:
+            settings = dataclasses.replace(settings, max_epochs=min(settings.max_epochs,
+                                                                    adapt.FIXED_EPOCHS))
+
+        def epoch_done(epoch, epochs):
+            say(0.25 + 0.7 * epoch / epochs, f"adapting: epoch {epoch} of at most {epochs}")
+        result = adapt.adapt(frames[train], [clips[i].sentence for i in train], settings,
+                             base, None if held is None else (frames[held],
+                                                              clips[held].sentence),
+                             log=log, progress=epoch_done)
+        say(0.95, "writing the profile")
+        after = None if held is None else _read(result.model, frames[held],
+                                                clips[held].sentence)
+        info = {
+            "name": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "method": settings.method, "settings": dataclasses.asdict(settings),
+            "base_weights": {"path": weights.name, "sha256_16": _sha(weights)},
+            "clips": [{"name": c.name, "sentence": c.sentence} for c in clips],
+            "trained_on": [clips[i].name for i in train],
+            "held_out": None if held is None else {
+                "name": clips[held].name, "sentence": clips[held].sentence,
+                "before": before, "after": after},
+            "best_epoch": result.best_epoch, "epochs": result.epochs,
+            "held_out_losses": [round(x, 3) for x in result.held_losses],
+            "adapt_seconds": round(result.seconds, 1),
+        }
+        if keep_clips:
+            (folder / profiles.RECORDINGS).mkdir()
+            for clip in clips:
+                shutil.copy2(clip.path, folder / profiles.RECORDINGS / clip.path.name)
+                (folder / profiles.RECORDINGS / f"{clip.path.stem}.txt").write_text(
+                    clip.sentence + "\n")
+        info["seconds"] = round(time.perf_counter() - t0, 1)
+        profiles.save(folder, result.model, methods.get(settings.method), info)
+    say(1.0, "done")
+    return info
