@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Absolute: CI passes a relative LIPREAD_DATA_DIR, and tests link to it from tmp folders.
 GRID_DIR = Path(os.environ.get("LIPREAD_DATA_DIR") or ROOT.parent / "shared" / "grid").resolve()
+OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR")
+                  or ROOT.parent / "shared" / "others").resolve()
 GRID_MARKER = "grid"
 
 
@@ -67,6 +69,17 @@ def grid_dir() -> Path:
             pytest.fail(f"CI=true: {message}", pytrace=False)
         pytest.skip(message)
     return GRID_DIR
+
+
+@pytest.fixture(scope="session")
+def others_dir() -> Path:
+    """../shared/others: ten clips each of GRID speakers s26 and s31, with alignments."""
+    if not sorted(OTHERS_DIR.glob("s*/*.mpg")):
+        message = f"no clips of other speakers in {OTHERS_DIR} (set LIPREAD_OTHERS_DIR)"
+        if in_ci():
+            pytest.fail(f"CI=true: {message}", pytrace=False)
+        pytest.skip(message)
+    return OTHERS_DIR
 
 
 @pytest.fixture(scope="session")

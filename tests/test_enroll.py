@@ -1,0 +1,253 @@
+"""Teach it your face: `lipread enroll` on real clips of another GRID speaker (s26) with the
+real network, the profile it writes, `predict`/`evaluate --profile`, and what enroll refuses.
+
+Enrollment here runs a few epochs on four clips to keep the suite's time; how well the
+chosen method does with nine clips is the study's (lipread/enroll/study.py, README).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipread import scoring
+from lipread.enroll import methods, profiles
+from lipread.model import loader
+
+ROOT = Path(__file__).resolve().parents[1]
+ENROLL = ["s26/bgbsza", "s26/bwaq8s", "s26/lbbo3n", "s26/lrbi7p"]  # the last is held out
+EPOCHS = "8"  # enough to fit three clips, not to generalise
+MAX_PROFILE_BYTES = 4_000_000
+
+
+def lipread(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "lipread", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def leftovers(folder: Path) -> list[str]:
+    """What a profiles folder holds besides complete profiles and lock files."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir()
+                  if not (p.name.endswith(".lock") or (p / profiles.CARD_FILE).is_file()))
+
+
+@pytest.fixture(scope="module")
+def enrolled(others_dir, tmp_path_factory):
+    """Profile s26 made by the CLI from ENROLL, its card, and the general weights' hash."""
+    tmp = tmp_path_factory.mktemp("enroll")
+    names = tmp / "names.txt"
+    names.write_text("\n".join(ENROLL) + "\n")
+    env = {"LIPREAD_PROFILES_DIR": str(tmp / "profiles")}
+    general = sha(loader.DEFAULT_WEIGHTS["lipnet"])
+    proc = lipread("enroll", "--name", "s26", "--data-dir", others_dir, "--names", names,
+                   "--max-epochs", EPOCHS, "--json", tmp / "card.json",
+                   "--progress-file", tmp / "progress.json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return {"env": env, "dir": tmp / "profiles", "card": json.loads((tmp / "card.json")
+                                                                     .read_text()),
+            "general": general, "stdout": proc.stdout, "tmp": tmp,
+            "progress": json.loads((tmp / "progress.json").read_text())}
+
+
+def test_enroll_writes_a_whole_profile_and_leaves_the_general_reader(enrolled):
+    folder = enrolled["dir"] / "s26"
+    assert sorted(p.name for p in folder.iterdir()) == [profiles.CARD_FILE,
+                                                        profiles.WEIGHTS_FILE]
+    assert (folder / profiles.WEIGHTS_FILE).stat().st_size <= MAX_PROFILE_BYTES
+    assert leftovers(enrolled["dir"]) == []
+    card = enrolled["card"]
+    assert json.loads((folder / profiles.CARD_FILE).read_text()) == card
+    assert [c["name"] for c in card["clips"]] == ENROLL
+    assert card["trained_on"] == ENROLL[:-1] and card["held_out"]["name"] == ENROLL[-1]
+    assert card["held_out"]["sentence"] == "lay red by i seven please"
+    assert card["method"] == "full" and card["epochs"] <= int(EPOCHS)
+    assert len(card["held_out_losses"]) == card["epochs"] + 1  # before, then each epoch
+    assert card["best_epoch"] == int(np.argmin(card["held_out_losses"]))
+    assert enrolled["progress"]["fraction"] == 1.0
+    assert "lipread predict --profile s26" in enrolled["stdout"]
+    assert sha(loader.DEFAULT_WEIGHTS["lipnet"]) == enrolled["general"]
+
+
+def read(others_dir, names, *flags, env=None):
+    proc = lipread("predict", "--data-dir", others_dir, *names, "--decoder", "grammar",
+                   "--json", "-", *flags, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return {r["name"]: r["sentence"] for r in json.loads(proc.stdout)["results"]}
+
+
+def test_predict_with_the_profile_reads_its_clips_better(enrolled, others_dir):
+    """Trained on three clips, the profile reads them better than the general reader does."""
+    from lipread import grid
+
+    trained = ENROLL[:-1]
+    truth = {n: grid.load_sentence(grid.alignment_path(others_dir, n)) for n in trained}
+    general = read(others_dir, trained, env=enrolled["env"])
+    person = read(others_dir, trained, "--profile", "s26", env=enrolled["env"])
+    wer = {k: scoring.error_rates([truth[n] for n in trained], [r[n] for n in trained])[0]
+           for k, r in (("general", general), ("profile", person))}
+    assert wer["profile"] < wer["general"], wer
+    held = enrolled["card"]["held_out"]
+    assert read(others_dir, [ENROLL[-1]], "--profile", "s26",
+                env=enrolled["env"])[ENROLL[-1]] == held["after"]["said"]
+    assert read(others_dir, [ENROLL[-1]], env=enrolled["env"])[ENROLL[-1]] == \
+        held["before"]["said"]
+
+
+def test_evaluate_with_the_profile(enrolled, others_dir):
+    names = enrolled["tmp"] / "eval.txt"
+    names.write_text("s26/lbbo3n\n")
+    proc = lipread("evaluate", "--data-dir", others_dir, "--names", names, "--decoder",
+                   "grammar", "--profile", "s26", "--json", "-", env=enrolled["env"])
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["profile"] == "s26" and out["weights"].endswith("s26/reader.weights.h5")
+    assert "profile s26" in proc.stderr
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--profile", "nobody"], "no such profile"),
+    (["--profile", "Bad/Name"], "use 1-32 of a-z"),
+    (["--profile", "s26", "--weights", "models/lipnet.weights.h5"], "without --weights"),
+])
+def test_predict_profile_errors(enrolled, others_dir, flags, says):
+    proc = lipread("predict", "--data-dir", others_dir, "s26/lbbo3n", *flags,
+                   env=enrolled["env"])
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lipread predict: error:") \
+        and says in lines[0], proc.stderr
+
+
+def test_a_broken_card_is_one_line(enrolled, others_dir, tmp_path):
+    broken = tmp_path / "profiles" / "broken"
+    broken.mkdir(parents=True)
+    (broken / profiles.CARD_FILE).write_text("{not json")
+    proc = lipread("predict", "--data-dir", others_dir, "s26/lbbo3n", "--profile", "broken",
+                   env={"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")})
+    assert proc.returncode == 2 and "not a profile card" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# --- what enroll refuses ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_folders(others_dir, tmp_path_factory, ffmpeg_encode):
+    """Flat folders of videos with sentences beside them, each wrong in one way."""
+    import imageio_ffmpeg
+
+    root = tmp_path_factory.mktemp("bad")
+    good = others_dir / "s26" / "bgbsza.mpg"
+
+    def folder(name, files):
+        d = root / name
+        d.mkdir()
+        for stem, (src, sentence) in files.items():
+            (d / f"{stem}.mpg").write_bytes(src.read_bytes())
+            if sentence is not None:
+                (d / f"{stem}.txt").write_text(sentence + "\n")
+        return d
+
+    wall = root / "wall.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "color=c=0x9a9080:s=360x288:r=25:d=3", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(wall)], check=True, timeout=120)
+    faceless = folder("faceless", {"a": (good, "bin green by s zero again")})
+    (faceless / "b.mp4").write_bytes(wall.read_bytes())
+    (faceless / "b.txt").write_text("bin blue at f two now\n")
+    return {
+        "faceless": faceless,
+        "off_grammar": folder("off_grammar", {"a": (good, "hello there world how are you")}),
+        "bad_word": folder("bad_word", {"a": (good, "bin green by w zero again")}),
+        "no_sentence": folder("no_sentence", {"a": (good, None)}),
+        "empty": folder("empty", {}),
+    }
+
+
+@pytest.mark.parametrize("case, name, says", [
+    ("faceless", "alice", "no face"),
+    ("off_grammar", "alice", "'hello' is no GRID command"),
+    ("bad_word", "alice", "'w' is no GRID letter"),
+    ("no_sentence", "alice", "no sentence for it"),
+    ("empty", "alice", "no videos"),
+    ("missing", "alice", "no such folder"),
+    ("faceless", "Alice", "use 1-32 of a-z"),
+    ("faceless", "a" * 33, "use 1-32 of a-z"),
+    ("faceless", "../x", "use 1-32 of a-z"),
+    ("faceless", "general", "general reader's"),
+])
+def test_enroll_refuses_with_one_line_and_writes_nothing(bad_folders, tmp_path, case, name,
+                                                         says):
+    data = bad_folders.get(case, tmp_path / "missing")
+    out = tmp_path / "profiles"
+    proc = lipread("enroll", "--name", name, "--data-dir", data,
+                   env={"LIPREAD_PROFILES_DIR": str(out)})
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("lipread enroll: error:") \
+        and says in errors[0], proc.stderr
+    assert not (out / name).exists() and leftovers(out) == []
+
+
+def test_enroll_does_not_replace_a_profile_without_force(enrolled, others_dir):
+    before = sha(enrolled["dir"] / "s26" / profiles.WEIGHTS_FILE)
+    proc = lipread("enroll", "--name", "s26", "--data-dir", others_dir, "--names",
+                   enrolled["tmp"] / "names.txt", env=enrolled["env"])
+    assert proc.returncode == 2 and "pass --force" in proc.stderr, proc.stderr
+    assert sha(enrolled["dir"] / "s26" / profiles.WEIGHTS_FILE) == before
+
+
+def test_two_enrollments_of_one_name_at_once(others_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path))
+    with profiles.writing("bob") as folder:  # an enrollment of bob, running
+        proc = lipread("enroll", "--name", "bob", "--data-dir", others_dir,
+                       env={"LIPREAD_PROFILES_DIR": str(tmp_path)})
+        (folder / profiles.CARD_FILE).write_text('{"method": "full"}')
+    assert proc.returncode == 2 and "another enrollment of it is running" in proc.stderr
+    assert (tmp_path / "bob" / profiles.CARD_FILE).is_file() and leftovers(tmp_path) == []
+
+
+def test_a_failed_write_leaves_the_old_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path))
+    with profiles.writing("carol") as folder:
+        (folder / profiles.CARD_FILE).write_text('{"method": "full", "v": 1}')
+    with pytest.raises(RuntimeError):
+        with profiles.writing("carol", force=True) as folder:
+            (folder / profiles.CARD_FILE).write_text('{"method": "full", "v": 2}')
+            raise RuntimeError("stopped half way")
+    assert profiles.card("carol")["v"] == 1 and leftovers(tmp_path) == []
+    with profiles.writing("carol", force=True) as folder:
+        (folder / profiles.CARD_FILE).write_text('{"method": "full", "v": 3}')
+    assert profiles.card("carol")["v"] == 3 and leftovers(tmp_path) == []
+    assert profiles.names() == ["carol"]
+
+
+# --- the methods ---------------------------------------------------------------------
+
+TRAINS = {"full": ("conv", "bn", "bigru", "chars"), "frontend": ("conv", "bn"),
+          "batchnorm": ("bn",), "adapters": ("adapter", "bn"), "prompt": ("prompt",)}
+
+
+@pytest.mark.parametrize("name", list(methods.REGISTRY))
+def test_each_method_starts_as_the_general_reader_and_trains_its_part(name, others_dir):
+    from lipread import video
+
+    base = loader.load_model("lipnet")
+    model = methods.build(methods.get(name), base)
+    frames = video.load_video(others_dir / "s26" / "lbbo3n.mpg")[None]
+    np.testing.assert_allclose(model.predict_on_batch(frames), base.predict_on_batch(frames),
+                               atol=1e-5)
+    trained = {layer.name for layer in model.layers if layer.trainable_weights}
+    assert {t.rstrip("0123456789") for t in trained} == set(TRAINS[name]), trained
