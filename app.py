@@ -28,9 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from lipread import decoding, grid, pipeline, video
 from lipread.app import browser, files, pictures, stopwatch, widgets
+from lipread.enroll import profiles
 from lipread.model import loader
 
 APP_NAME = "LipRead"
+PAGES = Path(__file__).resolve().parent / "pages"  # the other views, one file each
 ARCH = widgets.ARCH
 MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
 
@@ -44,6 +46,14 @@ def get_model(arch: str, weights: str, stamp: tuple):
     probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
     for name in decoding.DECODERS:  # traces the network, builds the grammar graph
         decoding.decode(probs, name)
+    return model
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading your profile's reader…")
+def get_profile_model(name: str, stamp: tuple):
+    """A person's reader (lipread enroll), loaded once per profile version."""
+    model = profiles.load(name)
+    pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))
     return model
 
 
@@ -161,8 +171,17 @@ def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) 
         return None
 
 
-def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch):
+def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
+                 profile: str | None = None):
     meanwhile = "Meanwhile the video and the mouth crop still show."
+    if profile is not None:
+        try:
+            with clock.step("model"):
+                return get_profile_model(profile, stamp)
+        except (OSError, ValueError) as err:
+            st.error(f"The profile {profile} can't be loaded: {err}. Choose the general "
+                     f"reader, or teach {profile} again. {meanwhile}")
+            return None
     if stamp is None:
         st.error(f"No network weights at `{weights}`. Train them with `lipread train` "
                  "and copy `runs/lipnet/best.weights.h5` there, or put the released "
@@ -199,12 +218,12 @@ def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch)
 
 
 def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, crop: str,
-              data_dir: Path, clock: stopwatch.Stopwatch) -> None:
+              data_dir: Path, clock: stopwatch.Stopwatch, profile: str | None = None) -> None:
     view = read_view(source, path, crop, clock)
     if view is None:
         return
     frames = view["crops"]
-    model = load_network(weights, stamp, clock)
+    model = load_network(weights, stamp, clock, profile)
     left, right = st.columns(2, gap="large")
     probs = None
     with right:
@@ -238,15 +257,9 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
             widgets.show_where(view, crop)
 
 
-def main() -> None:
+def read_page() -> None:
+    """The file view: a clip or an upload, read."""
     clock = stopwatch.Stopwatch()
-    st.set_page_config(page_title=APP_NAME, page_icon="👄", layout="wide")
-    try:
-        keep_keras_session()
-    except (ImportError, AttributeError) as err:  # another Streamlit: slower switches only
-        logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
-                                            "switched off (%s): clip switches will be slower",
-                                            err)
     data_dir = grid.resolve_data_dir()
     try:
         speakers = chosen_speakers()
@@ -263,14 +276,31 @@ def main() -> None:
         uploaded = widgets.upload_box()
         crop = widgets.pick_crop()
         decoder = widgets.pick_decoder()
-        widgets.model_panel(weights, stamp)
+        profile = widgets.pick_reader(profiles.names())
+        if profile is not None:
+            weights = profiles.path(profile) / profiles.WEIGHTS_FILE
+            stamp = files.file_stamp(weights)
+        widgets.model_panel(weights, stamp, profile)
     source = choose_source(data_dir, clips, clip, uploaded)
     if source is None:
         return
     with source.file() as path:
-        show_clip(source, path, weights, stamp, decoder, crop, data_dir, clock)
+        show_clip(source, path, weights, stamp, decoder, crop, data_dir, clock, profile)
     clock.mark("page complete")
     widgets.show_timings(clock)
+
+
+def main() -> None:
+    st.set_page_config(page_title=APP_NAME, page_icon="👄", layout="wide")
+    try:
+        keep_keras_session()
+    except (ImportError, AttributeError) as err:  # another Streamlit: slower switches only
+        logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
+                                            "switched off (%s): clip switches will be slower",
+                                            err)
+    st.navigation([st.Page(read_page, title="Read a video", icon="👄", default=True),
+                   st.Page(PAGES / "teach.py", title="Teach it your face", icon="🧑",
+                           url_path="teach")]).run()
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__

@@ -67,8 +67,38 @@ def pick_decoder() -> str:
                     help="; ".join(f"{k}: {decoding.describe(k)}" for k in decoding.DECODERS))
 
 
-def model_panel(weights: Path, stamp: tuple | None) -> None:
+def pick_reader(names: list[str]) -> str | None:
+    """The general reader (None) or a person's profile; "reader_choice" in the session
+    state survives a visit to another page (the teach page sets it)."""
+    if not names:
+        st.session_state.pop("reader_choice", None)
+        return None
+    options = [None, *names]
+    chosen = st.session_state.get("reader_choice")
+    index = options.index(chosen) if chosen in options else 0
+
+    def keep():
+        st.session_state["reader_choice"] = st.session_state["reader"]
+    return st.selectbox("Reader", options, index=index, key="reader", on_change=keep,
+                        format_func=lambda n: "general (GRID speaker s1)" if n is None
+                        else f"{n}'s profile",
+                        help="A profile is the reader adapted to one person (Teach it your "
+                             "face); the general one learned GRID's speaker s1")
+
+
+def model_panel(weights: Path, stamp: tuple | None, profile: str | None = None) -> None:
     st.subheader("Model")
+    if profile is not None:
+        from lipread.enroll import profiles
+
+        try:
+            card = profiles.card(profile)
+            st.markdown(f"Reader: **{profile}'s profile** (`{weights}`), adapted from the "
+                        f"general one by `{card['method']}` on {len(card['trained_on'])} "
+                        "clips")
+        except profiles.ProfileError as err:
+            st.caption(str(err))
+        return
     size = f", {stamp[2] / 1e6:.1f} MB" if stamp else ", **missing**"
     st.markdown(f"Architecture: `{ARCH}` (LipNet: 3D convolutions, 2 bidirectional GRUs)  \n"
                 f"Weights: `{weights.name}`{size}")

@@ -72,13 +72,25 @@ def epoch_batches(clips, labels, rng, settings: Settings):
         yield np.stack(xs).astype(np.float32), labels[ids]
 
 
+def stop_epoch(losses, patience: int) -> int:
+    """The epoch early stopping keeps, given the held-out losses (epoch 0 first) in order."""
+    best = 0
+    for epoch, loss in enumerate(losses):
+        if epoch - best > patience:
+            break
+        if loss < losses[best]:
+            best = epoch
+    return best
+
+
 def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=None,
-          log=print, progress=None) -> Adapted:
+          log=print, progress=None, watch=None) -> Adapted:
     """The general reader (`base`, the shipped one if None) adapted to `clips` (uint8 crops
     with margin) saying `sentences`. `held`: (clip, sentence) kept out of training, read
     after every epoch; training stops when its loss has not fallen for `patience` epochs
     and the best epoch's weights are kept (without one, all `max_epochs` run).
-    progress(epoch, max_epochs) after each epoch."""
+    progress(epoch, max_epochs) after each epoch; watch(epoch, model) before the first
+    (epoch 0) and after each (the study reads its clips there)."""
     import keras
 
     from lipread.model import loader
@@ -104,6 +116,8 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     losses_seen = [held_loss()] if held is not None else []
     best, best_epoch, best_weights = (losses_seen or [math.inf])[0], 0, model.get_weights()
     epoch = 0
+    if watch:
+        watch(0, model)
     for epoch in range(1, settings.max_epochs + 1):
         for x, y in epoch_batches(clips, labels, rng, settings):
             model.train_on_batch(x, y)
@@ -111,6 +125,8 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
             losses_seen.append(held_loss())
             if losses_seen[-1] < best:
                 best, best_epoch, best_weights = losses_seen[-1], epoch, model.get_weights()
+        if watch:
+            watch(epoch, model)
         if progress:
             progress(epoch, settings.max_epochs)
         if held is not None and epoch - best_epoch >= settings.patience:

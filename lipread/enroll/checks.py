@@ -1,0 +1,57 @@
+"""A take checked at once, before anyone trains on it: a face found, lips moving, long
+enough; with its mouth crops to show."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lipread import formats, video
+
+MIN_LIP_MOTION = 0.04  # spread of the lips' opening over the take, in mouth widths (GRID
+# speakers 0.10-0.26; a still face ~0)
+MAX_SECONDS = 4.5  # longer takes: only the first 3 s are read, the sentence may be cut
+INNER_TOP, INNER_BOTTOM, LEFT, RIGHT = 14, 18, 0, 6  # of mouth.MOUTH's 20 lip points
+
+
+@dataclass
+class Take:
+    crops: np.ndarray | None  # (75, 46, 140) uint8, None when no face was found
+    seconds: float  # the video's length
+    problems: list[str] = field(default_factory=list)  # empty: fit to train on
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def lip_motion(track) -> float:
+    """How much the inner lips open and close: the 5th-95th percentile spread of their gap
+    over the mouth's width."""
+    p = track.mouth_points
+    width = np.maximum(np.hypot(*(p[:, RIGHT] - p[:, LEFT]).T), 1.0)
+    opening = np.hypot(*(p[:, INNER_BOTTOM] - p[:, INNER_TOP]).T) / width
+    return float(np.percentile(opening, 95) - np.percentile(opening, 5))
+
+
+def check_take(path) -> Take:
+    """What is wrong with a take, in words a person can act on (Take.problems)."""
+    try:
+        formats.check_file(path)
+        clip = video.read_clip(path)
+    except (formats.FormatError, video.VideoError) as err:
+        return Take(None, 0.0, [f"the video can't be read ({err}); record it again"])
+    try:
+        view = video.cut_mouth(clip, path=path)
+    except video.VideoError as err:
+        return Take(None, clip.duration,
+                    [f"{str(err).split(': ', 1)[-1]}; face the camera, well lit"])
+    problems = []
+    if clip.duration > MAX_SECONDS:
+        problems.append(f"it is {clip.duration:.1f} s long; only the first 3 s are read: "
+                        "say the sentence at once, in under 3 s")
+    if lip_motion(view.track) < MIN_LIP_MOTION:
+        problems.append("the lips hardly move: say the sentence clearly")
+    if view.track.faces > 1:
+        problems.append(f"{view.track.faces} faces: only yours should be in the picture")
+    return Take(view.crops, clip.duration, problems)

@@ -1,0 +1,160 @@
+"""Teach it your face: say a few GRID sentences, and the reader adapts to you.
+
+A page of app.py's navigation (url path `teach`). Each prompt's take is uploaded, checked at
+once (a face, moving lips, its length) and shown as the network will see it; "Teach" runs
+`lipread enroll` in a background process (lipread/enroll/jobs.py) whose progress this page
+polls, so that a reload finds it; when it is done, the read page reads with the new profile.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from lipread.app import files, pictures, widgets
+from lipread.enroll import checks, jobs, profiles, prompts
+
+MIN_PROMPTS, MAX_PROMPTS = 3, 20
+TAKES_STALE_S = 24 * 3600  # a session's takes are kept a day, then swept
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def checked(digest: str, _path: str) -> checks.Take:
+    return checks.check_take(_path)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def crop_gif(digest: str, _frames) -> bytes:
+    return pictures.gif_bytes(_frames)
+
+
+def takes_folder():
+    """This session's takes folder (made on first use; swept a day later)."""
+    token = st.session_state.get("takes_token")
+    folder = jobs.takes_dir(token)
+    st.session_state["takes_token"] = folder.name
+    return folder
+
+
+def choose_name() -> str | None:
+    name = st.text_input("Your name: the profile's", key="teach_name", max_chars=32,
+                         placeholder="e.g. alice", help="1-32 of a-z, 0-9, _ and -")
+    if not name:
+        return None
+    try:
+        return profiles.check_name(name)
+    except profiles.ProfileError as err:
+        st.error(str(err))
+        return None
+
+
+def choose_prompts() -> list[str]:
+    left, right = st.columns([1, 1])
+    n = left.number_input("Sentences to say", MIN_PROMPTS, MAX_PROMPTS, prompts.N_PROMPTS,
+                          key="teach_n", help="Ten take about 30 s; the last is held out "
+                          "to check the result")
+    if right.button("Other sentences", key="teach_reshuffle"):
+        st.session_state["teach_seed"] = st.session_state.get("teach_seed", 0) + 1
+    return prompts.prompts(int(n), st.session_state.get("teach_seed", 0))
+
+
+def record(i: int, sentence: str, folder) -> bool:
+    """One prompt: its sentence, the upload of its take, the take's check. True: fit."""
+    seed = st.session_state.get("teach_seed", 0)
+    with st.container(border=True, key=f"prompt_{i}"):
+        st.markdown(f"**{i + 1}.** Say: **{sentence}**")
+        upload = st.file_uploader("A video of you saying it", type=widgets.UPLOAD_TYPES,
+                                  key=f"take_{seed}_{i}",
+                                  max_upload_size=widgets.MAX_UPLOAD_MB)
+        if upload is None:
+            return False
+        data = upload.getvalue()
+        stem = f"take-{i + 1:02d}"
+        for old in folder.glob(f"{stem}.*"):  # a new take replaces the last one
+            old.unlink()
+        path = folder / f"{stem}{files.safe_suffix(upload.name)}"
+        path.write_bytes(data)
+        (folder / f"{stem}.txt").write_text(sentence + "\n")
+        take = checked(files.sha256_bytes(data), str(path))
+        if take.crops is not None:
+            st.image(crop_gif(files.sha256_bytes(data), take.crops), width=280,
+                     caption="What the network will see")
+        if take.ok:
+            st.success(f"Good take ({take.seconds:.1f} s).")
+        for problem in take.problems:
+            st.warning(f"Take {i + 1}: {problem}. Upload another take.")
+        return take.ok
+
+
+def teach_button(name: str | None, ready: int, total: int, folder) -> None:
+    exists = name is not None and (profiles.path(name) / profiles.CARD_FILE).is_file()
+    force = exists and st.checkbox(f"Replace the profile {name}", key="teach_force")
+    missing = [] if name else ["a name"]
+    if ready < total:
+        missing.append(f"{total - ready} more good take(s)")
+    if exists and not force:
+        missing.append("a new name, or replacing the old profile")
+    if st.button("Teach", type="primary", disabled=bool(missing), key="teach_go"):
+        try:
+            jobs.start(name, folder, force)
+            st.session_state["teach_watch"] = name
+        except (OSError, ValueError) as err:
+            st.error(f"Can't start: {err}")
+    if missing:
+        st.caption("Teach needs " + ", ".join(missing) + ".")
+
+
+@st.fragment(run_every=1.0)
+def show_jobs() -> None:
+    """Every enrollment on record, polled each second; a finished one the session started
+    switches the read page's reader to it."""
+    for job in jobs.jobs():
+        with st.container(border=True, key=f"job_{job.name}"):
+            if job.state == "running":
+                eta = f", about {job.eta_s:.0f} s left" if job.eta_s is not None else ""
+                st.progress(job.fraction, text=f"Teaching {job.name}: {job.stage}{eta}")
+            elif job.state == "failed":
+                st.error(f"Teaching {job.name} failed: {job.error}")
+            else:
+                show_result(job)
+
+
+def show_result(job: jobs.Job) -> None:
+    card, name = job.card, job.name
+    st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method "
+               f"{card['method']}, {len(card['trained_on'])} takes).")
+    held = card.get("held_out")
+    if held:
+        st.markdown(f"Held-out take, **{held['sentence']}**:  \n"
+                    f"before: `{held['before']['said']}` ({held['before']['word_errors']} of "
+                    f"{held['before']['words']} words wrong)  \n"
+                    f"after: `{held['after']['said']}` ({held['after']['word_errors']} of "
+                    f"{held['after']['words']} words wrong)")
+    if st.session_state.get("teach_watch") == name:
+        st.session_state["reader_choice"] = name  # the read page now reads with it
+        st.session_state.pop("teach_watch")
+    if st.session_state.get("reader_choice") == name:
+        st.caption(f"The read page now reads with {name}'s profile.")
+    elif st.button(f"Read with {name}", key=f"use_{name}"):
+        st.session_state["reader_choice"] = name
+
+
+def main() -> None:
+    st.title("Teach it your face")
+    st.markdown("The reader learned one face (GRID's speaker s1) and reads others badly. "
+                "Say a few GRID sentences, one video each, and it adapts to yours in a "
+                "few minutes. The general reader is kept; choose yours on the read page.")
+    st.caption("Film each sentence with your phone or webcam app, face to the camera, well "
+               "lit, and upload it under its prompt (recording in the page comes with the "
+               "Live page).")
+    jobs.sweep_takes(TAKES_STALE_S)
+    folder = takes_folder()
+    name = choose_name()
+    sentences = choose_prompts()
+    ready = sum(record(i, s, folder) for i, s in enumerate(sentences))
+    for extra in sorted(folder.glob("take-*")):  # takes of prompts no longer asked
+        if int(extra.stem.split("-")[1]) > len(sentences):
+            extra.unlink()
+    teach_button(name, ready, len(sentences), folder)
+    show_jobs()
+
+
+main()
