@@ -32,7 +32,8 @@ from lipread.enroll import profiles
 from lipread.model import loader
 
 APP_NAME = "LipRead"
-PAGES = Path(__file__).resolve().parent / "pages"  # the other views, one file each
+PAGES = Path(__file__).resolve().parent / "views"  # the other pages, one file each (not
+# pages/: Streamlit would list that folder by itself, beside st.navigation)
 ARCH = widgets.ARCH
 MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
 
@@ -298,8 +299,8 @@ def main() -> None:
         logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
                                             "switched off (%s): clip switches will be slower",
                                             err)
-    st.navigation([st.Page(read_page, title="Read a video", icon="👄", default=True),
-                   st.Page(PAGES / "teach.py", title="Teach it your face", icon="🧑",
+    st.navigation([st.Page(read_page, title="Read a video", icon=":material/movie:", default=True),
+                   st.Page(PAGES / "teach.py", title="Teach it your face", icon=":material/school:",
                            url_path="teach")]).run()
 
 

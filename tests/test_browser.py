@@ -209,3 +209,30 @@ def test_pick_a_clip_read_it_and_play_it(browser, app_url, grid_dir, shipped_rea
 
     # The page reads what lipread predict reads (and the truth, where the network reads right).
     assert sentence == shipped_readings[PICKED_CLIP]
+
+
+@pytest.fixture
+def others_env(others_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
+    return others_dir
+
+
+def test_teach_page_in_the_browser(browser, others_env, app_url):
+    """/teach: in the navigation beside the read page; a take uploaded is checked at once
+    and its crops shown. Leaves artifacts/teach.png."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{app_url}/teach")
+    page.get_by_role("heading", name="Teach it your face").wait_for(timeout=120_000)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Read a video" in nav and "Teach it your face" in nav
+    assert page.get_by_text("Say:").count() == 10
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        str(others_env / "s26" / "bgbsza.mpg"))
+    page.get_by_text("Good take").wait_for(timeout=120_000)
+    page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "teach.png"), full_page=True)
+    assert not errors
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VERBS = ("predict", "evaluate", "train", "download", "preprocess", "splits", "bench", "refilm")
+VERBS = ("predict", "evaluate", "enroll", "train", "download", "preprocess", "splits", "bench",
+         "refilm")
 FACES = ("app.py", "modelutil.py", "utils.py")  # the design card's top-level Python
 
 

@@ -1,4 +1,4 @@
-"""The page "Teach it your face" (pages/teach.py) through AppTest: prompts, uploads checked
+"""The page "Teach it your face" (views/teach.py) through AppTest: prompts, uploads checked
 at once, Teach running `lipread enroll` in the background, a reload finding it, and the
 read page's reader switched to the new profile.
 
@@ -17,7 +17,7 @@ from lipread.enroll import profiles, prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-TEACH = "pages/teach.py"
+TEACH = "views/teach.py"
 TIMEOUT = 300
 TAKES = ["bgbsza", "bwaq8s", "lbbo3n"]
 
