@@ -27,7 +27,7 @@ sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from lipread import decoding, grid, pipeline, video
-from lipread.app import browser, files, pictures, stopwatch, widgets
+from lipread.app import browser, files, keras_session, pictures, stopwatch, widgets
 from lipread.enroll import profiles
 from lipread.model import loader
 
@@ -94,31 +94,6 @@ def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
 @st.cache_data(max_entries=128, show_spinner=False)
 def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
     return pipeline.predict_probs(_model, video.normalize(_frames))[0]
-
-
-def keep_keras_session() -> None:
-    """Stop Streamlit clearing the Keras session after every run.
-
-    Streamlit's script runner calls keras.backend.clear_session() when a run ends
-    (script_runner._clean_problem_modules, for apps that build models on each run).
-    That empties TensorFlow's kernel cache, so the cached network's next call rebuilds
-    its kernels: clip switches took 1.0-1.5 s instead of 0.3-0.4 s (AppTest, 5 switches
-    each). Streamlit has no public switch for it; an XLA-compiled forward pass survives
-    the clean-up but runs the network 1.7x slower on this CPU (164 vs 98 ms), so the
-    private hook stays, and tests/test_app.py fails loudly when Streamlit drops it. This
-    app builds its network once and only reads it; matplotlib's clean-up is kept.
-    """
-    from streamlit.runtime.scriptrunner import script_runner
-
-    if getattr(script_runner._clean_problem_modules, "keeps_keras", False):
-        return
-
-    def clean_but_keep_keras() -> None:
-        if "matplotlib.pyplot" in sys.modules:
-            with contextlib.suppress(Exception):
-                sys.modules["matplotlib.pyplot"].close("all")
-    clean_but_keep_keras.keeps_keras = True
-    script_runner._clean_problem_modules = clean_but_keep_keras
 
 
 @dataclass
@@ -294,14 +269,16 @@ def read_page() -> None:
 def main() -> None:
     st.set_page_config(page_title=APP_NAME, page_icon="👄", layout="wide")
     try:
-        keep_keras_session()
+        keras_session.keep_keras_session()
     except (ImportError, AttributeError) as err:  # another Streamlit: slower switches only
         logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
                                             "switched off (%s): clip switches will be slower",
                                             err)
-    st.navigation([st.Page(read_page, title="Read a video", icon=":material/movie:", default=True),
-                   st.Page(PAGES / "teach.py", title="Teach it your face", icon=":material/school:",
-                           url_path="teach")]).run()
+    st.navigation([
+        st.Page(read_page, title="Read a video", icon=":material/movie:", default=True),
+        st.Page(PAGES / "teach.py", title="Teach it your face", icon=":material/school:",
+                url_path="teach"),
+    ]).run()
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__

@@ -161,13 +161,13 @@ def test_changing_clip_and_decoder_keeps_the_network(app_env, weights, monkeypat
 
 
 def test_streamlit_still_has_the_hook_the_app_replaces(app_env, weights):
-    """app.keep_keras_session replaces a private Streamlit function: if a Streamlit
+    """keras_session.keep_keras_session replaces a private Streamlit function: if a Streamlit
     release renames it, this fails (the app then only logs a warning and is slower)."""
     from streamlit.runtime.scriptrunner import script_runner
 
     assert hasattr(script_runner, "_clean_problem_modules"), (
         "Streamlit no longer has script_runner._clean_problem_modules: check whether it "
-        "still clears the Keras session after each run, then adapt app.keep_keras_session")
+        "still clears the Keras session after each run, then adapt lipread.app.keras_session")
     run_app(clip="bbaf2n")
     assert getattr(script_runner._clean_problem_modules, "keeps_keras", False)
 

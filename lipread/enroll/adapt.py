@@ -7,6 +7,7 @@ step can jitter the crop; a held-out clip is read centred, as inference reads it
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ TIME_MASKS = 1  # per clip (batches.time_mask)
 WARP_PROB = 0.5  # share of clips scaled, turned and gamma-bent (batches.warp)
 CLIPNORM = 5.0
 SEED = 0
+TEMPO = 1.0  # None: chosen from TEMPOS on the person's clips (estimate_tempo)
+TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 and s31 in ~48
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Settings:
     time_masks: int = TIME_MASKS
     warp_prob: float = WARP_PROB
     seed: int = SEED
+    tempo: float | None = TEMPO
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Adapted:
     epochs: int  # epochs run
     held_losses: list[float] = field(default_factory=list)  # epoch 0 (before) first
     seconds: float = 0.0
+    tempo: float = 1.0  # the one the network reads at (model/personal.Tempo)
 
 
 def labels_of(sentences) -> np.ndarray:
@@ -55,6 +60,23 @@ def labels_of(sentences) -> np.ndarray:
     from lipread.training import dataset
 
     return np.stack([dataset.label_ids(s.split()) for s in sentences]).astype(np.float32)
+
+
+def estimate_tempo(base, clips, labels, tempos=TEMPOS) -> float:
+    """The tempo at which the general reader's CTC loss on the clips is lowest: how much
+    faster than GRID's s1 the person speaks, from their sentences alone (no timings)."""
+    from lipread.model import personal
+    from lipread.training import losses
+    from lipread.training.cropstore import center
+
+    frames = np.stack([center(c) for c in clips])
+    mean_loss = {}
+    for tempo in tempos:
+        x = frames[:, personal.tempo_frames(frames.shape[1], tempo)]
+        probs = np.concatenate([np.asarray(base.predict_on_batch(x[i:i + BATCH_SIZE]))
+                                for i in range(0, len(x), BATCH_SIZE)])
+        mean_loss[tempo] = float(np.mean(np.asarray(losses.ctc_loss(labels, probs))))
+    return min(mean_loss, key=mean_loss.get)
 
 
 def epoch_batches(clips, labels, rng, settings: Settings):
@@ -100,10 +122,15 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     t0 = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    model = methods.build(methods.get(settings.method), base or loader.load_model("lipnet"))
+    base = base or loader.load_model("lipnet")
+    labels = labels_of(sentences)
+    tempo = settings.tempo or estimate_tempo(base, clips, labels)
+    method = methods.get(settings.method)
+    model = methods.build(method, base, tempo)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
                   loss=losses.ctc_loss)
-    labels = labels_of(sentences)
+    if not model.trainable_weights:  # the tempo alone: nothing to train
+        settings = dataclasses.replace(settings, max_epochs=0)
     held_x = held_y = None
     if held is not None:
         # A full batch of copies: one batch shape for every call (the loss is the same).
@@ -137,6 +164,6 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
         model.set_weights(best_weights)
     seconds = time.perf_counter() - t0
     if log:
-        log(f"adapted ({settings.method}, lr {settings.lr:g}) on {len(clips)} clip(s): "
-            f"best epoch {best_epoch} of {epoch}, {seconds:.0f} s")
-    return Adapted(model, settings, best_epoch, epoch, losses_seen, seconds)
+        log(f"adapted ({settings.method}, lr {settings.lr:g}, tempo {tempo:g}) on "
+            f"{len(clips)} clip(s): best epoch {best_epoch} of {epoch}, {seconds:.0f} s")
+    return Adapted(model, settings, best_epoch, epoch, losses_seen, seconds, tempo)

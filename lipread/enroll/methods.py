@@ -36,6 +36,8 @@ REGISTRY = {m.name: m for m in (
            adapters=True),
     Method("prompt", "a learned input padding and prompt (after Kim et al. 2022); the "
            "network frozen", lambda name: name == "prompt", prompt=True),
+    Method("tempo", "nothing trained: only the person's tempo, chosen on their clips",
+           lambda name: False),
 )}
 
 
@@ -51,12 +53,14 @@ def get(name: str) -> Method:
     return REGISTRY[name]
 
 
-def build(method: Method, base):
+def build(method: Method, base, tempo: float = 1.0):
     """`base` (the general lipnet inference network) copied into a network shaped for
-    `method`, with only the layers the method trains left trainable. `base` is unchanged."""
+    `method` (reading at `tempo`), with only the layers the method trains left trainable.
+    `base` is unchanged."""
     from lipread.model import networks, widen
 
-    model = networks.build_lipnet(widen.gru_units_of(base), method.adapters, method.prompt)
+    model = networks.build_lipnet(widen.gru_units_of(base), method.adapters, method.prompt,
+                                  tempo)
     for layer in base.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())

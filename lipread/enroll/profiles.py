@@ -120,7 +120,8 @@ def load(name: str):
     method = methods.get(info["method"])
     weights = path(name) / WEIGHTS_FILE
     units = loader.gru_units_in(weights) or networks.GRU_UNITS
-    model = networks.build_lipnet(units, method.adapters, method.prompt)
+    model = networks.build_lipnet(units, method.adapters, method.prompt,
+                                  float(info.get("tempo", 1.0)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -140,7 +141,8 @@ def save(folder: Path, model, method, info: dict) -> None:
     uncompiled network: a compiled one's file would carry its optimizer's state too (3x)."""
     from lipread.model import networks, widen
 
-    fresh = networks.build_lipnet(widen.gru_units_of(model), method.adapters, method.prompt)
+    fresh = networks.build_lipnet(widen.gru_units_of(model), method.adapters, method.prompt,
+                                  float(info.get("tempo", 1.0)))
     fresh.set_weights(model.get_weights())
     fresh.save_weights(folder / WEIGHTS_FILE)
     (folder / CARD_FILE).write_text(json.dumps(info, indent=1) + "\n")

@@ -29,13 +29,17 @@ DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "others"  # s26, s31
 OUT = Path("artifacts/enroll-study.jsonl")
 # The configurations compared (method:learning rate), chosen on one speaker only.
 CONFIGS = ("full:1e-4", "full:3e-4", "frontend:1e-3", "batchnorm:3e-3", "adapters:1e-3",
-           "prompt:3e-2")
+           "prompt:3e-2", "tempo:0:auto", "full:1e-4:auto", "full:3e-4:auto",
+           "adapters:1e-3:auto")
 CHOOSE_N, CHOOSE_FOLDS = 7, (0, 3, 6)  # each fold reads 3 clips: 9 of the 10 in all
-CURVE_NS, CURVE_FOLDS = (1, 3, 5, 7), (0, 2, 4, 6, 8)
+CURVE_NS, CURVE_FOLDS = (1, 3, 5, 7), (0, 3, 6)
 
 
 def settings_of(config: str, **extra) -> adapt.Settings:
-    method, lr = config.split(":")
+    """method:lr[:tempo], the tempo a number or `auto` (chosen on the enrollment clips)."""
+    method, lr, *tempo = config.split(":")
+    if tempo:
+        extra["tempo"] = None if tempo[0] == "auto" else float(tempo[0])
     return adapt.Settings(method=method, lr=float(lr), **extra)
 
 
@@ -71,6 +75,7 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
         return
     enrolled, tested = fold(len(names), n, f)
     truth = [sentences[i] for i in tested]
+    general = sum(e for e, _ in read(base, crops[tested], truth)[1])
     by_epoch = []  # word errors on the clips read, after each epoch (0: the general reader)
 
     def watch(epoch, model):
@@ -90,7 +95,8 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     row = {"tag": tag, "config": config, "n": n, "fold": f,
            "enrolled": [names[i] for i in enrolled], "read": [names[i] for i in tested],
            "edits_by_epoch": by_epoch, "held_losses": [round(x, 3) for x in result.held_losses],
-           "edits_before": by_epoch[0], "edits_after": by_epoch[kept], "words": words,
+           "edits_before": general, "edits_after": by_epoch[kept], "words": words,
+           "tempo": result.tempo,
            "best_epoch": kept, "epochs": result.epochs,
            "seconds": round(result.seconds, 1), "settings": dataclasses.asdict(result.settings)}
     out.parent.mkdir(parents=True, exist_ok=True)

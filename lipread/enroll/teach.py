@@ -72,7 +72,8 @@ def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settin
                                                 clips[held].sentence)
         info = {
             "name": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "method": settings.method, "settings": dataclasses.asdict(settings),
+            "method": settings.method, "tempo": result.tempo,
+            "settings": dataclasses.asdict(settings),
             "base_weights": {"path": weights.name, "sha256_16": _sha(weights)},
             "clips": [{"name": c.name, "sentence": c.sentence} for c in clips],
             "trained_on": [clips[i].name for i in train],

@@ -32,15 +32,16 @@ GRU_DROPOUT = 0.0
 
 
 def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
-                     gru_units=GRU_UNITS, adapters=False, prompt=False):
+                     gru_units=GRU_UNITS, adapters=False, prompt=False, tempo=1.0):
     from keras import layers
 
     from lipread.model import fastconv  # imports Keras: only when a network is built
-    from lipread.model import prompt as prompt_layer
+    from lipread.model import personal  # a person's layers (enrollment, lipread/enroll)
 
-    x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(inputs)
-    if prompt:  # a person's learned padding and prompt (enrollment, lipread/enroll)
-        x = prompt_layer.InputPrompt(name="prompt")(x)
+    x = inputs if tempo == 1.0 else personal.Tempo(tempo, name="tempo")(inputs)
+    x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(x)
+    if prompt:
+        x = personal.InputPrompt(name="prompt")(x)
     for i, (filters, kernel) in enumerate(zip(CONV_FILTERS, CONV_KERNELS), start=1):
         if i == 1:  # the same convolution, computed faster (fastconv.py)
             x = fastconv.Conv3D(filters, kernel, strides=CONV1_STRIDES, use_bias=False,
@@ -49,7 +50,7 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
             x = layers.Conv3D(filters, kernel, padding="same", use_bias=False,
                               kernel_initializer="glorot_uniform", name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
-        if adapters:  # a person's residual adapter, zero at the start (lipread/enroll)
+        if adapters:  # a person's residual adapter, zero at the start
             delta = layers.Conv3D(filters, 1, use_bias=False, kernel_initializer="zeros",
                                   name=f"adapter{i}")(x)
             x = layers.Add(name=f"adapted{i}")([x, delta])
@@ -90,7 +91,7 @@ def pooled_conv1_init(shape, dtype=None):
 
 
 def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPOUT,
-                          gru_units=GRU_UNITS, adapters=False, prompt=False):
+                          gru_units=GRU_UNITS, adapters=False, prompt=False, tempo=1.0):
     """LipNet with a second, training-only head: the GRID word spoken at each frame.
 
     The alignments say which word each frame belongs to; predicting it gives the
@@ -102,7 +103,7 @@ def build_lipnet_training(spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DROPO
 
     inputs = keras.Input(INPUT_SHAPE, name="frames")
     features = _lipnet_features(inputs, spatial_dropout, gru_dropout, gru_units, adapters,
-                                prompt)
+                                prompt, tempo)
     chars = layers.Dense(NUM_CLASSES, activation="softmax", name="chars")(features)
     words = layers.Dense(N_WORD_CLASSES, name="words")(features)  # logits
     return keras.Model(inputs, [chars, words], name="lipnet_training")
@@ -116,11 +117,12 @@ def inference_model(training_model):
                        name="lipnet")
 
 
-def build_lipnet(gru_units=GRU_UNITS, adapters=False, prompt=False):
-    """The inference network; with a person's residual adapters after each convolution's
-    batch norm and/or a learned prompt over the padded input (lipread/enroll)."""
+def build_lipnet(gru_units=GRU_UNITS, adapters=False, prompt=False, tempo=1.0):
+    """The inference network; for a person (lipread/enroll), with residual adapters after
+    each convolution's batch norm, a learned prompt over the padded input, and/or their
+    tempo (model/personal.py)."""
     return inference_model(build_lipnet_training(gru_units=gru_units, adapters=adapters,
-                                                 prompt=prompt))
+                                                 prompt=prompt, tempo=tempo))
 
 
 def build_tutorial():
