@@ -35,8 +35,8 @@ def _lipnet_features(inputs, spatial_dropout=SPATIAL_DROPOUT, gru_dropout=GRU_DR
                      gru_units=GRU_UNITS, adapters=False, prompt=False, tempo=1.0):
     from keras import layers
 
-    from lipread.model import fastconv  # imports Keras: only when a network is built
-    from lipread.model import personal  # a person's layers (enrollment, lipread/enroll)
+    # Keras is imported only when a network is built; personal: a person's layers
+    from lipread.model import fastconv, personal
 
     x = inputs if tempo == 1.0 else personal.Tempo(tempo, name="tempo")(inputs)
     x = layers.ZeroPadding3D(CONV1_PADDING, name="pad1")(x)
