@@ -237,7 +237,8 @@ def test_a_failed_write_leaves_the_old_profile(tmp_path, monkeypatch):
 # --- the methods ---------------------------------------------------------------------
 
 TRAINS = {"full": ("conv", "bn", "bigru", "chars"), "frontend": ("conv", "bn"),
-          "batchnorm": ("bn",), "adapters": ("adapter", "bn"), "prompt": ("prompt",)}
+          "batchnorm": ("bn",), "adapters": ("adapter", "bn"), "prompt": ("prompt",),
+          "tempo": ()}
 
 
 @pytest.mark.parametrize("name", list(methods.REGISTRY))
@@ -251,3 +252,28 @@ def test_each_method_starts_as_the_general_reader_and_trains_its_part(name, othe
                                atol=1e-5)
     trained = {layer.name for layer in model.layers if layer.trainable_weights}
     assert {t.rstrip("0123456789") for t in trained} == set(TRAINS[name]), trained
+
+
+def test_tempo_resamples_frames_in_time():
+    from lipread.model import networks, personal
+
+    assert personal.tempo_frames(6, 1.0).tolist() == [0, 1, 2, 3, 4, 5]
+    assert personal.tempo_frames(6, 1.5).tolist() == [0, 2, 3, 4, 5, 5]  # round half even
+    x = np.arange(75, dtype=np.float32).reshape(1, 75, 1, 1, 1) * np.ones((1, 1, 46, 140, 1),
+                                                                        np.float32)
+    layer = personal.Tempo(1.2)
+    out = np.asarray(layer(x))
+    assert out[0, :, 0, 0, 0].tolist() == personal.tempo_frames(75, 1.2).tolist()
+    assert out[0, 10, 0, 0, 0] == 12 and out[0, -1, 0, 0, 0] == 74
+    assert "tempo" not in [l.name for l in networks.build_lipnet().layers]
+    assert "tempo" in [l.name for l in networks.build_lipnet(tempo=1.2).layers]
+
+
+def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
+    """s31 says a sentence in ~48 frames where s1 takes ~33: the general reader's CTC loss
+    on her clips is lowest read faster than 1.0."""
+    from lipread.enroll import adapt, study
+
+    names, crops, sentences = study.speaker_clips(others_dir, "s31")
+    base = loader.load_model("lipnet")
+    assert adapt.estimate_tempo(base, crops[:6], adapt.labels_of(sentences[:6])) > 1.0
