@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
-    LIPREAD_DATA_DIR=/data
+    LIPREAD_DATA_DIR=/data \
+    LIPREAD_PROFILES_DIR=/profiles
 
 WORKDIR /app
 # opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary,
@@ -18,11 +19,12 @@ RUN pip install -r requirements.txt
 COPY . .
 # The `lipread` command (lipread <verb>), over the package as copied.
 RUN pip install --no-deps -e .
-RUN useradd --create-home --uid 1000 lipread && mkdir -p /data && chown lipread /data
+RUN useradd --create-home --uid 1000 lipread && mkdir -p /data /profiles && \
+    chown lipread /data /profiles
 USER lipread
 
 # GRID data (s1/, alignments/s1/): mount a copy, or fill it with `lipread download data --dest /data`.
-VOLUME /data
+VOLUME /data /profiles
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"

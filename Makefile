@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench
+.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench enroll-study
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
@@ -45,6 +45,7 @@ help:
 	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
 	@echo "make bench        lipread bench: this project's pipeline beside the tutorial's"
+	@echo "make enroll-study the adaptation methods compared on s26 and s31 (README)"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
 
 # The virtualenv, rebuilt only when a requirements file changes.
@@ -127,6 +128,21 @@ metrics: evaluate
 
 predict: setup
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
+
+# The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
+# s31, reported on the other; resumable (artifacts/enroll-study.jsonl), hours on 2 cores.
+OTHERS_DIR ?= ../shared/others
+CHOSEN_S26 ?= full:1e-4:auto
+CHOSEN_S31 ?= full:1e-4:auto
+enroll-study: setup
+	@mkdir -p artifacts
+	$(PY) -m lipread.enroll.study choose --speaker s26 --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study choose --speaker s31 --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study report --speaker s31 --config $(CHOSEN_S26) --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study report --speaker s26 --config $(CHOSEN_S31) --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study curve --speaker s31 --config $(CHOSEN_S26) --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study curve --speaker s26 --config $(CHOSEN_S31) --data-dir "$(OTHERS_DIR)"
+	$(PY) -m lipread.enroll.study summary
 
 bench: setup
 	@mkdir -p artifacts
