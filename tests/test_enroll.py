@@ -277,3 +277,28 @@ def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
     names, crops, sentences = study.speaker_clips(others_dir, "s31")
     base = loader.load_model("lipnet")
     assert adapt.estimate_tempo(base, crops[:6], adapt.labels_of(sentences[:6])) > 1.0
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--tempo", "3"], "must be auto or from 0.5 to 2"),
+    (["--tempo", "fast"], "not a number"),
+    (["--patience", "-1"], "must be 0 or more"),
+    (["--lr", "0"], "must be more than 0"),
+    (["--max-epochs", "0"], "must be 1 or more"),
+    (["--method", "magic"], "invalid choice"),
+])
+def test_enroll_flags_are_checked(flags, says, tmp_path):
+    proc = lipread("enroll", "--name", "alice", "--data-dir", tmp_path, *flags,
+                   env={"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")})
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("lipread enroll: error:")
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_stopping_rule():
+    from lipread.enroll import adapt
+
+    assert adapt.stop_epoch([5, 4, 3, 4, 5, 6], patience=2) == 2
+    assert adapt.stop_epoch([5, 4, 3, 4, 5, 6, 1], patience=2) == 2  # stopped before 6
+    assert adapt.stop_epoch([5, 4, 3, 4, 5, 6, 1], patience=4) == 6
+    assert adapt.stop_epoch([5, 6, 7], patience=8) == 0  # the general reader was best

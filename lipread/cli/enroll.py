@@ -14,6 +14,7 @@ Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -38,6 +39,13 @@ def parse_args(argv=None):
                    help="learning rate")
     p.add_argument("--max-epochs", type=common.positive_int, default=adapt.MAX_EPOCHS,
                    help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips")
+    p.add_argument("--patience", type=common.non_negative_int, default=adapt.PATIENCE,
+                   help="stop after this many epochs without a lower loss on the held-out "
+                        "clip; 0: never stop early, run --max-epochs and keep the last")
+    p.add_argument("--tempo", type=tempo_arg, default=adapt.TEMPO,
+                   help="read the person's clips this much faster than recorded (1.0: as "
+                        f"they are), or auto: chosen from {', '.join(map(str, adapt.TEMPOS))} "
+                        "on their clips")
     p.add_argument("--seed", type=int, default=adapt.SEED)
     p.add_argument("--force", action="store_true", help="replace a profile of that name")
     p.add_argument("--keep-clips", action="store_true",
@@ -47,6 +55,15 @@ def parse_args(argv=None):
                         "reads it)")
     common.add_json(p, "the profile's card")
     return p.parse_args(argv)
+
+
+def tempo_arg(text: str) -> float | None:
+    if text == "auto":
+        return None
+    value = common.positive(text)
+    if not 0.5 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be auto or from 0.5 to 2, not {text}")
+    return value
 
 
 def progress_writer(path):
@@ -86,6 +103,7 @@ def cli(argv=None) -> int:
           flush=True)
     common.import_keras()
     settings = adapt.Settings(method=args.method, lr=args.lr, max_epochs=args.max_epochs,
+                              patience=args.patience or None, tempo=args.tempo,
                               seed=args.seed)
     progress = progress_writer(args.progress_file) if args.progress_file else None
     try:

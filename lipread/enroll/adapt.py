@@ -20,7 +20,7 @@ METHOD = "full"  # chosen on one speaker and reported on the other: README, "Tea
 LEARNING_RATE = 1e-4
 MAX_EPOCHS = 40  # an epoch: SAMPLES_PER_EPOCH augmented clips, however few were given
 SAMPLES_PER_EPOCH = 8
-PATIENCE = 8  # epochs without a lower held-out loss before stopping
+PATIENCE = 8  # epochs without a lower held-out loss before stopping (None: never stop)
 FIXED_EPOCHS = 15  # run when too few clips were given to hold one out (under 3)
 BATCH_SIZE = 4
 TIME_MASKS = 1  # per clip (batches.time_mask)
@@ -36,7 +36,7 @@ class Settings:
     method: str = METHOD
     lr: float = LEARNING_RATE
     max_epochs: int = MAX_EPOCHS
-    patience: int = PATIENCE
+    patience: int | None = PATIENCE
     batch_size: int = BATCH_SIZE
     time_masks: int = TIME_MASKS
     warp_prob: float = WARP_PROB
@@ -110,7 +110,8 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     """The general reader (`base`, the shipped one if None) adapted to `clips` (uint8 crops
     with margin) saying `sentences`. `held`: (clip, sentence) kept out of training, read
     after every epoch; training stops when its loss has not fallen for `patience` epochs
-    and the best epoch's weights are kept (without one, all `max_epochs` run).
+    and the best epoch's weights are kept (without one, or with patience None, all
+    `max_epochs` run and the last weights are kept).
     progress(epoch, max_epochs) after each epoch; watch(epoch, model) before the first
     (epoch 0) and after each (the study reads its clips there)."""
     import keras
@@ -140,6 +141,7 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     def held_loss():
         return float(np.asarray(model.test_on_batch(held_x, held_y)).reshape(-1)[0])
 
+    stops = held is not None and settings.patience is not None
     losses_seen = [held_loss()] if held is not None else []
     best, best_epoch, best_weights = (losses_seen or [math.inf])[0], 0, model.get_weights()
     epoch = 0
@@ -150,15 +152,15 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
             model.train_on_batch(x, y)
         if held is not None:
             losses_seen.append(held_loss())
-            if losses_seen[-1] < best:
+            if stops and losses_seen[-1] < best:
                 best, best_epoch, best_weights = losses_seen[-1], epoch, model.get_weights()
         if watch:
             watch(epoch, model)
         if progress:
             progress(epoch, settings.max_epochs)
-        if held is not None and epoch - best_epoch >= settings.patience:
+        if stops and epoch - best_epoch >= settings.patience:
             break
-    if held is None:
+    if not stops:
         best_epoch = epoch
     else:
         model.set_weights(best_weights)

@@ -8,7 +8,8 @@ reported on another, and how the error falls with the number of enrollment clips
 Folds: a speaker's clips sorted by name; fold f enrolls the n clips from the f-th on
 (cyclically) and reads all the others, so n = 9 over folds 0-9 is leave-one-out. Of the n
 enrollment clips the last is held out of training to stop it early (n >= 3; with fewer,
-adapt.FIXED_EPOCHS run). Every adaptation appends one JSON line to --out, and a rerun skips the
+adapt.FIXED_EPOCHS run), unless the configuration fixes its epochs (method:lr:tempo:epochs):
+then all n train. Every adaptation appends one JSON line to --out, and a rerun skips the
 lines it finds there, so a stopped study resumes. WER: grammar decoder, words of the clips
 read, never of clips enrolled.
 """
@@ -36,11 +37,18 @@ CURVE_NS, CURVE_FOLDS = (1, 3, 5, 7), (0, 3, 6)
 
 
 def settings_of(config: str, **extra) -> adapt.Settings:
-    """method:lr[:tempo], the tempo a number or `auto` (chosen on the enrollment clips)."""
-    method, lr, *tempo = config.split(":")
-    if tempo:
-        extra["tempo"] = None if tempo[0] == "auto" else float(tempo[0])
+    """method:lr[:tempo[:epochs]], the tempo a number or `auto` (chosen on the enrollment
+    clips); with epochs, that many run, no early stopping (patience None)."""
+    method, lr, *rest = config.split(":")
+    if rest:
+        extra["tempo"] = None if rest[0] == "auto" else float(rest[0])
+    if len(rest) > 1:
+        extra.update(max_epochs=int(rest[1]), patience=None)
     return adapt.Settings(method=method, lr=float(lr), **extra)
+
+
+def fixed_epochs(config: str) -> bool:
+    return len(config.split(":")) > 3
 
 
 def speaker_clips(data_dir, speaker):
@@ -81,7 +89,12 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     def watch(epoch, model):
         by_epoch.append(sum(e for e, _ in read(model, crops[tested], truth)[1]))
     # Every epoch runs (no early stopping): summary() applies a stopping rule afterwards.
-    if n >= 3:
+    # With a fixed number of epochs, every enrolled clip trains (none is held out).
+    if fixed_epochs(config):
+        settings = settings_of(config)
+        result = adapt.adapt(crops[enrolled], [sentences[i] for i in enrolled], settings,
+                             base, watch=watch)
+    elif n >= 3:
         train, held = enrolled[:-1], enrolled[-1]
         result = adapt.adapt(crops[train], [sentences[i] for i in train],
                              settings_of(config, patience=adapt.MAX_EPOCHS), base,
@@ -89,8 +102,12 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     else:
         result = adapt.adapt(crops[enrolled], [sentences[i] for i in enrolled],
                              settings_of(config), base, watch=watch)
-    kept = adapt.stop_epoch(result.held_losses, adapt.PATIENCE) if n >= 3 else \
-        adapt.FIXED_EPOCHS
+    if fixed_epochs(config):
+        kept = settings.max_epochs
+    elif n >= 3:
+        kept = adapt.stop_epoch(result.held_losses, adapt.PATIENCE)
+    else:
+        kept = adapt.FIXED_EPOCHS
     words = sum(len(t.split()) for t in truth)
     row = {"tag": tag, "config": config, "n": n, "fold": f,
            "enrolled": [names[i] for i in enrolled], "read": [names[i] for i in tested],
