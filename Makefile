@@ -130,19 +130,19 @@ predict: setup
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
 # The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
-# s31, reported on the other; resumable (artifacts/enroll-study.jsonl), hours on 2 cores.
+# s31 and reported on the other; resumable (artifacts/enroll-study.jsonl), ~2 h on 2 cores.
 OTHERS_DIR ?= ../shared/others
-CHOSEN_S26 ?= full:1e-4:auto
-CHOSEN_S31 ?= full:1e-4:auto
+STUDY := $(PY) -m lipread.enroll.study
 enroll-study: setup
 	@mkdir -p artifacts
-	$(PY) -m lipread.enroll.study choose --speaker s26 --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study choose --speaker s31 --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study report --speaker s31 --config $(CHOSEN_S26) --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study report --speaker s26 --config $(CHOSEN_S31) --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study curve --speaker s31 --config $(CHOSEN_S26) --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study curve --speaker s26 --config $(CHOSEN_S31) --data-dir "$(OTHERS_DIR)"
-	$(PY) -m lipread.enroll.study summary
+	$(STUDY) choose --speaker s26 --data-dir "$(OTHERS_DIR)"
+	$(STUDY) choose --speaker s31 --data-dir "$(OTHERS_DIR)"
+	for pair in s26:s31 s31:s26; do \
+	  config=$$($(STUDY) chosen --speaker $${pair%:*}) && \
+	  $(STUDY) report --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" && \
+	  $(STUDY) curve --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" || exit 1; \
+	done
+	$(STUDY) summary
 
 bench: setup
 	@mkdir -p artifacts

@@ -152,10 +152,31 @@ def summary(out) -> list[dict]:
              "seconds_per_fold": t["seconds"] / t["folds"]} for t in table.values()]
 
 
+def chosen(out, speaker: str) -> str:
+    """The configuration the choose stage on `speaker` picks: the lowest WER over its
+    configurations and rules (early stopping, or a fixed 10, 15, ... 40 epochs), as the
+    `method:lr:tempo[:epochs]` the report and curve stages take (ties: the first)."""
+    best = None
+    for t in summary(out):
+        if t["tag"] != f"choose-{speaker}":
+            continue
+        method, lr, *rest = t["config"].split(":")
+        base = f"{method}:{lr}:{rest[0] if rest else '1.0'}"
+        options = [(t["wer_after"], base)] + [
+            (wer, f"{base}:{e}") for e, wer in enumerate(t["wer_by_epoch"])
+            if e >= 10 and e % 5 == 0]
+        for wer, config in options:
+            if best is None or wer < best[0]:
+                best = (wer, config)
+    if best is None:
+        raise ValueError(f"no choose-{speaker} lines in {out}: run the choose stage first")
+    return best[1]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lipread.enroll.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=("choose", "report", "curve", "summary"))
+    p.add_argument("stage", choices=("choose", "report", "curve", "summary", "chosen"))
     p.add_argument("--speaker", default="s26")
     p.add_argument("--config", action="append", help="method:lr (default: CONFIGS)")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -168,6 +189,14 @@ def main(argv=None) -> int:
             print(f"{t['tag']:12} {t['config']:16} n={t['n']} folds={t['folds']} "
                   f"WER {t['wer_before']:.1%} -> {t['wer_after']:.1%} stopped; after epochs "
                   f"{fixed} ({t['words']} words, {t['seconds_per_fold']:.0f} s a fold)")
+        for speaker in ("s26", "s31"):
+            try:
+                print(f"chosen on {speaker}: {chosen(args.out, speaker)}")
+            except ValueError:
+                pass
+        return 0
+    if args.stage == "chosen":  # the configuration chosen on --speaker, for make
+        print(chosen(args.out, args.speaker))
         return 0
     from lipread.model import loader
 
