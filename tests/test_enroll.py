@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from lipread import scoring
-from lipread.enroll import methods, profiles
+from lipread.enroll import adapt, methods, profiles
 from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,9 +73,12 @@ def test_enroll_writes_a_whole_profile_and_leaves_the_general_reader(enrolled):
     assert [c["name"] for c in card["clips"]] == ENROLL
     assert card["trained_on"] == ENROLL[:-1] and card["held_out"]["name"] == ENROLL[-1]
     assert card["held_out"]["sentence"] == "lay red by i seven please"
-    assert card["method"] == "full" and card["epochs"] <= int(EPOCHS)
+    assert 0 < card["seconds"] and card["adapt_seconds"] <= card["seconds"]
+    # The defaults: adapters, the tempo chosen, every epoch run and the last kept.
+    assert card["method"] == "adapters" and card["epochs"] == int(EPOCHS)
+    assert card["best_epoch"] == card["epochs"] and card["settings"]["patience"] is None
+    assert card["tempo"] in adapt.TEMPOS and card["settings"]["tempo"] is None
     assert len(card["held_out_losses"]) == card["epochs"] + 1  # before, then each epoch
-    assert card["best_epoch"] == int(np.argmin(card["held_out_losses"]))
     assert enrolled["progress"]["fraction"] == 1.0
     assert "lipread predict --profile s26" in enrolled["stdout"]
     assert sha(loader.DEFAULT_WEIGHTS["lipnet"]) == enrolled["general"]
@@ -272,7 +275,7 @@ def test_tempo_resamples_frames_in_time():
 def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
     """s31 says a sentence in ~48 frames where s1 takes ~33: the general reader's CTC loss
     on her clips is lowest read faster than 1.0."""
-    from lipread.enroll import adapt, study
+    from lipread.enroll import study
 
     names, crops, sentences = study.speaker_clips(others_dir, "s31")
     base = loader.load_model("lipnet")
@@ -296,9 +299,23 @@ def test_enroll_flags_are_checked(flags, says, tmp_path):
 
 
 def test_stopping_rule():
-    from lipread.enroll import adapt
-
     assert adapt.stop_epoch([5, 4, 3, 4, 5, 6], patience=2) == 2
     assert adapt.stop_epoch([5, 4, 3, 4, 5, 6, 1], patience=2) == 2  # stopped before 6
     assert adapt.stop_epoch([5, 4, 3, 4, 5, 6, 1], patience=4) == 6
     assert adapt.stop_epoch([5, 6, 7], patience=8) == 0  # the general reader was best
+
+
+def test_early_stopping_keeps_the_best_epoch(others_dir, tmp_path, monkeypatch):
+    """--patience: the weights of the epoch with the lowest held-out loss are kept."""
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(ENROLL[:3]) + "\n")
+    out = tmp_path / "card.json"
+    proc = lipread("enroll", "--name", "erin", "--data-dir", others_dir, "--names", names,
+                   "--method", "full", "--lr", "3e-4", "--max-epochs", "4", "--patience", "2",
+                   "--tempo", "1.0", "--json", out,
+                   env={"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")})
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads(out.read_text())
+    losses = card["held_out_losses"]
+    assert card["tempo"] == 1.0 and card["method"] == "full"
+    assert card["best_epoch"] == int(np.argmin(losses)) and len(losses) == card["epochs"] + 1

@@ -41,11 +41,13 @@ def parse_args(argv=None):
                    help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips")
     p.add_argument("--patience", type=common.non_negative_int, default=adapt.PATIENCE,
                    help="stop after this many epochs without a lower loss on the held-out "
-                        "clip; 0: never stop early, run --max-epochs and keep the last")
-    p.add_argument("--tempo", type=tempo_arg, default=adapt.TEMPO,
+                        "clip, keeping the best; 0 or none (default): never stop early, run "
+                        "--max-epochs and keep the last")
+    p.add_argument("--tempo", type=tempo_arg, default="auto" if adapt.TEMPO is None
+                   else adapt.TEMPO,
                    help="read the person's clips this much faster than recorded (1.0: as "
-                        f"they are), or auto: chosen from {', '.join(map(str, adapt.TEMPOS))} "
-                        "on their clips")
+                        f"they are), or auto (default): chosen from "
+                        f"{', '.join(map(str, adapt.TEMPOS))} on their clips")
     p.add_argument("--seed", type=int, default=adapt.SEED)
     p.add_argument("--force", action="store_true", help="replace a profile of that name")
     p.add_argument("--keep-clips", action="store_true",

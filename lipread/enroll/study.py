@@ -105,7 +105,7 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     if fixed_epochs(config):
         kept = settings.max_epochs
     elif n >= 3:
-        kept = adapt.stop_epoch(result.held_losses, adapt.PATIENCE)
+        kept = adapt.stop_epoch(result.held_losses, adapt.STUDY_PATIENCE)
     else:
         kept = adapt.FIXED_EPOCHS
     words = sum(len(t.split()) for t in truth)

@@ -57,7 +57,7 @@ def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settin
         held = n - 1 if n >= MIN_HELD_OUT else None
         train = [i for i in range(n) if i != held]
         before = None if held is None else _read(base, frames[held], clips[held].sentence)
-        if held is None:
+        if held is None and settings.patience is not None:  # nothing to stop on
             settings = dataclasses.replace(settings, max_epochs=min(settings.max_epochs,
                                                                     adapt.FIXED_EPOCHS))
 
