@@ -204,6 +204,13 @@ def test_enroll_refuses_with_one_line_and_writes_nothing(bad_folders, tmp_path, 
     assert not (out / name).exists() and leftovers(out) == []
 
 
+def test_enroll_speakers_not_in_the_folder(others_dir, tmp_path):
+    proc = lipread("enroll", "--name", "alice", "--data-dir", others_dir, "--speakers", "s5",
+                   env={"LIPREAD_PROFILES_DIR": str(tmp_path)})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--speakers: none of s5 has videos" in proc.stderr and "s26, s31" in proc.stderr
+
+
 def test_enroll_does_not_replace_a_profile_without_force(enrolled, others_dir):
     before = sha(enrolled["dir"] / "s26" / profiles.WEIGHTS_FILE)
     proc = lipread("enroll", "--name", "s26", "--data-dir", others_dir, "--names",
@@ -289,6 +296,7 @@ def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
     (["--lr", "0"], "must be more than 0"),
     (["--max-epochs", "0"], "must be 1 or more"),
     (["--method", "magic"], "invalid choice"),
+    (["--speakers", "s99"], "--speakers: s99: GRID's speakers are s1 to s34"),
 ])
 def test_enroll_flags_are_checked(flags, says, tmp_path):
     proc = lipread("enroll", "--name", "alice", "--data-dir", tmp_path, *flags,

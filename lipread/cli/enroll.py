@@ -1,7 +1,7 @@
 """Teach it your face: adapt the reader to one person from a few of their clips.
 
     lipread enroll --name alice --data-dir recordings/alice      # videos + a .txt sentence each
-    lipread enroll --name s26 --data-dir ../shared/others --names s26-enroll.txt
+    lipread enroll --name s26 --data-dir ../shared/others --speakers s26
     lipread predict --profile alice talk.mp4                     # then read with it
 
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
@@ -33,6 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--names", default=None, metavar="FILE",
                    help="file of clip names of --data-dir to enroll, one a line "
                         "(default: every clip there)")
+    common.add_speakers(p, "only these speakers' clips of --data-dir")
     p.add_argument("--method", choices=list(methods.REGISTRY), default=adapt.METHOD,
                    help=methods.describe())
     p.add_argument("--lr", type=common.positive, default=adapt.LEARNING_RATE,
@@ -95,7 +96,13 @@ def cli(argv=None) -> int:
         common.check_writable(args.json)
         if args.progress_file:
             common.check_writable(args.progress_file)
-        found = clips.find(grid.resolve_data_dir(args.data_dir), args.names)
+        speakers = None
+        if args.speakers:
+            try:
+                speakers = [f"s{n}" for n in grid.parse_speakers(args.speakers)]
+            except ValueError as err:
+                raise ValueError(f"--speakers: {err}") from None
+        found = clips.find(grid.resolve_data_dir(args.data_dir), args.names, speakers)
     except (OSError, ValueError) as err:  # EnrollError, ProfileError
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT

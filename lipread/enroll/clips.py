@@ -61,8 +61,9 @@ def sentence(data_dir: Path, name: str, path: Path) -> str:
     return text
 
 
-def find(data_dir, names_file=None) -> list[Clip]:
-    """The folder's clips (or those --names lists), each with its checked sentence."""
+def find(data_dir, names_file=None, speakers=None) -> list[Clip]:
+    """The folder's clips (or those --names lists; of `speakers` only, speaker folder
+    names, when given), each with its checked sentence."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise EnrollError(f"{data_dir}: no such folder; give --data-dir a folder of clips "
@@ -72,12 +73,21 @@ def find(data_dir, names_file=None) -> list[Clip]:
             names = grid.read_names(names_file)
         except (OSError, ValueError) as err:
             raise EnrollError(f"--names: {err}") from None
+        names = [n for n in names if speakers is None or grid.speaker_of(n) in speakers]
+        if not names:
+            raise EnrollError(f"--names {names_file}: no clips of --speakers "
+                              f"{', '.join(speakers)}")
         try:
             found = [(n, grid.video_path(data_dir, n)) for n in names]
         except video.VideoError as err:
             raise EnrollError(str(err)) from None
     elif grid.list_speakers(data_dir):
-        found = [(n, grid.video_path(data_dir, n)) for n in grid.list_clips(data_dir)]
+        present = grid.list_speakers(data_dir)
+        chosen = present if speakers is None else [s for s in present if s in speakers]
+        if not chosen:
+            raise EnrollError(f"--speakers: none of {', '.join(speakers)} has videos in "
+                              f"{data_dir} (it holds {', '.join(present)})")
+        found = [(n, grid.video_path(data_dir, n)) for n in grid.list_clips(data_dir, chosen)]
     else:  # a flat folder of videos (recordings)
         found = [(p.stem, p) for p in sorted(data_dir.iterdir())
                  if p.suffix.lower() in video.VIDEO_EXTS and p.is_file()]

@@ -152,6 +152,38 @@ def summary(out) -> list[dict]:
              "seconds_per_fold": t["seconds"] / t["folds"]} for t in table.values()]
 
 
+def table(out) -> str:
+    """The README's tables in Markdown: the choose stage per configuration and speaker
+    (WER with early stopping, and after 40 epochs), the reports, and the curves."""
+    rows, lines = summary(out), []
+    choose = {(t["config"], t["tag"][-3:]): t for t in rows if t["tag"].startswith("choose")}
+    configs = list(dict.fromkeys(c for c, _ in choose))
+
+    def cell(t):
+        if t is None:
+            return "-"
+        last = t["wer_by_epoch"][-1] if len(t["wer_by_epoch"]) > 1 else t["wer_after"]
+        return f"{t['wer_after']:.1%} / {last:.1%}"
+    general = {spk: next((t["wer_before"] for (c, s), t in choose.items() if s == spk), None)
+               for spk in ("s26", "s31")}
+    lines += ["| method:lr:tempo | s26: stopped / 40 epochs | s31: stopped / 40 epochs | "
+              "s a fold |", "|---|---|---|---|",
+              "| none (the general reader) | " + " | ".join(
+                  f"{general[s]:.1%}" if general[s] is not None else "-"
+                  for s in ("s26", "s31")) + " | - |"]
+    for c in configs:
+        a, b = choose.get((c, "s26")), choose.get((c, "s31"))
+        secs = [t["seconds_per_fold"] for t in (a, b) if t]
+        lines.append(f"| {c} | {cell(a)} | {cell(b)} | {sum(secs) / len(secs):.0f} |")
+    lines += ["", "| stage | configuration | clips enrolled | folds | words read | WER before "
+              "| WER after |", "|---|---|---|---|---|---|---|"]
+    for t in sorted((t for t in rows if not t["tag"].startswith("choose")),
+                    key=lambda t: (t["tag"], t["n"])):
+        lines.append(f"| {t['tag']} | {t['config']} | {t['n']} | {t['folds']} | {t['words']} "
+                     f"| {t['wer_before']:.1%} | {t['wer_after']:.1%} |")
+    return "\n".join(lines)
+
+
 def chosen(out, speaker: str) -> str:
     """The configuration the choose stage on `speaker` picks: the lowest WER over its
     configurations and rules (early stopping, or a fixed 10, 15, ... 40 epochs), as the
@@ -176,7 +208,8 @@ def chosen(out, speaker: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lipread.enroll.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=("choose", "report", "curve", "summary", "chosen"))
+    p.add_argument("stage", choices=("choose", "report", "curve", "summary", "chosen",
+                                     "table"))
     p.add_argument("--speaker", default="s26")
     p.add_argument("--config", action="append", help="method:lr (default: CONFIGS)")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -194,6 +227,9 @@ def main(argv=None) -> int:
                 print(f"chosen on {speaker}: {chosen(args.out, speaker)}")
             except ValueError:
                 pass
+        return 0
+    if args.stage == "table":
+        print(table(args.out))
         return 0
     if args.stage == "chosen":  # the configuration chosen on --speaker, for make
         print(chosen(args.out, args.speaker))
