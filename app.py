@@ -1,269 +1,33 @@
-"""Lip reading in the browser: pick or upload a video, watch it, see what the network
-sees, and read its sentence next to the truth.
+"""LipRead in the browser: `streamlit run app.py`. The pages, one file each in views/:
+
+- Read a video (views/read.py, the first): pick a GRID clip or upload a video, watch it,
+  see the mouth crops the network sees, and read its sentence next to the truth;
+- Teach it your face (views/teach.py, /teach): adapt the reader to a person from a few
+  clips of them saying GRID sentences.
 
     LIPREAD_DATA_DIR=../shared/grid streamlit run app.py
     streamlit run app.py -- --speakers s1,s26-s31     # only these speakers' clips
 
-UI only: what is read comes from the package `lipread` (the pipeline in
-lipread/pipeline.py, the widgets and media in lipread/app/).
+(views/, not pages/: Streamlit lists a pages/ folder by itself, beside st.navigation.)
 Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos),
-LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
+LIPREAD_SPEAKERS (as --speakers), LIPREAD_PROFILES_DIR (people's profiles; profiles/).
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
 import os
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the project
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lipread import decoding, grid, pipeline, video
-from lipread.app import browser, files, keras_session, pictures, stopwatch, widgets
-from lipread.enroll import profiles
-from lipread.model import loader
+from lipread.app import keras_session
 
 APP_NAME = "LipRead"
-PAGES = Path(__file__).resolve().parent / "views"  # the other pages, one file each (not
-# pages/: Streamlit would list that folder by itself, beside st.navigation)
-ARCH = widgets.ARCH
-MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
-
-
-# --- cached: the network once per process; lists and arrays per content ------------
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
-def get_model(arch: str, weights: str, stamp: tuple):
-    """Built, loaded and warmed up once; afterwards every session only reads it."""
-    model = loader.load_model(arch, weights)
-    probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
-    for name in decoding.DECODERS:  # traces the network, builds the grammar graph
-        decoding.decode(probs, name)
-    return model
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading your profile's reader…")
-def get_profile_model(name: str, stamp: tuple):
-    """A person's reader (lipread enroll), loaded once per profile version."""
-    model = profiles.load(name)
-    pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))
-    return model
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:
-    return grid.list_clips(data_dir, speakers)
-
-
-def chosen_speakers(argv=None) -> tuple[str, ...] | None:
-    """`streamlit run app.py -- --speakers s1,s26-s31`, else $LIPREAD_SPEAKERS; None: every
-    speaker folder present. ValueError says what is wrong with the text."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--speakers")
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    text = known.speakers or os.environ.get("LIPREAD_SPEAKERS")
-    return tuple(f"s{n}" for n in grid.parse_speakers(text)) if text else None
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def mouth_view(digest: str, crop: str, _path: str) -> dict:
-    """The crops, a picture of where the mouth was found, notices, and each step's time."""
-    view, seconds = pipeline.look(_path, crop)
-    frames = view.clip.frames
-    picture = (pictures.landmark_picture(frames, view.track) if view.track is not None
-               else pictures.window_picture(frames))
-    faces = view.track.faces if view.track is not None else 0
-    return {"crops": view.crops, "picture": picture, "notices": video.notices(view),
-            "faces": faces, "size": frames.shape[1:][::-1], "fps": view.clip.fps,
-            "seconds": seconds}
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
-    return pictures.gif_bytes(_frames)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
-    return pipeline.predict_probs(_model, video.normalize(_frames))[0]
-
-
-@dataclass
-class Source:
-    """The video on show: a data clip (a path) or an upload (bytes, never its name)."""
-    label: str
-    digest: str
-    truth_name: str | None  # a data clip whose alignment holds the truth
-    path: Path | None = None
-    data: bytes | None = None
-    suffix: str = ".bin"
-
-    @contextlib.contextmanager
-    def file(self):
-        if self.path is not None:
-            yield self.path
-        else:
-            with files.temp_copy(self.data, self.suffix) as path:
-                yield path
-
-
-# --- sidebar: each piece returns the user's choice -----------------------------------
-
-# --- main area ----------------------------------------------------------------------
-
-def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) -> Source | None:
-    if uploaded is not None:
-        data = uploaded.getvalue()
-        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
-            st.error(f"The upload is {len(data) / 2**20:.0f} MB; the limit is "
-                     f"{MAX_UPLOAD_MB} MB. Trim the video to a few seconds and try again.")
-            return None
-        if not data:
-            st.error("The upload is empty. Choose a video file (mp4, mpg, mov, …).")
-            return None
-        stem = os.path.splitext(os.path.basename(uploaded.name or ""))[0]
-        named = [c for c in clips if grid.split_name(c)[1] == stem]  # s26/<stem> too
-        return Source("your upload", files.sha256_bytes(data),
-                      named[0] if len(named) == 1 else None, data=data,
-                      suffix=files.safe_suffix(uploaded.name))
-    if clip is None:
-        st.warning(f"No clips found in `{grid.video_dir(data_dir)}` (data directory "
-                   f"`{data_dir}`). Set `LIPREAD_DATA_DIR` to a GRID folder holding `s1/` "
-                   "videos and `alignments/s1/`, then reload; or upload a video.")
-        return None
-    try:
-        path = grid.video_path(data_dir, clip)
-        return Source(clip, files.sha256_file(path), clip, path=path)
-    except (video.VideoError, OSError) as err:
-        st.error(f"Clip {clip} can't be opened ({err}). Pick another one.")
-        return None
-
-
-def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
-                 profile: str | None = None):
-    meanwhile = "Meanwhile the video and the mouth crop still show."
-    if profile is not None:
-        try:
-            with clock.step("model"):
-                return get_profile_model(profile, stamp)
-        except (OSError, ValueError) as err:
-            st.error(f"The profile {profile} can't be loaded: {err}. Choose the general "
-                     f"reader, or teach {profile} again. {meanwhile}")
-            return None
-    if stamp is None:
-        st.error(f"No network weights at `{weights}`. Train them with `lipread train` "
-                 "and copy `runs/lipnet/best.weights.h5` there, or put the released "
-                 f"`{weights.name}` there; then reload. {meanwhile}")
-        return None
-    try:
-        with clock.step("model"):
-            return get_model(ARCH, str(weights), stamp)
-    except Exception as err:  # noqa: BLE001: partial, corrupt or mismatched weights
-        st.error(f"The network weights can't be loaded: {err}. Replace `{weights}` with "
-                 f"weights trained by `lipread train`; then reload. {meanwhile}")
-        return None
-
-
-def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch) -> dict | None:
-    """The cached crops of the video; each step's time goes on the clock when it ran now."""
-    begun = time.perf_counter()
-    try:
-        view = mouth_view(source.digest, crop, str(path))
-    except Exception as err:  # noqa: BLE001: any undecodable input gets a message
-        reason = str(err).replace(str(path), source.label)
-        st.error(f"This video can't be read: {reason}. Try another file: a video (mp4, mpg, "
-                 f"mov, avi, mkv, webm) of at least 2 s showing one frontal face.")
-        return None
-    spent = time.perf_counter() - begun
-    if spent >= 0.5 * sum(view["seconds"].values()):
-        clock.steps.update(view["seconds"])
-    else:  # read on an earlier run: say what it cost then
-        clock.steps["crops (cached)"] = spent
-        clock.note("first read: " + ", ".join(f"{k} {v:.2f} s" for k, v in view["seconds"].items()))
-    for notice in view["notices"]:
-        st.info(f"Note: {notice}.")
-    return view
-
-
-def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, crop: str,
-              data_dir: Path, clock: stopwatch.Stopwatch, profile: str | None = None) -> None:
-    view = read_view(source, path, crop, clock)
-    if view is None:
-        return
-    frames = view["crops"]
-    model = load_network(weights, stamp, clock, profile)
-    left, right = st.columns(2, gap="large")
-    probs = None
-    with right:
-        st.subheader(f"What the network read: {source.label}")
-        if model is not None:
-            with clock.step("network"):
-                probs = network_output(f"{source.digest}-{crop}", stamp, model, frames)
-            widgets.show_reading(probs, decoder, widgets.load_truth(data_dir, source.truth_name), clock)
-    if probs is not None:
-        st.subheader("The network's output over the 75 frames")
-        st.caption("Each frame's probability of each token (only tokens that reach 2%); "
-                   "hover for values. Bright cells show when each letter was read.")
-        data, spec = pictures.probability_chart(probs)
-        st.vega_lite_chart(data, spec, width="stretch")
-    with left:
-        st.subheader("The video")
-        try:
-            with clock.step("conversion"):
-                mp4, _ = browser.to_browser_mp4(path, source.digest)
-            st.video(str(mp4))
-        except Exception as err:  # noqa: BLE001: no ffmpeg, a full disk, a video it rejects
-            st.error(f"The video can't be shown in the browser: {err}. "
-                     "The reading above doesn't depend on it.")
-        st.subheader("What the network sees")
-        gif, where = st.columns(2)
-        with gif:
-            st.image(crop_gif(f"{source.digest}-{crop}", frames), width="stretch",
-                     caption=f"The {len(frames)} mouth crops ({video.CROP_W}x{video.CROP_H}, "
-                             "grayscale) fed to the network, looping at 25 fps")
-        with where:
-            widgets.show_where(view, crop)
-
-
-def read_page() -> None:
-    """The file view: a clip or an upload, read."""
-    clock = stopwatch.Stopwatch()
-    data_dir = grid.resolve_data_dir()
-    try:
-        speakers = chosen_speakers()
-    except ValueError as err:
-        st.error(f"--speakers / LIPREAD_SPEAKERS: {err}. Every speaker folder is shown.")
-        speakers = None
-    clips = clip_list(str(data_dir), speakers)
-    weights = Path(os.environ.get("LIPREAD_WEIGHTS") or loader.DEFAULT_WEIGHTS[ARCH])
-    stamp = files.file_stamp(weights)
-    with st.sidebar:
-        st.title(APP_NAME)
-        st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
-        clip = widgets.pick_clip(data_dir, clips)
-        uploaded = widgets.upload_box()
-        crop = widgets.pick_crop()
-        decoder = widgets.pick_decoder()
-        profile = widgets.pick_reader(profiles.names())
-        if profile is not None:
-            weights = profiles.path(profile) / profiles.WEIGHTS_FILE
-            stamp = files.file_stamp(weights)
-        widgets.model_panel(weights, stamp, profile)
-    source = choose_source(data_dir, clips, clip, uploaded)
-    if source is None:
-        return
-    with source.file() as path:
-        show_clip(source, path, weights, stamp, decoder, crop, data_dir, clock, profile)
-    clock.mark("page complete")
-    widgets.show_timings(clock)
+VIEWS = Path(__file__).resolve().parent / "views"
 
 
 def main() -> None:
@@ -275,8 +39,9 @@ def main() -> None:
                                             "switched off (%s): clip switches will be slower",
                                             err)
     st.navigation([
-        st.Page(read_page, title="Read a video", icon=":material/movie:", default=True),
-        st.Page(PAGES / "teach.py", title="Teach it your face", icon=":material/school:",
+        st.Page(VIEWS / "read.py", title="Read a video", icon=":material/movie:",
+                default=True),
+        st.Page(VIEWS / "teach.py", title="Teach it your face", icon=":material/school:",
                 url_path="teach"),
     ]).run()
 

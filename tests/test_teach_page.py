@@ -128,7 +128,7 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     assert sorted(p.name for p in (profiles.path("dana") / profiles.RECORDINGS).iterdir()) \
         == sorted(f"take-0{i}{ext}" for i in (1, 2, 3) for ext in (".mpg", ".txt"))
     # The read page now reads with dana's profile.
-    at.switch_page("app.py").run()
+    at.switch_page("views/read.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="reader").value == "dana"
     assert any("dana's profile" in m.value for m in at.sidebar.markdown)

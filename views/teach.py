@@ -67,15 +67,18 @@ def record(i: int, sentence: str, folder) -> bool:
         if upload is None:
             return False
         data = upload.getvalue()
+        digest = files.sha256_bytes(data)
         stem = f"take-{i + 1:02d}"
-        for old in folder.glob(f"{stem}.*"):  # a new take replaces the last one
-            old.unlink()
         path = folder / f"{stem}{files.safe_suffix(upload.name)}"
-        path.write_bytes(data)
-        (folder / f"{stem}.txt").write_text(sentence + "\n")
-        take = checked(files.sha256_bytes(data), str(path))
+        if st.session_state.get(f"written_{stem}") != (digest, sentence, str(path)):
+            for old in folder.glob(f"{stem}.*"):  # a new take replaces the last one
+                old.unlink()
+            path.write_bytes(data)
+            (folder / f"{stem}.txt").write_text(sentence + "\n")
+            st.session_state[f"written_{stem}"] = (digest, sentence, str(path))
+        take = checked(digest, str(path))
         if take.crops is not None:
-            st.image(crop_gif(files.sha256_bytes(data), take.crops), width=280,
+            st.image(crop_gif(digest, take.crops), width=280,
                      caption="What the network will see")
         if take.ok:
             st.success(f"Good take ({take.seconds:.1f} s).")
