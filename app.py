@@ -2,6 +2,7 @@
 
 - Read a video (views/read.py, the first): pick a GRID clip or upload a video, watch it,
   see the mouth crops the network sees, and read its sentence next to the truth;
+- Live (views/live.py, /live): read lips from the webcam, as they move or on a button;
 - Teach it your face (views/teach.py, /teach): adapt the reader to a person from a few
   clips of them saying GRID sentences.
 
@@ -41,6 +42,7 @@ def main() -> None:
     st.navigation([
         st.Page(VIEWS / "read.py", title="Read a video", icon=":material/movie:",
                 default=True),
+        st.Page(VIEWS / "live.py", title="Live", icon=":material/videocam:", url_path="live"),
         st.Page(VIEWS / "teach.py", title="Teach it your face", icon=":material/school:",
                 url_path="teach"),
     ]).run()

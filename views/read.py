@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import decoding, grid, pipeline, video
+from lipread import grid, pipeline, video
 from lipread.app import browser, files, pictures, stopwatch, widgets
+from lipread.app.readers import get_model, get_profile_model
 from lipread.enroll import profiles
 from lipread.model import loader
 
@@ -33,24 +34,6 @@ MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
 
 
 # --- cached: the network once per process; lists and arrays per content ------------
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
-def get_model(arch: str, weights: str, stamp: tuple):
-    """Built, loaded and warmed up once; afterwards every session only reads it."""
-    model = loader.load_model(arch, weights)
-    probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
-    for name in decoding.DECODERS:  # traces the network, builds the grammar graph
-        decoding.decode(probs, name)
-    return model
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading your profile's reader…")
-def get_profile_model(name: str, stamp: tuple):
-    """A person's reader (lipread enroll), loaded once per profile version."""
-    model = profiles.load(name)
-    pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))
-    return model
-
 
 @st.cache_data(ttl=30, show_spinner=False)
 def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:

@@ -1,0 +1,182 @@
+"""Live: read lips from the webcam, in the page (url path `live`).
+
+The camera's frames come over WebRTC (streamlit-webrtc, aiortc): each is drawn back with
+the face box, the lip points and the crop the network reads; a capture starts when the
+lips move (or on the button) and is read as a file is read (lipread/live/). The work runs
+in threads of lipread/live/session.py, never in this script run; a fragment polls them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from lipread import decoding, video
+from lipread.app import files, pictures, widgets
+from lipread.app.readers import get_model, get_profile_model
+from lipread.enroll import profiles
+from lipread.live import capture, ice, segment
+from lipread.live import webrtc as live_webrtc
+from lipread.live.session import LiveSession
+from lipread.model import loader
+
+POLL_S = 0.25  # the page looks for new readings this often
+SHOWN = 5  # readings shown in full; older ones as a line each
+TRANSLATIONS = {  # streamlit-webrtc's messages, said so that a person knows what to do
+    "device_access_denied": "Camera permission refused: allow the camera for this page "
+                            "(the camera icon in the address bar), then press START again.",
+    "device_not_available": "No camera found: connect one (and close other programs that "
+                            "use it), then press START again.",
+    "media_api_not_available": "This browser gives no camera to this page: open it over "
+                               "https or on localhost, in a current browser.",
+}
+CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
+                         "frameRate": {"ideal": 25, "max": 30}}, "audio": False}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def crop_gif(key: str, _crops) -> bytes:
+    return pictures.gif_bytes(_crops)
+
+
+def live_session() -> LiveSession:
+    if "live_session" not in st.session_state:
+        st.session_state["live_session"] = LiveSession()
+    return st.session_state["live_session"]
+
+
+def load_reader():
+    """The reader chosen in the sidebar (general or a profile), or None with a message."""
+    profile = widgets.pick_reader(profiles.names())
+    try:
+        if profile is not None:
+            path = profiles.path(profile) / profiles.WEIGHTS_FILE
+            return get_profile_model(profile, files.file_stamp(path))
+        weights = Path(os.environ.get("LIPREAD_WEIGHTS") or loader.DEFAULT_WEIGHTS[widgets.ARCH])
+        stamp = files.file_stamp(weights)
+        if stamp is None:
+            st.error(f"No network weights at `{weights}`: put the released weights there "
+                     "(or train them with `lipread train`), then reload.")
+            return None
+        return get_model(widgets.ARCH, str(weights), stamp)
+    except Exception as err:  # noqa: BLE001: a broken file says so, the camera still shows
+        st.error(f"The reader can't be loaded: {err}. Choose another reader, or reload.")
+        return None
+
+
+def choose_mode() -> tuple[bool, str]:
+    """(automatic?, decoder) from the sidebar."""
+    auto = st.radio("Read", ("when the lips move", "on the button"), key="live_mode",
+                    help="When the lips move: a capture starts as they start moving and "
+                         "ends when they have been still for half a second (or at 3 s). "
+                         "On the button: the 3 s after a countdown.") == "when the lips move"
+    decoder = st.radio("Decoder", decoding.DECODERS, key="live_decoder", horizontal=True,
+                       index=decoding.DECODERS.index("grammar"),
+                       help="; ".join(f"{k}: {decoding.describe(k)}" for k in decoding.DECODERS))
+    return auto, decoder
+
+
+def camera(sess: LiveSession):
+    webrtc = live_webrtc.streamlit_webrtc()
+    try:
+        config = ice.rtc_configuration(st.secrets if secrets_present() else None)
+    except ice.IceError as err:
+        st.error(f"The WebRTC servers are misconfigured: {err}. Fix it (README: Live), "
+                 "then reload; meanwhile no server outside this machine is used.")
+        config = {"iceServers": []}
+    return webrtc.webrtc_streamer(
+        key="live", mode=webrtc.WebRtcMode.SENDRECV, rtc_configuration=config,
+        media_stream_constraints=CONSTRAINTS, queued_video_frames_callback=sess.on_frames,
+        async_processing=True, translations=TRANSLATIONS,
+        video_html_attrs={"autoPlay": True, "muted": True, "style": {"width": "100%"}})
+
+
+def secrets_present() -> bool:
+    try:
+        return len(st.secrets) > 0
+    except Exception:  # noqa: BLE001: no secrets.toml (or a broken one): none
+        return False
+
+
+@st.fragment(run_every=POLL_S)
+def watch(sess: LiveSession, playing: bool) -> None:
+    """The camera's status, polled; a new or finished reading reruns the page."""
+    level, text = sess.status()
+    if not playing and sess.newest is not None:
+        level, text = "info", "The camera is off: press START to read again."
+    with st.container(key="live_status"):
+        getattr(st, level)(text)
+    if playing and sess.newest is not None:
+        stats = sess.stats()
+        st.caption(f"Camera {sess.size[0]}x{sess.size[1]}; preview {stats['preview_fps']:.0f} "
+                   f"fps, face tracked {stats['tracked_fps']:.0f} times a second; "
+                   f"{stats['frames']} frames so far.", help="Measured over the last frames")
+    if st.session_state.get("live_seen") != sess.version:
+        st.session_state["live_seen"] = sess.version
+        st.rerun()
+
+
+def show_reading(reading: capture.Reading, full: bool) -> None:
+    head = (f"**{reading.number}.** {'automatic' if reading.how == 'auto' else 'button'}, "
+            f"{reading.seconds:.1f} s at {reading.camera_fps:.0f} fps")
+    with st.container(border=True, key=f"reading_{reading.number}"):
+        if reading.read_at is None:
+            st.markdown(head + ": reading…")
+            return
+        if reading.error:
+            st.markdown(head)
+            st.error(f"Not read: {reading.error}.")
+            return
+        result = reading.transcript
+        st.markdown(head + f", read {reading.latency:.2f} s after it ended "
+                    f"({reading.decoder} decoder):")
+        with st.container(key=f"sentence_{reading.number}"):
+            st.code(result.sentence or "(nothing read)", language=None)
+        if not full:
+            return
+        for notice in reading.notices:
+            st.caption(f"Note: {notice}.")
+        left, right = st.columns(2)
+        with left:
+            st.image(crop_gif(f"{id(reading)}", result.view.crops), width="stretch",
+                     caption="The 75 mouth crops the network read, at 25 fps")
+            if reading.mp4 is not None:
+                st.video(reading.mp4, format="video/mp4")
+                st.download_button("Download the clip (mp4)", reading.mp4,
+                                   file_name=f"lipread-live-{reading.number}.mp4",
+                                   mime="video/mp4", key=f"download_{reading.number}")
+        with right:
+            st.markdown("**Raw CTC tokens** (`_` blank, `·` space)")
+            st.code(pictures.token_chars(result.tokens), language=None, wrap_lines=True)
+            data, spec = pictures.probability_chart(result.probs)
+            st.vega_lite_chart(data, spec, width="stretch")
+
+
+def main() -> None:
+    st.title("Live")
+    st.caption("Say a GRID sentence to the camera (e.g. \"bin blue at f two now\"): the "
+               f"network reads {video.N_FRAMES / video.FPS:g} s of lips. Green: the face "
+               "found; red: the lip points; below the picture: the crop the network reads.")
+    sess = live_session()
+    with st.sidebar:
+        auto, decoder = choose_mode()
+    model = load_reader()
+    sess.configure(model, decoder, auto)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        ctx = camera(sess)
+    with right:
+        if not auto and st.button("Read the next 3 s", key="live_button", type="primary",
+                                  disabled=not ctx.state.playing):
+            sess.read_next()
+            st.toast(f"Reading in {segment.COUNTDOWN_S:g} s…")
+        watch(sess, ctx.state.playing)
+    st.subheader("Readings, newest first")
+    if not sess.readings:
+        st.caption("None yet.")
+    for i, reading in enumerate(sess.readings):
+        show_reading(reading, full=i < SHOWN)
+
+
+main()
