@@ -157,7 +157,7 @@ def main() -> None:
     st.title("Live")
     st.caption("Say a GRID sentence to the camera (e.g. \"bin blue at f two now\"): the "
                f"network reads {video.N_FRAMES / video.FPS:g} s of lips. Green: the face "
-               "found; red: the lip points; below the picture: the crop the network reads.")
+               "found; red: the lip points; top right: the crop the network reads.")
     sess = live_session()
     with st.sidebar:
         auto, decoder = choose_mode()

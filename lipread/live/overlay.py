@@ -1,6 +1,7 @@
 """The preview the browser shows: the camera picture with the face box (green) and the 20
-lip points (red) drawn on it, a line of status, and the 46x140 crop the network reads in a
-band beside (below) the picture. BGR uint8 in, BGR uint8 out; no Streamlit here.
+lip points (red) drawn on it, a line of status, and the 46x140 crop the network reads beside
+the face, in the picture's top-right corner. BGR uint8 in, BGR uint8 out, the same size
+(the component sizes its frame by the first picture: a taller one would be cut off).
 """
 from __future__ import annotations
 
@@ -10,26 +11,30 @@ from lipread import mouth
 
 GREEN, RED, YELLOW, WHITE = (0, 200, 0), (0, 0, 255), (0, 220, 255), (255, 255, 255)
 STALE_S = 0.5  # a tracked state older than this is not drawn (the face has moved on)
-MAX_ZOOM = 3  # the crop is shown at up to 3x its 140x46 pixels
+MAX_ZOOM = 3  # the crop is shown at up to 3x its 140x46 pixels ...
+INSET_SHARE = 0.45  # ... and at most this share of the picture's width
+MARGIN = 4  # pixels between the inset and the picture's edge
 
 
 def zoom_for(width: int) -> int:
-    """The crop's whole-number enlargement that fits a picture `width` wide."""
-    return int(max(1, min(MAX_ZOOM, (width - 8) // mouth.CROP_W)))
+    """The crop's whole-number enlargement that fits the inset of a picture `width` wide."""
+    return int(max(1, min(MAX_ZOOM, (width * INSET_SHARE) // mouth.CROP_W)))
 
 
-def band_height(width: int) -> int:
-    return mouth.CROP_H * zoom_for(width) + 8
+def inset_box(width: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the crop's inset in a picture `width` wide."""
+    k = zoom_for(width)
+    right = width - MARGIN
+    return right - mouth.CROP_W * k, MARGIN, right, MARGIN + mouth.CROP_H * k
 
 
 def draw(image: np.ndarray, t: float, state=None, status: str = "",
          alert: bool = False) -> np.ndarray:
-    """`image` (H, W, 3) with the overlay drawn and the crop band added below."""
+    """`image` (H, W, 3) with the overlay drawn (a copy)."""
     import cv2
 
     h, w = image.shape[:2]
-    out = np.zeros((h + band_height(w), w, 3), np.uint8)
-    out[:h] = image
+    out = image.copy()
     fresh = state is not None and abs(t - state.t) <= STALE_S
     if fresh and state.box is not None:
         left, top, right, bottom = state.box
@@ -37,11 +42,12 @@ def draw(image: np.ndarray, t: float, state=None, status: str = "",
         for x, y in np.round(state.points[mouth.MOUTH]).astype(int):
             cv2.circle(out, (int(x), int(y)), 2, RED, -1)
     if fresh and state.crop is not None:
-        k = zoom_for(w)
-        crop = cv2.resize(state.crop, (mouth.CROP_W * k, mouth.CROP_H * k),
-                          interpolation=cv2.INTER_NEAREST)
-        x0 = (w - crop.shape[1]) // 2
-        out[h + 4:h + 4 + crop.shape[0], x0:x0 + crop.shape[1]] = crop[..., None]
+        left, top, right, bottom = inset_box(w)
+        if bottom < h:
+            crop = cv2.resize(state.crop, (right - left, bottom - top),
+                              interpolation=cv2.INTER_NEAREST)
+            out[top:bottom, left:right] = crop[..., None]
+            cv2.rectangle(out, (left - 1, top - 1), (right, bottom), WHITE, 1)
     if status:
         scale = max(0.4, w / 800)
         (tw, th), base = cv2.getTextSize(status, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)

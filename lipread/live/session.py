@@ -243,6 +243,7 @@ class LiveSession:
         path = os.environ.get(LOG_ENV)
         if path:
             line = {"number": reading.number, "how": reading.how, "session": id(self),
+                    "start": reading.start,
                     "ended_at": reading.ended_at, "read_at": reading.read_at,
                     "sentence": reading.transcript.sentence if reading.transcript else None,
                     "error": reading.error, "camera_fps": reading.camera_fps,

@@ -1,0 +1,284 @@
+"""The Live page's parts without a browser: frames to 25 fps, the segmenter, the ICE
+settings, the fake camera file, and a LiveSession fed a real GRID clip frame by frame as
+the WebRTC thread feeds it (in real time, as a camera would), read as `predict` reads it."""
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from lipread import grid, pipeline, video
+from lipread.live import capture, fakecam, frames, ice, overlay, segment
+from lipread.live.session import LiveSession
+
+CLIP = "bbal6n"  # an MPEG-1 test clip
+TIME_BASE = Fraction(1, 90000)  # RTP's video clock
+
+
+# --- frames ----------------------------------------------------------------------------------
+
+def test_instants_are_25fps_and_at_most_75():
+    assert np.allclose(frames.instants(1.0, 2.0), 1.0 + np.arange(26) / 25)
+    assert len(frames.instants(0.0, 10.0)) == video.N_FRAMES
+
+
+def test_resample_takes_the_frame_shown_at_each_instant():
+    stamps = [0.0, 0.033, 0.066, 0.1, 0.133, 0.166]  # 30 fps
+    wanted = np.array([0.0, 0.04, 0.08, 0.12, 0.16])
+    assert frames.resample(stamps, wanted).tolist() == [0, 1, 2, 4, 5]
+    # uneven delivery: a gap repeats the frame shown during it
+    assert frames.resample([0.0, 0.2], np.array([0.0, 0.04, 0.08, 0.12, 0.16])).tolist() == [
+        0, 0, 0, 1, 1]
+    with pytest.raises(ValueError):
+        frames.resample([], wanted)
+
+
+def test_grid_window_pads_with_still_frames_to_three_seconds():
+    out = frames.grid_window(list(range(40)), lead=10)
+    assert len(out) == video.N_FRAMES
+    assert out[:11] == [0] * 11 and out[10:50] == list(range(40))
+    assert out[50:] == [39] * 25
+    assert frames.grid_window(list(range(100))) == list(range(75))
+    with pytest.raises(ValueError):
+        frames.grid_window([])
+
+
+# --- the segmenter ---------------------------------------------------------------------------
+
+def feed(seg, signal, fps=25.0, t0=0.0):
+    """`signal`: openings (None: no face), one per frame; the captures found."""
+    found = []
+    for i, value in enumerate(signal):
+        cap = seg.update(t0 + i / fps, value)
+        if cap is not None:
+            found.append(cap)
+    return found
+
+
+def speech(seconds, fps=25.0):
+    """An opening that swings 0.1-0.3 at 4 Hz, as syllables do."""
+    t = np.arange(int(seconds * fps)) / fps
+    return list(0.2 + 0.1 * np.sin(2 * np.pi * 4 * t))
+
+
+def test_a_sentence_is_captured_from_just_before_the_lips_move_to_half_a_second_after():
+    still = [0.1] * 50
+    found = feed(segment.Segmenter(), still + speech(1.5) + still)
+    assert len(found) == 1
+    cap = found[0]
+    onset = 2.0  # the first moving frame
+    assert cap.how == "auto"
+    assert abs(cap.start - (onset - frames.LEAD_S)) <= 0.1
+    assert 3.5 + segment.STILL_S - 0.2 <= cap.end <= 3.5 + segment.STILL_S + 0.3
+    assert cap.end - cap.start <= segment.MAX_S + 1e-6
+
+
+def test_a_twitch_is_not_read_and_noise_never_starts_a_capture():
+    rng = np.random.default_rng(0)
+    noise = list(0.1 + rng.uniform(-0.02, 0.02, 200))  # landmark jitter on a still face
+    assert feed(segment.Segmenter(), noise) == []
+    assert feed(segment.Segmenter(), [0.1] * 50 + speech(0.2) + [0.1] * 50) == []
+
+
+def test_long_speech_is_cut_at_three_seconds_and_waits_for_stillness():
+    seg = segment.Segmenter()
+    found = feed(seg, [0.1] * 25 + speech(6.0))
+    assert len(found) == 1 and found[0].end - found[0].start == pytest.approx(segment.MAX_S)
+    assert seg.state == "waiting" and not seg.ready  # mid-sentence: no second capture yet
+
+
+def test_no_face_is_no_motion_and_manual_mode_waits_for_the_button():
+    assert feed(segment.Segmenter(), [None] * 100) == []
+    seg = segment.Segmenter(auto=False)
+    assert feed(seg, [0.1] * 25 + speech(1.5) + [0.1] * 25) == []
+    seg.arm(now=3.0)
+    assert seg.state == "countdown"
+    found = feed(seg, [0.1] * 200, t0=3.04)
+    assert len(found) == 1 and found[0].how == "button"
+    assert found[0].start == pytest.approx(3.0 + segment.COUNTDOWN_S)
+    assert found[0].end - found[0].start == pytest.approx(segment.MAX_S)
+
+
+# --- ICE servers -----------------------------------------------------------------------------
+
+def test_no_ice_server_is_contacted_unless_configured(monkeypatch):
+    monkeypatch.delenv(ice.ENV, raising=False)
+    assert ice.rtc_configuration() == {"iceServers": []}
+    monkeypatch.setenv(ice.ENV, '[{"urls": "turn:turn.example.org:3478", "username": "u", '
+                                '"credential": "p"}]')
+    assert ice.ice_servers() == [{"urls": ["turn:turn.example.org:3478"], "username": "u",
+                                  "credential": "p"}]
+
+
+def test_ice_servers_from_secrets():
+    secrets = {"ice_servers": [{"urls": ["stun:stun.example.org:3478"]}]}
+    assert ice.ice_servers(secrets) == [{"urls": ["stun:stun.example.org:3478"]}]
+
+
+@pytest.mark.parametrize("text, said", [
+    ("[{", "not valid JSON"),
+    ('{"urls": "stun:x"}', "must be a list"),
+    ('[{"url": "stun:x"}]', 'with "urls"'),
+    ('[{"urls": "http://x"}]', "is not a stun:"),
+    ('[{"urls": "stun:x", "password": "p"}]', "unknown keys"),
+])
+def test_bad_ice_settings_say_what_is_wrong(monkeypatch, text, said):
+    monkeypatch.setenv(ice.ENV, text)
+    with pytest.raises(ice.IceError, match=said) as err:
+        ice.ice_servers()
+    assert ice.ENV in str(err.value)
+
+
+# --- the fake camera file and the capture's mp4 ----------------------------------------------
+
+def test_fake_camera_file_is_padded_and_tagged_for_chromium(grid_dir, tmp_path):
+    out = fakecam.write_y4m(grid.video_path(grid_dir, CLIP), tmp_path / "cam.y4m")
+    data = out.read_bytes()
+    header = data[:data.index(b"\n")].split()
+    assert header[0] == b"YUV4MPEG2" and b"C420" in header and b"W360" in header
+    frame_bytes = 360 * 288 * 3 // 2 + len(b"FRAME\n")
+    assert (len(data) - len(header) - 1) // frame_bytes == 75 + 2 * 50
+    assert [p.name for p in tmp_path.iterdir()] == ["cam.y4m"]
+
+
+def test_fake_camera_file_from_a_bad_video_leaves_nothing(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(Exception):
+        fakecam.write_y4m(bad, tmp_path / "cam.y4m")
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.mp4"]
+
+
+def test_capture_mp4_plays_back_its_frames():
+    import imageio.v3 as iio
+
+    yuv = [np.full((288 * 3 // 2, 360), 16 + 2 * i, np.uint8) for i in range(75)]
+    data = capture.to_mp4(yuv, (360, 288))
+    assert data[4:8] == b"ftyp"
+    back = iio.imread(data, index=None, extension=".mp4")
+    assert back.shape[:3] == (75, 288, 360)
+
+
+# --- a session fed a camera ------------------------------------------------------------------
+
+def camera_frames(path, pad_s=2.0):
+    """A clip's frames as a camera sends them (yuv420p), padded with still frames."""
+    import av
+    import imageio.v3 as iio
+
+    rgb = list(iio.imiter(path, plugin="pyav"))
+    pad = int(pad_s * video.FPS)
+    for image in [rgb[0]] * pad + rgb + [rgb[-1]] * pad:
+        yield av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(
+            format="yuv420p")
+
+
+def play(session, frames_in, fps=25.0, jitter_s=0.0, seed=0, at=None):
+    """Feed frames in real time, stamped as RTP stamps them (optionally unevenly);
+    `at`: {frame index: what to call before it}."""
+    rng = np.random.default_rng(seed)
+    out, begun = None, time.monotonic()
+    for i, frame in enumerate(frames_in):
+        (at or {}).get(i, lambda: None)()
+        stamp = i / fps + (rng.uniform(-jitter_s, jitter_s) if i else 0.0)
+        frame.pts, frame.time_base = round(stamp / TIME_BASE), TIME_BASE
+        out = session.on_frame(frame)
+        time.sleep(max(0.0, begun + (i + 1) / fps - time.monotonic()))
+    return out
+
+
+def wait_read(session, n=1, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [r for r in session.readings if r.read_at is not None and r.mp4 is not None]
+        if len(done) >= n:
+            return done
+        time.sleep(0.1)
+    pytest.fail(f"no reading within {timeout} s: {session.readings}")
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from lipread.model import loader
+
+    return loader.load_model("lipnet")
+
+
+def test_a_session_reads_a_clip_as_predict_reads_the_file(grid_dir, shipped_model):
+    path = grid.video_path(grid_dir, CLIP)
+    expected = pipeline.transcribe(shipped_model, path, "grammar").sentence
+    session = LiveSession()
+    session.configure(shipped_model, "grammar", auto=True)
+    last = play(session, camera_frames(path), jitter_s=0.008)
+    (reading,) = wait_read(session)
+    assert reading.how == "auto" and reading.error is None
+    assert reading.transcript.sentence == expected
+    assert reading.transcript.view.crops.shape == (75, 46, 140)
+    assert 23 <= reading.camera_fps <= 27 and reading.latency < 30
+    assert reading.mp4[4:8] == b"ftyp"
+    # the preview: the picture as sent, the face box drawn in green, the crop in its corner
+    assert (last.width, last.height) == (360, 288)
+    drawn = last.to_ndarray(format="rgb24")
+    green = (drawn[..., 1] > 150) & (drawn[..., 0] < 80) & (drawn[..., 2] < 80)
+    assert green.sum() > 200
+    left, top, right, bottom = overlay.inset_box(360)
+    inset = drawn[top:bottom, left:right].astype(int)
+    assert np.abs(inset[..., 0] - inset[..., 2]).max() < 20  # grayscale: the crop, not the
+    # blue background of GRID's frame
+    assert inset.std() > 10
+    stats = session.stats()
+    assert stats["frames"] == 175 and stats["preview_fps"] > 15
+
+
+def test_the_button_reads_the_next_three_seconds(grid_dir, shipped_model):
+    path = grid.video_path(grid_dir, CLIP)
+    session = LiveSession()
+    session.configure(shipped_model, "greedy", auto=False)
+    clip = list(camera_frames(path, pad_s=0.2))
+    # pressed at frame 3 (after the frame of 0.08 s): the capture runs 3.08 s to 6.08 s
+    play(session, clip[:3] + [clip[0]] * 72 + clip + [clip[-1]] * 40,
+         at={3: session.read_next})
+    (reading,) = wait_read(session)
+    assert reading.how == "button"
+    assert reading.start == pytest.approx(0.08 + segment.COUNTDOWN_S, abs=0.05)
+    assert reading.seconds == pytest.approx(segment.MAX_S)
+
+
+def still_session(image, seconds=1.5):
+    import av
+
+    session = LiveSession()
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    play(session, (frame.reformat(format="yuv420p") for _ in range(int(seconds * 25))))
+    time.sleep(0.3)
+    return session
+
+
+def first_frame(grid_dir):
+    import imageio.v3 as iio
+
+    return iio.imread(grid.video_path(grid_dir, CLIP), index=0, plugin="pyav")
+
+
+def test_status_says_too_dark_no_face_and_several_faces(grid_dir):
+    face = first_frame(grid_dir)
+    assert "Too dark" in still_session(np.zeros_like(face)).status()[1]
+    assert "No face found" in still_session(np.full_like(face, 128)).status()[1]
+    assert "2 faces" in still_session(np.concatenate([face, face], axis=1)).status()[1]
+    level, text = still_session(face).status()
+    assert level == "info" and "Say a GRID sentence" in text
+
+
+def test_the_camera_stopping_mid_capture_is_said(grid_dir, shipped_model):
+    path = grid.video_path(grid_dir, CLIP)
+    session = LiveSession()
+    session.configure(shipped_model, "grammar", auto=True)
+    clip = list(camera_frames(path, pad_s=1.0))
+    play(session, clip[:25 + 40])  # the still face, then 1.6 s of the sentence: stop
+    time.sleep(2.5)
+    level, text = session.status()
+    assert level == "warning" and "stopped sending pictures" in text
+    assert "stopped during a capture" in (session.alert or "")
+    assert session.readings == []

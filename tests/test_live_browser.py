@@ -1,0 +1,105 @@
+"""The Live page end to end: `streamlit run app.py`, and headless Chromium whose camera is a
+GRID clip (Chromium's fake camera: the clip padded with 2 s of still face before and after,
+as Y4M). Press the component's START: within 30 s the page shows, as text, the sentence
+`lipread predict --decoder grammar` reads from the clip file. For an MPEG-1 test clip, an
+H.264 clip, and two sessions at once, each with its own camera. Leaves artifacts/live.png.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from test_browser import ARTIFACTS, CHROMIUM_FLAGS, ROOT, app_url, chromium_path  # noqa: F401
+
+from lipread import grid
+from lipread.live import fakecam
+
+MPEG1_CLIP = "bbal6n"  # a test-split clip, the original MPEG-1 file
+H264_CLIP = "bgbh6p"  # a training clip, re-encoded as H.264
+READ_WITHIN_MS = 30_000  # the contract: START to the sentence on the page
+PAGE_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machine
+SHOWS = """sentence => [...document.querySelectorAll('[class*="st-key-sentence_"]')]
+    .some(e => e.innerText.trim() === sentence)"""
+
+
+@pytest.fixture(scope="module")
+def predicted(grid_dir) -> dict[str, str]:
+    """What `lipread predict --decoder grammar` reads from each clip file."""
+    out = subprocess.run([sys.executable, "-m", "lipread", "predict", MPEG1_CLIP, H264_CLIP,
+                          "--data-dir", str(grid_dir), "--decoder", "grammar", "--json", "-"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    return {r["name"]: r["sentence"] for r in json.loads(out.stdout)["results"]}
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    if chromium_path() is None:
+        pytest.fail("chromium not installed: apt-get install chromium (or set CHROMIUM)")
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@contextlib.contextmanager
+def camera_page(playwright, url: str, y4m):
+    """A Chromium whose only camera plays `y4m`, on /live, START pressed."""
+    browser = playwright.chromium.launch(
+        executable_path=chromium_path(), headless=True,
+        args=[*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"])
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        errors = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(f"{url}/live")
+        page.get_by_role("heading", name="Live").wait_for(timeout=PAGE_TIMEOUT_MS)
+        component = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
+        component.get_by_role("button", name="START").click(timeout=PAGE_TIMEOUT_MS)
+        yield page
+        assert not errors
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        browser.close()
+
+
+def camera_file(grid_dir, tmp_path, clip: str):
+    return fakecam.write_y4m(grid.video_path(grid_dir, clip), tmp_path / f"{clip}.y4m")
+
+
+def shows(page, sentence: str, timeout_ms: int = READ_WITHIN_MS) -> float:
+    """Seconds until the page shows `sentence` as a reading (fails after timeout_ms)."""
+    begun = time.monotonic()
+    page.wait_for_function(SHOWS, arg=sentence, timeout=timeout_ms, polling=200)
+    return time.monotonic() - begun
+
+
+@pytest.mark.parametrize("clip", [MPEG1_CLIP, H264_CLIP])
+def test_live_reads_the_camera_as_predict_reads_the_file(playwright, app_url, grid_dir,
+                                                        tmp_path, predicted, clip):
+    y4m = camera_file(grid_dir, tmp_path, clip)
+    with camera_page(playwright, app_url, y4m) as page:
+        shows(page, predicted[clip])
+        status = page.locator(".st-key-live_status").inner_text()
+        assert "No face" not in status and "dark" not in status
+        if clip == MPEG1_CLIP:
+            page.locator('[data-testid="stVideo"]').first.wait_for(timeout=30_000)
+            assert page.get_by_role("button", name="Download the clip (mp4)").count() >= 1
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+
+
+def test_two_sessions_each_read_their_own_camera(playwright, app_url, grid_dir, tmp_path,
+                                                 predicted):
+    assert predicted[MPEG1_CLIP] != predicted[H264_CLIP]
+    first, second = (camera_file(grid_dir, tmp_path, c) for c in (MPEG1_CLIP, H264_CLIP))
+    with camera_page(playwright, app_url, first) as a, camera_page(playwright, app_url,
+                                                                   second) as b:
+        shows(a, predicted[MPEG1_CLIP])
+        shows(b, predicted[H264_CLIP])
+        assert not a.evaluate(SHOWS, predicted[H264_CLIP])
+        assert not b.evaluate(SHOWS, predicted[MPEG1_CLIP])
