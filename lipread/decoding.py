@@ -106,6 +106,10 @@ class GrammarGraph:
 
     def decode(self, probs: np.ndarray) -> list[str]:
         """The words of the best path, one per slot."""
+        return self.best(probs)[0]
+
+    def best(self, probs: np.ndarray) -> tuple[list[str], float]:
+        """The words of the best path, one per slot, and its log-probability."""
         logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _LOG_FLOOR))
         emit = logp[:, self.class_array]  # (T, nodes)
         T, n = emit.shape
@@ -120,6 +124,7 @@ class GrammarGraph:
             back[t] = self.pred_table[np.arange(n), best]
             score = cand[np.arange(n), best] + emit[t]
         node = max(self.end, key=lambda i: score[i])
+        best_score = float(score[node])
         # Words end only at their last character, and every path passes through
         # exactly one word per slot: the word-end nodes on the path are the sentence.
         words = {}
@@ -128,13 +133,19 @@ class GrammarGraph:
                 slot, word = self.word_of[node]
                 words[slot] = word
             node = back[t, node]
-        return [words[s] for s in sorted(words)]
+        return [words[s] for s in sorted(words)], best_score
 
 
 @functools.lru_cache(maxsize=1)
 def grammar_graph() -> GrammarGraph:
     """The GRID grammar's graph, built once (a few ms) on first use."""
     return GrammarGraph()
+
+
+def grammar_score(probs: np.ndarray) -> float:
+    """The log-probability of the best path through the GRID grammar: how well the frames
+    fit some GRID sentence (higher is better; comparable between windows of one length)."""
+    return grammar_graph().best(probs)[1]
 
 
 def greedy(probs: np.ndarray) -> str:

@@ -3,6 +3,7 @@
     lipread bench                                  # a table
     lipread bench --json artifacts/bench.json      # and the figures as JSON
     lipread bench --json - > bench.json            # the JSON to stdout, the table to stderr
+    lipread bench --live                           # the Live page (lipread/bench/live.py)
 
 For one 3 s GRID clip, from file to sentence (warm, the median of several runs): ours
 with the mouth found by face landmarks (the default crop) and with the tutorial's fixed
@@ -107,6 +108,11 @@ def run_side(side: str, argv: list[str]) -> dict:
 def cli(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--live" in argv:  # the Live page through a fake camera: its own script and flags
+        from lipread.bench import live
+
+        argv.remove("--live")
+        return live.main(argv)
     args = parse_args(argv)
 
     try:

@@ -12,9 +12,9 @@ LEAD_S = 0.36  # kept before the lips start moving (segment.py): where GRID's cl
 # show that motion, 9 frames in (median of 40 s1 training clips; p10-p90 7-19 frames)
 
 
-def instants(start: float, end: float, fps: int = FPS) -> np.ndarray:
-    """The 25 fps instants from `start` up to `end` (at most N_FRAMES of them)."""
-    n = min(N_FRAMES, max(0, int(np.floor((end - start) * fps + 1e-6)) + 1))
+def instants(start: float, end: float, fps: int = FPS, limit: int = N_FRAMES) -> np.ndarray:
+    """The 25 fps instants from `start` up to `end` (at most `limit` of them)."""
+    n = min(limit, max(0, int(np.floor((end - start) * fps + 1e-6)) + 1))
     return start + np.arange(n) / fps
 
 

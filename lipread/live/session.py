@@ -196,33 +196,37 @@ class LiveSession:
                     self._submit(found)
 
     def _submit(self, cap: segment.Capture) -> None:
-        """Cut the capture's frames out of the buffer (under the lock) and queue its reading."""
-        kept = [(t, y) for t, y in self.buffer if cap.start - 0.1 <= t <= cap.end + 0.1]
+        """Cut the capture's frames out of the buffer (under the lock) and queue its reading:
+        an automatic one with up to max(EARLIER_S) more before it (capture.read)."""
+        extra = max(capture.EARLIER_S) if cap.how == "auto" else 0.0
+        kept = [(t, y) for t, y in self.buffer if cap.start - extra - 0.1 <= t <= cap.end + 0.1]
         if not kept:
             return
         stamps = [t for t, _ in kept]
-        wanted = frames.instants(cap.start, cap.end)
+        lead = round(extra * frames.FPS)
+        wanted = frames.instants(cap.start - extra, cap.end, limit=lead + frames.N_FRAMES)
         picked = [kept[i][1] for i in frames.resample(stamps, wanted)]
+        picked = frames.grid_window(picked, n=lead + frames.N_FRAMES)
+        starts = sorted({lead - round(e * frames.FPS) for e in capture.EARLIER_S}) if extra else [0]
         inside = [s for s in stamps if cap.start <= s <= cap.end]
         fps = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else 0.0
         self.taken += 1
         reading = capture.Reading(self.taken, cap.how, time.time(), cap.end - cap.start,
-                                  cap.start, fps,
-                                  decoder=self.decoder)
+                                  cap.start, fps, decoder=self.decoder)
         self.readings.insert(0, reading)
         del self.readings[MAX_READINGS:]
         self.version += 1
-        reader_pool().submit(self._read, reading, frames.grid_window(picked), self.size,
-                             self.model)
+        reader_pool().submit(self._read, reading, picked, starts, self.size, self.model)
 
     # --- the reader thread -------------------------------------------------------------------
-    def _read(self, reading: capture.Reading, picked: list, size, model) -> None:
-        height = size[1]
+    def _read(self, reading: capture.Reading, picked: list, starts: list, size, model) -> None:
+        height, start = size[1], starts[-1]
         try:
             if model is None:
                 raise RuntimeError("the network is not loaded yet")
             gray = np.stack([y[:height] for y in picked])
-            reading.transcript = capture.read(model, gray, reading.decoder)
+            reading.transcript, start = capture.read(model, gray, reading.decoder, starts)
+            reading.earlier = (starts[-1] - start) / frames.FPS
             reading.notices = reading.transcript.notices
         except Exception as err:  # noqa: BLE001: every failure is said on the page
             reading.error = str(err).replace("the capture: ", "")
@@ -230,7 +234,7 @@ class LiveSession:
         self._changed()
         self._log(reading)
         try:
-            reading.mp4 = capture.to_mp4(picked, size)
+            reading.mp4 = capture.to_mp4(picked[start:start + frames.N_FRAMES], size)
         except Exception as err:  # noqa: BLE001: the reading stands without its clip
             reading.notices.append(f"the clip could not be saved as mp4 ({err})")
         self._changed()
@@ -243,7 +247,7 @@ class LiveSession:
         path = os.environ.get(LOG_ENV)
         if path:
             line = {"number": reading.number, "how": reading.how, "session": id(self),
-                    "start": reading.start,
+                    "start": reading.start, "earlier": reading.earlier,
                     "ended_at": reading.ended_at, "read_at": reading.read_at,
                     "sentence": reading.transcript.sentence if reading.transcript else None,
                     "error": reading.error, "camera_fps": reading.camera_fps,
