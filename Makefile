@@ -31,7 +31,7 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench enroll-study
+.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
@@ -45,6 +45,7 @@ help:
 	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
 	@echo "make bench        lipread bench: this project's pipeline beside the tutorial's"
+	@echo "make bench-live   lipread bench --live: the Live page through a fake camera"
 	@echo "make enroll-study the adaptation methods compared on s26 and s31 (README)"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
 
@@ -147,3 +148,8 @@ enroll-study: setup
 bench: setup
 	@mkdir -p artifacts
 	$(PY) -m lipread bench --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
+
+# The Live page through Chromium's fake camera: preview fps, CPU, latency, live vs predict WER.
+bench-live: setup browser-deps
+	@mkdir -p artifacts
+	$(PY) -m lipread bench --live --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/live-bench.json $(BENCH_ARGS)

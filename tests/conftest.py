@@ -10,8 +10,11 @@ Under CI=true a missing data folder fails them instead of skipping them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,54 @@ def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
                 return name, decoder
     pytest.skip("the shipped weights read no test clip right with any decoder "
                 "(models/README.md has their measured WER): nothing to check against")
+
+
+# --- the app served on 127.0.0.1, for the browser tests ------------------------------------
+
+APP_START_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(grid_dir, tmp_path):
+    """`streamlit run app.py` with the data directory set; always stopped afterwards."""
+    port = free_port()
+    env = {**os.environ, "LIPREAD_DATA_DIR": str(grid_dir),
+           "LIPREAD_CACHE_DIR": str(tmp_path / "videos"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("LIPREAD_WEIGHTS", None)
+    # the machine's own profiles never show in a test's page (a test may set its own)
+    env.setdefault("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
+    log = open(tmp_path / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + APP_START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not come up:\n"
+                            + (tmp_path / "streamlit.log").read_text(errors="replace"))
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()

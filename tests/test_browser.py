@@ -10,11 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +24,6 @@ PICKED_CLIP = "bbal6n"  # a test-split clip
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-START_TIMEOUT_S = 90
 FIRST_READ_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machine
 PICK_ATTEMPTS = 3
 OPTION_TIMEOUT_MS = 15_000
@@ -61,50 +56,6 @@ def browser():
             yield browser
         finally:
             browser.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def app_url(grid_dir, tmp_path):
-    """`streamlit run app.py` with the data directory set; always stopped afterwards."""
-    port = free_port()
-    env = {**os.environ, "LIPREAD_DATA_DIR": str(grid_dir),
-           "LIPREAD_CACHE_DIR": str(tmp_path / "videos"), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("LIPREAD_WEIGHTS", None)
-    log = open(tmp_path / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not come up:\n"
-                            + (tmp_path / "streamlit.log").read_text(errors="replace"))
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 # True once the page shows `clip`'s sentence from the current run: the heading names

@@ -282,3 +282,26 @@ def test_the_camera_stopping_mid_capture_is_said(grid_dir, shipped_model):
     assert level == "warning" and "stopped sending pictures" in text
     assert "stopped during a capture" in (session.alert or "")
     assert session.readings == []
+
+
+# --- lipread bench --live: its flags ---------------------------------------------------------
+
+@pytest.mark.parametrize("args, said", [
+    (["--clips", "0"], "--clips must be 1 to 100"),
+    (["--data-dir", "{tmp}"], "no test split there"),
+    (["--chromium", "{tmp}/no-chromium"], "no chromium there"),
+])
+def test_bench_live_refuses_bad_flags_in_one_line(grid_dir, tmp_path, args, said):
+    import subprocess
+    import sys
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(grid_dir)]
+    out = subprocess.run([sys.executable, "-m", "lipread", "bench", "--live", *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert said in lines[-1] and "Traceback" not in out.stderr
+    assert lines[-1].startswith("lipread bench --live: error:")
+    assert list(tmp_path.iterdir()) == []

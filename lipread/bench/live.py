@@ -17,7 +17,6 @@ Needs Debian's chromium and playwright (requirements-test.txt).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -29,10 +28,8 @@ import urllib.request
 from pathlib import Path
 
 from lipread import grid, scoring
-from lipread.cli import common
 from lipread.live import fakecam
 
-PROG = "lipread bench --live"
 CLIPS = 20  # test clips, the first of the test split in its order
 SETTLE_S = 1.0  # a capture starting before this (camera time) may miss the camera's start
 READ_TIMEOUT_S = 40  # per clip, START to the reading used
@@ -55,18 +52,6 @@ VIDEO_FPS = """async (ms) => { const v = document.querySelector('video');
   return {shown: (q1.totalVideoFrames - q1.droppedVideoFrames
                   - q0.totalVideoFrames + q0.droppedVideoFrames) / s,
           decoded: (q1.totalVideoFrames - q0.totalVideoFrames) / s}; }"""
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    common.add_data_dir(p)
-    p.add_argument("--clips", type=int, default=CLIPS, help=f"test clips to play (default {CLIPS})")
-    common.add_json(p)
-    p.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-    args = p.parse_args(argv)
-    if not 1 <= args.clips <= 100:
-        p.error("--clips must be 1 to 100")
-    return args
 
 
 def cpu_seconds(pid: int) -> float:
@@ -109,9 +94,9 @@ def readings(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def play_clip(playwright, args, url, y4m, log: Path, server_pid: int, measure: bool) -> dict:
+def play_clip(playwright, chromium: str, url, y4m, log: Path, server_pid: int, measure: bool) -> dict:
     """One clip through the camera: its reading (and the preview's figures if `measure`)."""
-    browser = playwright.chromium.launch(executable_path=args.chromium, headless=True,
+    browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                          args=[*FLAGS, f"--use-file-for-fake-video-capture={y4m}"])
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
@@ -157,7 +142,7 @@ def play_clip(playwright, args, url, y4m, log: Path, server_pid: int, measure: b
         browser.close()
 
 
-def predicted(args, paths: list[Path]) -> list[str]:
+def predicted(paths: list[Path]) -> list[str]:
     out = subprocess.run([sys.executable, "-m", "lipread", "predict", *map(str, paths),
                           "--decoder", "grammar", "--json", "-"], cwd=ROOT, text=True,
                          capture_output=True, check=True, timeout=600)
@@ -169,23 +154,17 @@ def median(values):
     return values[len(values) // 2] if values else None
 
 
-def main(argv=None) -> int:
+def measure(data_dir: Path, names: list[str], chromium: str) -> dict:
+    """The figures above for the clips `names` of `data_dir` (each with its alignment)."""
     from playwright import sync_api
 
-    args = parse_args(argv)
-    data_dir = grid.resolve_data_dir(args.data_dir)
-    split = data_dir / "splits" / "test.txt"
-    if not split.is_file():
-        common.error(PROG, f"{split}: no test split there (--data-dir: a GRID folder with "
-                           "splits/test.txt)")
-        return 2
-    names = grid.read_names(split)[: args.clips]
     paths = [grid.video_path(data_dir, n) for n in names]
     truths = [grid.load_sentence(grid.alignment_path(data_dir, n)) for n in names]
-    files = predicted(args, paths)
+    files = predicted(paths)
     with tempfile.TemporaryDirectory(prefix="lipread-live-bench-") as tmp:
         log = Path(tmp) / "live.jsonl"
         env = {**os.environ, "LIPREAD_LIVE_LOG": str(log), "LIPREAD_DATA_DIR": str(data_dir),
+               "LIPREAD_PROFILES_DIR": str(Path(tmp) / "profiles"),
                "PYTHONDONTWRITEBYTECODE": "1"}
         with open(Path(tmp) / "server.log", "wb") as server_log:
             server, url = start_server(env, server_log)
@@ -194,7 +173,7 @@ def main(argv=None) -> int:
                 with sync_api.sync_playwright() as p:
                     for i, (name, path) in enumerate(zip(names, paths)):
                         y4m = fakecam.write_y4m(path, Path(tmp) / "camera.y4m")
-                        row = play_clip(p, args, url, y4m, log, server.pid, measure=i == 0)
+                        row = play_clip(p, chromium, url, y4m, log, server.pid, measure=i == 0)
                         row["name"] = name
                         rows.append(row)
                         r = row["reading"]
@@ -207,7 +186,7 @@ def main(argv=None) -> int:
                  if r["reading"] and r.get("shown_at")]
     first = rows[0]
     preview = first["reading"]["preview"] if first["reading"] else {}
-    result = {
+    return {
         "clips": names,
         "live_wer": scoring.error_rates(truths, live)[0],
         "predict_wer": scoring.error_rates(truths, files)[0],
@@ -225,16 +204,7 @@ def main(argv=None) -> int:
         "readings": [{"name": r["name"], "live": s, "predict": f, "truth": t}
                      for r, s, f, t in zip(rows, live, files, truths)],
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
-        "command": " ".join([PROG, *(argv or [])]),
     }
-    text = json.dumps(result, indent=1)
-    if args.json and args.json != "-":
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    elif args.json == "-":
-        print(text)
-    print(table(result), file=sys.stderr if args.json == "-" else sys.stdout)
-    return 0
 
 
 def table(r: dict) -> str:

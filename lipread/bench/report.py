@@ -96,6 +96,11 @@ def emit(result: dict, json_out: str | None) -> None:
     report = sys.stderr if json_out == "-" else sys.stdout
     print(table(result), file=report)
     print(summary(result), file=report, flush=True)
+    write_json(result, json_out)
+
+
+def write_json(result: dict, json_out: str | None) -> None:
+    """The JSON to stdout ('-'), or to a file, whole or not at all."""
     if json_out == "-":
         print(json.dumps(result, indent=1), flush=True)
     elif json_out:  # whole or not at all, under a name no other run uses

@@ -105,14 +105,44 @@ def run_side(side: str, argv: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def live_cli(argv: list[str]) -> int:
+    """`lipread bench --live`: lipread/bench/live.py's figures, a table and the JSON."""
+    from lipread.bench import live
+
+    prog = f"{PROG} --live"
+    p = argparse.ArgumentParser(prog=prog, description=live.__doc__.split("\n\n")[0])
+    common.add_data_dir(p)
+    p.add_argument("--clips", type=int, default=live.CLIPS,
+                   help=f"test clips to play, the test split's first (default {live.CLIPS})")
+    p.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                   help="the Chromium to drive (default: $CHROMIUM, then /usr/bin/chromium)")
+    common.add_json(p)
+    args = p.parse_args(argv)
+    if not 1 <= args.clips <= 100:
+        p.error("--clips must be 1 to 100")
+    data_dir = grid.resolve_data_dir(args.data_dir)
+    split = data_dir / "splits" / "test.txt"
+    if not split.is_file():
+        common.error(prog, f"{split}: no test split there (--data-dir: a GRID folder with "
+                           "splits/test.txt)")
+        return 2
+    if not os.access(args.chromium, os.X_OK):
+        common.error(prog, f"{args.chromium}: no chromium there: apt-get install chromium, "
+                           "or give --chromium")
+        return 2
+    result = live.measure(data_dir, grid.read_names(split)[: args.clips], args.chromium)
+    result["command"] = " ".join([prog, *argv])
+    print(live.table(result), file=sys.stderr if args.json == "-" else sys.stdout, flush=True)
+    report.write_json(result, args.json)
+    return 0
+
+
 def cli(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--live" in argv:  # the Live page through a fake camera: its own script and flags
-        from lipread.bench import live
-
+    if "--live" in argv:  # the Live page through a fake camera: its own flags
         argv.remove("--live")
-        return live.main(argv)
+        return live_cli(argv)
     args = parse_args(argv)
 
     try:
