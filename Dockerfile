@@ -26,6 +26,9 @@ USER lipread
 # GRID data (s1/, alignments/s1/): mount a copy, or fill it with `lipread download data --dest /data`.
 VOLUME /data /profiles
 EXPOSE 8501
+# The Live page's camera comes over WebRTC (UDP, aiortc's free ports): run with
+# `--network host`, or give a TURN server in LIPREAD_ICE_SERVERS (README: Live). Browsers
+# give a page the camera only over https or on localhost.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
 CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
