@@ -152,6 +152,16 @@ def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
                 "(models/README.md has their measured WER): nothing to check against")
 
 
+@pytest.fixture
+def webrtc_in_apptest(monkeypatch):
+    """streamlit-webrtc's component under AppTest, whose Runtime is a Mock without
+    sessions: the component's own answer when there is no Runtime (no session info)."""
+    from lipread.live.webrtc import streamlit_webrtc
+
+    streamlit_webrtc()  # imported safely beside TensorFlow
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+
+
 # --- the app served on 127.0.0.1, for the browser tests ------------------------------------
 
 APP_START_TIMEOUT_S = 90

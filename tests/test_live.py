@@ -305,3 +305,20 @@ def test_bench_live_refuses_bad_flags_in_one_line(grid_dir, tmp_path, args, said
     assert said in lines[-1] and "Traceback" not in out.stderr
     assert lines[-1].startswith("lipread bench --live: error:")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_recording_session_keeps_the_clip_unread_with_its_label(grid_dir):
+    """The teach page's camera: the button's 3 s recorded as mp4, not read, labelled."""
+    import imageio.v3 as iio
+
+    path = grid.video_path(grid_dir, CLIP)
+    session = LiveSession(read=False)
+    session.configure(None, "grammar", auto=False)
+    assert not session.read_next(label=(0, 4))  # no camera yet: nothing armed
+    clip = list(camera_frames(path, pad_s=0.0))
+    play(session, clip[:2] + [clip[0]] * 75 + clip, at={2: lambda: session.read_next((0, 4))})
+    (recording,) = wait_read(session)
+    assert recording.label == (0, 4) and recording.how == "button"
+    assert recording.transcript is None and recording.error is None
+    assert iio.imread(recording.mp4, index=None, extension=".mp4").shape[0] == video.N_FRAMES
+    assert "Record" in session.status()[1]

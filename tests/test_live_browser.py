@@ -55,8 +55,8 @@ def playwright():
 
 
 @contextlib.contextmanager
-def camera_page(playwright, url: str, y4m):
-    """A Chromium whose only camera plays `y4m`, on /live, START pressed."""
+def camera_page(playwright, url: str, y4m, path: str = "live", heading: str = "Live"):
+    """A Chromium whose only camera plays `y4m`, on /`path`, START pressed."""
     browser = playwright.chromium.launch(
         executable_path=chromium_path(), headless=True,
         args=[*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream",
@@ -65,8 +65,8 @@ def camera_page(playwright, url: str, y4m):
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         errors = []
         page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(f"{url}/live")
-        page.get_by_role("heading", name="Live").wait_for(timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{url}/{path}")
+        page.get_by_role("heading", name=heading).wait_for(timeout=PAGE_TIMEOUT_MS)
         component = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
         component.get_by_role("button", name="START").click(timeout=PAGE_TIMEOUT_MS)
         yield page
@@ -76,8 +76,8 @@ def camera_page(playwright, url: str, y4m):
         browser.close()
 
 
-def camera_file(grid_dir, tmp_path, clip: str):
-    return fakecam.write_y4m(grid.video_path(grid_dir, clip), tmp_path / f"{clip}.y4m")
+def camera_file(grid_dir, tmp_path, clip: str, pad_s: float = fakecam.PAD_S):
+    return fakecam.write_y4m(grid.video_path(grid_dir, clip), tmp_path / f"{clip}.y4m", pad_s)
 
 
 def shows(page, sentence: str, timeout_ms: int = READ_WITHIN_MS) -> float:
@@ -127,3 +127,19 @@ def test_bench_live_prints_its_figures(grid_dir):
     assert preview["server_cpu_preview_pct"] > preview["server_cpu_idle_pct"] >= 0
     assert result["latency_s"]["median"] > 0
     assert "preview:" in out.stderr and "grammar WER: live" in out.stderr
+
+
+def test_teach_page_records_a_take_with_the_camera(playwright, app_url, grid_dir, tmp_path):
+    """/teach: START, then "Record" under the first prompt: after the countdown, 3 s of the
+    camera (a clip looping without pauses) become that prompt's take, checked at once."""
+    y4m = camera_file(grid_dir, tmp_path, MPEG1_CLIP, pad_s=0.0)
+    with camera_page(playwright, app_url, y4m, "teach", "Teach it your face") as page:
+        record = page.locator(".st-key-prompt_0").get_by_role("button", name="Record")
+        page.wait_for_function("() => [...document.querySelectorAll('.st-key-prompt_0 button')]"
+                               ".some(b => b.innerText.trim() === 'Record' && !b.disabled)",
+                               timeout=30_000)
+        record.click()
+        page.locator(".st-key-prompt_0").get_by_text("Good take").wait_for(timeout=60_000)
+        page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
+        assert page.locator(".st-key-prompt_1").get_by_text("Good take").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "teach-record.png"), full_page=True)

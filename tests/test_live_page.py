@@ -14,17 +14,11 @@ TIMEOUT = 300
 
 
 @pytest.fixture
-def page_env(grid_dir, tmp_path, monkeypatch):
+def page_env(grid_dir, tmp_path, monkeypatch, webrtc_in_apptest):
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
     monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
     monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
     monkeypatch.delenv("LIPREAD_ICE_SERVERS", raising=False)
-    # AppTest's Runtime is a Mock without sessions: the component's own answer when there
-    # is no Runtime (None: no session info) stands in for it.
-    from lipread.live.webrtc import streamlit_webrtc
-
-    streamlit_webrtc()
-    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
     return tmp_path
 
 

@@ -23,7 +23,7 @@ TAKES = ["bgbsza", "bwaq8s", "lbbo3n"]
 
 
 @pytest.fixture
-def page_env(grid_dir, tmp_path, monkeypatch):
+def page_env(grid_dir, tmp_path, monkeypatch, webrtc_in_apptest):
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
@@ -49,7 +49,7 @@ def teach_page():
 
 
 def upload(at, i: int, path: Path):
-    key = next(u.key for u in at.get("file_uploader") if u.key.endswith(f"_{i}"))
+    key = next(u.key for u in at.get("file_uploader") if u.key.split("_")[2] == str(i))
     at.file_uploader(key=key).set_value((path.name, path.read_bytes(), "video/mpeg")).run()
     assert not at.exception, [e.value for e in at.exception]
 

@@ -13,37 +13,19 @@ from pathlib import Path
 import streamlit as st
 
 from lipread import decoding, video
-from lipread.app import files, pictures, widgets
+from lipread.app import camera, files, pictures, widgets
 from lipread.app.readers import get_model, get_profile_model
 from lipread.enroll import profiles
-from lipread.live import capture, ice, segment
-from lipread.live import webrtc as live_webrtc
+from lipread.live import capture, segment
 from lipread.live.session import LiveSession
 from lipread.model import loader
 
-POLL_S = 0.25  # the page looks for new readings this often
 SHOWN = 5  # readings shown in full; older ones as a line each
-TRANSLATIONS = {  # streamlit-webrtc's messages, said so that a person knows what to do
-    "device_access_denied": "Camera permission refused: allow the camera for this page "
-                            "(the camera icon in the address bar), then press START again.",
-    "device_not_available": "No camera found: connect one (and close other programs that "
-                            "use it), then press START again.",
-    "media_api_not_available": "This browser gives no camera to this page: open it over "
-                               "https or on localhost, in a current browser.",
-}
-CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
-                         "frameRate": {"ideal": 25, "max": 30}}, "audio": False}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def crop_gif(key: str, _crops) -> bytes:
     return pictures.gif_bytes(_crops)
-
-
-def live_session() -> LiveSession:
-    if "live_session" not in st.session_state:
-        st.session_state["live_session"] = LiveSession()
-    return st.session_state["live_session"]
 
 
 def load_reader():
@@ -77,44 +59,11 @@ def choose_mode() -> tuple[bool, str]:
     return auto, decoder
 
 
-def camera(sess: LiveSession):
-    webrtc = live_webrtc.streamlit_webrtc()
-    try:
-        config = ice.rtc_configuration(st.secrets if secrets_present() else None)
-    except ice.IceError as err:
-        st.error(f"The WebRTC servers are misconfigured: {err}. Fix it (README: Live), "
-                 "then reload; meanwhile no server outside this machine is used.")
-        config = {"iceServers": []}
-    return webrtc.webrtc_streamer(
-        key="live", mode=webrtc.WebRtcMode.SENDRECV, rtc_configuration=config,
-        media_stream_constraints=CONSTRAINTS, queued_video_frames_callback=sess.on_frames,
-        async_processing=True, translations=TRANSLATIONS,
-        video_html_attrs={"autoPlay": True, "muted": True, "style": {"width": "100%"}})
-
-
-def secrets_present() -> bool:
-    try:
-        return len(st.secrets) > 0
-    except Exception:  # noqa: BLE001: no secrets.toml (or a broken one): none
-        return False
-
-
-@st.fragment(run_every=POLL_S)
+@st.fragment(run_every=camera.POLL_S)
 def watch(sess: LiveSession, playing: bool) -> None:
     """The camera's status, polled; a new or finished reading reruns the page."""
-    level, text = sess.status()
-    if not playing and sess.newest is not None:
-        level, text = "info", "The camera is off: press START to read again."
-    with st.container(key="live_status"):
-        getattr(st, level)(text)
-    if playing and sess.newest is not None:
-        stats = sess.stats()
-        st.caption(f"Camera {sess.size[0]}x{sess.size[1]}; preview {stats['preview_fps']:.0f} "
-                   f"fps, face tracked {stats['tracked_fps']:.0f} times a second; "
-                   f"{stats['frames']} frames so far.", help="Measured over the last frames")
-    if st.session_state.get("live_seen") != sess.version:
-        st.session_state["live_seen"] = sess.version
-        st.rerun()
+    camera.show_status(sess, playing, "live_status")
+    camera.rerun_on_change(sess, "live_seen")
 
 
 def show_reading(reading: capture.Reading, full: bool) -> None:
@@ -158,14 +107,14 @@ def main() -> None:
     st.caption("Say a GRID sentence to the camera (e.g. \"bin blue at f two now\"): the "
                f"network reads {video.N_FRAMES / video.FPS:g} s of lips. Green: the face "
                "found; red: the lip points; top right: the crop the network reads.")
-    sess = live_session()
+    sess = camera.session("live_session")
     with st.sidebar:
         auto, decoder = choose_mode()
     model = load_reader()
     sess.configure(model, decoder, auto)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        ctx = camera(sess)
+        ctx = camera.camera(sess, "live")
     with right:
         if not auto and st.button("Read the next 3 s", key="live_button", type="primary",
                                   disabled=not ctx.state.playing):

@@ -1,7 +1,9 @@
 """Teach it your face: say a few GRID sentences, and the reader adapts to you.
 
-A page of app.py's navigation (url path `teach`). Each prompt's take is uploaded, checked at
-once (a face, moving lips, its length) and shown as the network will see it; "Teach" runs
+A page of app.py's navigation (url path `teach`). Each prompt's take is recorded with the
+webcam (the Live page's component, lipread/app/camera.py: 3 s after a countdown) or
+uploaded, checked at once (a face, moving lips, its length) and shown as the network will
+see it; "Teach" runs
 `lipread enroll` in a background process (lipread/enroll/jobs.py) whose progress this page
 polls, so that a reload finds it; when it is done, the read page reads with the new profile.
 """
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lipread.app import files, pictures, widgets
+from lipread.app import camera, files, pictures, widgets
 from lipread.enroll import checks, jobs, profiles, prompts
+from lipread.live import segment
 
 MIN_PROMPTS, MAX_PROMPTS = 3, 20
 TAKES_STALE_S = 24 * 3600  # a session's takes are kept a day, then swept
@@ -56,20 +59,67 @@ def choose_prompts() -> list[str]:
     return prompts.prompts(int(n), st.session_state.get("teach_seed", 0))
 
 
-def record(i: int, sentence: str, folder) -> bool:
-    """One prompt: its sentence, the upload of its take, the take's check. True: fit."""
+def recorder():
+    """The camera panel: (its session, whether the camera runs)."""
+    sess = camera.session("teach_session", read=False)
+    sess.configure(None, "grammar", auto=False)
+    with st.container(border=True, key="teach_camera"):
+        st.markdown("**Record with your camera**: press START, then \"Record\" under a "
+                    f"prompt: after a {segment.COUNTDOWN_S:g} s countdown on the picture, "
+                    f"say the sentence within {segment.MAX_S:g} s. Or upload a video.")
+        left, right = st.columns([3, 2])
+        with left:
+            ctx = camera.camera(sess, "teach_cam")
+        with right:
+            watch(sess, ctx.state.playing)
+    collect(sess)
+    return sess, ctx.state.playing
+
+
+@st.fragment(run_every=camera.POLL_S)
+def watch(sess, playing: bool) -> None:
+    camera.show_status(sess, playing, "teach_status")
+    camera.rerun_on_change(sess, "teach_seen")
+
+
+def collect(sess) -> None:
+    """Recordings finished since the last run become their prompts' takes (and reset the
+    prompt's uploader: the newest take wins)."""
+    for reading in sess.readings:
+        done = st.session_state.setdefault("teach_collected", set())
+        if reading.label is None or reading.mp4 is None or reading.number in done:
+            continue
+        done.add(reading.number)
+        seed, i = reading.label
+        st.session_state[f"recorded_{seed}_{i}"] = reading.mp4
+        st.session_state[f"uploader_{seed}_{i}"] = st.session_state.get(
+            f"uploader_{seed}_{i}", 0) + 1
+
+
+def record(i: int, sentence: str, folder, sess=None, playing: bool = False) -> bool:
+    """One prompt: its sentence, its take (recorded or uploaded), the take's check.
+    True: fit."""
     seed = st.session_state.get("teach_seed", 0)
     with st.container(border=True, key=f"prompt_{i}"):
         st.markdown(f"**{i + 1}.** Say: **{sentence}**")
+        if sess is not None and st.button("Record", key=f"record_{seed}_{i}",
+                                          disabled=not playing,
+                                          help="3 s of the camera after a countdown (start "
+                                               "the camera above first)"):
+            sess.read_next(label=(seed, i))
+            st.toast(f"Recording prompt {i + 1} in {segment.COUNTDOWN_S:g} s: "
+                     f"\"{sentence}\"")
         upload = st.file_uploader("A video of you saying it", type=widgets.UPLOAD_TYPES,
-                                  key=f"take_{seed}_{i}",
+                                  key=f"take_{seed}_{i}_{st.session_state.get(f'uploader_{seed}_{i}', 0)}",
                                   max_upload_size=widgets.MAX_UPLOAD_MB)
-        if upload is None:
+        recorded = st.session_state.get(f"recorded_{seed}_{i}")
+        if upload is None and recorded is None:
             return False
-        data = upload.getvalue()
+        data = upload.getvalue() if upload is not None else recorded
+        suffix = files.safe_suffix(upload.name) if upload is not None else ".mp4"
         digest = files.sha256_bytes(data)
         stem = f"take-{i + 1:02d}"
-        path = folder / f"{stem}{files.safe_suffix(upload.name)}"
+        path = folder / f"{stem}{suffix}"
         if st.session_state.get(f"written_{stem}") != (digest, sentence, str(path)):
             for old in folder.glob(f"{stem}.*"):  # a new take replaces the last one
                 old.unlink()
@@ -83,7 +133,7 @@ def record(i: int, sentence: str, folder) -> bool:
         if take.ok:
             st.success(f"Good take ({take.seconds:.1f} s).")
         for problem in take.problems:
-            st.warning(f"Take {i + 1}: {problem}. Upload another take.")
+            st.warning(f"Take {i + 1}: {problem}. Record or upload another take.")
         return take.ok
 
 
@@ -145,14 +195,14 @@ def main() -> None:
     st.markdown("The reader learned one face (GRID's speaker s1) and reads others badly. "
                 "Say a few GRID sentences, one video each, and it adapts to yours in a "
                 "few minutes. The general reader is kept; choose yours on the read page.")
-    st.caption("Film each sentence with your phone or webcam app, face to the camera, well "
-               "lit, and upload it under its prompt (recording in the page comes with the "
-               "Live page).")
+    st.caption("Face the camera, well lit, and say each sentence at an even pace. A take "
+               "can also be filmed with a phone and uploaded under its prompt.")
     jobs.sweep_takes(TAKES_STALE_S)
     folder = takes_folder()
     name = choose_name()
     sentences = choose_prompts()
-    ready = sum(record(i, s, folder) for i, s in enumerate(sentences))
+    sess, playing = recorder()
+    ready = sum(record(i, s, folder, sess, playing) for i, s in enumerate(sentences))
     for extra in sorted(folder.glob("take-*")):  # takes of prompts no longer asked
         if int(extra.stem.split("-")[1]) > len(sentences):
             extra.unlink()

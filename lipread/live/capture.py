@@ -34,6 +34,7 @@ class Reading:
     transcript: pipeline.Transcript | None = None
     decoder: str = "grammar"
     earlier: float = 0.0  # the window read starts this much before the capture
+    label: object = None  # what the capture was for (LiveSession.read_next's label)
     error: str | None = None
     read_at: float | None = None  # time.time() when the sentence was ready
     mp4: bytes | None = None  # the 75 frames read, H.264 at 25 fps

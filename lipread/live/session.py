@@ -40,8 +40,11 @@ def reader_pool() -> ThreadPoolExecutor:
 
 
 class LiveSession:
-    def __init__(self, decoder: str = "grammar", auto: bool = True):
-        self.model, self.decoder = None, decoder
+    """One camera. `read=False`: captures are only recorded (their mp4), not read."""
+
+    def __init__(self, decoder: str = "grammar", auto: bool = True, read: bool = True):
+        self.model, self.decoder, self.read = None, decoder, read
+        self.label = None  # what the button's next capture is for (the teach page's prompt)
         self.cond = threading.Condition()
         self.buffer: deque = deque(maxlen=MAX_BUFFER)  # (t, yuv420p) newest last
         self.size: tuple[int, int] | None = None  # the camera's (width, height)
@@ -63,12 +66,15 @@ class LiveSession:
     def configure(self, model, decoder: str, auto: bool) -> None:
         self.model, self.decoder, self.segmenter.auto = model, decoder, auto
 
-    def read_next(self) -> None:
-        """The button: the next 3 s, after segment.COUNTDOWN_S."""
+    def read_next(self, label=None) -> bool:
+        """The button: the next 3 s, after segment.COUNTDOWN_S (False: no camera yet).
+        The reading carries `label`."""
         with self.cond:
-            if self.newest is not None:
-                self.segmenter.arm(self.newest[0])
-                self.alert = None
+            if self.newest is None:
+                return False
+            self.segmenter.arm(self.newest[0])
+            self.alert, self.label = None, label
+            return True
 
     def status(self) -> tuple[str, str]:
         """(level, text) for the page: "info", "warning" or "error"."""
@@ -91,9 +97,11 @@ class LiveSession:
             return "warning", f"{state.faces} faces in the picture: the largest one is read."
         if state.dark:
             return "warning", "The picture is dark: more light on your face reads better."
-        said = {"capturing": "Reading your lips…", "countdown": "Get ready…",
+        said = {"capturing": "Reading your lips…" if self.read else "Recording…",
+                "countdown": "Get ready…",
                 "waiting": ("Say a GRID sentence, e.g. \"bin blue at f two now\"."
-                            if self.segmenter.auto else "Press \"Read the next 3 s\".")}
+                            if self.segmenter.auto else "Press \"Read the next 3 s\"."
+                            if self.read else "Press \"Record\" under a prompt.")}
         return "info", said[self.segmenter.state]
 
     def stats(self) -> dict:
@@ -212,7 +220,8 @@ class LiveSession:
         fps = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else 0.0
         self.taken += 1
         reading = capture.Reading(self.taken, cap.how, time.time(), cap.end - cap.start,
-                                  cap.start, fps, decoder=self.decoder)
+                                  cap.start, fps, decoder=self.decoder,
+                                  label=self.label if cap.how == "button" else None)
         self.readings.insert(0, reading)
         del self.readings[MAX_READINGS:]
         self.version += 1
@@ -222,12 +231,13 @@ class LiveSession:
     def _read(self, reading: capture.Reading, picked: list, starts: list, size, model) -> None:
         height, start = size[1], starts[-1]
         try:
-            if model is None:
+            if self.read and model is None:
                 raise RuntimeError("the network is not loaded yet")
-            gray = np.stack([y[:height] for y in picked])
-            reading.transcript, start = capture.read(model, gray, reading.decoder, starts)
-            reading.earlier = (starts[-1] - start) / frames.FPS
-            reading.notices = reading.transcript.notices
+            if self.read:
+                gray = np.stack([y[:height] for y in picked])
+                reading.transcript, start = capture.read(model, gray, reading.decoder, starts)
+                reading.earlier = (starts[-1] - start) / frames.FPS
+                reading.notices = reading.transcript.notices
         except Exception as err:  # noqa: BLE001: every failure is said on the page
             reading.error = str(err).replace("the capture: ", "")
         reading.read_at = time.time()
