@@ -33,6 +33,7 @@ def app_env(grid_dir, tmp_path, monkeypatch):
     """The app's environment: the GRID data, shipped weights, a private video cache."""
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))  # none of the machine's
     monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
     return grid_dir
 
@@ -197,6 +198,7 @@ def speakers_env(grid_dir, test_names, tmp_path, monkeypatch):
     data = multi_speaker_corpus(tmp_path / "data", grid_dir, test_names[:3])
     monkeypatch.setenv("LIPREAD_DATA_DIR", str(data))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))  # none of the machine's
     monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
     return data
 
