@@ -143,3 +143,25 @@ def test_teach_page_records_a_take_with_the_camera(playwright, app_url, grid_dir
         page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
         assert page.locator(".st-key-prompt_1").get_by_text("Good take").count() == 0
         page.screenshot(path=str(ARTIFACTS / "teach-record.png"), full_page=True)
+
+
+@pytest.mark.parametrize("flags, error, said", [
+    (["--use-fake-device-for-media-stream"], "NotAllowedError", "permission was refused"),
+    ([], "NotFoundError", "no camera was found"),
+])
+def test_a_refused_or_missing_camera_is_explained(playwright, app_url, flags, error, said):
+    """Headless Chromium without the fake UI refuses the permission; without the fake
+    device it has no camera: the component names the error, the page says what to do."""
+    browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                         args=[*CHROMIUM_FLAGS, *flags])
+    try:
+        page = browser.new_page()
+        page.goto(f"{app_url}/live")
+        component = page.frame_locator(
+            'iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
+        component.get_by_role("button", name="START").click(timeout=PAGE_TIMEOUT_MS)
+        component.get_by_text(error).wait_for(timeout=30_000)
+        status = page.locator(".st-key-live_status").inner_text()
+        assert error in status and said in status
+    finally:
+        browser.close()

@@ -30,6 +30,11 @@ MAX_PIXELS = 640 * 480  # larger camera frames are scaled down on arrival (mouth
 GAP_S = 1.0  # no frame for this long: the camera has stopped
 IDLE_EXIT_S = 30.0  # the tracker thread ends after this long without frames
 MAX_READINGS = 20  # readings kept a session, newest first
+NO_CAMERA_YET = (  # until the first frame: what the component's own error names mean
+    "Press START and allow the camera. If the camera box then says NotAllowedError, the "
+    "permission was refused: allow the camera for this page (the camera icon in the address "
+    "bar) and press START again. NotFoundError: no camera was found; NotReadableError: "
+    "another program holds it: connect or free one, then press START again.")
 LOG_ENV = "LIPREAD_LIVE_LOG"  # a JSONL file each reading is appended to (benchmark, ops)
 
 
@@ -79,7 +84,7 @@ class LiveSession:
     def status(self) -> tuple[str, str]:
         """(level, text) for the page: "info", "warning" or "error"."""
         if self.newest is None:
-            return "info", "Press START and allow the camera."
+            return "info", NO_CAMERA_YET
         if time.monotonic() - self.last_wall > GAP_S:
             return "warning", ("The camera stopped sending pictures. Press START again "
                                "(or check that no other program holds the camera).")
