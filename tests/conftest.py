@@ -148,8 +148,8 @@ def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
             truth = grid.load_sentence(grid.alignment_path(grid_dir, name))
             if decoding.decode(probs, decoder) == truth:
                 return name, decoder
-    pytest.skip("the shipped weights read no test clip right with any decoder "
-                "(models/README.md has their measured WER): nothing to check against")
+    pytest.fail("the shipped weights read no test clip right with any decoder, where "
+                "models/README.md measures ~90% of their words right: they are broken")
 
 
 @pytest.fixture

@@ -76,9 +76,42 @@ def test_grammar_always_gives_a_valid_sentence():
         assert all(w in slot for w, slot in zip(words, GRID_SLOTS))
 
 
+def tight_path(text, blank_between_doubles=True):
+    """A CTC path with one frame a character and a blank only between a doubled letter's
+    two frames (where CTC needs one), or nowhere."""
+    path, prev = [BLANK_ID] * 5, None
+    for c in text_to_ids(text):
+        if c == prev and blank_between_doubles:
+            path.append(BLANK_ID)
+        path.append(c)
+        prev = c
+    return path
+
+
 def test_grammar_handles_double_letters_and_single_letter_words():
     text = "place green with e seven soon"
     assert decoding.decode(spell(path_for(text, repeat=1)), "grammar") == text
+    # no blank anywhere but inside "ee": letters follow letters directly
+    assert decoding.decode(spell(tight_path(text)), "grammar") == text
+
+
+def test_a_doubled_letter_needs_a_blank_between_its_frames():
+    """'ee' spelled in two frames with no blank collapses to one 'e' under CTC: the grammar's
+    best path for it must borrow a frame it does not like (its score drops by about one
+    confident frame, log(0.9 / (0.1/40)) = 5.9), where the blank-separated path costs none."""
+    text = "place green with e seven soon"
+    with_blank = decoding.grammar_score(spell(tight_path(text)))
+    without = decoding.grammar_score(spell(tight_path(text, blank_between_doubles=False)))
+    assert without < with_blank - 3.0
+    assert with_blank > 75 * np.log(0.9) - 1e-6  # every frame on its most likely class
+
+
+def test_grammar_score_is_the_best_paths_log_probability():
+    text = "bin blue at f two now"
+    probs = spell(tight_path(text))
+    assert decoding.grammar_score(probs) == pytest.approx(75 * np.log(0.9))
+    noisy = spell(tight_path(text), confidence=0.5)
+    assert decoding.grammar_score(noisy) == pytest.approx(75 * np.log(0.5))
 
 
 def test_unknown_decoder():
