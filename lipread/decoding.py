@@ -61,6 +61,7 @@ class GrammarGraph:
         self.classes: list[int] = []  # class id each node emits
         self.preds: list[list[int]] = []  # nodes that may precede each node
         self.word_of: list[tuple[int, str] | None] = []  # (slot, word) of a word's last char
+        self.word_nodes: dict[tuple[int, str], list[int]] = {}  # a word's chars and blanks
         self.start: list[int] = []
         ends_before: list[int] = [self._node(BLANK_ID, [])]  # leading blank
         self.start.append(ends_before[0])
@@ -68,7 +69,7 @@ class GrammarGraph:
             last_chars = []
             for word in words:
                 ids = text_to_ids(word)
-                prev_char = None
+                prev_char, first_node = None, len(self.classes)
                 for k, c in enumerate(ids):
                     if k == 0:
                         # Enter the word from the blank or the space before it; a space
@@ -83,6 +84,7 @@ class GrammarGraph:
                     prev_char = node
                 last_chars.append(prev_char)
                 self.word_of[prev_char] = (s, word)
+                self.word_nodes[(s, word)] = list(range(first_node, len(self.classes)))
             blank_after = self._node(BLANK_ID, list(last_chars))
             if s == len(slots) - 1:
                 self.end = last_chars + [blank_after]
@@ -110,8 +112,16 @@ class GrammarGraph:
 
     def best(self, probs: np.ndarray) -> tuple[list[str], float]:
         """The words of the best path, one per slot, and its log-probability."""
+        words, score, _ = self.best_path(probs)
+        return words, score
+
+    def best_path(self, probs: np.ndarray, banned=()) -> tuple[list[str], float, np.ndarray]:
+        """The best path's words, its log-probability and its node at each frame; nodes in
+        `banned` are never entered (a word's nodes: the best path without that word)."""
         logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _LOG_FLOOR))
         emit = logp[:, self.class_array]  # (T, nodes)
+        if len(banned):
+            emit[:, list(banned)] = -np.inf
         T, n = emit.shape
         score = np.full(n, -np.inf)
         score[self.start] = emit[0, self.start]
@@ -127,13 +137,14 @@ class GrammarGraph:
         best_score = float(score[node])
         # Words end only at their last character, and every path passes through
         # exactly one word per slot: the word-end nodes on the path are the sentence.
-        words = {}
+        words, nodes = {}, np.zeros(T, dtype=np.int64)
         for t in range(T - 1, -1, -1):
+            nodes[t] = node
             if self.word_of[node] is not None:
                 slot, word = self.word_of[node]
                 words[slot] = word
             node = back[t, node]
-        return [words[s] for s in sorted(words)], best_score
+        return [words[s] for s in sorted(words)], best_score, nodes
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import decoding, grid, mouth, scoring, video
+from lipread import confidence, decoding, grid, mouth, scoring, video
 from lipread.app import modelcard, pictures, stopwatch
 
 ARCH = "lipnet"
@@ -126,6 +126,7 @@ def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
     with st.container(key="sentence"):
         st.code(sentence, language=None)
     clock.mark("sentence shown")
+    show_confidence(probs)
     if not sentence:
         st.info("The network emitted only blanks: it read nothing in this video.")
     if truth is None:
@@ -138,6 +139,25 @@ def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
         left, right = st.columns(2)
         left.metric("WER", f"{wer:.1%}", help="word edits / words in the truth")
         right.metric("CER", f"{cer:.1%}", help="character edits / characters in the truth")
+
+
+def confidence_colour(value: float) -> str:
+    return "green" if value >= 0.9 else "orange" if value >= 0.6 else "red"
+
+
+def show_confidence(probs: np.ndarray, key: str = "confidence") -> confidence.Assessment:
+    """The grammar reading's words shaded by confidence, the sentence's figure, and a plain
+    warning when it is unreliable."""
+    judged = confidence.assess(probs)
+    words = " ".join(f":{confidence_colour(w.confidence)}-background[{w.word} "
+                     f"{w.confidence:.0%}]" for w in judged.words)
+    with st.container(key=key):
+        st.markdown(f"**How sure** (each word of the grammar reading; green 90% and up): "
+                    f"{words}  \nSentence: {judged.confidence:.0%} that every word is right")
+        if not judged.reliable:
+            st.warning(f"Unreliable ({judged.confidence:.0%}): this face is unlike the one the "
+                       "reader learned (GRID's speaker s1); the reading is likely wrong.")
+    return judged
 
 
 def load_truth(data_dir: Path, name: str | None) -> str | None:

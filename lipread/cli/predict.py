@@ -9,6 +9,9 @@ Any video OpenCV decodes, at any size and frame rate: the mouth is found by face
 landmarks (--crop fixed: the tutorial's window of a 360x288 GRID frame) and 3 s are read
 at 25 fps. An argument that is no file but a clip name of the data directory (s26/lgbj5a;
 a bare name is s1's) reads that clip; --speakers reads every clip of those speakers.
+Each reading's JSON has its `confidence` (0-1, the chance every word is right), `reliable`
+and `words` (word, confidence, start_s, end_s) from lipread/confidence.py (the grammar
+reading's words, whatever the decoder); an unreliable reading gets a note on stderr.
 Exit status: 0 every video read, 1 a failure while running, 2 bad input.
 """
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import os
 import sys
 
-from lipread import formats, grid, pipeline, video
+from lipread import confidence, formats, grid, pipeline, video
 from lipread.cli import common
 
 PROG = "lipread predict"
+UNRELIABLE = ("unreliable (confidence %.2f): this face is unlike the one the reader learned; "
+              "the reading is likely wrong")
 
 
 def parse_args(argv=None):
@@ -124,12 +129,13 @@ def cli(argv=None) -> int:
             error(err)
             bad += 1
             continue
-        for notice in result.notices:
+        judged = confidence.assess(result.probs)
+        for notice in result.notices + ([] if judged.reliable else [UNRELIABLE % judged.confidence]):
             print(f"{PROG}: note: {label}: {notice}", file=sys.stderr)
         results.append({"path": path, **({"name": name} if name else {}),
                         "sentence": result.sentence, "tokens": result.tokens,
-                        "decoder": args.decoder, "crop": args.crop, "start": args.start,
-                        "notices": result.notices})
+                        "decoder": args.decoder, **judged.as_json(), "crop": args.crop,
+                        "start": args.start, "notices": result.notices})
         if args.json != "-":
             print(f"{label}\t{result.sentence}" if several else result.sentence, flush=True)
     if args.json and results:

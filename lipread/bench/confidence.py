@@ -1,0 +1,121 @@
+"""How well confidence.py's figures say a reading is right: fitted on the validation slice,
+reported on the test split and on other faces.
+
+    python -m lipread.bench.confidence fit --data-dir ../shared/grid
+    python -m lipread.bench.confidence report --data-dir ../shared/grid \\
+        --others ../shared/others --json artifacts/confidence.json
+
+fit: the logistic curve from a word's margin to whether it was read right (the 80 clips of
+the validation slice, training's VAL_FRACTION and VAL_SEED), and the reliable threshold
+(the validation clips' 5th percentile of sentence confidence: 95% of them reliable, so that
+90% holds on new clips of that speaker, ~3 points of sampling noise on 80 clips): the constants to put in
+lipread/confidence.py. report: the word confidence's AUROC as a predictor of a word being
+right, the share right among words of confidence >= 0.9, the share of clips reliable and
+the WER of those, on the test split; and on s26/s31 the share unreliable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lipread import confidence, grid, pipeline, video
+
+HIGH = 0.9  # "confident" words: the share right among them is reported
+RELIABLE_PERCENTILE = 5  # of the validation clips' sentence confidences: the threshold
+
+
+def clip_words(model, data_dir: Path, names: list[str]) -> list[list[tuple[float, bool]]]:
+    """Per clip, (margin, read right) for each word of the grammar reading."""
+    frames, truths = [], []
+    for name in names:
+        frames.append(video.load_video(grid.video_path(data_dir, name)))
+        truths.append(grid.load_sentence(grid.alignment_path(data_dir, name)).split())
+    probs = pipeline.predict_probs(model, np.stack(frames))
+    return [[(m, w == t) for (w, m, _, _), t in zip(confidence.margins(p), truth)]
+            for p, truth in zip(probs, truths)]
+
+
+def fit_logistic(margin: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """(slope, bias) of P(right) = sigmoid(slope * margin + bias), by Newton's method."""
+    w = np.zeros(2)
+    x = np.stack([margin, np.ones_like(margin)], 1)
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-x @ w))
+        hess = x.T @ (x * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        w -= np.linalg.solve(hess, x.T @ (p - right))
+    return float(w[0]), float(w[1])
+
+
+def auroc(scores, labels) -> float:
+    scores, labels = np.asarray(scores), np.asarray(labels, bool)
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum())
+                 / (len(pos) * len(neg)))
+
+
+def sentence_confidences(clips) -> np.ndarray:
+    return np.array([np.prod([confidence.word_confidence(m) for m, _ in c]) for c in clips])
+
+
+def report_on(clips) -> dict:
+    margin = np.array([m for c in clips for m, _ in c])
+    right = np.array([r for c in clips for _, r in c])
+    conf = np.array([confidence.word_confidence(m) for m in margin])
+    sentence = sentence_confidences(clips)
+    reliable = sentence >= confidence.RELIABLE_AT
+    errors = np.array([sum(not r for _, r in c) for c in clips])
+    words = np.array([len(c) for c in clips])
+    return {"clips": len(clips), "words": len(right), "words_right": float(right.mean()),
+            "auroc": auroc(conf, right), "high_words": int((conf >= HIGH).sum()),
+            "high_right": float(right[conf >= HIGH].mean()) if (conf >= HIGH).any() else None,
+            "reliable_share": float(reliable.mean()),
+            "reliable_wer": float(errors[reliable].sum() / words[reliable].sum())
+            if reliable.any() else None,
+            "unreliable_wer": float(errors[~reliable].sum() / words[~reliable].sum())
+            if (~reliable).any() else None}
+
+
+def main(argv=None) -> int:
+    from lipread.model import loader
+    from lipread.training import dataset, recipe
+
+    p = argparse.ArgumentParser(prog="python -m lipread.bench.confidence",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("step", choices=("fit", "report"))
+    p.add_argument("--data-dir", type=Path, default=grid.resolve_data_dir(None))
+    p.add_argument("--others", type=Path, help="a folder of other speakers (s26, s31)")
+    p.add_argument("--json", help="write the figures here as JSON")
+    args = p.parse_args(argv)
+    model = loader.load_model("lipnet")
+    if args.step == "fit":
+        train = grid.read_names(args.data_dir / "splits" / "train.txt")
+        _, val = dataset.split_validation(train, recipe.VAL_FRACTION, seed=recipe.VAL_SEED)
+        clips = clip_words(model, args.data_dir, val)
+        slope, bias = fit_logistic(np.array([m for c in clips for m, _ in c]),
+                                   np.array([r for c in clips for _, r in c], float))
+        confidence.WORD_SLOPE, confidence.WORD_BIAS = slope, bias
+        threshold = float(np.percentile(sentence_confidences(clips), RELIABLE_PERCENTILE))
+        result = {"validation_clips": len(clips), "word_slope": round(slope, 4),
+                  "word_bias": round(bias, 4), "reliable_at": round(threshold, 2)}
+    else:
+        test = grid.read_names(args.data_dir / "splits" / "test.txt")
+        result = {"test": report_on(clip_words(model, args.data_dir, test))}
+        if args.others:
+            names = grid.list_clips(args.others, ("s26", "s31"))
+            result["others"] = report_on(clip_words(model, args.others, names))
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Confidence per word and per sentence (lipread/confidence.py), on the shipped network's
+readings of real clips, and predict's JSON contract: sentence, decoder, confidence,
+reliable, words (word, confidence, start_s, end_s)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipread import confidence, grid
+from lipread.bench import confidence as study
+
+ROOT = Path(__file__).resolve().parents[1]
+SURE_CLIP = "lbwy9a"  # a test clip the shipped network reads right, each word clearly
+OTHER_FACE = "s26/bgbsza"  # read "set blue at l eight please" for "bin green by s zero again"
+
+
+def test_margins_are_the_best_path_over_its_best_rival():
+    from test_decoding import spell, tight_path
+
+    text = "bin blue at f two now"
+    probs = spell(tight_path(text), confidence=0.9)
+    found = confidence.margins(probs)
+    assert [w for w, *_ in found] == text.split()
+    # each word's rival must spend its frames on classes the network gives 0.1/40
+    assert all(m > 5.0 for _, m, _, _ in found)
+    assert [f for *_, f, _ in found] == sorted(f for *_, f, _ in found)  # in order
+    judged = confidence.assess(probs)
+    assert judged.sentence == text and judged.reliable
+    assert judged.confidence == pytest.approx(np.prod([w.confidence for w in judged.words]))
+    for w in judged.words:
+        assert 0 <= w.start_s < w.end_s <= 3.0
+
+
+def test_word_confidence_grows_with_the_margin():
+    values = [confidence.word_confidence(m) for m in (-10, 0, 5, 10, 30)]
+    assert values == sorted(values) and 0 < values[0] < 0.5 < values[-1] < 1
+
+
+def test_fit_recovers_a_known_curve_and_auroc_counts_pairs():
+    rng = np.random.default_rng(0)
+    margin = rng.uniform(-20, 40, 5000)
+    right = rng.random(5000) < 1 / (1 + np.exp(-(0.3 * margin - 1.0)))
+    slope, bias = study.fit_logistic(margin, right.astype(float))
+    assert slope == pytest.approx(0.3, abs=0.03) and bias == pytest.approx(-1.0, abs=0.2)
+    assert study.auroc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert study.auroc([0.1, 0.8, 0.9], [True, False, False]) == 0.0
+    assert study.auroc([0.5, 0.5], [True, False]) == 0.5
+
+
+def predict_json(grid_dir, others_dir, *clips) -> list[dict]:
+    out = subprocess.run([sys.executable, "-m", "lipread", "predict", *clips, "--decoder",
+                          "grammar", "--data-dir", str(grid_dir), "--json", "-"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)["results"], out.stderr
+
+
+def test_a_clip_read_right_is_reliable_and_another_face_is_not(grid_dir, others_dir):
+    other = str(grid.video_path(others_dir, OTHER_FACE))
+    (sure, wrong), stderr = predict_json(grid_dir, others_dir, SURE_CLIP, other)
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, SURE_CLIP))
+    for r in (sure, wrong):  # the contract, as written
+        assert {"sentence", "decoder", "confidence", "reliable", "words"} <= set(r)
+        assert 0 <= r["confidence"] <= 1 and isinstance(r["reliable"], bool)
+        assert [set(w) for w in r["words"]] == [{"word", "confidence", "start_s", "end_s"}] * 6
+        assert " ".join(w["word"] for w in r["words"]) == r["sentence"]
+    assert sure["sentence"] == truth and sure["reliable"]
+    assert min(w["confidence"] for w in sure["words"]) >= 0.7
+    assert np.mean([w["confidence"] for w in sure["words"]]) >= 0.9
+    assert wrong["sentence"] != grid.load_sentence(grid.alignment_path(others_dir, OTHER_FACE))
+    assert not wrong["reliable"] and wrong["confidence"] < confidence.RELIABLE_AT
+    assert f"{other}: unreliable" in stderr and SURE_CLIP + ": unreliable" not in stderr
+
+
+@pytest.mark.parametrize("which", ["s1", "s26"])
+def test_the_read_page_shades_words_and_warns_on_another_face(which, grid_dir, others_dir,
+                                                              tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir if which == "s1" else others_dir))
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
+    monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shaded = [m.value for m in at.markdown if m.value.startswith("**How sure**")]
+    assert len(shaded) == 1 and shaded[0].count("-background[") == 6
+    warned = [w.value for w in at.warning if w.value.startswith("Unreliable")]
+    if which == "s1":  # bbaf2n, the picker's first clip: read right but for one letter
+        assert not warned
+    else:  # s26's first clip, read wrong
+        assert len(warned) == 1 and "unlike the one the reader learned" in warned[0]
