@@ -12,7 +12,7 @@ import numpy as np
 
 from lipread.grid import BLANK_ID, GRID_SLOTS, ids_to_text, text_to_ids
 
-DEFAULT = "greedy"  # the tutorial's decoder
+DEFAULT = "grammar"  # always a GRID sentence, and the best figures (greedy: the tutorial's)
 BEAM_WIDTH = 32
 _LOG_FLOOR = 1e-12  # keeps log() finite for probabilities that underflowed to 0
 
@@ -184,12 +184,12 @@ def describe(name: str) -> str:
     return REGISTRY[name].__doc__.strip()
 
 
-def decode(probs: np.ndarray, decoder: str = "greedy") -> str:
+def decode(probs: np.ndarray, decoder: str = DEFAULT) -> str:
     """One clip's (T, 41) probabilities to its sentence."""
     if decoder not in REGISTRY:
         raise ValueError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
     return REGISTRY[decoder](probs)
 
 
-def decode_batch(probs: np.ndarray, decoder: str = "greedy") -> list[str]:
+def decode_batch(probs: np.ndarray, decoder: str = DEFAULT) -> list[str]:
     return [decode(p, decoder) for p in probs]

@@ -67,7 +67,7 @@ def look(path, crop: str = DEFAULT_CROP, start: float = 0.0) -> tuple[video.Mout
     return view, {"read": t1 - t0, "mouth": time.perf_counter() - t1}
 
 
-def transcribe_frames(model, frames: np.ndarray, decoder: str = "greedy") -> Transcript:
+def transcribe_frames(model, frames: np.ndarray, decoder: str = decoding.DEFAULT) -> Transcript:
     """The last two stages: normalised frames through the network, then decoded."""
     t0 = time.perf_counter()
     probs = predict_probs(model, frames)[0]
@@ -78,7 +78,7 @@ def transcribe_frames(model, frames: np.ndarray, decoder: str = "greedy") -> Tra
                       {"network": t1 - t0, "decode": t2 - t1})
 
 
-def transcribe(model, path, decoder: str = "greedy", crop: str = DEFAULT_CROP,
+def transcribe(model, path, decoder: str = decoding.DEFAULT, crop: str = DEFAULT_CROP,
                start: float = 0.0) -> Transcript:
     """One video file to its sentence: 3 s from `start` (raises video.VideoError)."""
     view, seconds = look(path, crop, start)

@@ -132,10 +132,11 @@ def shipped_probs(grid_dir, test_names) -> dict:
 
 @pytest.fixture(scope="session")
 def shipped_readings(shipped_probs) -> dict[str, str]:
-    """What the shipped network reads (greedy) in each test clip: the page must show it."""
+    """What the shipped network reads (the default decoder) in each test clip: the page
+    must show it."""
     from lipread import decoding
 
-    return {n: decoding.decode(p, "greedy") for n, p in shipped_probs.items()}
+    return {n: decoding.decode(p, decoding.DEFAULT) for n, p in shipped_probs.items()}
 
 
 @pytest.fixture(scope="session")

@@ -96,3 +96,64 @@ def test_the_read_page_shades_words_and_warns_on_another_face(which, grid_dir, o
         assert not warned
     else:  # s26's first clip, read wrong
         assert len(warned) == 1 and "unlike the one the reader learned" in warned[0]
+
+
+# --- lipread evaluate: the test split by default, unreadable clips listed, confidences ----
+
+@pytest.fixture
+def folder_with_a_broken_clip(grid_dir, test_names, train_names, tmp_path):
+    """Two test clips, one broken one (random bytes named .mpg), one training clip; the
+    test split lists the first three."""
+    data = tmp_path / "data"
+    (data / "s1").mkdir(parents=True)
+    (data / "alignments" / "s1").mkdir(parents=True)
+    (data / "splits").mkdir()
+    good, train = test_names[:2], train_names[0]
+    for name in [*good, train]:
+        src = grid.video_path(grid_dir, name)
+        (data / "s1" / src.name).symlink_to(src)
+    broken = "bbbbzz"
+    (data / "s1" / f"{broken}.mpg").write_bytes(np.random.default_rng(0).bytes(50_000))
+    for name in [*good, train, broken]:
+        source = grid.alignment_path(grid_dir, name if name != broken else good[0])
+        (data / "alignments" / "s1" / f"{name}.align").write_bytes(source.read_bytes())
+    (data / "splits" / "test.txt").write_text("\n".join([*good, broken]) + "\n")
+    return data, good, broken, train
+
+
+def run_evaluate(*args):
+    return subprocess.run([sys.executable, "-m", "lipread", "evaluate", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_evaluate_reads_the_test_split_and_goes_on_past_a_broken_clip(folder_with_a_broken_clip,
+                                                                     tmp_path):
+    data, good, broken, train = folder_with_a_broken_clip
+    out = tmp_path / "eval.json"
+    proc = run_evaluate("--data-dir", data, "--decoder", "grammar", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["clips"] == 2 and sorted(r["name"] for r in result["per_clip"]) == good
+    assert [u["name"] for u in result["unread"]] == [broken]
+    assert "not a video" in result["unread"][0]["reason"]
+    assert result["names"] == str(data / "splits" / "test.txt")
+    assert all(0 <= r["confidence"] <= 1 and isinstance(r["reliable"], bool)
+               for r in result["per_clip"])
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("lipread evaluate:")]
+    assert any("the test split" in n for n in notes)
+    assert any(n.startswith(f"lipread evaluate: note: {broken} not read:") for n in notes)
+    # --all: the training clip too
+    proc = run_evaluate("--data-dir", data, "--all", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["clips"] == 3 and "the test split" not in proc.stderr
+
+
+def test_evaluate_exits_2_when_no_clip_can_be_read(folder_with_a_broken_clip, tmp_path):
+    data, good, broken, train = folder_with_a_broken_clip
+    names = tmp_path / "broken.txt"
+    names.write_text(broken + "\n")
+    proc = run_evaluate("--data-dir", data, "--names", names, "--json", tmp_path / "e.json")
+    assert proc.returncode == 2
+    (line,) = [l for l in proc.stderr.splitlines() if l.startswith("lipread evaluate:")]
+    assert line.startswith("lipread evaluate: error: no clip could be read (1 tried)")
+    assert not (tmp_path / "e.json").exists()

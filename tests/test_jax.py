@@ -71,7 +71,7 @@ def test_jax_trains_and_evaluates_without_tensorflow(grid_dir, test_names, tmp_p
     jax_eval = json.loads((tmp_path / "eval.json").read_text())
 
     from lipread.cli import evaluate
-    wer, cer, per_clip = evaluate.evaluate(shipped, grid_dir, test_names[:3], "grammar")
+    wer, cer, per_clip, _ = evaluate.evaluate(shipped, grid_dir, test_names[:3], "grammar")
     assert jax_eval["clips"] == 3
     assert [c["predicted"] for c in jax_eval["per_clip"]] == [c["predicted"] for c in per_clip]
     assert jax_eval["wer"] == wer and jax_eval["cer"] == cer

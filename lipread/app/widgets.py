@@ -64,6 +64,7 @@ def pick_crop() -> str:
 
 def pick_decoder() -> str:
     return st.radio("Decoder", decoding.DECODERS, key="decoder", horizontal=True,
+                    index=decoding.DECODERS.index(decoding.DEFAULT),
                     help="; ".join(f"{k}: {decoding.describe(k)}" for k in decoding.DECODERS))
 
 

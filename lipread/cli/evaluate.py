@@ -6,6 +6,12 @@
 WER and CER are as the LipNet paper defines them: the edit distance between the
 predicted and the true sentence, in words or characters, summed over all clips and
 divided by the total length of the true sentences.
+
+Without --names: the data folder's test split (splits/test.txt) when it has one (said on
+stderr), else every clip with an alignment; --all: every clip with an alignment. A clip
+that can't be read is listed with its reason (JSON `unread`, a note on stderr) and the
+rest are evaluated; each clip's JSON row has its `confidence` and `reliable`
+(lipread/confidence.py). Exit status: 0 when any clip was read, 2 when none could be.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import decoding, formats, grid, pipeline, scoring, video
+from lipread import confidence, decoding, formats, grid, pipeline, scoring, video
 from lipread.cli import common
 from lipread.model import loader
 
@@ -24,8 +30,12 @@ PROG = "lipread evaluate"
 def parse_args(argv=None):
     p = common.parser(PROG, __doc__)
     common.add_data_dir(p)
-    p.add_argument("--names", default=None,
-                   help="file of clip names, one a line; default: every clip with an alignment")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--names", default=None,
+                       help="file of clip names, one a line; default: the data folder's "
+                            "splits/test.txt, else every clip with an alignment")
+    names.add_argument("--all", action="store_true",
+                       help="every clip with an alignment, the training clips too")
     common.add_decoder(p)
     common.add_model(p, ensemble=True)
     common.add_speakers(p, "only these speakers' clips (default: all)")
@@ -35,6 +45,16 @@ def parse_args(argv=None):
     common.add_json(p, "the results (per clip too)")
     p.add_argument("--batch-size", type=common.positive_int, default=BATCH_SIZE)
     return p.parse_args(argv)
+
+
+def default_names(data_dir: Path, every: bool):
+    """The names file evaluate reads without --names: the test split, unless `every`."""
+    split = data_dir / "splits" / "test.txt"
+    if every or not split.is_file():
+        return None
+    print(f"{PROG}: note: the test split, {split} (--all: every clip with an alignment)",
+          file=sys.stderr)
+    return split
 
 
 def clips_to_evaluate(data_dir: Path, names_file, speakers=None) -> list[str]:
@@ -79,37 +99,52 @@ def by_speaker(per_clip: list[dict]) -> dict:
 
 
 def checked(data_dir: Path, names: list[str]) -> list[str]:
-    """Read every alignment, and every video's first bytes, now: a garbled alignment or an
-    empty or foreign video fails in a second, not after the network ran."""
+    """Read every alignment now: a garbled one fails in a second, not after the network
+    ran (a video that can't be read is listed by evaluate() and the rest go on)."""
     for name in names:
         grid.load_alignment_segments(grid.alignment_path(data_dir, name))
-        formats.check_file(grid.video_path(data_dir, name))
     return names
+
+
+def load(data_dir: Path, name: str, crop: str):
+    """A clip's network input, or the reason it can't be read (a string)."""
+    try:
+        path = grid.video_path(data_dir, name)
+        formats.check_file(path)
+        return video.load_video(path, crop)
+    except (formats.FormatError, video.VideoError, OSError) as err:
+        return str(err)
 
 
 def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=BATCH_SIZE,
              crop: str = video.DEFAULT_CROP):
-    """WER, CER and per-clip rows; `model` may be a list of networks (an ensemble whose
-    per-frame probabilities are averaged)."""
+    """WER, CER, per-clip rows and the clips not read ({name, reason}); `model` may be a
+    list of networks (an ensemble whose per-frame probabilities are averaged)."""
     import numpy as np
 
-
-    truths, predictions, per_clip = [], [], []
+    truths, predictions, per_clip, unread = [], [], [], []
     for start in range(0, len(names), batch_size):
-        batch = names[start:start + batch_size]
-        frames = np.stack([video.load_video(grid.video_path(data_dir, n), crop) for n in batch])
+        loaded = [(n, load(data_dir, n, crop)) for n in names[start:start + batch_size]]
+        unread += [{"name": n, "reason": x} for n, x in loaded if isinstance(x, str)]
+        batch = [(n, x) for n, x in loaded if not isinstance(x, str)]
+        if not batch:
+            continue
+        frames = np.stack([x for _, x in batch])
         models = model if isinstance(model, (list, tuple)) else [model]
         probs = sum(pipeline.predict_probs(m, frames, batch_size) for m in models) / len(models)
-        for name, p in zip(batch, probs):
+        for (name, _), p in zip(batch, probs):
             truth = grid.load_sentence(grid.alignment_path(data_dir, name))
             text = decoding.decode(p, decoder)
+            judged = confidence.assess(p)
             w, nw, c, nc = scoring.error_counts(truth, text)
             truths.append(truth)
             predictions.append(text)
             per_clip.append({"name": name, "truth": truth, "predicted": text,
+                             "confidence": round(judged.confidence, 4),
+                             "reliable": judged.reliable,
                              "word_errors": w, "words": nw, "char_errors": c, "chars": nc})
-    wer, cer = scoring.error_rates(truths, predictions)
-    return wer, cer, per_clip
+    wer, cer = scoring.error_rates(truths, predictions) if truths else (None, None)
+    return wer, cer, per_clip, unread
 
 
 def cli(argv=None) -> int:
@@ -121,17 +156,24 @@ def cli(argv=None) -> int:
         speakers = None
         if args.speakers:
             speakers = grid.parse_speakers(args.speakers)
-        names = clips_to_evaluate(data_dir, args.names, speakers)
+        names_file = args.names or default_names(data_dir, args.all)
+        names = clips_to_evaluate(data_dir, names_file, speakers)
         common.check_writable(args.json)
         common.import_keras()
         model = common.load_models(args, ensemble=True)
         t0 = time.perf_counter()
-        wer, cer, per_clip = evaluate(model, data_dir, names, args.decoder, args.batch_size,
-                                      args.crop)
+        wer, cer, per_clip, unread = evaluate(model, data_dir, names, args.decoder,
+                                              args.batch_size, args.crop)
         seconds = time.perf_counter() - t0
-    except (OSError, ValueError) as err:  # VideoError, AlignmentError, WeightsError too
+    except (OSError, ValueError) as err:  # AlignmentError, WeightsError too
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
+    if not per_clip:
+        reasons = "; ".join(u["reason"] for u in unread[:3])
+        common.error(PROG, f"no clip could be read ({len(unread)} tried): {reasons}")
+        return common.EXIT_BAD_INPUT
+    for u in unread:
+        print(f"{PROG}: note: {u['name']} not read: {u['reason']}", file=sys.stderr)
     weights = " + ".join(map(str, args.weights or [loader.DEFAULT_WEIGHTS[args.arch]]))
     if args.profile:
         from lipread.enroll import profiles
@@ -140,8 +182,8 @@ def cli(argv=None) -> int:
     wrong = sum(1 for c in per_clip if c["word_errors"])
     report = sys.stderr if args.json == "-" else sys.stdout
     reader = f"profile {args.profile}" if args.profile else args.arch
-    print(f"{len(per_clip)} clips, decoder {args.decoder}, crop {args.crop}, {reader} "
-          f"({weights})", file=report)
+    print(f"{len(per_clip)} clips{f' ({len(unread)} not read)' if unread else ''}, decoder "
+          f"{args.decoder}, crop {args.crop}, {reader} ({weights})", file=report)
     print(f"WER {wer:.2%}  CER {cer:.2%}  ({wrong} clips with a word wrong; {seconds:.1f} s)",
           file=report)
     speakers = by_speaker(per_clip) if args.by_speaker else None
@@ -153,5 +195,6 @@ def cli(argv=None) -> int:
             "wer": wer, "cer": cer, "clips": len(per_clip), "decoder": args.decoder,
             "crop": args.crop, "arch": args.arch, "profile": args.profile, "weights": weights,
             "data_dir": str(data_dir),
-            "names": args.names, "by_speaker": speakers, "per_clip": per_clip})
+            "names": None if names_file is None else str(names_file),
+            "by_speaker": speakers, "unread": unread, "per_clip": per_clip})
     return common.EXIT_OK
