@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lipread import decoding, grid, video
+from lipread import grid, video
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -141,7 +141,9 @@ def test_pick_a_clip_read_it_and_play_it(browser, app_url, grid_dir, shipped_rea
                         '[data-testid="stAlertContentError"]').count() == 0
     tokens, sentence = reading(page)
     assert len(tokens) == video.N_FRAMES
-    assert sentence == grid.ids_to_text(decoding.collapse(tokens)).strip()  # greedy
+    words = sentence.split()  # the default decoder, grammar: a GRID sentence
+    assert len(words) == len(grid.GRID_SLOTS)
+    assert all(w in slot for w, slot in zip(words, grid.GRID_SLOTS))
     truth = grid.load_sentence(grid.alignment_path(grid_dir, PICKED_CLIP))
     assert truth in page.locator(".st-key-truth").inner_text().replace("\n", " ")
 
