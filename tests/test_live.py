@@ -215,6 +215,7 @@ def test_a_session_reads_a_clip_as_predict_reads_the_file(grid_dir, shipped_mode
     (reading,) = wait_read(session)
     assert reading.how == "auto" and reading.error is None
     assert reading.transcript.sentence == expected
+    assert reading.judged.sentence == expected and reading.judged.reliable  # s1: sure
     assert reading.transcript.view.crops.shape == (75, 46, 140)
     assert 23 <= reading.camera_fps <= 27 and reading.latency < 30
     assert reading.mp4[4:8] == b"ftyp"

@@ -82,7 +82,8 @@ def show_reading(reading: capture.Reading, full: bool) -> None:
                     f"({reading.decoder} decoder):")
         with st.container(key=f"sentence_{reading.number}"):
             st.code(result.sentence or "(nothing read)", language=None)
-        widgets.show_confidence(result.probs, key=f"confidence_{reading.number}")
+        widgets.show_confidence(result.probs, key=f"confidence_{reading.number}",
+                                judged=reading.judged)
         if not full:
             return
         for notice in reading.notices:

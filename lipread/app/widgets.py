@@ -146,10 +146,11 @@ def confidence_colour(value: float) -> str:
     return "green" if value >= 0.9 else "orange" if value >= 0.6 else "red"
 
 
-def show_confidence(probs: np.ndarray, key: str = "confidence") -> confidence.Assessment:
+def show_confidence(probs: np.ndarray | None, key: str = "confidence",
+                    judged: confidence.Assessment | None = None) -> confidence.Assessment:
     """The grammar reading's words shaded by confidence, the sentence's figure, and a plain
-    warning when it is unreliable."""
-    judged = confidence.assess(probs)
+    warning when it is unreliable (`judged`: assessed already, else from `probs`)."""
+    judged = judged if judged is not None else confidence.assess(probs)
     words = " ".join(f":{confidence_colour(w.confidence)}-background[{w.word} "
                      f"{w.confidence:.0%}]" for w in judged.words)
     with st.container(key=key):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lipread import decoding, mouth, pipeline, video
+from lipread import confidence, decoding, mouth, pipeline, video
 
 MP4_TIMEOUT_S = 60  # a stuck ffmpeg is killed after this
 # Where a sentence sits in GRID's 3 s varies (its first lip motion 0.28-0.76 s in, p10-p90
@@ -35,6 +35,7 @@ class Reading:
     decoder: str = "grammar"
     earlier: float = 0.0  # the window read starts this much before the capture
     label: object = None  # what the capture was for (LiveSession.read_next's label)
+    judged: confidence.Assessment | None = None  # how sure the reading is
     error: str | None = None
     read_at: float | None = None  # time.time() when the sentence was ready
     mp4: bytes | None = None  # the 75 frames read, H.264 at 25 fps

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from lipread import confidence
 from lipread.live import capture, frames, overlay, segment
 from lipread.live.tracker import FaceTracker
 
@@ -243,6 +244,7 @@ class LiveSession:
                 reading.transcript, start = capture.read(model, gray, reading.decoder, starts)
                 reading.earlier = (starts[-1] - start) / frames.FPS
                 reading.notices = reading.transcript.notices
+                reading.judged = confidence.assess(reading.transcript.probs)
         except Exception as err:  # noqa: BLE001: every failure is said on the page
             reading.error = str(err).replace("the capture: ", "")
         reading.read_at = time.time()
