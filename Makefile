@@ -22,7 +22,8 @@ LAYOUT_TRAIN_CLIPS ?= 40
 # The layout pass leaves out the browser, bench, multi-worker and JAX tests to save time (minutes each
 # on CI's 2 cores); both run in `make test`.
 LAYOUT_PYTEST_ARGS ?= -q -rs -m grid --ignore=tests/test_browser.py --ignore=tests/test_bench.py \
-  --ignore=tests/test_multiworker.py --ignore=tests/test_jax.py
+  --ignore=tests/test_multiworker.py --ignore=tests/test_jax.py \
+  --ignore=tests/test_live_browser.py
 BROWSER_PACKAGES ?= chromium
 TRAIN_ARGS ?=
 EVAL_ARGS ?=
