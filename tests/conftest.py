@@ -153,6 +153,17 @@ def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
                 "models/README.md measures ~90% of their words right: they are broken")
 
 
+def open_page(view: str, timeout: int = 300):
+    """AppTest of app.py switched to `view` (views/<page>.py), run without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    at.switch_page(view).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.fixture
 def webrtc_in_apptest(monkeypatch):
     """streamlit-webrtc's component under AppTest, whose Runtime is a Mock without

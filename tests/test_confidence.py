@@ -157,3 +157,13 @@ def test_evaluate_exits_2_when_no_clip_can_be_read(folder_with_a_broken_clip, tm
     (line,) = [l for l in proc.stderr.splitlines() if l.startswith("lipread evaluate:")]
     assert line.startswith("lipread evaluate: error: no clip could be read (1 tried)")
     assert not (tmp_path / "e.json").exists()
+
+
+def test_evaluate_all_and_names_together_is_one_usage_error(folder_with_a_broken_clip, tmp_path):
+    data, *_ = folder_with_a_broken_clip
+    names = tmp_path / "names.txt"
+    names.write_text("bbbbzz\n")
+    proc = run_evaluate("--data-dir", data, "--names", names, "--all", "--json", tmp_path / "e.json")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not allowed with argument" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "e.json").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import open_page
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -23,13 +24,7 @@ def page_env(grid_dir, tmp_path, monkeypatch, webrtc_in_apptest):
 
 
 def live_page():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(LIVE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(LIVE, TIMEOUT)
 
 
 def test_before_start_the_page_says_what_to_do(page_env):

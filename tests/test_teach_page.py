@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import open_page
 
 from lipread.enroll import profiles, prompts
 
@@ -39,13 +40,7 @@ def page_env_data() -> Path:
 
 
 def teach_page():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(TEACH).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(TEACH, TIMEOUT)
 
 
 def upload(at, i: int, path: Path):
