@@ -25,6 +25,9 @@ READ_WITHIN_MS = 30_000  # the contract: START to the sentence on the page
 PAGE_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machine
 SHOWS = """sentence => [...document.querySelectorAll('[class*="st-key-sentence_"]')]
     .some(e => e.innerText.trim() === sentence)"""
+STATUS = '[class*="st-key-live_status"]'  # the status, redrawn as live_status, live_status_1...
+READINGS = """() => [...document.querySelectorAll('[class*="st-key-sentence_"]')]
+    .map(e => e.innerText.trim())"""
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +86,13 @@ def camera_file(grid_dir, tmp_path, clip: str, pad_s: float = fakecam.PAD_S):
 def shows(page, sentence: str, timeout_ms: int = READ_WITHIN_MS) -> float:
     """Seconds until the page shows `sentence` as a reading (fails after timeout_ms)."""
     begun = time.monotonic()
-    page.wait_for_function(SHOWS, arg=sentence, timeout=timeout_ms, polling=200)
+    try:
+        page.wait_for_function(SHOWS, arg=sentence, timeout=timeout_ms, polling=200)
+    except Exception as err:  # say what the page read instead, and what it said about it
+        read = page.evaluate(READINGS)
+        status = page.locator(STATUS).inner_text()
+        raise AssertionError(f"no reading {sentence!r} within {timeout_ms / 1000:.0f} s; "
+                             f"the page read {read!r}; its status: {status!r}") from err
     return time.monotonic() - begun
 
 
@@ -93,7 +102,7 @@ def test_live_reads_the_camera_as_predict_reads_the_file(playwright, app_url, gr
     y4m = camera_file(grid_dir, tmp_path, clip)
     with camera_page(playwright, app_url, y4m) as page:
         shows(page, predicted[clip])
-        status = page.locator(".st-key-live_status").inner_text()
+        status = page.locator(STATUS).inner_text()
         assert "No face" not in status and "dark" not in status
         if clip == MPEG1_CLIP:
             page.locator('[data-testid="stVideo"]').first.wait_for(timeout=30_000)
@@ -161,7 +170,7 @@ def test_a_refused_or_missing_camera_is_explained(playwright, app_url, flags, er
             'iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
         component.get_by_role("button", name="START").click(timeout=PAGE_TIMEOUT_MS)
         component.get_by_text(error).wait_for(timeout=30_000)
-        status = page.locator(".st-key-live_status").inner_text()
+        status = page.locator(STATUS).inner_text()
         assert error in status and said in status
     finally:
         browser.close()

@@ -3,7 +3,11 @@
 The camera's frames come over WebRTC (streamlit-webrtc, aiortc): each is drawn back with
 the face box, the lip points and the crop the network reads; a capture starts when the
 lips move (or on the button) and is read as a file is read (lipread/live/). The work runs
-in threads of lipread/live/session.py, never in this script run; a fragment polls them.
+in threads of lipread/live/session.py, never in this script run. While the camera runs,
+the script run ends by polling them (camera.follow): the server, not a browser timer,
+notices a reading, as streamlit-webrtc's own examples do. (A `run_every` fragment polled
+at first; its browser timer was sometimes lost when the page reran, on a busy machine,
+and the page stopped following the camera.)
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from lipread.app import camera, files, pictures, widgets
 from lipread.app.readers import get_model, get_profile_model
 from lipread.enroll import profiles
 from lipread.live import capture, segment
-from lipread.live.session import LiveSession
 from lipread.model import loader
 
 SHOWN = 5  # readings shown in full; older ones as a line each
@@ -57,13 +60,6 @@ def choose_mode() -> tuple[bool, str]:
                        index=decoding.DECODERS.index("grammar"),
                        help="; ".join(f"{k}: {decoding.describe(k)}" for k in decoding.DECODERS))
     return auto, decoder
-
-
-@st.fragment(run_every=camera.POLL_S)
-def watch(sess: LiveSession, playing: bool) -> None:
-    """The camera's status, polled; a new or finished reading reruns the page."""
-    camera.show_status(sess, playing, "live_status")
-    camera.rerun_on_change(sess, "live_seen")
 
 
 def show_reading(reading: capture.Reading, full: bool) -> None:
@@ -122,12 +118,14 @@ def main() -> None:
                                   disabled=not ctx.state.playing):
             sess.read_next()
             st.toast(f"Reading in {segment.COUNTDOWN_S:g} s…")
-        watch(sess, ctx.state.playing)
+        status = st.empty()
     st.subheader("Readings, newest first")
-    if not sess.readings:
+    readings = list(sess.readings)  # a copy: the reader thread inserts as this draws
+    if not readings:
         st.caption("None yet.")
-    for i, reading in enumerate(sess.readings):
+    for i, reading in enumerate(readings):
         show_reading(reading, full=i < SHOWN)
+    camera.follow(sess, ctx.state.playing, status, "live_status")  # last: it polls on
 
 
 main()

@@ -85,7 +85,7 @@ def watch(sess, playing: bool) -> None:
 def collect(sess) -> None:
     """Recordings finished since the last run become their prompts' takes (and reset the
     prompt's uploader: the newest take wins)."""
-    for reading in sess.readings:
+    for reading in list(sess.readings):  # a copy: the reader thread inserts
         done = st.session_state.setdefault("teach_collected", set())
         if reading.label is None or reading.mp4 is None or reading.number in done:
             continue

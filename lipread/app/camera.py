@@ -3,6 +3,8 @@
 page records takes with it."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from lipread.live import ice
@@ -64,6 +66,22 @@ def show_status(sess: LiveSession, playing: bool, key: str) -> None:
         st.caption(f"Camera {sess.size[0]}x{sess.size[1]}; preview {stats['preview_fps']:.0f} "
                    f"fps, face tracked {stats['tracked_fps']:.0f} times a second; "
                    f"{stats['frames']} frames so far.", help="Measured over the last frames")
+
+
+def follow(sess: LiveSession, playing: bool, place, key: str) -> None:
+    """The status into `place` once, and while the camera plays, every POLL_S until the
+    session's readings change; then the page reruns. Call it last in a script run: it
+    keeps the run going (a widget's rerun interrupts it at the next status update)."""
+    seen, tick = sess.version, 0
+    while True:
+        with place.container():  # keys are once a run: the status is `key`, then `key_1`...
+            show_status(sess, playing, f"{key}_{tick}" if tick else key)
+        tick += 1
+        if not playing:
+            return
+        time.sleep(POLL_S)
+        if sess.version != seen:
+            st.rerun()
 
 
 def rerun_on_change(sess: LiveSession, seen_key: str) -> None:
