@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lipread import decoding, grid, pipeline, scoring, video
@@ -263,31 +264,99 @@ def test_speakers_flag_narrows_the_picker(speakers_env, weights, monkeypatch):
     assert len(at.selectbox(key="speaker").options) == 3
 
 
+# --- the picker: train and test clips marked, a test clip first ------------------------
+
+def test_the_picker_marks_train_and_test_clips_and_starts_on_a_test_clip(app_env, weights):
+    at = run_app()
+    picker = at.selectbox(key="clip")
+    test = set(grid.read_names(app_env / "splits" / "test.txt"))
+    train = set(grid.read_names(app_env / "splits" / "train.txt"))
+    shown = {o.split(" ")[0]: o.split(" ")[1] for o in picker.options}
+    assert {n for n, split in shown.items() if split == "(test)"} == test
+    assert {n for n, split in shown.items() if split == "(train)"} == train
+    assert picker.value in test
+    for _ in range(3):  # the button picks among the test clips only
+        at.button(key="random_clip").click().run()
+        assert at.selectbox(key="clip").value in test
+    assert not at.exception
+
+
+def test_the_reading_can_be_downloaded(app_env, weights):
+    from lipread.app import downloads
+
+    at = run_app(clip=READ_CLIP)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Reading (JSON)", "Mouth crops (GIF)", "Probabilities (CSV)"]
+    probs = np.random.default_rng(0).dirichlet(np.ones(41), video.N_FRAMES)
+    reading = json.loads(downloads.reading_json("x.mp4", probs, "grammar", 1.5, "bin"))
+    assert {"sentence", "decoder", "confidence", "reliable", "words", "start_s",
+            "truth"} <= set(reading)
+    assert reading["start_s"] == 1.5 and len(reading["words"]) == 6
+    rows = downloads.probs_csv(probs).decode().splitlines()
+    assert len(rows) == 1 + video.N_FRAMES and rows[0].endswith("space,blank")
+    assert np.allclose([float(v) for v in rows[1].split(",")[2:]], probs[0], atol=1e-5)
+
+
 # --- uploads -----------------------------------------------------------------------
+
+def has_key(at, key: str) -> bool:
+    try:
+        at.container(key)
+    except KeyError:
+        return False
+    return True
+
 
 def test_upload_of_a_real_clip(app_env, weights):
     data = grid.video_path(app_env, "bbaf2n").read_bytes()
     # A name that would escape the temp folder if it were ever used as a path.
     at = run_app(upload=("../../evil name.mpg", data, "video/mpeg"))
     assert not alerts(at)
-    assert any("your upload" in s.value for s in at.subheader)
+    assert "What the network read: evil name.mpg" in [s.value for s in at.subheader]
     assert len(shown_tokens(at)) == video.N_FRAMES
-    assert any("No alignment" in i.value for i in at.info)
+    assert any(i.value.startswith("No truth for an upload") for i in at.info)
     assert len(at.get("video")) == 1 and len(at.image) == 2
     assert "Where the mouth was found" in at.container("where").image[0].captions[0]
+    assert not at.get("slider")  # 3 s: nothing to choose
     uploaded_sentence = shown_sentence(at)
-    # Named like a GRID clip, the upload is compared with that clip's truth.
+    # Named like a GRID clip, the upload still has no truth: never a data clip's alignment.
     at = run_app(upload=("bbaf2n.mpg", data, "video/mpeg"))
     assert shown_sentence(at) == uploaded_sentence
+    assert not has_key(at, "truth") and not at.metric
+    assert any(i.value.startswith("No truth for an upload") for i in at.info)
+    # What the user types is its truth, and only that.
+    at.text_input(key="upload_truth").set_value("Bin blue at F two NOW.").run()
     assert shown_truth(at) == "bin blue at f two now"
+    assert "what you typed" in at.container("truth").markdown[0].value
     assert {m.label for m in at.metric} == {"WER", "CER"}
+
+
+def test_a_long_upload_is_read_from_the_chosen_start(app_env, weights, tmp_path):
+    """Two clips one after the other (6 s): a slider chooses the 3 s read."""
+    from lipread.app.browser import ffmpeg_exe
+
+    first, second = (grid.video_path(app_env, c) for c in ("bbaf2n", READ_CLIP))
+    joined = tmp_path / "two.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(first), "-i",
+                    str(second), "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+                    "-map", "[v]", "-c:v", "libx264", "-crf", "18", str(joined)],
+                   check=True, timeout=120)
+    at = run_app(upload=("two.mp4", joined.read_bytes(), "video/mp4"))
+    (slider,) = at.slider
+    assert slider.value == 0.0 and slider.max == pytest.approx(3.0)
+    at.text_input(key="upload_truth").set_value("bin blue in l six now").run()
+    assert shown_sentence(at) != "bin blue in l six now"  # the first clip's 3 s
+    slider.set_value(3.0).run()
+    assert not at.exception
+    assert shown_sentence(at) == "bin blue in l six now"  # READ_CLIP's, as the file reads
 
 
 def test_random_bytes_upload_gives_a_message(app_env):
     at = run_app(upload=("noise.mp4", os.urandom(64 * 1024), "video/mp4"))
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "can't be read" in errors[0]
-    assert "noise.mp4" not in errors[0] and "/tmp" not in errors[0]
+    # named as the user named it; the private temp copy's path never shows
+    assert errors[0].startswith("This video can't be read: noise.mp4:") and "/tmp" not in errors[0]
     assert not at.get("video")
 
 

@@ -77,6 +77,33 @@ def test_a_clip_read_right_is_reliable_and_another_face_is_not(grid_dir, others_
     assert f"{other}: unreliable" in stderr and SURE_CLIP + ": unreliable" not in stderr
 
 
+DAMAGED_S = (1.2, 2.0)  # the span of SURE_CLIP blanked out (grey frames): "with y nine"
+
+
+def test_a_damaged_middle_gets_low_confidence_on_the_damaged_words(grid_dir, others_dir,
+                                                                  tmp_path):
+    """SURE_CLIP with 0.8 s of its middle painted grey by ffmpeg: the words read there are
+    doubted, the words read around it are not, and the sentence is unreliable."""
+    from lipread.app.browser import ffmpeg_exe
+
+    start, end = DAMAGED_S
+    damaged = tmp_path / "damaged.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i",
+                    str(grid.video_path(grid_dir, SURE_CLIP)), "-vf",
+                    f"drawbox=enable='between(t,{start},{end})':x=0:y=0:w=iw:h=ih:"
+                    "color=gray:t=fill", "-c:v", "libx264", "-crf", "18", str(damaged)],
+                   check=True, timeout=120)
+    (clean, hurt), _ = predict_json(grid_dir, others_dir, SURE_CLIP, str(damaged))
+    inside = [w for w in hurt["words"] if start <= w["start_s"] < end]
+    outside = [w for w in hurt["words"] if w["end_s"] <= start or w["start_s"] >= end]
+    assert len(inside) >= 2 and len(outside) >= 2
+    assert max(w["confidence"] for w in inside) < 0.7
+    assert min(w["confidence"] for w in outside) >= 0.85
+    # the clean clip's words are surer where the damage will be
+    assert min(w["confidence"] for w in clean["words"]) > max(w["confidence"] for w in inside)
+    assert clean["reliable"] and not hurt["reliable"]
+
+
 @pytest.mark.parametrize("which", ["s1", "s26"])
 def test_the_read_page_shades_words_and_warns_on_another_face(which, grid_dir, others_dir,
                                                               tmp_path, monkeypatch):

@@ -12,19 +12,18 @@ LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from lipread import grid, pipeline, video
-from lipread.app import browser, files, pictures, stopwatch, widgets
+from lipread.app import browser, downloads, files, pictures, stopwatch, widgets
 from lipread.app.readers import get_model, get_profile_model
+from lipread.app.sources import Source, split_labels, typed_truth, upload_label
 from lipread.enroll import profiles
 from lipread.model import loader
 
@@ -40,6 +39,11 @@ def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:
     return grid.list_clips(data_dir, speakers)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def clip_labels(data_dir: str) -> dict[str, str]:
+    return split_labels(data_dir)
+
+
 def chosen_speakers(argv=None) -> tuple[str, ...] | None:
     """`streamlit run app.py -- --speakers s1,s26-s31`, else $LIPREAD_SPEAKERS; None: every
     speaker folder present. ValueError says what is wrong with the text."""
@@ -51,21 +55,21 @@ def chosen_speakers(argv=None) -> tuple[str, ...] | None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def mouth_view(digest: str, crop: str, _path: str) -> dict:
+def mouth_view(digest: str, crop: str, _path: str, start: float = 0.0) -> dict:
     """The crops, a picture of where the mouth was found, notices, and each step's time."""
-    view, seconds = pipeline.look(_path, crop)
+    view, seconds = pipeline.look(_path, crop, start)
     frames = view.clip.frames
     picture = (pictures.landmark_picture(frames, view.track) if view.track is not None
                else pictures.window_picture(frames))
     faces = view.track.faces if view.track is not None else 0
     return {"crops": view.crops, "picture": picture, "notices": video.notices(view),
             "faces": faces, "size": frames.shape[1:][::-1], "fps": view.clip.fps,
-            "seconds": seconds}
+            "duration": view.clip.duration, "seconds": seconds}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
-    return pictures.gif_bytes(_frames)
+    return pictures.gif_bytes(_frames, scale=pictures.GIF_SCALE)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -73,30 +77,11 @@ def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np
     return pipeline.predict_probs(_model, video.normalize(_frames))[0]
 
 
-@dataclass
-class Source:
-    """The video on show: a data clip (a path) or an upload (bytes, never its name)."""
-    label: str
-    digest: str
-    truth_name: str | None  # a data clip whose alignment holds the truth
-    path: Path | None = None
-    data: bytes | None = None
-    suffix: str = ".bin"
-
-    @contextlib.contextmanager
-    def file(self):
-        if self.path is not None:
-            yield self.path
-        else:
-            with files.temp_copy(self.data, self.suffix) as path:
-                yield path
-
-
 # --- sidebar: each piece returns the user's choice -----------------------------------
 
 # --- main area ----------------------------------------------------------------------
 
-def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) -> Source | None:
+def choose_source(data_dir: Path, clip: str | None, uploaded, said: str) -> Source | None:
     if uploaded is not None:
         data = uploaded.getvalue()
         if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
@@ -106,11 +91,8 @@ def choose_source(data_dir: Path, clips: list[str], clip: str | None, uploaded) 
         if not data:
             st.error("The upload is empty. Choose a video file (mp4, mpg, mov, …).")
             return None
-        stem = os.path.splitext(os.path.basename(uploaded.name or ""))[0]
-        named = [c for c in clips if grid.split_name(c)[1] == stem]  # s26/<stem> too
-        return Source("your upload", files.sha256_bytes(data),
-                      named[0] if len(named) == 1 else None, data=data,
-                      suffix=files.safe_suffix(uploaded.name))
+        return Source(upload_label(uploaded.name), files.sha256_bytes(data), None, data=data,
+                      suffix=files.safe_suffix(uploaded.name), typed_truth=typed_truth(said))
     if clip is None:
         st.warning(f"No clips found in `{grid.video_dir(data_dir)}` (data directory "
                    f"`{data_dir}`). Set `LIPREAD_DATA_DIR` to a GRID folder holding `s1/` "
@@ -149,11 +131,16 @@ def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
         return None
 
 
-def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch) -> dict | None:
+def start_key(source: Source) -> str:
+    return f"start_{source.digest[:16]}"
+
+
+def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch,
+              start: float = 0.0) -> dict | None:
     """The cached crops of the video; each step's time goes on the clock when it ran now."""
     begun = time.perf_counter()
     try:
-        view = mouth_view(source.digest, crop, str(path))
+        view = mouth_view(source.digest, crop, str(path), start)
     except Exception as err:  # noqa: BLE001: any undecodable input gets a message
         reason = str(err).replace(str(path), source.label)
         st.error(f"This video can't be read: {reason}. Try another file: a video (mp4, mpg, "
@@ -172,10 +159,11 @@ def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch)
 
 def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, crop: str,
               data_dir: Path, clock: stopwatch.Stopwatch, profile: str | None = None) -> None:
-    view = read_view(source, path, crop, clock)
+    start = float(st.session_state.get(start_key(source), 0.0))
+    view = read_view(source, path, crop, clock, start)
     if view is None:
         return
-    frames = view["crops"]
+    frames, key = view["crops"], f"{source.digest}-{crop}-{start:g}"
     model = load_network(weights, stamp, clock, profile)
     left, right = st.columns(2, gap="large")
     probs = None
@@ -183,8 +171,13 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         st.subheader(f"What the network read: {source.label}")
         if model is not None:
             with clock.step("network"):
-                probs = network_output(f"{source.digest}-{crop}", stamp, model, frames)
-            widgets.show_reading(probs, decoder, widgets.load_truth(data_dir, source.truth_name), clock)
+                probs = network_output(key, stamp, model, frames)
+            typed = source.upload and source.typed_truth is not None
+            truth = (source.typed_truth if typed else
+                     widgets.load_truth(data_dir, source.truth_name, source.upload))
+            widgets.show_reading(probs, decoder, truth, clock,
+                                 "what you typed" if typed else "the alignment")
+            show_downloads(source, probs, decoder, start, truth, crop_gif(key, frames))
     if probs is not None:
         st.subheader("The network's output over the 75 frames")
         st.caption("Each frame's probability of each token (only tokens that reach 2%); "
@@ -193,6 +186,7 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         st.vega_lite_chart(data, spec, width="stretch")
     with left:
         st.subheader("The video")
+        choose_start(source, view["duration"])
         try:
             with clock.step("conversion"):
                 mp4, _ = browser.to_browser_mp4(path, source.digest)
@@ -201,13 +195,39 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
             st.error(f"The video can't be shown in the browser: {err}. "
                      "The reading above doesn't depend on it.")
         st.subheader("What the network sees")
-        gif, where = st.columns(2)
-        with gif:
-            st.image(crop_gif(f"{source.digest}-{crop}", frames), width="stretch",
+        with st.container(key="crops"):
+            st.image(crop_gif(key, frames), width=video.CROP_W * pictures.GIF_SCALE,
                      caption=f"The {len(frames)} mouth crops ({video.CROP_W}x{video.CROP_H}, "
-                             "grayscale) fed to the network, looping at 25 fps")
-        with where:
-            widgets.show_where(view, crop)
+                             f"grayscale, shown {pictures.GIF_SCALE}x) fed to the network, "
+                             "looping at 25 fps")
+        widgets.show_where(view, crop)
+
+
+def choose_start(source: Source, duration: float) -> None:
+    """For a video longer than the 3 s read: where the 3 s begin (a rerun reads them)."""
+    latest = round(duration - video.N_FRAMES / video.FPS, 1)
+    if latest < 0.1:
+        return
+    st.slider("Read 3 s from (seconds into the video)", 0.0, latest, step=0.1,
+              key=start_key(source), format="%.1f s",
+              help="The network reads 3 s; choose the 3 s where the sentence is said")
+
+
+def show_downloads(source: Source, probs, decoder: str, start: float, truth: str | None,
+                   gif: bytes) -> None:
+    """The reading (JSON), the crop GIF and the per-frame probabilities (CSV)."""
+    stem = os.path.splitext(source.label)[0] if source.upload else source.label
+    stem = stem.replace("/", "-")
+    json_col, gif_col, csv_col = st.columns(3)
+    json_col.download_button(
+        "Reading (JSON)", downloads.reading_json(source.label, probs, decoder, start, truth),
+        file_name=f"{stem}.reading.json", mime="application/json", key="download_json",
+        help="The sentence, each word's confidence and time, as `lipread predict --json`")
+    gif_col.download_button("Mouth crops (GIF)", gif, file_name=f"{stem}.crops.gif",
+                            mime="image/gif", key="download_gif")
+    csv_col.download_button("Probabilities (CSV)", downloads.probs_csv(probs),
+                            file_name=f"{stem}.probs.csv", mime="text/csv", key="download_csv",
+                            help="Each frame's probability of each of the 41 tokens")
 
 
 def read_page() -> None:
@@ -225,8 +245,8 @@ def read_page() -> None:
     with st.sidebar:
         st.title(APP_NAME)
         st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
-        clip = widgets.pick_clip(data_dir, clips)
-        uploaded = widgets.upload_box()
+        clip = widgets.pick_clip(data_dir, clips, clip_labels(str(data_dir)))
+        uploaded, said = widgets.upload_box()
         crop = widgets.pick_crop()
         decoder = widgets.pick_decoder()
         profile = widgets.pick_reader(profiles.names())
@@ -234,7 +254,7 @@ def read_page() -> None:
             weights = profiles.path(profile) / profiles.WEIGHTS_FILE
             stamp = files.file_stamp(weights)
         widgets.model_panel(weights, stamp, profile)
-    source = choose_source(data_dir, clips, clip, uploaded)
+    source = choose_source(data_dir, clip, uploaded, said)
     if source is None:
         return
     with source.file() as path:

@@ -8,12 +8,18 @@ from lipread.grid import BLANK_ID, ID_TO_CHAR
 from lipread.mouth import CROP_H, CROP_W
 from lipread.video import FPS, MOUTH_COLS, MOUTH_ROWS
 
+PICTURE_W = 480  # pixels: the landmark picture, wide enough to see the lips
+GIF_SCALE = 3  # the 140x46 crops shown 420x138: the lips visible, pixels kept sharp
 
-def gif_bytes(frames: np.ndarray, fps: int = FPS) -> bytes:
-    """A looping GIF of uint8 grayscale frames (T, H, W), one GIF frame each."""
+
+def gif_bytes(frames: np.ndarray, fps: int = FPS, scale: int = 1) -> bytes:
+    """A looping GIF of uint8 grayscale frames (T, H, W), one GIF frame each, each pixel
+    `scale` x `scale` pixels."""
     import imageio.v3 as iio
 
     frames = np.asarray(frames, dtype=np.uint8)
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     return iio.imwrite("<bytes>", frames, extension=".gif",
                        duration=round(1000 / fps), loop=0)
 
@@ -53,7 +59,9 @@ def probability_chart(probs: np.ndarray) -> tuple:
     order = [class_label(c) for c in sorted(set(data["order"]))] if len(data) else []
     spec = {
         "mark": {"type": "rect", "tooltip": True},
-        "height": max(120, 16 * len(order)),
+        "height": max(160, 20 * len(order)),
+        "config": {"axis": {"labelFontSize": 13, "titleFontSize": 13},
+                   "legend": {"labelFontSize": 12, "titleFontSize": 13}},
         "encoding": {
             "x": {"field": "frame", "type": "ordinal", "title": "frame (25 per second)",
                   "axis": {"values": list(range(0, len(probs), 5)), "labelAngle": 0}},
@@ -71,17 +79,18 @@ def probability_chart(probs: np.ndarray) -> tuple:
     return data, spec
 
 
-def landmark_picture(frames: np.ndarray, track, max_width: int = 480) -> np.ndarray:
+def landmark_picture(frames: np.ndarray, track, width: int = PICTURE_W) -> np.ndarray:
     """RGB frame of the first detection: the face box (green), the crop's outline (yellow)
-    and the 20 lip points (red), shrunk to `max_width` for the page."""
+    and the 20 lip points (red), scaled to `width` for the page."""
     import cv2
 
 
     t = track.box_frame
     rgb = cv2.cvtColor(np.ascontiguousarray(frames[t]), cv2.COLOR_GRAY2RGB)
-    shrink = min(1.0, max_width / rgb.shape[1])
-    if shrink < 1.0:
-        rgb = cv2.resize(rgb, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    shrink = width / rgb.shape[1]
+    if shrink != 1.0:
+        rgb = cv2.resize(rgb, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA
+                         if shrink < 1.0 else cv2.INTER_CUBIC)
     thick = max(1, round(rgb.shape[1] / 240))
     left, top, right, bottom = (round(v * shrink) for v in track.face_box)
     cv2.rectangle(rgb, (left, top), (right, bottom), (0, 200, 0), thick)
@@ -94,7 +103,7 @@ def landmark_picture(frames: np.ndarray, track, max_width: int = 480) -> np.ndar
     return rgb
 
 
-def window_picture(frames: np.ndarray, max_width: int = 480) -> np.ndarray:
+def window_picture(frames: np.ndarray, width: int = PICTURE_W) -> np.ndarray:
     """RGB first frame with the tutorial's fixed window outlined (yellow)."""
     import cv2
 
@@ -102,6 +111,7 @@ def window_picture(frames: np.ndarray, max_width: int = 480) -> np.ndarray:
     rgb = cv2.cvtColor(np.ascontiguousarray(frames[0]), cv2.COLOR_GRAY2RGB)
     cv2.rectangle(rgb, (MOUTH_COLS[0], MOUTH_ROWS[0]), (MOUTH_COLS[1], MOUTH_ROWS[1]),
                   (255, 200, 0), 1)
-    shrink = min(1.0, max_width / rgb.shape[1])
-    return rgb if shrink == 1.0 else cv2.resize(rgb, None, fx=shrink, fy=shrink,
-                                                interpolation=cv2.INTER_AREA)
+    shrink = width / rgb.shape[1]
+    return rgb if shrink == 1.0 else cv2.resize(
+        rgb, None, fx=shrink, fy=shrink,
+        interpolation=cv2.INTER_AREA if shrink < 1.0 else cv2.INTER_CUBIC)

@@ -29,32 +29,59 @@ def by_speaker(clips: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def pick_clip(data_dir: Path, clips: list[str]) -> str | None:
-    """A clip name; with several speakers, a speaker first, then one of its clips."""
+def clip_caption(name: str, labels: dict[str, str], short: bool = False) -> str:
+    """A picker entry: the clip's name and its split, "bbaf2n (test)"."""
+    shown = grid.split_name(name)[1] if short else name
+    return f"{shown} ({labels[name]})" if name in labels else shown
+
+
+def pick_clip(data_dir: Path, clips: list[str], labels: dict[str, str]) -> str | None:
+    """A clip name; with several speakers, a speaker first, then one of its clips. Each is
+    marked train or test (`labels`, from the folder's splits); the first pick is a test
+    clip, and a button picks a random one: the training clips read near perfectly and
+    overstate what the reader can do."""
     if not clips:
         st.caption(f"No clips in `{grid.video_dir(data_dir)}`.")
         return None
     groups = by_speaker(clips)
-    if len(groups) == 1:  # the tutorial's layout (s1 only): one picker, as ever
-        speaker = next(iter(groups))
-        folder = grid.video_dir(data_dir, speaker)
-        return st.selectbox(f"GRID clip ({len(clips)} in `{folder}`)", clips, key="clip")
-    speaker = st.selectbox(f"Speaker ({len(groups)} in `{data_dir}`)", list(groups),
-                           key="speaker", format_func=lambda s: f"{s} ({len(groups[s])} clips)")
-    return st.selectbox(f"GRID clip ({len(groups[speaker])} in "
-                        f"`{grid.video_dir(data_dir, speaker)}`)", groups[speaker], key="clip",
-                        format_func=lambda name: grid.split_name(name)[1])
+    speaker = next(iter(groups))
+    if len(groups) > 1:
+        speaker = st.selectbox(f"Speaker ({len(groups)} in `{data_dir}`)", list(groups),
+                               key="speaker",
+                               format_func=lambda s: f"{s} ({len(groups[s])} clips)")
+    options = groups[speaker]
+    tests = [c for c in options if labels.get(c) == "test"]
+    if st.session_state.get("clip") not in options:  # first visit, or another speaker
+        st.session_state["clip"] = tests[0] if tests else options[0]
+
+    def random_test_clip():
+        st.session_state["clip"] = str(np.random.default_rng().choice(tests))
+
+    held_out = f"; {len(tests)} held out for testing" if tests else ""
+    clip = st.selectbox(f"GRID clip ({len(options)} in `{grid.video_dir(data_dir, speaker)}`"
+                        f"{held_out})", options, key="clip",
+                        format_func=lambda n: clip_caption(n, labels, short=len(groups) > 1),
+                        help="train: the reader learned this clip, so it reads it near "
+                             "perfectly; test: never seen in training, an honest reading")
+    st.button("Random test clip", key="random_clip", on_click=random_test_clip,
+              disabled=not tests, help="A clip the reader never saw in training")
+    return clip
 
 
 def upload_box():
+    """(the upload or None, what the user says was said, as typed)."""
     uploaded = st.file_uploader(
         f"…or your own video (up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
         max_upload_size=MAX_UPLOAD_MB, key="upload",
         help="An upload is shown instead of the picked clip; remove it to go back.")
     st.caption(f"Film one frontal face, well lit, at least {mouth.MIN_FACE_PX} pixels wide, "
                "saying a GRID sentence (e.g. \"bin blue at f two now\"); any size and frame "
-               "rate. The first 3 s are read.")
-    return uploaded
+               "rate. 3 s are read, from the start you choose.")
+    said = st.text_input("What was said (optional)", key="upload_truth",
+                         disabled=uploaded is None, placeholder="bin blue at f two now",
+                         help="Type the sentence said in your upload to see the reading "
+                              "scored against it; an upload has no other truth.")
+    return uploaded, said
 
 
 def pick_crop() -> str:
@@ -115,7 +142,7 @@ def marked(words: list[tuple[str, bool]], colour: str) -> str:
 
 
 def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
-                 clock: stopwatch.Stopwatch) -> None:
+                 clock: stopwatch.Stopwatch, truth_from: str = "the alignment") -> None:
     with clock.step("decode"):
         tokens = decoding.raw_tokens(probs).tolist()
         sentence = decoding.decode(probs, decoder)
@@ -134,7 +161,7 @@ def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
         return
     ref, hyp = scoring.word_diff(truth, sentence)
     with st.container(key="truth"):
-        st.markdown("**Truth** (from the alignment): " + marked(ref, "orange"))
+        st.markdown(f"**Truth** (from {truth_from}): " + marked(ref, "orange"))
         st.markdown("**Read**: " + marked(hyp, "red"))
         wer, cer = scoring.error_rates([truth], [sentence])
         left, right = st.columns(2)
@@ -162,7 +189,11 @@ def show_confidence(probs: np.ndarray | None, key: str = "confidence",
     return judged
 
 
-def load_truth(data_dir: Path, name: str | None) -> str | None:
+def load_truth(data_dir: Path, name: str | None, upload: bool = False) -> str | None:
+    if upload:
+        st.info("No truth for an upload unless you type what was said (sidebar, under the "
+                "upload): the reading is shown alone.")
+        return None
     path = grid.alignment_path(data_dir, name) if name else None
     if path is None or not path.is_file():
         missing = f" (`{path}` does not exist)" if path else ""
