@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -95,7 +96,8 @@ def open_option(page, clip: str):
     wherever the focus is) and tries again when a rerun closed the list under us."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     box = page.locator('[data-testid="stSelectbox"] input')
-    option = page.get_by_role("option", name=clip, exact=True)
+    # each clip is listed with its split: "bbal6n (test)"
+    option = page.get_by_role("option", name=re.compile(rf"^{clip} \((test|train)\)$"))
     for _ in range(PICK_ATTEMPTS):
         box.click()
         box.fill(clip)

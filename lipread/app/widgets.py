@@ -64,7 +64,7 @@ def pick_clip(data_dir: Path, clips: list[str], labels: dict[str, str]) -> str |
                         help="train: the reader learned this clip, so it reads it near "
                              "perfectly; test: never seen in training, an honest reading")
     st.button("Random test clip", key="random_clip", on_click=random_test_clip,
-              disabled=not tests, help="A clip the reader never saw in training")
+              disabled=not tests)  # no tooltip: it would cover the picker above it
     return clip
 
 
