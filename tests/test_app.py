@@ -318,6 +318,7 @@ def test_upload_of_a_real_clip(app_env, weights):
     assert len(at.get("video")) == 1 and len(at.image) == 2
     assert "Where the mouth was found" in at.container("where").image[0].captions[0]
     assert not at.get("slider")  # 3 s: nothing to choose
+    assert any(c.value.startswith("Showing your upload, not the clip") for c in at.sidebar.caption)
     uploaded_sentence = shown_sentence(at)
     # Named like a GRID clip, the upload still has no truth: never a data clip's alignment.
     at = run_app(upload=("bbaf2n.mpg", data, "video/mpeg"))

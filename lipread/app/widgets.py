@@ -77,6 +77,9 @@ def upload_box():
     st.caption(f"Film one frontal face, well lit, at least {mouth.MIN_FACE_PX} pixels wide, "
                "saying a GRID sentence (e.g. \"bin blue at f two now\"); any size and frame "
                "rate. 3 s are read, from the start you choose.")
+    if uploaded is not None:
+        st.caption("Showing your upload, not the clip picked above: remove the upload "
+                   "(its ✕) to go back to the clips.")
     said = st.text_input("What was said (optional)", key="upload_truth",
                          disabled=uploaded is None, placeholder="bin blue at f two now",
                          help="Type the sentence said in your upload to see the reading "
