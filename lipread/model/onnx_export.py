@@ -1,0 +1,163 @@
+"""lipnet's weights (`.weights.h5`) as an ONNX graph that ONNX Runtime runs: no TensorFlow,
+Keras or JAX, here or when it is read.
+
+The graph is written from the weights file itself (h5py and NumPy), layer for layer as
+lipread/model/networks.py builds the network: conv1 as the plain strided convolution that
+fastconv.py computes another way, each batch norm folded into its convolution, the
+bidirectional GRUs as ONNX GRU nodes (Keras's reset_after is ONNX's linear_before_reset),
+the softmax. Frames in as the network takes them, (N, 75, 46, 140, 1) float32; per-frame
+probabilities out, (N, 75, 41).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lipread.model import networks
+from lipread.video import INPUT_SHAPE
+
+OPSET = 17  # ONNX Runtime >= 1.12 runs it; Conv, GRU and Softmax unchanged since
+BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, as lipnet was trained
+INPUT_NAME, OUTPUT_NAME = "frames", "probs"
+
+
+class ExportError(ValueError):
+    """A weights file that is not lipnet's."""
+
+
+def read_weights(path) -> dict[str, list[np.ndarray]]:
+    """{layer path in the file: its variables, in order} from a Keras 3 `.weights.h5`."""
+    import h5py
+
+    out: dict[str, list[np.ndarray]] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            def keep(name, obj):
+                if isinstance(obj, h5py.Dataset) and "/vars/" in name:
+                    layer, index = name.rsplit("/vars/", 1)
+                    out.setdefault(layer, {})[int(index)] = np.asarray(obj, np.float32)
+            f.visititems(keep)
+    except OSError as err:
+        raise ExportError(f"{path}: not a Keras weights file ({err})") from None
+    return {k: [v[i] for i in sorted(v)] for k, v in out.items()}
+
+
+def _layer(weights: dict, name: str, count: int) -> list[np.ndarray]:
+    got = weights.get(f"layers/{name}")
+    if got is None or len(got) != count:
+        raise ExportError(f"no layer {name} with {count} variables: not lipnet's weights "
+                          f"(layers found: {', '.join(sorted(weights))[:300]})")
+    return got
+
+
+def fold_batch_norm(kernel: np.ndarray, bn: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A channels-last Conv3D kernel (t, h, w, in, out) without bias, then BatchNormalization
+    (gamma, beta, mean, variance), as one ONNX Conv: weight (out, in, t, h, w) and bias."""
+    gamma, beta, mean, variance = bn
+    scale = gamma / np.sqrt(variance + BN_EPSILON)
+    weight = np.transpose(kernel, (4, 3, 0, 1, 2)) * scale[:, None, None, None, None]
+    return weight.astype(np.float32), (beta - mean * scale).astype(np.float32)
+
+
+def _gru_arrays(weights: dict, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ONNX GRU's W, R, B (forward, backward) from a Keras Bidirectional(GRU): the gates in
+    the same order (z, r, h), the input and recurrent biases side by side."""
+    ws, rs, bs = [], [], []
+    for direction in ("forward_layer", "backward_layer"):
+        kernel, recurrent, bias = _layer(weights, f"{name}/{direction}/cell", 3)
+        ws.append(kernel.T)
+        rs.append(recurrent.T)
+        bs.append(np.concatenate([bias[0], bias[1]]))
+    return np.stack(ws), np.stack(rs), np.stack(bs)
+
+
+def build(weights_path):
+    """The ONNX model (an onnx.ModelProto) of lipnet's weights at `weights_path`."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = read_weights(weights_path)
+    convs = [_layer(weights, name, 1)[0] for name in ("conv3d", "conv3d_1", "conv3d_2")]
+    bns = [_layer(weights, name, 4) for name in
+           ("batch_normalization", "batch_normalization_1", "batch_normalization_2")]
+    dense_w, dense_b = _layer(weights, "dense", 2)
+    units = _layer(weights, "bidirectional/forward_layer/cell", 3)[1].shape[0]
+    if convs[0].shape[:3] != networks.CONV_KERNELS[0] or \
+            tuple(c.shape[-1] for c in convs) != networks.CONV_FILTERS:
+        raise ExportError(f"{weights_path}: convolutions of another shape than lipnet's")
+
+    inits, nodes = [], []
+
+    def const(name, array):
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(op, inputs, output, **attrs):
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    x = node("Transpose", [INPUT_NAME], "ncthw", perm=[0, 4, 1, 2, 3])
+    (pt, ph, pw) = networks.CONV1_PADDING
+    pads = [0, 0, pt[0], ph[0], pw[0], 0, 0, pt[1], ph[1], pw[1]]
+    x = node("Pad", [x, const("pad1_pads", np.array(pads, np.int64))], "pad1")
+    for i, (kernel, bn) in enumerate(zip(convs, bns), start=1):
+        weight, bias = fold_batch_norm(kernel, bn)
+        if i == 1:
+            conv = dict(strides=list(networks.CONV1_STRIDES), pads=[0] * 6)
+        else:  # "same": kernel 3, stride 1
+            conv = dict(strides=[1, 1, 1], pads=[k // 2 for k in weight.shape[2:]] * 2)
+        x = node("Conv", [x, const(f"conv{i}_w", weight), const(f"conv{i}_b", bias)],
+                 f"conv{i}", **conv)
+        x = node("Relu", [x], f"relu{i}")
+        x = node("MaxPool", [x], f"pool{i}", kernel_shape=[1, 2, 2], strides=[1, 2, 2])
+    # Keras flattens each frame channels last: (N, C, T, H, W) -> (T, N, H*W*C), time first
+    x = node("Transpose", [x], "tnhwc", perm=[2, 0, 3, 4, 1])
+    x = node("Reshape", [x, const("flat_shape", np.array([0, 0, -1], np.int64))], "flatten")
+    for i, name in enumerate(("bidirectional", "bidirectional_1"), start=1):
+        w, r, b = _gru_arrays(weights, name)
+        y = f"bigru{i}_y"
+        nodes.append(helper.make_node(
+            "GRU", [x, const(f"gru{i}_w", w), const(f"gru{i}_r", r), const(f"gru{i}_b", b)],
+            [y], name=f"bigru{i}", hidden_size=int(units), direction="bidirectional",
+            linear_before_reset=1))
+        # (T, 2, N, units) -> (T, N, 2 * units): forward then backward, as Keras concatenates
+        x = node("Transpose", [y], f"bigru{i}_t", perm=[0, 2, 1, 3])
+        x = node("Reshape", [x, "flat_shape"], f"bigru{i}_out")
+    x = node("MatMul", [x, const("dense_w", dense_w)], "dense_mm")
+    x = node("Add", [x, const("dense_b", dense_b)], "dense")
+    x = node("Softmax", [x], "softmax", axis=-1)
+    node("Transpose", [x], OUTPUT_NAME, perm=[1, 0, 2])
+
+    frames = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", *INPUT_SHAPE])
+    probs = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT,
+                                          ["batch", INPUT_SHAPE[0], dense_w.shape[1]])
+    graph = helper.make_graph(nodes, "lipnet", [frames], [probs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="lipread")
+    model.ir_version = 8  # what ONNX Runtime >= 1.14 reads
+    onnx.checker.check_model(model)
+    return model
+
+
+def export(weights_path, onnx_path) -> Path:
+    """Write the ONNX graph of `weights_path` to `onnx_path` (a temp file, then renamed)."""
+    import os
+    import tempfile
+
+    import onnx
+
+    model = build(weights_path)
+    onnx_path = Path(onnx_path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{onnx_path.name}.", dir=onnx_path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file, not mkstemp's 0600
+        os.replace(tmp, onnx_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return onnx_path
