@@ -136,8 +136,16 @@ def build(weights_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lipread")
     model.ir_version = 8  # what ONNX Runtime >= 1.14 reads
+    helper.set_model_props(model, {"weights_sha256": _sha256(weights_path)})
     onnx.checker.check_model(model)
     return model
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def export(weights_path, onnx_path) -> Path:

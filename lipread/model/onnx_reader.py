@@ -1,0 +1,94 @@
+"""Reading with ONNX Runtime: lipnet's weights file, exported once (onnx_export.py) to a file
+named by the weights' content, run on the CPU without TensorFlow, Keras or JAX.
+
+The export is kept in the per-user cache ($LIPREAD_CACHE_DIR, else ~/.cache/lipread/onnx):
+named by the sha256 of the weights it came from, so changed weights are never read through
+a stale export, and each user builds their own (0.4 s) instead of a second weights file in
+models/. The graph also carries that sha256 (`weights_sha256`), checked when an export is
+given by path.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lipread.model import onnx_export
+
+THREADS = 0  # ONNX Runtime's intra-op threads; 0: one per core
+SHA_KEY = "weights_sha256"  # the graph's metadata: the weights it was exported from
+
+
+class OnnxError(ValueError):
+    """An export that is missing, corrupt or stale, said in one line with the fix."""
+
+
+def weights_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where exports are kept: $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, else the
+    temp folder's lipread-<uid>/onnx."""
+    explicit = os.environ.get("LIPREAD_CACHE_DIR")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    user = getattr(os, "getuid", lambda: "user")()
+    for folder in ([Path(explicit) / "onnx"] if explicit else []) + [
+            base / "lipread" / "onnx", Path(tempfile.gettempdir()) / f"lipread-{user}" / "onnx"]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            continue
+    raise OSError("no writable cache folder for the ONNX export")
+
+
+class OnnxReader:
+    """lipnet under ONNX Runtime: (N, 75, 46, 140, 1) frames to (N, 75, 41) probabilities."""
+
+    def __init__(self, onnx_path, weights_sha: str | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        options.log_severity_level = 3  # errors only
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001: ONNX Runtime raises its own error types
+            first = (str(err).strip().splitlines() or ["unreadable"])[0][:200]
+            raise OnnxError(f"{onnx_path}: not a usable ONNX export ({first}); rebuild it "
+                            "with `lipread export`") from None
+        found = self.session.get_modelmeta().custom_metadata_map.get(SHA_KEY)
+        if weights_sha is not None and found != weights_sha:
+            raise OnnxError(f"{onnx_path}: exported from other weights than these (stale); "
+                            "rebuild it with `lipread export`")
+        self.path = Path(onnx_path)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        return self.session.run(None, {onnx_export.INPUT_NAME: frames})[0]
+
+
+def load(weights, onnx_path=None) -> OnnxReader:
+    """The reader of `weights` (a lipnet .weights.h5): from `onnx_path` when given (checked
+    against the weights), else from the cache, exported there first if needed."""
+    sha = weights_sha256(weights)
+    if onnx_path is not None:
+        return OnnxReader(onnx_path, sha)
+    cached = cache_dir() / f"lipnet-{sha[:32]}.onnx"
+    if cached.is_file():
+        try:
+            return OnnxReader(cached, sha)
+        except OnnxError:
+            pass  # a damaged cache entry: built again below
+    onnx_export.export(weights, cached)
+    return OnnxReader(cached, sha)
