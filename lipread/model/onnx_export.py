@@ -22,6 +22,13 @@ BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, as lipnet was tr
 INPUT_NAME, OUTPUT_NAME = "frames", "probs"
 
 
+EXPECTED_LAYERS = {f"layers/{name}" for name in (
+    "conv3d", "conv3d_1", "conv3d_2", "batch_normalization", "batch_normalization_1",
+    "batch_normalization_2", "dense", *(f"{b}/{d}/cell" for b in ("bidirectional",
+                                                                   "bidirectional_1")
+                                        for d in ("forward_layer", "backward_layer")))}
+
+
 class ExportError(ValueError):
     """A weights file that is not lipnet's."""
 
@@ -78,6 +85,10 @@ def build(weights_path):
     from onnx import TensorProto, helper, numpy_helper
 
     weights = read_weights(weights_path)
+    extra = sorted(set(weights) - EXPECTED_LAYERS)
+    if extra:  # a person's adapters, a prompt, ...: layers this graph would leave out
+        raise ExportError(f"{weights_path}: layers lipnet's graph has no place for "
+                          f"({', '.join(extra)[:200]}); read it with --runtime keras")
     convs = [_layer(weights, name, 1)[0] for name in ("conv3d", "conv3d_1", "conv3d_2")]
     bns = [_layer(weights, name, 4) for name in
            ("batch_normalization", "batch_normalization_1", "batch_normalization_2")]
