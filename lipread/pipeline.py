@@ -34,6 +34,8 @@ def network_fn(model):
     tf.function with a fixed input signature runs a single clip in the network's time.
     Under other backends (JAX), predict_on_batch: compiled once, then called directly.
     """
+    if getattr(model, "runtime", None) == "onnx":  # model/onnx_reader.py: no Keras at all
+        return model
     import keras
 
     if keras.backend.backend() != "tensorflow":

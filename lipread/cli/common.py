@@ -148,9 +148,19 @@ def add_model(p: argparse.ArgumentParser, ensemble: bool = False) -> None:
         {"nargs": "+", "help": "default: the shipped weights of --arch; several: an "
                                "ensemble, their per-frame probabilities averaged"}
         if ensemble else {"help": "default: the shipped weights of --arch"}))
+    p.add_argument("--runtime", choices=loader.RUNTIMES, default=None,
+                   help="what runs the network: onnx (ONNX Runtime, no TensorFlow) or keras; "
+                        "default: onnx for lipnet, keras for the tutorial's network")
     p.add_argument("--profile", default=None, metavar="NAME",
                    help="read with a person's profile (made by lipread enroll) instead of "
                         "the general reader (default: none)")
+
+
+def uses_keras(args) -> bool:
+    """Whether reading with these flags needs Keras: a profile, --runtime keras, the
+    tutorial's network. Otherwise ONNX Runtime reads and TensorFlow is never imported."""
+    runtime = getattr(args, "runtime", None) or loader.default_runtime(args.arch)
+    return getattr(args, "profile", None) is not None or runtime == "keras"
 
 
 def load_models(args, ensemble: bool = False):
@@ -164,9 +174,10 @@ def load_models(args, ensemble: bool = False):
                              "--weights and --arch")
         model = profiles.load(args.profile)
         return [model] if ensemble else model
+    runtime = getattr(args, "runtime", None)
     if ensemble:
-        return [loader.load_model(args.arch, w) for w in args.weights or [None]]
-    return loader.load_model(args.arch, args.weights)
+        return [loader.load_reader(args.arch, w, runtime) for w in args.weights or [None]]
+    return loader.load_reader(args.arch, args.weights, runtime)
 
 
 def add_json(p: argparse.ArgumentParser, what: str = "the results") -> None:

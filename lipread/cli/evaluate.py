@@ -159,7 +159,8 @@ def cli(argv=None) -> int:
         names_file = args.names or default_names(data_dir, args.all)
         names = clips_to_evaluate(data_dir, names_file, speakers)
         common.check_writable(args.json)
-        common.import_keras()
+        if common.uses_keras(args):
+            common.import_keras()
         model = common.load_models(args, ensemble=True)
         t0 = time.perf_counter()
         wer, cer, per_clip, unread = evaluate(model, data_dir, names, args.decoder,

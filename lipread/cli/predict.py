@@ -116,7 +116,8 @@ def cli(argv=None) -> int:
         if not good:
             return common.EXIT_BAD_INPUT
         common.check_writable(args.json)
-        common.import_keras()
+        if common.uses_keras(args):
+            common.import_keras()
         model = common.load_models(args)
     except (OSError, ValueError) as err:  # WeightsError too
         error(err)

@@ -11,6 +11,7 @@ from lipread.model import networks
 from lipread.model.networks import GRU_UNITS
 
 ARCHS = ("lipnet", "tutorial")
+RUNTIMES = ("onnx", "keras")  # reading: ONNX Runtime (lipnet's default), or the Keras network
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the project's models/
 DEFAULT_WEIGHTS = {"lipnet": MODELS_DIR / "lipnet.weights.h5",
                    "tutorial": MODELS_DIR / "checkpoint"}
@@ -139,3 +140,31 @@ def load_model(arch: str = "lipnet", weights=None):
         raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file or a TF "
                            "checkpoint (checkpoint, .index, .data-*)")
     return model
+
+
+def default_runtime(arch: str = "lipnet") -> str:
+    """ONNX Runtime for lipnet; the tutorial's network (LSTMs) is read with Keras."""
+    return "onnx" if arch == "lipnet" else "keras"
+
+
+def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
+    """The network to read with: `runtime` "onnx" (lipnet's default: ONNX Runtime, no
+    TensorFlow imported) or "keras" (load_model). Either goes to pipeline.predict_probs."""
+    runtime = runtime or default_runtime(arch)
+    if runtime not in RUNTIMES:
+        raise WeightsError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    if runtime == "keras":
+        return load_model(arch, weights)
+    if arch != "lipnet":
+        raise WeightsError(f"--arch {arch} is read with Keras only: pass --runtime keras")
+    weights = Path(weights) if weights else DEFAULT_WEIGHTS[arch]
+    if not weights.is_file() or not weights.name.endswith(".weights.h5"):
+        if is_tf_checkpoint(weights) or not weights.exists():
+            return load_model(arch, weights)  # its own message; a checkpoint reads in Keras
+        raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file")
+    from lipread.model import onnx_export, onnx_reader
+
+    try:
+        return onnx_reader.load(weights)
+    except onnx_export.ExportError as err:
+        raise WeightsError(str(err)) from None

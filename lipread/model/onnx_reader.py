@@ -54,6 +54,8 @@ def cache_dir() -> Path:
 class OnnxReader:
     """lipnet under ONNX Runtime: (N, 75, 46, 140, 1) frames to (N, 75, 41) probabilities."""
 
+    runtime = "onnx"
+
     def __init__(self, onnx_path, weights_sha: str | None = None):
         import onnxruntime as ort
 
