@@ -12,8 +12,9 @@ from lipread.model import loader
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
 def get_model(arch: str, weights: str, stamp: tuple):
-    """Built, loaded and warmed up once; afterwards every session only reads it."""
-    model = loader.load_model(arch, weights)
+    """Loaded (ONNX Runtime for lipnet: no TensorFlow) and warmed up once; afterwards every
+    session only reads it."""
+    model = loader.load_reader(arch, weights)
     probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
     for name in decoding.DECODERS:  # traces the network, builds the grammar graph
         decoding.decode(probs, name)
