@@ -8,7 +8,7 @@ from lipread.cli import common
 
 PROG = "lipread"
 VERBS = ("predict", "evaluate", "enroll", "train", "download", "preprocess", "splits", "bench",
-         "refilm")
+         "refilm", "export")
 
 
 def verb_module(verb: str):
