@@ -38,6 +38,17 @@ def greedy_ids(probs: np.ndarray) -> list[int]:
 
 
 def beam_ids(probs: np.ndarray, beam_width: int = BEAM_WIDTH) -> list[int]:
+    """Keras' ctc_decode beam search, as lipread/beam.py computes it without TensorFlow."""
+    from lipread import beam
+
+    if BLANK_ID != np.asarray(probs).shape[-1] - 1:
+        raise ValueError("the beam search takes the blank as the last class")
+    return beam.search(probs, beam_width)
+
+
+def keras_beam_ids(probs: np.ndarray, beam_width: int = BEAM_WIDTH) -> list[int]:
+    """The same through Keras' ctc_decode (TensorFlow's decoder): the reference beam.py
+    is tested against."""
     import keras
 
     probs = np.asarray(probs, dtype=np.float32)[None]
@@ -165,7 +176,7 @@ def greedy(probs: np.ndarray) -> str:
 
 
 def beam(probs: np.ndarray) -> str:
-    """CTC prefix beam search (Keras' ctc_decode)"""
+    """CTC prefix beam search, width 32 (TensorFlow's, in NumPy)"""
     return ids_to_text(beam_ids(probs)).strip()
 
 

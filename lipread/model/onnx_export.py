@@ -164,7 +164,6 @@ def export(weights_path, onnx_path) -> Path:
     import os
     import tempfile
 
-    import onnx
 
     model = build(weights_path)
     onnx_path = Path(onnx_path)

@@ -1,0 +1,142 @@
+"""Reading with ONNX Runtime (lipread/model/onnx_export.py, onnx_reader.py, beam.py): the
+export equals the Keras network on every test clip, the NumPy beam search equals
+TensorFlow's, reading imports no TensorFlow, Keras or JAX, and a missing, corrupt or
+stale export is never read."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipread import decoding, grid, pipeline, video
+from lipread.model import loader, onnx_export, onnx_reader
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = loader.DEFAULT_WEIGHTS["lipnet"]
+TOLERANCE = 1e-4  # the issue's: per-frame probabilities within this of Keras's
+NO_TRAINING_STACK = """
+import runpy, sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax"):
+            raise ImportError(f"{name} may not be imported while reading")
+sys.meta_path.insert(0, Refuse())
+sys.argv = ["lipread", *sys.argv[1:]]
+runpy.run_module("lipread", run_name="__main__")
+"""
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "onnx"
+
+
+@pytest.fixture(scope="module")
+def onnx_probs(grid_dir, test_names, tmp_path_factory) -> dict:
+    """ONNX Runtime's output for each test clip, from the frames shipped_probs reads."""
+    reader = onnx_reader.load(WEIGHTS, onnx_export.export(
+        WEIGHTS, tmp_path_factory.mktemp("onnx") / "lipnet.onnx"))
+    frames = np.stack([video.load_video(grid.video_path(grid_dir, n)) for n in test_names])
+    return dict(zip(test_names, pipeline.predict_probs(reader, frames)))
+
+
+def test_the_export_reads_every_test_clip_as_keras_does(shipped_probs, onnx_probs):
+    worst = max(float(np.abs(shipped_probs[n] - onnx_probs[n]).max()) for n in shipped_probs)
+    assert worst < TOLERANCE
+    for decoder in decoding.DECODERS:
+        assert [decoding.decode(onnx_probs[n], decoder) for n in shipped_probs] == \
+            [decoding.decode(shipped_probs[n], decoder) for n in shipped_probs], decoder
+
+
+def test_the_numpy_beam_search_is_tensorflows(shipped_probs):
+    """Every test clip, and each clip with its frames shuffled (other, harder paths)."""
+    rng = np.random.default_rng(0)
+    for probs in shipped_probs.values():
+        for p in (probs, probs[rng.permutation(len(probs))]):
+            assert decoding.beam_ids(p) == decoding.keras_beam_ids(p)
+
+
+def test_reading_imports_no_training_stack(grid_dir, cache, shipped_probs, test_names):
+    """`lipread predict` with every decoder, TensorFlow, Keras and JAX refused: it reads
+    what the Keras network reads."""
+    clips = [str(grid.video_path(grid_dir, n)) for n in test_names[:2]]
+    for decoder in decoding.DECODERS:
+        out = subprocess.run([sys.executable, "-c", NO_TRAINING_STACK, "predict", *clips,
+                              "--decoder", decoder], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        said = [line.split("\t", 1)[1] for line in out.stdout.strip().splitlines()]
+        assert said == [decoding.decode(shipped_probs[n], decoder) for n in test_names[:2]]
+
+
+def test_the_export_is_named_by_the_weights_so_new_weights_get_a_new_one(cache, tmp_path,
+                                                                         grid_dir, test_names):
+    import h5py
+
+    changed = tmp_path / "changed.weights.h5"
+    changed.write_bytes(WEIGHTS.read_bytes())
+    with h5py.File(changed, "r+") as f:  # the blank made likelier: the readings change
+        f["layers/dense/vars/1"][-1] += 3.0
+    first, second = onnx_reader.load(WEIGHTS), onnx_reader.load(changed)
+    assert first.path != second.path and first.path.parent == second.path.parent == cache
+    frames = video.load_video(grid.video_path(grid_dir, test_names[0]))[None]
+    keras_changed = loader.load_model("lipnet", changed)
+    assert np.abs(pipeline.predict_probs(second, frames)
+                  - pipeline.predict_probs(keras_changed, frames)).max() < TOLERANCE
+    assert np.abs(pipeline.predict_probs(first, frames)
+                  - pipeline.predict_probs(second, frames)).max() > 0.01
+    # an export given by path, from other weights: refused, in one line
+    with pytest.raises(onnx_reader.OnnxError, match="other weights than these .stale."):
+        onnx_reader.load(changed, first.path)
+
+
+def test_a_corrupt_export_is_rebuilt_or_refused(cache, tmp_path):
+    path = onnx_reader.load(WEIGHTS).path
+    path.write_bytes(b"not onnx")  # in the cache: built again
+    again = onnx_reader.load(WEIGHTS)
+    assert again.path == path and path.stat().st_size > 1_000_000
+    given = tmp_path / "given.onnx"
+    given.write_bytes(path.read_bytes()[: 1000])  # given by path: said, with the fix
+    with pytest.raises(onnx_reader.OnnxError) as err:
+        onnx_reader.load(WEIGHTS, given)
+    assert "not a usable ONNX export" in str(err.value) and "lipread export" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_weights_with_layers_the_graph_lacks_are_refused(tmp_path):
+    import h5py
+
+    extra = tmp_path / "adapted.weights.h5"
+    extra.write_bytes(WEIGHTS.read_bytes())
+    with h5py.File(extra, "r+") as f:
+        f.create_dataset("layers/conv3d_3/vars/0", data=np.zeros((1, 1, 1, 32, 32), "f4"))
+    with pytest.raises(onnx_export.ExportError, match="--runtime keras"):
+        onnx_export.build(extra)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--weights", "missing.weights.h5"], "no such weights file"),
+    (["--weights", __file__], "not a Keras weights file"),
+    (["--out", "/no/such/folder/x.onnx"], "does not exist"),
+])
+def test_export_bad_input_is_one_line(args, said, cache):
+    out = subprocess.run([sys.executable, "-m", "lipread", "export", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lipread export: error:") and said in lines[0]
+
+
+def test_export_check_compares_the_runtimes(grid_dir, test_names, tmp_path, cache):
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(test_names[:3]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "lipread", "export", "--check", "--data-dir",
+                          str(grid_dir), "--names", str(names)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "3 clips: largest probability difference" in out.stderr
+    assert "sentences that differ: none" in out.stderr
