@@ -10,6 +10,7 @@ probabilities out, (N, 75, 41).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,6 @@ from lipread.video import INPUT_SHAPE
 OPSET = 17  # ONNX Runtime >= 1.12 runs it; Conv, GRU and Softmax unchanged since
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, as lipnet was trained
 INPUT_NAME, OUTPUT_NAME = "frames", "probs"
-
-
-EXPECTED_LAYERS = {f"layers/{name}" for name in (
-    "conv3d", "conv3d_1", "conv3d_2", "batch_normalization", "batch_normalization_1",
-    "batch_normalization_2", "dense", *(f"{b}/{d}/cell" for b in ("bidirectional",
-                                                                   "bidirectional_1")
-                                        for d in ("forward_layer", "backward_layer")))}
 
 
 class ExportError(ValueError):
@@ -58,6 +52,47 @@ def _layer(weights: dict, name: str, count: int) -> list[np.ndarray]:
     return got
 
 
+def layer_names(adapters: bool = False, prompt: bool = False) -> dict[str, str]:
+    """{lipnet's layer: its name in a .weights.h5}. Keras 3 names a file's layers by class,
+    numbered in the model's layer order, so a person's adapters (1x1x1 Conv3Ds after each
+    batch norm) shift the convolutions' numbers: conv3d_1 is adapter1 in a profile."""
+    counts: dict[str, int] = {}
+
+    def name(cls: str) -> str:
+        n = counts.get(cls, 0)
+        counts[cls] = n + 1
+        return cls if n == 0 else f"{cls}_{n}"
+    out = {"prompt": name("input_prompt")} if prompt else {}
+    for i in (1, 2, 3):
+        out[f"conv{i}"] = name("conv3d")
+        out[f"bn{i}"] = name("batch_normalization")
+        if adapters:
+            out[f"adapter{i}"] = name("conv3d")
+    for i in (1, 2):
+        out[f"bigru{i}"] = name("bidirectional")
+    out["chars"] = name("dense")
+    return out
+
+
+def expected_layers(names: dict[str, str]) -> set[str]:
+    """The paths a .weights.h5 with these layers holds variables under."""
+    paths = set()
+    for layer, name in names.items():
+        if layer.startswith("bigru"):
+            paths |= {f"layers/{name}/{d}/cell" for d in ("forward_layer", "backward_layer")}
+        else:
+            paths.add(f"layers/{name}")
+    return paths
+
+
+def fold_adapter(weight: np.ndarray, bias: np.ndarray, adapter: np.ndarray):
+    """A folded conv, then x + adapter(x) (a (1, 1, 1, C, C) kernel), as one conv: the
+    output channels mixed by (I + A)."""
+    mix = np.eye(adapter.shape[-1], dtype=np.float64) + adapter.reshape(adapter.shape[-2:])
+    folded = np.tensordot(mix.T, weight.astype(np.float64), axes=1)  # [o', o] . [o, ...]
+    return folded.astype(np.float32), (mix.T @ bias.astype(np.float64)).astype(np.float32)
+
+
 def fold_batch_norm(kernel: np.ndarray, bn: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """A channels-last Conv3D kernel (t, h, w, in, out) without bias, then BatchNormalization
     (gamma, beta, mean, variance), as one ONNX Conv: weight (out, in, t, h, w) and bias."""
@@ -79,21 +114,24 @@ def _gru_arrays(weights: dict, name: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.stack(ws), np.stack(rs), np.stack(bs)
 
 
-def build(weights_path):
-    """The ONNX model (an onnx.ModelProto) of lipnet's weights at `weights_path`."""
+def build(weights_path, adapters: bool = False, prompt: bool = False, tempo: float = 1.0):
+    """The ONNX model (an onnx.ModelProto) of lipnet's weights at `weights_path`; with a
+    person's layers (lipread/model/personal.py, a profile's method and tempo): adapters
+    folded into the convolutions, the prompt added to the padded input, the tempo's frames
+    gathered."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     weights = read_weights(weights_path)
-    extra = sorted(set(weights) - EXPECTED_LAYERS)
-    if extra:  # a person's adapters, a prompt, ...: layers this graph would leave out
+    names = layer_names(adapters, prompt)
+    extra = sorted(set(weights) - expected_layers(names))
+    if extra:  # layers this graph would leave out: never read a network in part
         raise ExportError(f"{weights_path}: layers lipnet's graph has no place for "
                           f"({', '.join(extra)[:200]}); read it with --runtime keras")
-    convs = [_layer(weights, name, 1)[0] for name in ("conv3d", "conv3d_1", "conv3d_2")]
-    bns = [_layer(weights, name, 4) for name in
-           ("batch_normalization", "batch_normalization_1", "batch_normalization_2")]
-    dense_w, dense_b = _layer(weights, "dense", 2)
-    units = _layer(weights, "bidirectional/forward_layer/cell", 3)[1].shape[0]
+    convs = [_layer(weights, names[f"conv{i}"], 1)[0] for i in (1, 2, 3)]
+    bns = [_layer(weights, names[f"bn{i}"], 4) for i in (1, 2, 3)]
+    dense_w, dense_b = _layer(weights, names["chars"], 2)
+    units = _layer(weights, f"{names['bigru1']}/forward_layer/cell", 3)[1].shape[0]
     if convs[0].shape[:3] != networks.CONV_KERNELS[0] or \
             tuple(c.shape[-1] for c in convs) != networks.CONV_FILTERS:
         raise ExportError(f"{weights_path}: convolutions of another shape than lipnet's")
@@ -108,12 +146,23 @@ def build(weights_path):
         nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
-    x = node("Transpose", [INPUT_NAME], "ncthw", perm=[0, 4, 1, 2, 3])
+    x = INPUT_NAME
+    if tempo != 1.0:  # personal.Tempo: output frame t is input frame round(t * tempo)
+        frames = np.clip(np.round(np.arange(INPUT_SHAPE[0]) * tempo), 0, INPUT_SHAPE[0] - 1)
+        x = node("Gather", [x, const("tempo_frames", frames.astype(np.int64))], "tempo",
+                 axis=1)
+    x = node("Transpose", [x], "ncthw", perm=[0, 4, 1, 2, 3])
     (pt, ph, pw) = networks.CONV1_PADDING
     pads = [0, 0, pt[0], ph[0], pw[0], 0, 0, pt[1], ph[1], pw[1]]
     x = node("Pad", [x, const("pad1_pads", np.array(pads, np.int64))], "pad1")
+    if prompt:  # personal.InputPrompt: one (rows, cols, 1) image added to every frame
+        image = _layer(weights, names["prompt"], 1)[0]
+        x = node("Add", [x, const("prompt_image", np.transpose(image, (2, 0, 1))[:, None])],
+                 "prompt")
     for i, (kernel, bn) in enumerate(zip(convs, bns), start=1):
         weight, bias = fold_batch_norm(kernel, bn)
+        if adapters:
+            weight, bias = fold_adapter(weight, bias, _layer(weights, names[f"adapter{i}"], 1)[0])
         if i == 1:
             conv = dict(strides=list(networks.CONV1_STRIDES), pads=[0] * 6)
         else:  # "same": kernel 3, stride 1
@@ -125,8 +174,8 @@ def build(weights_path):
     # Keras flattens each frame channels last: (N, C, T, H, W) -> (T, N, H*W*C), time first
     x = node("Transpose", [x], "tnhwc", perm=[2, 0, 3, 4, 1])
     x = node("Reshape", [x, const("flat_shape", np.array([0, 0, -1], np.int64))], "flatten")
-    for i, name in enumerate(("bidirectional", "bidirectional_1"), start=1):
-        w, r, b = _gru_arrays(weights, name)
+    for i in (1, 2):
+        w, r, b = _gru_arrays(weights, names[f"bigru{i}"])
         y = f"bigru{i}_y"
         nodes.append(helper.make_node(
             "GRU", [x, const(f"gru{i}_w", w), const(f"gru{i}_r", r), const(f"gru{i}_b", b)],
@@ -147,7 +196,9 @@ def build(weights_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lipread")
     model.ir_version = 8  # what ONNX Runtime >= 1.14 reads
-    helper.set_model_props(model, {"weights_sha256": _sha256(weights_path)})
+    helper.set_model_props(model, {"weights_sha256": _sha256(weights_path),
+                                   "person": json.dumps({"adapters": adapters,
+                                                         "prompt": prompt, "tempo": tempo})})
     onnx.checker.check_model(model)
     return model
 
@@ -159,13 +210,14 @@ def _sha256(path) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def export(weights_path, onnx_path) -> Path:
-    """Write the ONNX graph of `weights_path` to `onnx_path` (a temp file, then renamed)."""
+def export(weights_path, onnx_path, **person) -> Path:
+    """Write the ONNX graph of `weights_path` (`person`: build's adapters, prompt, tempo)
+    to `onnx_path` (a temp file, then renamed)."""
     import os
     import tempfile
 
 
-    model = build(weights_path)
+    model = build(weights_path, **person)
     onnx_path = Path(onnx_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{onnx_path.name}.", dir=onnx_path.parent)
     try:

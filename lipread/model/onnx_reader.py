@@ -80,17 +80,20 @@ class OnnxReader:
         return self.session.run(None, {onnx_export.INPUT_NAME: frames})[0]
 
 
-def load(weights, onnx_path=None) -> OnnxReader:
-    """The reader of `weights` (a lipnet .weights.h5): from `onnx_path` when given (checked
-    against the weights), else from the cache, exported there first if needed."""
+def load(weights, onnx_path=None, **person) -> OnnxReader:
+    """The reader of `weights` (a lipnet .weights.h5; `person`: a profile's adapters, prompt,
+    tempo, as onnx_export.build takes them): from `onnx_path` when given (checked against
+    the weights), else from the cache, exported there first if needed."""
     sha = weights_sha256(weights)
     if onnx_path is not None:
         return OnnxReader(onnx_path, sha)
-    cached = cache_dir() / f"lipnet-{sha[:32]}.onnx"
+    shape = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}" for k, v in
+                    sorted(person.items()) if v and v != 1.0)
+    cached = cache_dir() / f"lipnet-{sha[:32]}{shape}.onnx"
     if cached.is_file():
         try:
             return OnnxReader(cached, sha)
         except OnnxError:
             pass  # a damaged cache entry: built again below
-    onnx_export.export(weights, cached)
+    onnx_export.export(weights, cached, **person)
     return OnnxReader(cached, sha)
