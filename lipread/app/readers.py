@@ -24,6 +24,6 @@ def get_model(arch: str, weights: str, stamp: tuple):
 @st.cache_resource(max_entries=4, show_spinner="Loading your profile's reader…")
 def get_profile_model(name: str, stamp: tuple):
     """A person's reader (lipread enroll), loaded once per profile version."""
-    model = profiles.load(name)
+    model = profiles.load_reader(name)
     pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))
     return model

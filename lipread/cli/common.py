@@ -157,10 +157,9 @@ def add_model(p: argparse.ArgumentParser, ensemble: bool = False) -> None:
 
 
 def uses_keras(args) -> bool:
-    """Whether reading with these flags needs Keras: a profile, --runtime keras, the
-    tutorial's network. Otherwise ONNX Runtime reads and TensorFlow is never imported."""
-    runtime = getattr(args, "runtime", None) or loader.default_runtime(args.arch)
-    return getattr(args, "profile", None) is not None or runtime == "keras"
+    """Whether reading with these flags needs Keras: --runtime keras, the tutorial's
+    network. Otherwise ONNX Runtime reads (a profile too) and TensorFlow is never imported."""
+    return (getattr(args, "runtime", None) or loader.default_runtime(args.arch)) == "keras"
 
 
 def load_models(args, ensemble: bool = False):
@@ -172,7 +171,7 @@ def load_models(args, ensemble: bool = False):
         if args.weights or args.arch != loader.ARCHS[0]:
             raise ValueError("--profile is a lipnet reader of its own: give it without "
                              "--weights and --arch")
-        model = profiles.load(args.profile)
+        model = profiles.load_reader(args.profile, getattr(args, "runtime", None) or "onnx")
         return [model] if ensemble else model
     runtime = getattr(args, "runtime", None)
     if ensemble:

@@ -109,6 +109,24 @@ def card(name: str) -> dict:
                            "with --force") from None
 
 
+def load_reader(name: str, runtime: str = "onnx"):
+    """The person's network to read with: under ONNX Runtime (exported once, its adapters
+    folded in; no TensorFlow) or, with runtime "keras", as `load` builds it."""
+    if runtime == "keras":
+        return load(name)
+    from lipread.enroll import methods
+    from lipread.model import onnx_export, onnx_reader
+
+    info = card(name)
+    method = methods.get(info["method"])
+    weights = path(name) / WEIGHTS_FILE
+    try:
+        return onnx_reader.load(weights, adapters=method.adapters, prompt=method.prompt,
+                                tempo=float(info.get("tempo", 1.0)))
+    except (onnx_export.ExportError, onnx_reader.OnnxError, OSError) as err:
+        raise ProfileError(f"{err}; enroll {name!r} again with --force") from None
+
+
 def load(name: str):
     """The person's inference network (ProfileError when it can't be loaded)."""
     import warnings
