@@ -1,5 +1,6 @@
 # The lip-reading app: docker build -t lipread . && docker run -p 8501:8501 -v "$PWD/data:/data" lipread
-FROM python:3.11-slim
+# Reading only (the page, predict, evaluate; no TensorFlow): docker build --target reader -t lipread-reader .
+FROM python:3.11-slim AS reader
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,7 +14,7 @@ WORKDIR /app
 # opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary,
 # dlib-bin a self-contained dlib, face-recognition-models dlib's 68-point landmark model
 # (inside the package: nothing is fetched at run time): no apt packages are needed.
-COPY requirements.txt .
+COPY requirements.txt requirements-train.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
@@ -32,3 +33,9 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
 CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+
+# The default image: reading and training (the page's "Teach it your face" trains).
+FROM reader AS app
+USER root
+RUN pip install -r requirements-train.txt
+USER lipread

@@ -12,6 +12,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 export LIPREAD_DATA_DIR ?= data
 DECODER ?= grammar
@@ -32,7 +33,7 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study
+.PHONY: help setup setup-run run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
@@ -50,21 +51,31 @@ help:
 	@echo "make enroll-study the adaptation methods compared on s26 and s31 (README)"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
 
-# The virtualenv, rebuilt only when a requirements file changes.
+# The virtualenv, redone only when a requirements file changes: `make run` installs what
+# reading and training need (requirements-train.txt); `make test` adds the test and JAX sets.
 setup: $(STAMP)
+setup-run: $(RUN_STAMP)
 
-$(STAMP): requirements.txt requirements-test.txt requirements-jax.txt pyproject.toml
+define make_venv
 	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV) || { \
 	  echo "make: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; \
 	  exit 1; }
-	$(PY) -m pip install --disable-pip-version-check -r requirements-test.txt
+	$(PY) -m pip install --disable-pip-version-check -r $(1)
 	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -q -e .
+endef
+
+$(STAMP): requirements.txt requirements-train.txt requirements-test.txt requirements-jax.txt pyproject.toml
+	$(call make_venv,requirements-test.txt)
+	@touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): requirements.txt requirements-train.txt pyproject.toml
+	$(call make_venv,requirements-train.txt)
 	@touch $@
 
 # data/ when it is the data directory and is missing; a failed download is not fatal:
 # the app still reads uploads, and the tests that need GRID data skip, saying why.
-ensure-data: setup
+ensure-data: setup-run
 	@if [ ! -d "$(LIPREAD_DATA_DIR)/s1" ]; then \
 	  if [ "$(LIPREAD_DATA_DIR)" = data ]; then \
 	    $(PY) -m lipread download data --dest data || \
@@ -72,7 +83,7 @@ ensure-data: setup
 	  else echo "make: LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR) has no s1/ folder" >&2; fi; \
 	fi
 
-run: setup ensure-data
+run: setup-run ensure-data
 	$(PY) -m streamlit run app.py $(STREAMLIT_ARGS)
 
 test: setup browser-deps ensure-data
@@ -105,16 +116,16 @@ browser-deps:
 	  echo "make: no /usr/bin/chromium (sudo apt-get install chromium): the browser test will skip" >&2; \
 	fi
 
-data: setup
+data: setup-run
 	$(PY) -m lipread download data --dest "$(LIPREAD_DATA_DIR)"
 
-checkpoint: setup
+checkpoint: setup-run
 	$(PY) -m lipread download checkpoint --dest models
 
-train: setup
+train: setup-run
 	$(PY) -m lipread train --data-dir "$(LIPREAD_DATA_DIR)" --run-dir "$(RUN_DIR)" $(TRAIN_ARGS)
 
-evaluate: setup
+evaluate: setup-run
 	@mkdir -p artifacts
 	@for d in greedy beam grammar; do \
 	  $(PY) -m lipread evaluate --data-dir "$(LIPREAD_DATA_DIR)" \
@@ -128,14 +139,14 @@ metrics: evaluate
 	  for k in ('wer', 'cer', 'clips')} for d in ('greedy', 'beam', 'grammar')}, \
 	  open('models/metrics.json', 'w'), indent=1)"
 
-predict: setup
+predict: setup-run
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
 # The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
 # s31 and reported on the other; resumable (artifacts/enroll-study.jsonl), ~2 h on 2 cores.
 OTHERS_DIR ?= ../shared/others
 STUDY := $(PY) -m lipread.enroll.study
-enroll-study: setup
+enroll-study: setup-run
 	@mkdir -p artifacts
 	$(STUDY) choose --speaker s26 --data-dir "$(OTHERS_DIR)"
 	$(STUDY) choose --speaker s31 --data-dir "$(OTHERS_DIR)"
@@ -146,11 +157,11 @@ enroll-study: setup
 	done
 	$(STUDY) summary
 
-bench: setup
+bench: setup-run
 	@mkdir -p artifacts
 	$(PY) -m lipread bench --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
 
 # The Live page through Chromium's fake camera: preview fps, CPU, latency, live vs predict WER.
-bench-live: setup browser-deps
+bench-live: setup-run browser-deps
 	@mkdir -p artifacts
 	$(PY) -m lipread bench --live --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/live-bench.json $(BENCH_ARGS)
