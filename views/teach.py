@@ -145,6 +145,8 @@ def teach_button(name: str | None, ready: int, total: int, folder) -> None:
         missing.append(f"{total - ready} more good take(s)")
     if exists and not force:
         missing.append("a new name, or replacing the old profile")
+    if not jobs.can_train():  # a reading-only install
+        missing.append("TensorFlow and Keras (pip install -r requirements-train.txt)")
     if st.button("Teach", type="primary", disabled=bool(missing), key="teach_go"):
         try:
             jobs.start(name, folder, force)

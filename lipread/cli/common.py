@@ -46,6 +46,15 @@ def import_keras(warm: bool = True):
         import keras
 
         return keras
+    import importlib.util
+
+    missing = [m for m in ("keras", "tensorflow") if importlib.util.find_spec(m) is None]
+    if missing:  # a reading-only install (requirements.txt): say so, in one line
+        prog = "lipread " + (sys.argv[1] if len(sys.argv) > 1 else "")
+        error(prog.strip(), f"this needs {' and '.join(missing)}, which this install lacks "
+                            "(it reads with ONNX Runtime only): pip install -r "
+                            "requirements-train.txt")
+        raise SystemExit(EXIT_BAD_INPUT)
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:

@@ -47,8 +47,20 @@ def takes_dir(token: str | None = None) -> Path:
     return folder
 
 
+def can_train() -> bool:
+    """Whether this install has the training stack (requirements-train.txt)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("keras", "tensorflow"))
+
+
 def start(name: str, takes: Path, force: bool = False) -> Job:
     """`lipread enroll` on the takes, in its own process (arguments as a list, no shell)."""
+    if not can_train():
+        raise profiles.ProfileError("teaching trains a network, which needs TensorFlow and "
+                                    "Keras; this install reads only (pip install -r "
+                                    "requirements-train.txt, or the Docker image's default "
+                                    "stage)")
     folder = job_dir(name)
     if folder.exists():
         if status(name).state == "running":
