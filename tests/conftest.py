@@ -61,6 +61,24 @@ def _grid_problem(folder: Path) -> str | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_face_models():
+    """dlib's face models in their quickly loaded forms (mouth._models: the detector saved,
+    the 68-point predictor converted, ~5 s once) built in the user's default cache, where
+    runs whose LIPREAD_CACHE_DIR is a test's fresh folder also find them (cache.find)."""
+    from lipread import mouth
+
+    saved = os.environ.pop("LIPREAD_CACHE_DIR", None)
+    try:
+        mouth._detector()
+        from lipread import landmarks
+
+        landmarks.load(mouth.predictor_path())
+    finally:
+        if saved is not None:
+            os.environ["LIPREAD_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def grid_dir() -> Path:
     problem = _grid_problem(GRID_DIR)

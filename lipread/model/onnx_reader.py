@@ -10,12 +10,11 @@ given by path.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from lipread import cache
 from lipread.model import onnx_export
 
 THREADS = 0  # ONNX Runtime's intra-op threads; 0: one per core
@@ -35,20 +34,8 @@ def weights_sha256(path) -> str:
 
 
 def cache_dir() -> Path:
-    """Where exports are kept: $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, else the
-    temp folder's lipread-<uid>/onnx."""
-    explicit = os.environ.get("LIPREAD_CACHE_DIR")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    user = getattr(os, "getuid", lambda: "user")()
-    for folder in ([Path(explicit) / "onnx"] if explicit else []) + [
-            base / "lipread" / "onnx", Path(tempfile.gettempdir()) / f"lipread-{user}" / "onnx"]:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if os.access(folder, os.W_OK):
-                return folder
-        except OSError:
-            continue
-    raise OSError("no writable cache folder for the ONNX export")
+    """Where exports are kept: lipread/cache.py's folder "onnx"."""
+    return cache.folder("onnx")
 
 
 class OnnxReader:

@@ -1,0 +1,161 @@
+"""landmarks.py: dlib's 68-point predictor in NumPy gives dlib's own points on real frames
+(s1, s26, s31; boxes as the detector gives them, moved, and half out of the frame), its
+model file is parsed exactly, and the caches of both face models are rebuilt when damaged.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipread import cache, grid, landmarks, mouth, video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dlib_predictor():
+    import dlib
+
+    return dlib.shape_predictor(str(mouth.predictor_path()))
+
+
+def frames_and_boxes(paths, every=9):
+    """(frame, box) pairs: the detector's box on every `every`-th frame of each clip."""
+    out = []
+    for path in paths:
+        frames = video.read_clip(path).frames
+        for frame in frames[::every]:
+            boxes = mouth.detect_faces(frame)
+            if boxes:
+                out.append((frame, boxes[0]))
+    return out
+
+
+def dlib_points(predictor, frame, box) -> np.ndarray:
+    import dlib
+
+    shape = predictor(frame, dlib.rectangle(*box))
+    return np.array([(p.x, p.y) for p in shape.parts()])
+
+
+def test_numpy_predictor_gives_dlibs_points(grid_dir, test_names, others_dir, dlib_predictor):
+    ours = landmarks.load(mouth.predictor_path())
+    paths = [grid.video_path(grid_dir, n) for n in test_names[:6]]
+    paths += sorted((others_dir / "s26").glob("*.mp*"))[:3]
+    paths += sorted((others_dir / "s31").glob("*.mp*"))[:3]
+    pairs = frames_and_boxes(paths)
+    assert len(pairs) > 80
+    checked = 0
+    for frame, (left, top, right, bottom) in pairs:
+        w = right - left
+        # as found; moved and grown (a tracked box); half out of the frame (pixels outside
+        # read as 0); shrunk to a sliver
+        for box in [(left, top, right, bottom), (left + w // 7, top - w // 9, right + w // 5,
+                                                  bottom + w // 6),
+                    (left - w // 2 - frame.shape[1] // 2, top, right - frame.shape[1] // 2,
+                     bottom), (left, top, left + 9, top + 7)]:
+            expected = dlib_points(dlib_predictor, frame, box)
+            np.testing.assert_array_equal(ours(frame, box), expected,
+                                          err_msg=f"box {box}")
+            checked += 1
+    assert checked == 4 * len(pairs)
+
+
+def sequential_starts(buf: bytes) -> list[int]:
+    starts, p = [], 0
+    while p < len(buf):
+        starts.append(p)
+        p += 1 + (buf[p] & 15)
+    return starts
+
+
+def varint(value: int) -> bytes:
+    """dlib's serialization of an integer: a length byte (sign in bit 7), then the bytes."""
+    magnitude = abs(value)
+    body = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
+    return bytes([len(body) | (0x80 if value < 0 else 0)]) + body
+
+
+def test_starts_walk_leaves_side_by_side_and_skip_lookalikes():
+    rng = np.random.default_rng(0)
+    leaf = varint(-136) + varint(-1)
+    assert leaf == b"\x81\x88\x81\x01"
+    parts = [varint(1)]
+    for _ in range(40):
+        parts += [varint(int(v)) for v in rng.integers(-2 ** 40, 2 ** 40, rng.integers(0, 9))]
+        # a number whose bytes hold the leaf header: a lookalike the walk must not take
+        parts.append(bytes([7]) + b"\x00\x81\x88\x81\x01\x00\x00")
+        parts.append(leaf + b"".join(varint(int(v)) for v in
+                                     rng.integers(-2 ** 20, 2 ** 20, landmarks.LEAF_NUMBERS - 2)))
+    buf = b"".join(parts)
+    assert landmarks._starts(buf).tolist() == sequential_starts(buf)
+    assert landmarks._starts(buf[1:]).tolist() == sequential_starts(buf[1:])  # misaligned
+    with pytest.raises(landmarks.ModelError, match="ends inside a number"):
+        landmarks._starts(buf + b"\x03\x01")
+
+
+def test_varints_decode_signs_and_lengths():
+    values = [0, 1, -1, 255, 256, -70000, 2 ** 56 + 3, -(2 ** 62), 2 ** 63 - 1]
+    buf = b"".join(varint(v) for v in values)
+    assert landmarks._varints(buf).tolist() == values
+    assert landmarks._floats(np.array([[15808589, -29]])).item() == \
+        struct.unpack("f", struct.pack("f", 15808589 * 2.0 ** -29))[0]
+
+
+def test_truncated_or_foreign_model_files_are_refused(tmp_path):
+    head = mouth.predictor_path().read_bytes()[:200_000]
+    with pytest.raises(landmarks.ModelError):
+        landmarks.parse(head)
+    with pytest.raises(landmarks.ModelError, match="version-1"):
+        landmarks.parse(varint(2) + varint(-136))
+
+
+def test_damaged_caches_are_rebuilt(tmp_path, monkeypatch):
+    """A damaged converted model or saved detector in the cache is built again (and the
+    points still equal the original's), in a process of its own: nothing shared."""
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "none"))
+    name = landmarks.cached_name(mouth.predictor_path())
+    (tmp_path / "landmarks").mkdir()
+    (tmp_path / "landmarks" / name).write_bytes(b"not an npz")
+    (tmp_path / "dlib").mkdir()
+    import dlib
+
+    detector = tmp_path / "dlib" / f"frontal_face_detector-{dlib.__version__}.svm"
+    detector.write_bytes(b"damaged")
+    script = ("import sys, numpy as np; from lipread import mouth, video; "
+              "f = video.read_clip(sys.argv[1]).frames[20]; b = mouth.detect_faces(f)[0]; "
+              "print(b, mouth.landmarks(f, b)[48:50].tolist())")
+    clip = ROOT.parent / "shared" / "grid" / "s1" / "bbaf2n.mpg"
+    if not clip.is_file():
+        pytest.skip("GRID s1 not beside the project")
+    run = subprocess.run([sys.executable, "-c", script, str(clip)], capture_output=True,
+                         text=True, timeout=300, env={**os.environ})
+    assert run.returncode == 0, run.stderr
+    assert "converting dlib's landmark model" in run.stderr
+    with np.load(tmp_path / "landmarks" / name) as z:
+        assert z["leaves"].shape == (15, 500, 16, 68, 2)
+    assert detector.stat().st_size > 100_000
+    again = subprocess.run([sys.executable, "-c", script, str(clip)], capture_output=True,
+                           text=True, timeout=300, env={**os.environ})
+    assert again.stdout == run.stdout and "converting" not in again.stderr
+    assert not list(tmp_path.glob("*/.*partial"))
+
+
+def test_cache_find_looks_in_each_root(tmp_path, monkeypatch):
+    first, home = tmp_path / "first", tmp_path / "home"
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(first))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    assert cache.find("kind", "thing") is None
+    (home / "lipread" / "kind").mkdir(parents=True)
+    (home / "lipread" / "kind" / "thing").write_text("x")
+    assert cache.find("kind", "thing") == home / "lipread" / "kind" / "thing"
+    assert cache.folder("kind") == first / "kind"  # written to the first choice
+    (first / "kind" / "thing").write_text("y")
+    assert cache.find("kind", "thing") == first / "kind" / "thing"
