@@ -116,6 +116,11 @@ def _models():
     return _detector(), trees.load(predictor_path())
 
 
+def prepare() -> None:
+    """Build both models' cached forms now (lipread export; make setup-run)."""
+    _models()
+
+
 def _detector():
     import dlib
 

@@ -31,7 +31,9 @@ runpy.run_module("lipread", run_name="__main__")
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
+    """A fresh cache: the user's default one (cache.find also looks there) out of sight."""
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     return tmp_path / "cache" / "onnx"
 
 

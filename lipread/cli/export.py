@@ -4,12 +4,14 @@
     lipread export --weights runs/lipnet/best.weights.h5 --out /tmp/lipnet.onnx
     lipread export --check --data-dir ../shared/grid # and compare it with Keras on clips
 
-Reading exports the weights by itself the first time (0.4 s), into the per-user cache
-($LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx), named by the weights' sha256: a
-changed weights file gets a new export, never a stale one. This verb does it ahead of time,
-or writes the graph elsewhere (--out), and with --check reads clips of the data folder's
-test split (or --names) with both the export and the Keras network: the largest difference
-of a per-frame probability, and the sentences that differ, with every decoder.
+Reading builds what it loads by itself the first time, into the per-user cache: the ONNX
+export (0.4 s; in $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, named by the weights'
+sha256: a changed weights file gets a new export, never a stale one) and dlib's face models
+in their quickly loaded forms (~5 s; mouth.py). This verb builds both ahead of time (`make
+setup-run` runs it), or writes the graph elsewhere (--out), and with --check reads clips of
+the data folder's test split (or --names) with both the export and the Keras network: the
+largest difference of a per-frame probability, and the sentences that differ, with every
+decoder.
 
 Exit status: 0 written (and, with --check, equal within --tolerance with the same
 sentences), 1 the check found a difference, 2 bad input (weights missing or not lipnet's).
@@ -89,6 +91,11 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     print(f"{PROG}: {weights} -> {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    if args.out is None:  # the cache: the face models' quick forms too
+        from lipread import mouth
+
+        mouth.prepare()
+        print(f"{PROG}: dlib's face models ready in the cache", file=sys.stderr)
     if not args.check:
         return common.EXIT_OK
     return check(reader, weights, names, data_dir, args.tolerance)

@@ -76,11 +76,13 @@ def load(weights, onnx_path=None, **person) -> OnnxReader:
         return OnnxReader(onnx_path, sha)
     shape = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}" for k, v in
                     sorted(person.items()) if v and v != 1.0)
-    cached = cache_dir() / f"lipnet-{sha[:32]}{shape}.onnx"
-    if cached.is_file():
+    name = f"lipnet-{sha[:32]}{shape}.onnx"
+    found = cache.find("onnx", name)
+    if found is not None:
         try:
-            return OnnxReader(cached, sha)
+            return OnnxReader(found, sha)
         except OnnxError:
             pass  # a damaged cache entry: built again below
+    cached = cache_dir() / name
     onnx_export.export(weights, cached, **person)
     return OnnxReader(cached, sha)
