@@ -46,7 +46,7 @@ help:
 	@echo "make evaluate     WER/CER of models/lipnet.weights.h5 on splits/test.txt, each decoder"
 	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
-	@echo "make bench        lipread bench: this project's pipeline beside the tutorial's"
+	@echo "make bench        lipread bench: ONNX Runtime, Keras and the tutorial side by side; cold starts, install sizes"
 	@echo "make bench-live   lipread bench --live: the Live page through a fake camera"
 	@echo "make enroll-study the adaptation methods compared on s26 and s31 (README)"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
@@ -63,6 +63,9 @@ define make_venv
 	  exit 1; }
 	$(PY) -m pip install --disable-pip-version-check -r $(1)
 	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -q -e .
+	@# what reading builds on its first run, built now: the ONNX export, the face models'
+	@# quick forms (in ~/.cache/lipread; a failure here only moves it to the first run)
+	-$(PY) -m lipread export
 endef
 
 $(STAMP): requirements.txt requirements-train.txt requirements-test.txt requirements-jax.txt pyproject.toml
@@ -157,11 +160,13 @@ enroll-study: setup-run
 	done
 	$(STUDY) summary
 
-bench: setup-run
+# Both benchmarks drive Chromium with playwright (the test set): `setup`, not `setup-run`.
+# --sizes installs each requirements set into a temp venv (minutes, from PyPI).
+bench: setup browser-deps
 	@mkdir -p artifacts
-	$(PY) -m lipread bench --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
+	$(PY) -m lipread bench --sizes --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
 
 # The Live page through Chromium's fake camera: preview fps, CPU, latency, live vs predict WER.
-bench-live: setup-run browser-deps
+bench-live: setup browser-deps
 	@mkdir -p artifacts
 	$(PY) -m lipread bench --live --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/live-bench.json $(BENCH_ARGS)

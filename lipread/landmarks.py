@@ -53,11 +53,23 @@ class ShapePredictor:
 
     def __post_init__(self):
         cascades, trees, n_splits = self.splits_a.shape
-        self._trees = np.arange(trees)
-        self._depth = int(np.log2(self.leaves.shape[2]))
+        if n_splits > 16 or self.leaves.shape[2] != n_splits + 1:
+            raise ModelError("trees deeper than 4 splits, or not full: not dlib's 68-point "
+                             "model's shape")
+        n_leaves = self.leaves.shape[2]
         self._leaf_rows = self.leaves.reshape(cascades, -1, 2 * N_POINTS)  # (C, K*L, 136)
-        self._leaf_base = self._trees * self.leaves.shape[2] - n_splits
-        self._node_base = self._trees * n_splits
+        self._leaf_base = np.arange(trees) * n_leaves
+        # each tree's splits padded to 16 with one that never goes left (0 - 0 > inf), so
+        # that a tree's outcomes pack into one 16-bit code (bit i: split i goes left)
+        pad = np.zeros((cascades, trees, 16 - n_splits), self.splits_a.dtype)
+        self._pair = np.stack([np.concatenate([self.splits_a, pad], 2),
+                               np.concatenate([self.splits_b, pad], 2)], 1)  # (C, 2, K, 16)
+        self._thresholds = np.concatenate(
+            [self.thresholds, np.full(pad.shape, np.inf, np.float32)], 2)
+        self._anchor_xy = np.stack([2 * self.anchors, 2 * self.anchors + 1], 1)  # (C, 2, F)
+        self._dx = np.ascontiguousarray(self.deltas[..., 0])
+        self._dy = np.ascontiguousarray(self.deltas[..., 1])
+        self._path_leaf = _leaf_table(int(np.log2(n_leaves)))  # a tree's 15 bits -> its leaf
         mean = self.initial.astype(np.float64)
         mc = mean - mean.mean(0)
         self._sigma = (mc ** 2).sum(1).mean()
@@ -75,21 +87,20 @@ class ShapePredictor:
         shape = self.initial.reshape(-1).copy()
         for c in range(len(self.leaves)):
             m = self._similarity(shape)
-            d = self.deltas[c]
-            anchor = shape.reshape(-1, 2)[self.anchors[c]]
-            px = (m[0, 0] * d[:, 0] + m[0, 1] * d[:, 1]) + anchor[:, 0]
-            py = (m[1, 0] * d[:, 0] + m[1, 1] * d[:, 1]) + anchor[:, 1]
-            x = np.floor(left + w * px.astype(np.float64) + 0.5)
-            y = np.floor(top + h * py.astype(np.float64) + 0.5)
+            ax, ay = shape.take(self._anchor_xy[c])
+            # dlib: tform * delta + anchor in float32, then into the image in float64,
+            # rounded to the nearest pixel; pixels outside the image read 0
+            px = (m[0, 0] * self._dx[c] + m[0, 1] * self._dy[c]) + ax
+            py = (m[1, 0] * self._dx[c] + m[1, 1] * self._dy[c]) + ay
+            x = np.floor(w * px.astype(np.float64) + (left + 0.5))
+            y = np.floor(h * py.astype(np.float64) + (top + 0.5))
             inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            flat = np.where(inside, y * width + x, 0).astype(np.int64)
-            feats = np.where(inside, pixels[flat], 0).astype(np.float32)
-            left_of = ((feats.take(self.splits_a[c]) - feats.take(self.splits_b[c]))
-                       > self.thresholds[c]).ravel()
-            node = np.zeros(len(self._trees), np.int64)
-            for _ in range(self._depth):
-                node = 2 * node + 2 - left_of.take(self._node_base + node)
-            added = self._leaf_rows[c].take(self._leaf_base + node, axis=0)
+            flat = (y * width + x).astype(np.int64)
+            feats = np.where(inside, pixels.take(flat, mode="clip"), 0).astype(np.float32)
+            a, b = feats.take(self._pair[c])
+            goes_left = (a - b > self._thresholds[c]).ravel()
+            leaf = self._path_leaf[np.packbits(goes_left, bitorder="little").view("<u2")]
+            added = self._leaf_rows[c].take(self._leaf_base + leaf, axis=0)
             added[0] += shape  # dlib adds each tree's leaf in turn, in float32: a
             shape = added.sum(0)  # reduction over the first axis runs row after row
         shape = shape.reshape(-1, 2).astype(np.float64)
@@ -107,6 +118,17 @@ class ShapePredictor:
         to = shape.astype(np.float64)
         a, b = to @ self._cos, to @ self._sin
         return (np.array([[a, -b], [b, a]]) / self._sigma).astype(np.float32)
+
+
+def _leaf_table(depth: int) -> np.ndarray:
+    """For every outcome of a full tree's 2**depth - 1 splits (bit i: split i says go left,
+    as dlib numbers nodes: children of i are 2i+1, 2i+2), the leaf it ends in."""
+    splits = 2 ** depth - 1
+    codes = np.arange(2 ** splits)
+    node = np.zeros_like(codes)
+    for _ in range(depth):
+        node = np.where((codes >> node) & 1, 2 * node + 1, 2 * node + 2)
+    return (node - splits).astype(np.int64)
 
 
 # --- dlib's model file ---------------------------------------------------------------

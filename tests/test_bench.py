@@ -1,9 +1,12 @@
 """lipread bench end to end on a real clip, with the fewest runs: figures come out, not times.
 
 Wall-clock figures are never asserted (they depend on the machine and its load); what is
-checked is that both sides ran, that every figure the report promises is there and
-positive, that the table's speedups are the JSON's times divided, and that this
-project's readings, with either crop, are GRID sentences.
+checked is that every side ran (ours under ONNX Runtime without the training stack, ours
+under Keras, the tutorial's), that every figure the report promises is there and positive,
+that the table's speedups are the JSON's times divided, that this project's readings, with
+either crop and either runtime, are GRID sentences, the same with both runtimes, and that
+the cold starts and the targets' lines are reported. Install sizes: measured on an empty
+requirements file (a bare venv), the rest needs PyPI and minutes.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--runs", "1", "--batches", "1", "--tutorial-batches", "1", "--throughput-runs", "1",
-         "--train-steps", "1", "--train-batch", "2", "--tutorial-train-steps", "0"]
+         "--train-steps", "1", "--train-batch", "2", "--tutorial-train-steps", "0",
+         "--cold-runs", "1", "--page-runs", "0"]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STAGES = {"read", "mouth", "network", "decode"}
 
 
@@ -34,19 +39,20 @@ def bench(*args) -> subprocess.CompletedProcess:
 def run(grid_dir, tmp_path_factory):
     """One quick bench run: (its process, the JSON it wrote)."""
     out = tmp_path_factory.mktemp("bench") / "figures" / "bench.json"
-    proc = bench("--data-dir", grid_dir, "--clip", "bbaf2n", "--json", out, *QUICK)
+    page = ["--page-runs", "1", "--chromium", CHROMIUM] if os.access(CHROMIUM, os.X_OK) else []
+    proc = bench("--data-dir", grid_dir, "--clip", "bbaf2n", "--json", out, *QUICK, *page)
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(out.read_text())
 
 
 def table_rows(text: str) -> dict[str, list[str]]:
-    """The printed table: label -> its five cells (ours landmarks, ours fixed, tutorial,
-    speedup, speedup fixed). Cells are never blank ('-'), columns 2+ spaces apart."""
+    """The printed table: label -> its five cells (ONNX landmarks, Keras landmarks, Keras
+    fixed, tutorial, speedup). Cells are never blank ('-'), columns 2+ spaces apart."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if "ours, landmarks" in line)
+    start = next(i for i, line in enumerate(lines) if "ONNX, landmarks" in line)
     header = re.split(r"\s{2,}", lines[start].strip())
-    assert header == ["ours, landmarks", "ours, fixed crop", "tutorial", "speedup",
-                      "speedup, fixed"], header
+    assert header == ["ONNX, landmarks", "Keras, landmarks", "Keras, fixed crop", "tutorial",
+                      "speedup"], header
     rows = {}
     for line in lines[start + 1:]:
         cells = re.split(r"\s{2,}", line.strip())
@@ -81,9 +87,10 @@ def test_bench_measures_both_pipelines(run, grid_dir):
     for key in ("clip_latency_s", "fixed_clip_latency_s", "tutorial_clip_latency_s",
                 "speedup", "fixed_speedup", "network_speedup"):
         assert result[key] > 0, key
-    assert result["clip_latency_s"] == ours["crops"]["landmarks"]["clip_latency_s"]
+    assert result["clip_latency_s"] == result["onnx"]["crops"]["landmarks"]["clip_latency_s"]
+    assert result["keras_clip_latency_s"] == ours["crops"]["landmarks"]["clip_latency_s"]
     assert result["fixed_clip_latency_s"] == ours["crops"]["fixed"]["clip_latency_s"]
-    assert result["target_s"] == 0.2 and isinstance(result["target_met"], bool)
+    assert result["target_s"] == 0.08 and isinstance(result["target_met"], bool)
     assert ours["train_samples_per_s"] > 0 and ours["train_batch"] == 2
     assert tutorial["train_samples_per_s"] is None  # --tutorial-train-steps 0: not measured
     assert ours["weights"].endswith("lipnet.weights.h5")
@@ -92,61 +99,120 @@ def test_bench_measures_both_pipelines(run, grid_dir):
     big = result["largest_input"]
     assert big["size"] == "3840x2160" and 0 < big["peak_rss_mb"] < 1500
     assert len(big["sentence_grammar"].split()) == 6
-    assert "peak memory, one 3840x2160 clip (the largest read)" in proc.stdout
+    assert "peak memory, one 3840x2160 clip (the largest read; Keras)" in proc.stdout
+
+
+def test_bench_reads_with_onnx_runtime_alone_and_says_the_same(run):
+    """The ONNX side: its figures, nothing of the training stack imported, and the same
+    sentences as Keras with each crop (the export equals the network)."""
+    _, result = run
+    onnx, ours = result["onnx"], result["ours"]
+    assert onnx["runtime"] == "onnx" and onnx["training_stack_imported"] == []
+    for key in ("network_s", "peak_rss_inference_mb"):
+        assert onnx[key] > 0, key
+    assert onnx["throughput_clips_per_s"]["1"] > 0
+    assert set(onnx["crops"]) == {"landmarks", "fixed"}
+    for crop, figures in onnx["crops"].items():
+        assert set(figures["stages_s"]) == STAGES
+        assert all(v > 0 for v in figures["stages_s"].values()), (crop, figures)
+        for decoder in ("greedy", "grammar"):
+            assert figures[f"sentence_{decoder}"] == ours["crops"][crop][f"sentence_{decoder}"]
+
+
+def test_bench_reports_cold_starts_and_targets(run):
+    proc, result = run
+    predict = {c["runtime"]: c for c in result["cold_start"]["predict"]}
+    assert set(predict) == {"onnx", "keras"}
+    for c in predict.values():  # one fresh process each: it read the clip
+        assert c["runs"] == 1 and c["median_s"] > 0 and c["peak_rss_mb"] > 0
+        assert c["sentence"] == result["onnx"]["crops"]["landmarks"]["sentence_grammar"]
+    if os.access(CHROMIUM, os.X_OK):
+        page = {c["runtime"]: c for c in result["cold_start"]["page"]}
+        assert set(page) == {"onnx", "keras"}
+        assert all(c["first_reading_s"] > 0 and c["server_start_s"] > 0
+                   for c in page.values())
+        assert re.search(r"the page, fresh server: first visit to sentence \(1 servers\)"
+                         r"\s+[\d.]+ s\s+[\d.]+ s\s+[\d.]+x", proc.stdout), proc.stdout
+    assert re.search(r"lipread predict, one clip: process start to exit \(1 runs\)\s+"
+                     r"[\d.]+ (s|ms)\s+[\d.]+ s\s+[\d.]+x", proc.stdout), proc.stdout
+    targets = {t["target"]: t for t in result["targets"]}
+    assert len(targets) == 6
+    cold = targets["lipread predict, one clip, cold (ONNX Runtime)"]
+    assert cold["figure"] == predict["onnx"]["median_s"] and cold["limit"] == 1.5
+    assert cold["met"] == (cold["figure"] <= 1.5)
+    sizes = targets["a reading-only environment"]
+    assert sizes["figure"] is None and sizes["met"] is None  # --sizes not given
+    for t in targets.values():  # each said on a line of its own
+        state = {None: "-", True: "met", False: "MISSED"}[t["met"]]
+        assert f"target, {t['target']} <= {t['limit']:g} {t['unit']}: {state} (" in \
+            proc.stdout, t
+
+
+def test_install_size_of_a_bare_venv(tmp_path):
+    """installs.install_size on an empty requirements file: a venv of its own, measured
+    (pip and its bytecode in it), removed afterwards."""
+    from lipread.bench import installs, report
+
+    req = tmp_path / "requirements-none.txt"
+    req.write_text("# nothing\n")
+    size = installs.install_size(req)
+    assert 5e6 < size["bytes"] < 2e8 and 0 < size["pyc_bytes"] < size["bytes"]
+    assert size["packages"] >= 1 and size["largest"][0][0] == "pip"
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("lipread-size-*"))
+    lines = report.sizes_table({"none": {"requirements": req.name, **size}})
+    assert lines[1].split()[:4] == ["install", "size", "(a", "fresh"]
+    assert f"{size['bytes'] / 2 ** 30:.2f}" in lines[2] and "pip" in lines[2]
 
 
 def test_bench_table_speedups_are_the_json_times_divided(run):
     proc, result = run
-    ours, tut = result["ours"], result["tutorial"]
-    land, fixed = ours["crops"]["landmarks"], ours["crops"]["fixed"]
+    onnx, ours, tut = result["onnx"], result["ours"], result["tutorial"]
+    on = onnx["crops"]["landmarks"]
 
     def stage(figures, *keys):
         return sum(figures["stages_s"][k] for k in keys)
 
-    # label start -> (ours with landmarks, ours with the fixed crop, tutorial, what):
-    # "time": the tutorial's time over ours; "rate": our rate over the tutorial's.
+    # label start -> (ours under ONNX Runtime with landmarks, tutorial, what): "time": the
+    # tutorial's time over ours; "rate": our rate over the tutorial's.
     expected = {
-        "one clip, file to sentence": (land["clip_latency_s"], fixed["clip_latency_s"],
-                                       tut["clip_latency_s"], "time"),
-        "reading + mouth": (stage(land, "read", "mouth"), stage(fixed, "read", "mouth"),
-                            tut["stages_s"]["load"], "time"),
-        "network": (stage(land, "network"), stage(fixed, "network"),
-                    tut["stages_s"]["network"], "time"),
-        "network alone, 1 clip": (ours["network_s"], None, tut["network_s"], "time"),
-        "throughput at batch 1": (ours["throughput_clips_per_s"]["1"], None,
+        "one clip, file to sentence": (on["clip_latency_s"], tut["clip_latency_s"], "time"),
+        "reading + mouth": (stage(on, "read", "mouth"), tut["stages_s"]["load"], "time"),
+        "network": (stage(on, "network"), tut["stages_s"]["network"], "time"),
+        "network alone, 1 clip": (onnx["network_s"], tut["network_s"], "time"),
+        "throughput at batch 1": (onnx["throughput_clips_per_s"]["1"],
                                   tut["throughput_clips_per_s"]["1"], "rate"),
     }
     rows = table_rows(proc.stdout)
     checked = set()
     for label, cells in rows.items():
         match = [k for k in expected if re.match(re.escape(k) + r"($| \(|,)", label)]
-        if cells[3] == "-" and cells[4] == "-":
+        if cells[4] == "-":
             assert not match, f"{label}: no speedup printed"
             continue
         assert len(match) == 1, f"{label}: a speedup the test does not know: {cells}"
-        a, f, b, what = expected[match[0]]
-        for cell, ours_value in ((cells[3], a), (cells[4], f)):
-            if ours_value is None:
-                assert cell == "-", (label, cells)
-                continue
-            want = b / ours_value if what == "time" else ours_value / b
-            assert cell.endswith("x") and abs(float(cell[:-1]) - want) <= 0.05 + 1e-9, \
-                (label, cell, want)
+        a, b, what = expected[match[0]]
+        want = b / a if what == "time" else a / b
+        assert cells[4].endswith("x") and abs(float(cells[4][:-1]) - want) <= 0.05 + 1e-9, \
+            (label, cells, want)
         checked.add(match[0])
     assert checked == set(expected), set(expected) - checked
-    # The training row: the tutorial's steps were not measured, so no speedup.
-    assert any(label.startswith("training") and cells[2] == cells[3] == "-"
+    # The training row: ONNX Runtime does not train, the tutorial's steps were not measured.
+    assert any(label.startswith("training") and cells[0] == cells[3] == cells[4] == "-"
                for label, cells in rows.items())
 
-    said = re.search(r"speedup, file to sentence: ([\d.]+)x with landmarks, ([\d.]+)x with "
-                     r"the fixed crop \(network alone: ([\d.]+)x\)", proc.stdout)
+    said = re.search(r"speedup, file to sentence: ([\d.]+)x with landmarks \(ONNX Runtime; "
+                     r"Keras ([\d.]+)x\), ([\d.]+)x with the fixed crop \(network alone: "
+                     r"([\d.]+)x\)", proc.stdout)
     assert said, proc.stdout
+    land, fixed = ours["crops"]["landmarks"], ours["crops"]["fixed"]
     for printed, ours_time, tut_time in (
-            (said[1], land["clip_latency_s"], tut["clip_latency_s"]),
-            (said[2], fixed["clip_latency_s"], tut["clip_latency_s"]),
-            (said[3], ours["network_s"], tut["network_s"])):
+            (said[1], on["clip_latency_s"], tut["clip_latency_s"]),
+            (said[2], land["clip_latency_s"], tut["clip_latency_s"]),
+            (said[3], fixed["clip_latency_s"], tut["clip_latency_s"]),
+            (said[4], onnx["network_s"], tut["network_s"])):
         assert abs(float(printed) - tut_time / ours_time) <= 0.05 + 1e-9
-    assert "target, one clip file to sentence with landmarks <= 0.20 s: " in proc.stdout
+    assert ("target, one clip file to sentence with landmarks, warm (ONNX Runtime) <= 0.08 s: "
+            in proc.stdout)
 
 
 def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):

@@ -50,8 +50,12 @@ def install_size(requirements: Path, python: str = sys.executable) -> dict:
                        stdin=subprocess.DEVNULL)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
                "--disable-pip-version-check", "-r", str(requirements.resolve())]
-        subprocess.run(pip, check=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL)
+        done = subprocess.run(pip, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+            raise RuntimeError(f"pip install -r {requirements.name} failed: "
+                               f"{(errors or done.stderr.splitlines() or ['?'])[-1]}")
         size = tree_size(venv)
         site = next(venv.glob("lib/python*/site-packages"))
         size["largest"] = largest(site)

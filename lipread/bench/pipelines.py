@@ -149,6 +149,29 @@ def measure_ours(args) -> dict:
     return r
 
 
+def measure_reader(args) -> dict:
+    """This project's reading under ONNX Runtime (the default runtime): file to sentence
+    with each crop, the network alone, throughput and peak memory; no TensorFlow, Keras or
+    JAX imported (said in the figures)."""
+    import onnxruntime
+
+    clip = str(args.clip_path)
+    model = loader.load_reader("lipnet", args.weights, "onnx")
+    r = {"runtime": "onnx", "onnxruntime": onnxruntime.__version__, "crops": {}}
+    for crop in video.CROPS:
+        log(f"this project, ONNX Runtime: one clip, file to sentence, {crop} crop")
+        r["crops"][crop] = file_to_sentence(model, clip, crop, args.runs)
+    frame = video.load_video(clip)
+    log("this project, ONNX Runtime: the network alone")
+    r["network_s"] = statistics.median(
+        timed(lambda: pipeline.predict_probs(model, frame[None]), args.runs))
+    r["throughput_clips_per_s"] = throughput(model, frame, args.batches, args.throughput_runs)
+    r["peak_rss_inference_mb"] = peak_rss_mb()
+    r["training_stack_imported"] = sorted(m for m in ("tensorflow", "keras", "jax")
+                                          if m in sys.modules)
+    return r
+
+
 # --- the tutorial -------------------------------------------------------------
 
 def tutorial_load_video(path: str):

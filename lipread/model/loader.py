@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -143,8 +144,9 @@ def load_model(arch: str = "lipnet", weights=None):
 
 
 def default_runtime(arch: str = "lipnet") -> str:
-    """ONNX Runtime for lipnet; the tutorial's network (LSTMs) is read with Keras."""
-    return "onnx" if arch == "lipnet" else "keras"
+    """ONNX Runtime for lipnet ($LIPREAD_RUNTIME may say keras: the page's switch); the
+    tutorial's network (LSTMs) is read with Keras."""
+    return (os.environ.get("LIPREAD_RUNTIME") or "onnx") if arch == "lipnet" else "keras"
 
 
 def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
