@@ -23,6 +23,9 @@ RUN pip install --no-deps -e .
 RUN useradd --create-home --uid 1000 lipread && mkdir -p /data /profiles && \
     chown lipread /data /profiles
 USER lipread
+# What reading builds on its first run, built into the image: the ONNX export of the
+# shipped weights, dlib's face models in their quickly loaded forms (~/.cache/lipread).
+RUN lipread export
 
 # GRID data (s1/, alignments/s1/): mount a copy, or fill it with `lipread download data --dest /data`.
 VOLUME /data /profiles

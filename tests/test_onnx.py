@@ -27,6 +27,30 @@ sys.meta_path.insert(0, Refuse())
 sys.argv = ["lipread", *sys.argv[1:]]
 runpy.run_module("lipread", run_name="__main__")
 """
+# The read page and the teach page through AppTest, the training stack refused likewise.
+PAGES_WITHOUT_TRAINING = """
+import json, sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax"):
+            raise ImportError(f"{name} may not be imported while reading")
+sys.meta_path.insert(0, Refuse())
+from streamlit.testing.v1 import AppTest
+from lipread.live.webrtc import streamlit_webrtc
+import streamlit_webrtc.component as component
+streamlit_webrtc()
+component.get_this_session_info = lambda: None  # AppTest has no sessions (conftest.py)
+read = AppTest.from_file(sys.argv[1], default_timeout=300).run()
+teach = AppTest.from_file(sys.argv[1], default_timeout=300).run()
+teach.switch_page("views/teach.py").run()
+print(json.dumps({
+    "errors": [str(e.value) for e in [*read.exception, *teach.exception]],
+    "sentence": read.container("sentence").code[0].value,
+    "teach_disabled": teach.button(key="teach_go").disabled,
+    "teach_says": [c.value for c in teach.caption if c.value.startswith("Teach needs")],
+    "imported": sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "jax"}),
+}))
+"""
 
 
 @pytest.fixture
@@ -73,6 +97,57 @@ def test_reading_imports_no_training_stack(grid_dir, cache, shipped_probs, test_
         assert out.returncode == 0, out.stderr[-2000:]
         said = [line.split("\t", 1)[1] for line in out.stdout.strip().splitlines()]
         assert said == [decoding.decode(shipped_probs[n], decoder) for n in test_names[:2]]
+
+
+def test_pages_read_without_the_training_stack(grid_dir, tmp_path, shipped_readings):
+    """The read page reads its first clip, and the teach page says why Teach waits, in a
+    process where TensorFlow, Keras and JAX cannot be imported (a reading-only install)."""
+    import json
+    import os
+
+    env = {**os.environ, "LIPREAD_DATA_DIR": str(grid_dir),
+           "LIPREAD_CACHE_DIR": str(tmp_path / "cache"),
+           "LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")}
+    env.pop("LIPREAD_WEIGHTS", None)
+    run = subprocess.run([sys.executable, "-c", PAGES_WITHOUT_TRAINING, str(ROOT / "app.py")],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    said = json.loads(run.stdout.strip().splitlines()[-1])
+    assert said["errors"] == [] and said["imported"] == []
+    first = grid.read_names(grid_dir / "splits" / "test.txt")[0]
+    assert said["sentence"] == shipped_readings[first]
+    assert said["teach_disabled"]
+    assert any("TensorFlow and Keras (pip install -r requirements-train.txt)" in c
+               for c in said["teach_says"]), said
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """A requirements file's packages, its -r includes followed."""
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            out += requirement_lines(path.parent / line[3:].strip())
+        elif line:
+            out.append(line.split("==")[0].split("[")[0].lower())
+    return out
+
+
+def test_requirements_are_split_by_use():
+    """Reading installs no training stack; training adds TensorFlow (CPU) and Keras on top
+    of reading; tests add JAX and the test tools on top of training; make run installs
+    reading and training only."""
+    reading = requirement_lines(ROOT / "requirements.txt")
+    train = requirement_lines(ROOT / "requirements-train.txt")
+    test = requirement_lines(ROOT / "requirements-test.txt")
+    assert {"onnxruntime", "numpy", "streamlit", "dlib-bin"} <= set(reading)
+    assert not {p for p in reading if p.startswith(("tensorflow", "keras", "jax"))}
+    assert set(train) - set(reading) == {"tensorflow-cpu", "keras"}
+    assert set(train) <= set(test) and {"jax", "pytest", "playwright"} <= set(test)
+    make = (ROOT / "Makefile").read_text()
+    assert "$(RUN_STAMP): requirements.txt requirements-train.txt pyproject.toml\n\t$(call " \
+           "make_venv,requirements-train.txt)" in make
+    assert "\nrun: setup-run" in make
 
 
 def test_the_export_is_named_by_the_weights_so_new_weights_get_a_new_one(cache, tmp_path,

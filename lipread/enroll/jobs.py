@@ -51,7 +51,10 @@ def can_train() -> bool:
     """Whether this install has the training stack (requirements-train.txt)."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("keras", "tensorflow"))
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("keras", "tensorflow"))
+    except (ImportError, ValueError):  # a broken or blocked install: no training either
+        return False
 
 
 def start(name: str, takes: Path, force: bool = False) -> Job:
