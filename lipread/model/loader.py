@@ -163,10 +163,16 @@ def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
     if not weights.is_file() or not weights.name.endswith(".weights.h5"):
         if is_tf_checkpoint(weights) or not weights.exists():
             return load_model(arch, weights)  # its own message; a checkpoint reads in Keras
-        raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file")
+        if weights.is_dir():
+            raise WeightsError(f"{weights}: is a directory; pass a .weights.h5 file "
+                               "(or a TF checkpoint's prefix)")
+        raise WeightsError(f"{weights}: expected a Keras 3 .weights.h5 file or a TF "
+                           "checkpoint (checkpoint, .index, .data-*)")
     from lipread.model import onnx_export, onnx_reader
 
     try:
         return onnx_reader.load(weights)
-    except onnx_export.ExportError as err:
-        raise WeightsError(str(err)) from None
+    except onnx_export.ExportError as err:  # every message names the file
+        said = str(err)
+        raise WeightsError(said if said.startswith(str(weights)) else f"{weights}: {said}") \
+            from None

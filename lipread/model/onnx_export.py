@@ -47,8 +47,9 @@ def read_weights(path) -> dict[str, list[np.ndarray]]:
 def _layer(weights: dict, name: str, count: int) -> list[np.ndarray]:
     got = weights.get(f"layers/{name}")
     if got is None or len(got) != count:
-        raise ExportError(f"no layer {name} with {count} variables: not lipnet's weights "
-                          f"(layers found: {', '.join(sorted(weights))[:300]})")
+        raise ExportError(f"does not fit the lipnet network (no layer {name} with {count} "
+                          f"variables; layers found: {', '.join(sorted(weights))[:300]}); pass "
+                          "weights trained for --arch lipnet")
     return got
 
 
