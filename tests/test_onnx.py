@@ -199,6 +199,7 @@ def test_weights_with_layers_the_graph_lacks_are_refused(tmp_path):
     (["--weights", "missing.weights.h5"], "no such weights file"),
     (["--weights", __file__], "not a Keras weights file"),
     (["--out", "/no/such/folder/x.onnx"], "does not exist"),
+    (["--json", "/no/such/folder/x.json"], "does not exist"),
 ])
 def test_export_bad_input_is_one_line(args, said, cache):
     out = subprocess.run([sys.executable, "-m", "lipread", "export", *args], cwd=ROOT,
@@ -212,8 +213,15 @@ def test_export_check_compares_the_runtimes(grid_dir, test_names, tmp_path, cach
     names = tmp_path / "names.txt"
     names.write_text("\n".join(test_names[:3]) + "\n")
     out = subprocess.run([sys.executable, "-m", "lipread", "export", "--check", "--data-dir",
-                          str(grid_dir), "--names", str(names)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+                          str(grid_dir), "--names", str(names), "--json", "-"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 clips: largest probability difference" in out.stderr
     assert "sentences that differ: none" in out.stderr
+    import json
+
+    said = json.loads(out.stdout)
+    assert said["onnx"].endswith(".onnx") and said["bytes"] > 1_000_000
+    check = said["check"]
+    assert check["clips"] == 3 and check["equal"] and check["sentences_that_differ"] == []
+    assert 0 < check["largest_difference"] < TOLERANCE == check["tolerance"]

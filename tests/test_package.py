@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 VERBS = ("predict", "evaluate", "enroll", "train", "download", "preprocess", "splits", "bench",
-         "refilm")
+         "refilm", "export")
 FACES = ("app.py", "modelutil.py", "utils.py")  # the design card's top-level Python
 
 

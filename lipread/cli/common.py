@@ -48,7 +48,14 @@ def import_keras(warm: bool = True):
         return keras
     import importlib.util
 
-    missing = [m for m in ("keras", "tensorflow") if importlib.util.find_spec(m) is None]
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"  # Keras's own default
+    missing = []
+    for module in ("keras", backend):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        missing += [] if found else [module]
     if missing:  # a reading-only install (requirements.txt): say so, in one line
         prog = "lipread " + (sys.argv[1] if len(sys.argv) > 1 else "")
         error(prog.strip(), f"this needs {' and '.join(missing)}, which this install lacks "

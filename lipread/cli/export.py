@@ -42,11 +42,12 @@ def parse_args(argv=None):
                    help="with --check: the clips (default: the data folder's test split)")
     p.add_argument("--tolerance", type=common.positive, default=TOLERANCE,
                    help="with --check: the largest probability difference accepted")
+    common.add_json(p, "what was written (and, with --check, the comparison)")
     return p.parse_args(argv)
 
 
-def check(reader, weights, names: list[str], data_dir: Path, tolerance: float) -> int:
-    """Both runtimes on `names`; a report on stderr; 0 when equal, 1 otherwise."""
+def check(reader, weights, names: list[str], data_dir: Path, tolerance: float) -> dict:
+    """Both runtimes on `names`, reported on stderr: the comparison's figures."""
     import numpy as np
 
     from lipread import pipeline, video
@@ -64,7 +65,9 @@ def check(reader, weights, names: list[str], data_dir: Path, tolerance: float) -
     print(f"{PROG}: {len(names)} clips: largest probability difference {worst:.2e} "
           f"(tolerance {tolerance:g}); sentences that differ: "
           f"{', '.join(differ) or 'none'} ({', '.join(decoding.DECODERS)})", file=sys.stderr)
-    return common.EXIT_OK if worst <= tolerance and not differ else common.EXIT_FAILED
+    return {"clips": len(names), "largest_difference": worst, "tolerance": tolerance,
+            "decoders": list(decoding.DECODERS), "sentences_that_differ": differ,
+            "equal": worst <= tolerance and not differ}
 
 
 def cli(argv=None) -> int:
@@ -73,6 +76,7 @@ def cli(argv=None) -> int:
 
     weights = Path(args.weights) if args.weights else loader.DEFAULT_WEIGHTS["lipnet"]
     try:
+        common.check_writable(args.json)
         if not weights.is_file():
             raise loader.WeightsError(f"{weights}: no such weights file; train one with "
                                       "lipread train, or pass --weights")
@@ -91,11 +95,15 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     print(f"{PROG}: {weights} -> {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    result = {"weights": str(weights), "onnx": str(path), "bytes": path.stat().st_size}
     if args.out is None:  # the cache: the face models' quick forms too
         from lipread import mouth
 
         mouth.prepare()
         print(f"{PROG}: dlib's face models ready in the cache", file=sys.stderr)
-    if not args.check:
-        return common.EXIT_OK
-    return check(reader, weights, names, data_dir, args.tolerance)
+    if args.check:
+        result["check"] = check(reader, weights, names, data_dir, args.tolerance)
+    if args.json:
+        common.write_json(args.json, result)
+    ok = not args.check or result["check"]["equal"]
+    return common.EXIT_OK if ok else common.EXIT_FAILED

@@ -51,8 +51,9 @@ def can_train() -> bool:
     """Whether this install has the training stack (requirements-train.txt)."""
     import importlib.util
 
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"  # Keras's own default
     try:
-        return all(importlib.util.find_spec(m) is not None for m in ("keras", "tensorflow"))
+        return all(importlib.util.find_spec(m) is not None for m in ("keras", backend))
     except (ImportError, ValueError):  # a broken or blocked install: no training either
         return False
 
