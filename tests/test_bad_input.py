@@ -386,3 +386,37 @@ def test_download_bad_input(bad, tmp_path, case, fragments):
     proc = run("download", "data", *args)
     assert_names(errors(proc, "download")[0], *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["video.zip"]  # no data/, no temp
+
+
+# Each flag type's edges (lipread/cli/common.py): what it takes and what it refuses, the
+# boundary itself included (a fraction of 1 would leave no training clips).
+FLAG_TYPES = {
+    "fraction": (["0", "0.5", "0.999"], ["1", "1.0", "-0.1", "nan", "inf", "x"]),
+    "probability": (["0", "1", "0.25"], ["1.01", "-0.01", "nan", "x"]),
+    "positive": (["0.001", "3"], ["0", "-1", "inf", "x"]),
+    "non_negative": (["0", "2.5"], ["-0.001", "nan", "x"]),
+    "positive_int": (["1", "32"], ["0", "-3", "1.5", "x"]),
+    "non_negative_int": (["0", "7"], ["-1", "2.0", "x"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FLAG_TYPES))
+def test_flag_types_take_their_range_and_refuse_its_edges(kind):
+    import argparse
+
+    from lipread.cli import common
+
+    convert = getattr(common, kind)
+    good, bad = FLAG_TYPES[kind]
+    for text in good:
+        assert convert(text) == float(text)
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError):
+            convert(text)
+
+
+def test_train_refuses_a_validation_fraction_of_one(tmp_path):
+    proc = run("train", "--data-dir", tmp_path, "--val-fraction", "1")
+    assert proc.returncode == 2
+    [line] = errors(proc, "train")
+    assert "--val-fraction" in line and "from 0 up to (not including) 1, not 1" in line, line

@@ -1,11 +1,16 @@
 """The three CTC decoders on hand-built probability matrices, and the error rates."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from lipread import decoding, scoring
 from lipread.grid import BLANK_ID, NUM_CLASSES, text_to_ids
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def spell(frames_of_ids, n_frames=75, confidence=0.9):
@@ -171,7 +176,11 @@ def test_beam_on_real_clips(grid_dir, shipped_probs):
     greedy_wer, _ = scoring.error_rates(truths, greedy)
     beam_wer, _ = scoring.error_rates(truths, beam)
     assert beam_wer <= greedy_wer, (beam_wer, greedy_wer)
-    assert beam_wer < 0.5, f"beam WER {beam_wer:.1%} on {len(names)} test clips"
+    # The figure the model card records for these clips and weights: one word more (of
+    # ~600) would be 0.17 points; anything past that is a broken beam search.
+    recorded = json.loads((ROOT / "models" / "metrics.json").read_text())["beam"]["wer"]
+    assert beam_wer <= recorded + 1 / 600 + 1e-9, \
+        f"beam WER {beam_wer:.2%} on {len(names)} test clips; recorded {recorded:.2%}"
     letters = set("abcdefghijklmnopqrstuvwxyz ")
     for name, g, b in zip(names, greedy, beam):
         # Clean: vocabulary letters and spaces only, no blank, padding or space at either end.

@@ -93,8 +93,10 @@ def test_other_frame_rates_are_resampled_to_25_by_timestamps(variant, fps, refil
     clip = video.read_clip(refilmed[variant])
     assert fps - 1 < clip.fps < fps + 1 and len(clip.frames) == video.N_FRAMES
     ours = video.read_clip(original[0]).frames.astype(float)
-    # Each 25 fps instant takes the 30 fps frame shown then: close to the original frame.
-    assert np.abs(clip.frames.astype(float) - ours).mean() < 6
+    # Each 25 fps instant takes the 30 fps frame shown then: close to the original frame
+    # (measured 0.9 grey levels; frames read at the file's own rate: 2.4 at 30 fps, 3.4 at
+    # 50; tests/test_utils.py checks the frames taken exactly, on a file that numbers them).
+    assert np.abs(clip.frames.astype(float) - ours).mean() < 1.6
 
 
 def test_crop_does_not_jitter(original):

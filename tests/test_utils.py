@@ -1,6 +1,8 @@
 """Vocabulary, alignments and video loading, on real GRID clips."""
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -215,3 +217,46 @@ def test_names_files(tmp_path):
     (tmp_path / "empty.txt").write_text("\n")
     with pytest.raises(ValueError, match="lists no clips"):
         grid.read_names(tmp_path / "empty.txt")
+
+
+def test_normalize_is_over_the_whole_clip():
+    """One mean and one std for the clip, never per frame: frames of different brightness
+    keep their order of brightness, each value is (v - clip mean) / clip std, and a flat
+    clip is only shifted to 0 (no division by 0)."""
+    rng = np.random.default_rng(0)
+    frames = np.stack([rng.integers(0, 60, (46, 140)) + 40 * t for t in range(5)]).astype(np.uint8)
+    x = video.normalize(frames)
+    f = frames.astype(np.float64)
+    expected = (f - f.mean()) / f.std()
+    assert x.shape == (5, 46, 140, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x[..., 0], expected, rtol=1e-5, atol=1e-5)
+    means = x[..., 0].mean(axis=(1, 2))
+    assert np.all(np.diff(means) > 0.5)  # per frame, every mean would be 0
+    flat = video.normalize(np.full((3, 4, 5), 7, np.uint8))
+    assert np.array_equal(flat, np.zeros((3, 4, 5, 1), np.float32))
+
+
+@pytest.mark.parametrize("fps", [30, 50])
+def test_other_frame_rates_take_the_frame_shown_at_each_25_fps_instant(fps, tmp_path):
+    """An H.264 file at `fps` whose frame k says k in grey (top half 20 + 4 (k % 50), bottom
+    half 20 + 40 (k // 50); levels 4 apart survive the grey -> YUV -> BGR round trip): the
+    75 frames read are frames round(i * fps / 25), i = 0..74 (read at the file's own rate
+    they would be frames 0..74)."""
+    import imageio_ffmpeg
+
+    k = np.arange(round(3.2 * fps))
+    frames = np.empty((len(k), 288, 360), np.uint8)
+    frames[:, :144] = (20 + 4 * (k % 50))[:, None, None]
+    frames[:, 144:] = (20 + 40 * (k // 50))[:, None, None]
+    out = tmp_path / f"grey{fps}.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+                    "-f", "rawvideo", "-pix_fmt", "gray", "-s", "360x288", "-r", str(fps),
+                    "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(out)],
+                   input=frames.tobytes(), check=True, timeout=120)
+    clip = video.read_clip(out)
+    assert len(clip.frames) == video.N_FRAMES and abs(clip.fps - fps) < 0.5
+    top = clip.frames[:, 20:124].mean(axis=(1, 2))
+    bottom = clip.frames[:, 164:268].mean(axis=(1, 2))
+    shown = np.round((top - 20) / 4) + 50 * np.round((bottom - 20) / 40)
+    assert shown.astype(int).tolist() == [round(i * fps / video.FPS)
+                                          for i in range(video.N_FRAMES)]
