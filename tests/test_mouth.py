@@ -40,22 +40,24 @@ def model():
     return loader.load_model("lipnet")
 
 
+ORIGINAL = "bbaf2n"  # the test split's first clip, which the shipped network reads right
+
+
 @pytest.fixture(scope="module")
-def original(grid_dir, model, tmp_path_factory):
-    """(path, transcript) of the first test-split clip the network reads right (grammar),
-    in its original file and re-encoded as H.264 (the re-filmed copies are H.264: a clip
-    whose reading flips on codec noise alone would say nothing about the framing)."""
-    folder = tmp_path_factory.mktemp("original")
-    for name in grid.read_names(grid_dir / "splits" / "test.txt"):
-        path = grid.video_path(grid_dir, name)
-        result = pipeline.transcribe(model, path, "grammar")
-        if result.sentence != grid.load_sentence(grid.alignment_path(grid_dir, name)):
-            continue
-        ffmpeg("-i", path, *H264, folder / f"{name}.mp4")
-        if pipeline.transcribe(model, folder / f"{name}.mp4", "grammar").sentence == \
-                result.sentence:
-            return path, result
-    pytest.fail("the shipped network reads no test clip right with the grammar decoder")
+def original(grid_dir, test_names, model, tmp_path_factory):
+    """(path, transcript) of a test-split clip chosen by name, read right by the shipped
+    network (grammar) in its original file and re-encoded as H.264 (the re-filmed copies
+    are H.264); a reading that is not right fails here, naming what it read."""
+    assert ORIGINAL in test_names, f"{ORIGINAL} is no longer in the test split"
+    path = grid.video_path(grid_dir, ORIGINAL)
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, ORIGINAL))
+    result = pipeline.transcribe(model, path, "grammar")
+    assert result.sentence == truth, f"{ORIGINAL}: read {result.sentence!r}, said {truth!r}"
+    copy = tmp_path_factory.mktemp("original") / f"{ORIGINAL}.mp4"
+    ffmpeg("-i", path, *H264, copy)
+    again = pipeline.transcribe(model, copy, "grammar").sentence
+    assert again == truth, f"{ORIGINAL} as H.264: read {again!r}, said {truth!r}"
+    return path, result
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +101,35 @@ def test_other_frame_rates_are_resampled_to_25_by_timestamps(variant, fps, refil
     assert np.abs(clip.frames.astype(float) - ours).mean() < 1.6
 
 
-def test_crop_does_not_jitter(original):
-    """Smoothed over time: the crop's centre moves under a pixel from frame to frame (the
-    lips' own centre moves up to ~1 px a frame as the jaw opens), its scale under 1%."""
+JITTER_CLIPS = 10  # the test split's first clips, by name
+# Frame-to-frame movement of the crop's centre in frame pixels, the mean step over a clip,
+# averaged over the 10 clips: 0.080 px smoothed, 0.171 px with the centre unsmoothed
+# (SMOOTH_CENTRE 1; per clip 0.045-0.128 against 0.134-0.229). The largest single step:
+# 0.16-0.58 px smoothed. Scale steps: at most 0.29% smoothed, 2.6-8.2% unsmoothed.
+JITTER_MEAN_PX = 0.12
+JITTER_MAX_PX = 0.75
+SCALE_STEP = 0.01
+
+
+def test_crop_does_not_jitter(grid_dir, test_names):
+    """Smoothed over time, on several clips: the crop's centre moves a tenth of a pixel
+    from frame to frame on average (the lips' own centre moves up to ~1 px a frame as the
+    jaw opens), never a pixel, and its scale under 1%; limits that unsmoothed crops break."""
     import cv2
 
-    m = original[1].view.track.transforms.astype(np.float64)
-    centre = np.array([cv2.invertAffineTransform(t) @ [*mouth.MOUTH_CENTRE, 1] for t in m])
-    assert np.abs(np.diff(centre, axis=0)).max() < 0.75
-    scale = np.hypot(m[:, 0, 0], m[:, 0, 1])
-    assert np.abs(np.diff(scale)).max() < 0.01 * scale.mean()
+    steps, largest, scale_steps = [], [], []
+    for name in test_names[:JITTER_CLIPS]:
+        track = mouth.locate(video.read_clip(grid.video_path(grid_dir, name)).frames)
+        m = track.transforms.astype(np.float64)
+        centre = np.array([cv2.invertAffineTransform(t) @ [*mouth.MOUTH_CENTRE, 1] for t in m])
+        step = np.abs(np.diff(centre, axis=0))
+        steps.append(step.mean())
+        largest.append(step.max())
+        scale = np.hypot(m[:, 0, 0], m[:, 0, 1])
+        scale_steps.append(np.abs(np.diff(scale)).max() / scale.mean())
+    assert np.mean(steps) < JITTER_MEAN_PX, steps
+    assert max(largest) < JITTER_MAX_PX, largest
+    assert max(scale_steps) < SCALE_STEP, scale_steps
 
 
 def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, tmp_path):
