@@ -153,9 +153,59 @@ def test_sub_sentence_keeps_a_run_of_words_and_its_label(cached):
 
 
 def test_warp_keeps_the_crop_and_moves_it_a_little(cached):
+    """One random scale, turn and gamma for the whole clip: a clip of one repeated frame
+    stays one repeated frame; with no scale, turn or gamma drawn the clip is unchanged;
+    otherwise it changes, a little, and differently for another draw."""
     from lipread.training import batches
+
+    class Zero:  # an rng whose every draw is the middle of its range: no warp at all
+        def uniform(self, low, high):
+            return (low + high) / 2
+
     frames = cached[0][0]
+    np.testing.assert_array_equal(batches.warp(frames, Zero()), frames)
     out = batches.warp(frames, np.random.default_rng(0))
     assert out.shape == frames.shape and out.dtype == np.uint8
     diff = np.abs(out.astype(int) - frames).mean()
-    assert 0 < diff < 40, diff
+    assert 0.5 < diff < 40, diff
+    still = np.repeat(frames[:1], len(frames), axis=0)
+    warped = batches.warp(still, np.random.default_rng(1))
+    assert (warped == warped[:1]).all() and not np.array_equal(warped[0], still[0])
+    assert not np.array_equal(batches.warp(frames, np.random.default_rng(2)), out)
+
+
+def brute_force_ctc(probs: np.ndarray, label: list[int], blank: int) -> float:
+    """-log P(label | probs) by summing every path over the label's symbols and the blank
+    that collapses (repeats merged, then blanks dropped) to the label: CTC's definition,
+    with no dynamic programming."""
+    import itertools
+
+    symbols = sorted(set(label)) + [blank]
+    total = 0.0
+    for path in itertools.product(symbols, repeat=len(probs)):
+        merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+        if [c for c in merged if c != blank] == label:
+            total += float(np.prod([probs[t, c] for t, c in enumerate(path)]))
+    return -np.log(total)
+
+
+def test_ctc_loss_is_ctcs_definition_on_small_cases():
+    """losses.ctc_loss against the brute-force sum of paths: a plain label, a doubled
+    letter (which needs a blank between its two), a label as long as it can be, and labels
+    of different lengths in one batch (padded with 0)."""
+    from lipread import grid
+    from lipread.training import losses
+
+    rng = np.random.default_rng(0)
+    a, b = grid.text_to_ids("a")[0], grid.text_to_ids("b")[0]
+    cases = [[a, b], [a, a], [b, a, b], [a]]
+    frames = 6
+    probs = rng.dirichlet(np.ones(grid.NUM_CLASSES) * 0.3, size=(len(cases), frames))
+    probs = probs.astype("float32")
+    padded = np.zeros((len(cases), 8), np.int32)
+    for i, label in enumerate(cases):
+        padded[i, :len(label)] = label
+    got = np.asarray(losses.ctc_loss(padded, probs))
+    want = [brute_force_ctc(probs[i].astype(np.float64), label, grid.BLANK_ID)
+            for i, label in enumerate(cases)]
+    np.testing.assert_allclose(got, want, rtol=1e-4)
