@@ -390,3 +390,19 @@ def test_help_shows_every_default():
                      f"(default: {ROOT / 'models'}/", "$LIPREAD_DATA_URL", "(default: 1000)",
                      "--json PATH", "(default: none)", "exit status: 0"):
         assert fragment in text, fragment
+
+
+def test_the_crc_check_itself_refuses_a_damaged_member(grid_dir, test_names, tmp_path):
+    """check_zip, before anything is extracted: a stored member whose bytes were changed
+    (the zip still opens, its sizes are right) fails its own CRC check, said as such; the
+    same archive undamaged passes."""
+    from lipread.corpus import archives
+
+    good = _data_zip(tmp_path / "good.zip", grid_dir, test_names[:2], method=zipfile.ZIP_STORED)
+    archives.check_zip(good, None)
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(good.read_bytes())
+    _damage_first_member(damaged)
+    with pytest.raises(archives.DownloadError,
+                       match=r"damaged\.zip: corrupt zip: data/s1/\w+\.mpg fails its CRC check"):
+        archives.check_zip(damaged, None)
