@@ -157,3 +157,21 @@ def test_cache_find_looks_in_each_root(tmp_path, monkeypatch):
     assert cache.folder("kind") == first / "kind"  # written to the first choice
     (first / "kind" / "thing").write_text("y")
     assert cache.find("kind", "thing") == first / "kind" / "thing"
+
+
+def test_use_dlib_predictor_switches_to_the_same_points(grid_dir, test_names):
+    """mouth.landmarks by the NumPy trees, then by dlib's own predictor once a process asks
+    for it (the Live page, lipread evaluate): the same points."""
+    frames = video.read_clip(grid.video_path(grid_dir, test_names[1])).frames[::15]
+    boxes = [mouth.detect_faces(f)[0] for f in frames]
+    mouth._dlib_predictor.cache_clear()
+    try:
+        ours = [mouth.landmarks(f, b) for f, b in zip(frames, boxes)]
+        mouth.use_dlib_predictor()
+        assert mouth._dlib_predictor.cache_info().currsize == 1
+        theirs = [mouth.landmarks(f, b) for f, b in zip(frames, boxes)]
+    finally:
+        mouth._dlib_predictor.cache_clear()
+    for a, b in zip(ours, theirs):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
