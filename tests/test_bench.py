@@ -240,3 +240,15 @@ def test_bench_refuses_a_clip_the_tutorial_cannot_read(grid_dir, test_names, tmp
     assert "Traceback" not in proc.stderr
     assert "lipread bench: error:" in proc.stderr and "74 frames" in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--cold-runs", "-1"], "--cold-runs and --page-runs must be 0 or more"),
+    (["--page-runs", "2", "--chromium", "/no/such/chromium"], "/no/such/chromium: no chromium"),
+])
+def test_bench_cold_start_flags_refuse_bad_values(args, said, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = bench("--clip", "bbaf2n", "--json", out, *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if said in line], proc.stderr
+    assert not out.exists()

@@ -225,3 +225,17 @@ def test_export_check_compares_the_runtimes(grid_dir, test_names, tmp_path, cach
     check = said["check"]
     assert check["clips"] == 3 and check["equal"] and check["sentences_that_differ"] == []
     assert 0 < check["largest_difference"] < TOLERANCE == check["tolerance"]
+
+
+def test_an_unknown_runtime_is_one_line(grid_dir, test_names):
+    """LIPREAD_RUNTIME (the page's switch) and --runtime: an unknown one is refused in one
+    line, exit 2."""
+    import os
+
+    clip = grid.video_path(grid_dir, test_names[0])
+    env = {**os.environ, "LIPREAD_RUNTIME": "tensorrt"}
+    run = subprocess.run([sys.executable, "-m", "lipread", "predict", str(clip)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("lipread predict: error: ") and "unknown runtime 'tensorrt'" in line
