@@ -33,7 +33,7 @@ BENCH_ARGS ?=
 STREAMLIT_ARGS ?= --server.headless true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-run run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study
+.PHONY: help setup setup-run run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study mutate
 
 help:
 	@echo "make run          set up .venv, fetch data/ when missing, start the app on :8501"
@@ -159,6 +159,16 @@ enroll-study: setup-run
 	  $(STUDY) curve --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" || exit 1; \
 	done
 	$(STUDY) summary
+
+# Mutation testing (not in CI): mutmut changes one thing at a time in the modules that
+# pyproject.toml's [tool.mutmut] names (decoders, video reader, mouth crop, CTC loss, archive
+# checks, flag types) and runs the tests that reach it; tests/mutation_report.py sums it up
+# per module and lists what survived. ~N min on 2 cores; mutants/ holds the run (git-ignored).
+mutate: setup
+	rm -rf mutants
+	LIPREAD_DATA_DIR="$(abspath $(LIPREAD_DATA_DIR))" LIPREAD_OTHERS_DIR="$(abspath $(OTHERS_DIR))" \
+	  $(VENV)/bin/mutmut run >/dev/null || true
+	$(PY) tests/mutation_report.py
 
 # Both benchmarks drive Chromium with playwright (the test set): `setup`, not `setup-run`.
 # --sizes installs each requirements set into a temp venv (minutes, from PyPI).

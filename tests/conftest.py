@@ -61,6 +61,39 @@ def _grid_problem(folder: Path) -> str | None:
     return None
 
 
+def _children_without_mutmut_stats() -> None:
+    """mutmut's first pass ("stats": which tests reach which function) is traced in this
+    process only; a `lipread` child started from another folder would look for mutmut's
+    settings there and fail. Children of that pass run the unchanged code; under a mutant
+    they run the mutant, as this process does."""
+    real_init = subprocess.Popen.__init__
+
+    def init(self, *args, env=None, **kwargs):
+        if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+            env = {k: v for k, v in (os.environ if env is None else env).items()
+                   if k != "MUTANT_UNDER_TEST"}
+        real_init(self, *args, env=env, **kwargs)
+    subprocess.Popen.__init__ = init
+
+
+if os.environ.get("MUTANT_UNDER_TEST"):
+    _children_without_mutmut_stats()
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches_under_mutation():
+    """Under `make mutate`, every test starts with lipread's functools caches empty: a graph
+    or a model cached by an earlier test would hide which tests reach the code that builds
+    it (mutmut's first pass) and, in a process that ran the unchanged code, hide a mutant."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        for name, module in list(sys.modules.items()):
+            if name == "lipread" or name.startswith("lipread."):
+                for value in list(vars(module).values()):
+                    if callable(getattr(value, "cache_clear", None)):
+                        value.cache_clear()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def quick_face_models():
     """dlib's face models in their quickly loaded forms (mouth._models: the detector saved,
@@ -143,9 +176,28 @@ def shipped_probs(grid_dir, test_names) -> dict:
 
     if not loader.DEFAULT_WEIGHTS["lipnet"].is_file():
         pytest.fail(f"{loader.DEFAULT_WEIGHTS['lipnet']} is missing: the shipped weights")
+    kept = _kept_under_mutation()
+    if kept is not None and kept.is_file():
+        with np.load(kept) as saved:
+            return {n: saved[n] for n in test_names}
     model = loader.load_model("lipnet")
     frames = np.stack([video.load_video(grid.video_path(grid_dir, n)) for n in test_names])
-    return dict(zip(test_names, pipeline.predict_probs(model, frames)))
+    probs = dict(zip(test_names, pipeline.predict_probs(model, frames)))
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":  # the unchanged code's, kept
+        np.savez(MUTATION_PROBS, **probs)
+    return probs
+
+
+# Under `make mutate`: shipped_probs of the first pass (the unchanged code), reused by every
+# mutant. Tests that take them judge what is done with the probabilities (the decoders, the
+# scores); the reading pipeline's mutants are judged by the tests that read videos themselves
+# (reading all 100 test clips again for each of them would take hours).
+MUTATION_PROBS = ROOT / "mutmut-shipped-probs.npz"
+
+
+def _kept_under_mutation() -> Path | None:
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    return None if mutant in ("", "stats", "fail") else MUTATION_PROBS
 
 
 @pytest.fixture(scope="session")

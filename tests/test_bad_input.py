@@ -388,16 +388,32 @@ def test_download_bad_input(bad, tmp_path, case, fragments):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["video.zip"]  # no data/, no temp
 
 
-# Each flag type's edges (lipread/cli/common.py): what it takes and what it refuses, the
-# boundary itself included (a fraction of 1 would leave no training clips).
-FLAG_TYPES = {
-    "fraction": (["0", "0.5", "0.999"], ["1", "1.0", "-0.1", "nan", "inf", "x"]),
-    "probability": (["0", "1", "0.25"], ["1.01", "-0.01", "nan", "x"]),
-    "positive": (["0.001", "3"], ["0", "-1", "inf", "x"]),
-    "non_negative": (["0", "2.5"], ["-0.001", "nan", "x"]),
-    "positive_int": (["1", "32"], ["0", "-3", "1.5", "x"]),
-    "non_negative_int": (["0", "7"], ["-1", "2.0", "x"]),
+# Each flag type's edges (lipread/cli/flagtypes.py): what it takes, as an int or a float, and
+# what it refuses, the boundary itself included (a fraction of 1 would leave no training
+# clips), each with the words the user reads.
+RANGES = {"fraction": "from 0 up to (not including) 1", "probability": "from 0 to 1",
+          "positive": "more than 0", "non_negative": "0 or more", "positive_int": "1 or more",
+          "non_negative_int": "0 or more"}
+FLAG_TYPES = {  # kind: (its type, good texts, bad texts)
+    "fraction": (float, ["0", "0.5", "0.999"], ["1", "1.0", "-0.1", "nan", "inf", "x"]),
+    "probability": (float, ["0", "1", "0.25"], ["1.01", "-0.01", "nan", "x"]),
+    "positive": (float, ["0.001", "3"], ["0", "-1", "inf", "x"]),
+    "non_negative": (float, ["0", "2.5"], ["-0.001", "nan", "x"]),
+    "positive_int": (int, ["1", "32"], ["0", "-3", "1.5", "x"]),
+    "non_negative_int": (int, ["0", "7"], ["-1", "2.0", "x"]),
 }
+
+
+def said_of(kind: str, text: str) -> str:
+    """What a flag of `kind` says of the bad `text`."""
+    number_type = FLAG_TYPES[kind][0]
+    try:
+        value = number_type(text)
+    except ValueError:
+        return f"not {'an integer' if number_type is int else 'a number'}: {text!r}"
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"not a finite number: {text!r}"
+    return f"must be {RANGES[kind]}, not {text}"
 
 
 @pytest.mark.parametrize("kind", sorted(FLAG_TYPES))
@@ -407,12 +423,14 @@ def test_flag_types_take_their_range_and_refuse_its_edges(kind):
     from lipread.cli import common
 
     convert = getattr(common, kind)
-    good, bad = FLAG_TYPES[kind]
+    number_type, good, bad = FLAG_TYPES[kind]
     for text in good:
-        assert convert(text) == float(text)
+        value = convert(text)
+        assert type(value) is number_type and value == float(text)
     for text in bad:
-        with pytest.raises(argparse.ArgumentTypeError):
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
             convert(text)
+        assert str(refused.value) == said_of(kind, text)
 
 
 def test_train_refuses_a_validation_fraction_of_one(tmp_path):

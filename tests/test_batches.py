@@ -83,7 +83,11 @@ def test_distillation_is_zero_for_the_teacher_itself_and_switched_per_sample():
     kl = np.asarray(losses.distillation(other.reshape(2, -1), probs))
     direct = (other * (np.log(other) - np.log(probs))).sum(axis=(1, 2))
     np.testing.assert_allclose(kl, direct, rtol=1e-4)
-    assert (np.asarray(losses.distillation(other.reshape(2, -1), probs, 2.0)) > 0).all()
+    # softened by T = 2: p ** (1/T), renormalised, on both sides; the KL times T^2
+    soft_o, soft_p = (q ** 0.5 / (q ** 0.5).sum(-1, keepdims=True) for q in (other, probs))
+    direct = 4 * (soft_o * (np.log(soft_o) - np.log(soft_p))).sum(axis=(1, 2))
+    np.testing.assert_allclose(losses.distillation(other.reshape(2, -1), probs, 2.0), direct,
+                               rtol=1e-4)
     label = dataset.label_ids(["bin", "blue"])
     rows = [batches.pack(label, label, 1.0, on, np.zeros(75), np.zeros(75), other[i])[0]
             for i, on in enumerate((1.0, 0.0))]
@@ -209,3 +213,57 @@ def test_ctc_loss_is_ctcs_definition_on_small_cases():
     want = [brute_force_ctc(probs[i].astype(np.float64), label, grid.BLANK_ID)
             for i, label in enumerate(cases)]
     np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def forward_ctc(probs: np.ndarray, label: list[int], blank: int) -> float:
+    """-log p(label | probs) by CTC's forward recursion (Graves et al. 2006), in NumPy."""
+    ext = [blank]
+    for c in label:
+        ext += [c, blank]
+    alpha = np.zeros(len(ext))
+    alpha[0], alpha[1] = probs[0, blank], probs[0, ext[1]]
+    for t in range(1, len(probs)):
+        prev = alpha.copy()
+        for s in range(len(ext)):
+            total = prev[s] + (prev[s - 1] if s >= 1 else 0.0)
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                total += prev[s - 2]
+            alpha[s] = total * probs[t, ext[s]]
+    return -np.log(alpha[-1] + alpha[-2])
+
+
+def test_ctc_loss_is_the_forward_recursion_on_whole_clips():
+    """75 frames of 41 classes, GRID sentences of different lengths padded with 0: every
+    frame counts (the recursion is itself checked against the brute force on short ones)."""
+    from lipread import grid
+    from lipread.training import dataset, losses
+
+    rng = np.random.default_rng(3)
+    short = rng.dirichlet(np.ones(grid.NUM_CLASSES) * 0.3, size=5)
+    for label in ([1, 2], [1, 1], [2]):
+        assert forward_ctc(short, label, grid.BLANK_ID) == pytest.approx(
+            brute_force_ctc(short, label, grid.BLANK_ID), rel=1e-9)
+    sentences = [["bin", "blue", "at", "f", "two", "now"], ["set", "red", "by", "z", "nine",
+                                                           "again"]]
+    labels = np.stack([dataset.label_ids(words) for words in sentences])
+    probs = rng.dirichlet(np.ones(grid.NUM_CLASSES), size=(2, 75)).astype("float32")
+    want = [forward_ctc(probs[i].astype(np.float64), [c for c in labels[i] if c], grid.BLANK_ID)
+            for i in range(2)]
+    np.testing.assert_allclose(losses.ctc_loss(labels, probs), want, rtol=1e-4)
+
+
+def test_mixed_labels_and_distillation_add_up_in_the_training_loss():
+    """chars_loss over packed rows: lam * CTC(a) + (1 - lam) * CTC(b) + weight * the
+    distillation at its temperature, where the row switches it on."""
+    from lipread.training import batches, dataset, losses
+
+    probs, teacher = random_probs(7), random_probs(8)
+    a = dataset.label_ids(["bin", "blue", "at", "f", "two", "now"])
+    b = dataset.label_ids(["set", "red", "by", "z", "nine", "again"])
+    rows = np.stack([batches.pack(a, b, 0.6, on, np.zeros(75), np.zeros(75), teacher[i])[0]
+                     for i, on in enumerate((1.0, 0.0))])
+    ctc_a = np.asarray(losses.ctc_loss(np.stack([a, a]), probs))
+    ctc_b = np.asarray(losses.ctc_loss(np.stack([b, b]), probs))
+    kd = np.asarray(losses.distillation(teacher.reshape(2, -1), probs, 2.0))
+    want = 0.6 * ctc_a + 0.4 * ctc_b + 0.5 * kd * [1.0, 0.0]
+    np.testing.assert_allclose(losses.chars_loss(0.5, 2.0)(rows, probs), want, rtol=1e-4)

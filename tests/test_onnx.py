@@ -78,6 +78,32 @@ def test_the_export_reads_every_test_clip_as_keras_does(shipped_probs, onnx_prob
             [decoding.decode(shipped_probs[n], decoder) for n in shipped_probs], decoder
 
 
+@pytest.mark.parametrize("person", [dict(adapters=True), dict(prompt=True),
+                                    dict(adapters=True, prompt=True, tempo=1.15)])
+def test_a_persons_export_reads_as_their_keras_network(grid_dir, test_names, tmp_path, person):
+    """A profile's layers (model/personal.py), not zero as enrollment starts them: adapters
+    folded into the convolutions, a prompt over the padded border, a tempo, in the graph."""
+    from lipread.model import networks
+
+    shipped = loader.load_model("lipnet")
+    net = networks.build_lipnet(**person)
+    rng = np.random.default_rng(5)
+    for layer in net.layers:
+        if layer.weights and layer.name in {l.name for l in shipped.layers}:
+            layer.set_weights(shipped.get_layer(layer.name).get_weights())
+        elif layer.weights:  # the person's own: adapters and the prompt
+            layer.set_weights([0.05 * rng.standard_normal(w.shape).astype("float32")
+                               for w in layer.get_weights()])
+    weights = tmp_path / "person.weights.h5"
+    net.save_weights(weights)
+    reader = onnx_reader.load(weights, onnx_export.export(weights, tmp_path / "person.onnx",
+                                                          **person))
+    frames = np.stack([video.load_video(grid.video_path(grid_dir, n)) for n in test_names[:2]])
+    keras_probs = np.asarray(net.predict(frames, verbose=0))
+    assert np.abs(keras_probs - pipeline.predict_probs(shipped, frames)).max() > 0.01  # it moved
+    assert np.abs(pipeline.predict_probs(reader, frames) - keras_probs).max() < TOLERANCE
+
+
 def test_the_numpy_beam_search_is_tensorflows(shipped_probs):
     """Every test clip, and each clip with its frames shuffled (other, harder paths)."""
     rng = np.random.default_rng(0)

@@ -88,6 +88,26 @@ def test_fixed_crop_is_the_tutorials_window(grid_dir, test_names):
     _check_input(video.load_video(path, crop="fixed"))
 
 
+def test_fixed_window_widens_by_its_margin_on_every_side():
+    """crop_mouth on frames whose pixels say their own row and column."""
+    rows, cols = np.meshgrid(np.arange(288), np.arange(360), indexing="ij")
+    frames = np.stack([rows * 1000 + cols] * 2)
+    for margin in (0, 4):
+        got = video.crop_mouth(frames, margin)
+        assert got.shape == (2, 46 + 2 * margin, 140 + 2 * margin)
+        assert got[0, 0, 0] == (190 - margin) * 1000 + 80 - margin
+        assert got[0, -1, -1] == (235 + margin) * 1000 + 219 + margin
+    assert np.array_equal(video.crop_mouth(frames), frames[:, 190:236, 80:220])
+
+
+def test_load_video_reads_from_its_start(grid_dir, test_names):
+    path = grid.video_path(grid_dir, test_names[0])
+    later = video.load_video(path, crop="fixed", start=0.4)
+    assert np.array_equal(later, video.normalize(video.read_mouth(path, "fixed",
+                                                                  start=0.4).crops))
+    assert not np.array_equal(later, video.load_video(path, crop="fixed"))
+
+
 def test_landmark_crop_is_the_default_input(grid_dir, test_names):
     path = grid.video_path(grid_dir, test_names[0])
     view = video.read_mouth(path)

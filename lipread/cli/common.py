@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import uuid
 from pathlib import Path
 
 from lipread import decoding, video
+from lipread.cli.flagtypes import fraction as fraction  # the flags' types, as common.<type>
+from lipread.cli.flagtypes import non_negative as non_negative
+from lipread.cli.flagtypes import non_negative_int as non_negative_int
+from lipread.cli.flagtypes import positive as positive
+from lipread.cli.flagtypes import positive_int as positive_int
+from lipread.cli.flagtypes import probability as probability
 from lipread.model import loader
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -75,30 +80,6 @@ def import_keras(warm: bool = True):
         os.close(saved)
         os.close(devnull)
     return keras
-
-
-def _checked(kind, ok, rule: str):
-    """An argparse type: `kind` (int or float), finite, for which ok(value) holds."""
-    def convert(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
-        return value
-    return convert
-
-
-positive_int = _checked(int, lambda v: v >= 1, "1 or more")
-non_negative_int = _checked(int, lambda v: v >= 0, "0 or more")
-non_negative = _checked(float, lambda v: v >= 0, "0 or more")
-positive = _checked(float, lambda v: v > 0, "more than 0")
-fraction = _checked(float, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
-probability = _checked(float, lambda v: 0 <= v <= 1, "from 0 to 1")
 
 
 class ShowDefaults(argparse.HelpFormatter):

@@ -137,7 +137,7 @@ def check_zip(path: Path, drive_id: str | None, url: str | None = None,
     with open(path, "rb") as f:
         head = f.read(1024)
     sniff = head.lstrip().lower()
-    if sniff.startswith((b"<!doctype html", b"<html")) or b"<html" in sniff[:256]:
+    if sniff.startswith(b"<!doctype html") or b"<html" in sniff[:256]:
         hint = hint or ("a quota, login or error page? Check the URL, or download the file "
                         "in a browser and pass it with --zip" if url
                         else DRIVE_HINT.format(id=drive_id))

@@ -2,8 +2,8 @@
 named by the weights' content, run on the CPU without TensorFlow, Keras or JAX.
 
 The export is kept in the per-user cache ($LIPREAD_CACHE_DIR, else ~/.cache/lipread/onnx):
-named by the sha256 of the weights it came from, so changed weights are never read through
-a stale export, and each user builds their own (0.4 s) instead of a second weights file in
+named by the sha256 of the weights it came from and the graph's version, so changed
+weights are never read through a stale export, and each user builds their own (0.4 s) instead of a second weights file in
 models/. The graph also carries that sha256 (`weights_sha256`), checked when an export is
 given by path.
 """
@@ -76,7 +76,7 @@ def load(weights, onnx_path=None, **person) -> OnnxReader:
         return OnnxReader(onnx_path, sha)
     shape = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}" for k, v in
                     sorted(person.items()) if v and v != 1.0)
-    name = f"lipnet-{sha[:32]}{shape}.onnx"
+    name = f"lipnet-{sha[:32]}{shape}-g{onnx_export.GRAPH_VERSION}.onnx"
     found = cache.find("onnx", name)
     if found is not None:
         try:

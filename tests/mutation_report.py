@@ -1,0 +1,78 @@
+"""`make mutate`'s summary: mutmut's results per module, and every mutant that survived.
+
+A survivor listed in tests/mutation-equivalent.txt (its name, then why it changes nothing a
+test could see) is reported as equivalent; any other survivor is a test missing, printed
+with its diff (`mutmut show NAME`), and the report exits 1. Run from the project root after
+`mutmut run`.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTMUT = Path(sys.executable).with_name("mutmut")
+EQUIVALENT = Path(__file__).with_name("mutation-equivalent.txt")
+LINE = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def results() -> dict[str, str]:
+    """{mutant name: mutmut's status} for every mutant of the last run."""
+    out = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return {m[1]: m[2] for m in map(LINE.match, out.splitlines()) if m}
+
+
+def equivalents() -> dict[str, str]:
+    """{mutant name: why it is equivalent} from EQUIVALENT ("name  reason" lines, # comments)."""
+    out = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, why = line.partition(" ")
+            out[name] = why.strip()
+    return out
+
+
+def module_of(mutant: str) -> str:
+    """lipread.decoding.x_collapse__mutmut_3 -> lipread.decoding (methods: xǁClassǁname)."""
+    return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
+
+
+def main() -> int:
+    found = results()
+    if not found:
+        print("no mutmut results: run `mutmut run` first (make mutate)")
+        return 2
+    known = equivalents()
+    by_module: dict[str, Counter] = defaultdict(Counter)
+    missing = []
+    for name, status in sorted(found.items()):
+        if status == "survived" and name in known:
+            status = "equivalent"
+        elif status == "survived":
+            missing.append(name)
+        by_module[module_of(name)][status] += 1
+    print(f"{'module':34} {'mutants':>7} {'killed':>6} {'timeout':>7} {'equiv.':>6} "
+          f"{'survived':>8} {'no test':>7} {'kill rate':>9}")
+    for module, c in sorted(by_module.items()):
+        dead = c["killed"] + c["timeout"]
+        rate = dead / max(1, dead + c["survived"])  # of the mutants a test could tell apart
+        print(f"{module:34} {sum(c.values()):7} {c['killed']:6} {c['timeout']:7} "
+              f"{c['equivalent']:6} {c['survived']:8} {c['no tests']:7} {rate:9.1%}")
+    stale = sorted(set(known) - set(found))
+    if stale:
+        print(f"\n{len(stale)} names in {EQUIVALENT.name} are no longer mutants (the code "
+              f"changed): {', '.join(stale)}")
+    for name in missing:
+        diff = subprocess.run([str(MUTMUT), "show", name], cwd=ROOT, capture_output=True,
+                              text=True).stdout
+        print(f"\nsurvived, no test tells it apart: {name}\n{diff.strip()}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
