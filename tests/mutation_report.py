@@ -56,13 +56,15 @@ def main() -> int:
         elif status == "survived":
             missing.append(name)
         by_module[module_of(name)][status] += 1
-    print(f"{'module':34} {'mutants':>7} {'killed':>6} {'timeout':>7} {'equiv.':>6} "
-          f"{'survived':>8} {'no test':>7} {'kill rate':>9}")
+    print(f"{'module':26} {'mutants':>7} {'killed':>6} {'timeout':>7} {'equiv.':>6} "
+          f"{'survived':>8} {'no test':>7} {'not run':>7} {'kill rate':>9}")
     for module, c in sorted(by_module.items()):
         dead = c["killed"] + c["timeout"]
-        rate = dead / max(1, dead + c["survived"])  # of the mutants a test could tell apart
-        print(f"{module:34} {sum(c.values()):7} {c['killed']:6} {c['timeout']:7} "
-              f"{c['equivalent']:6} {c['survived']:8} {c['no tests']:7} {rate:9.1%}")
+        told = dead + c["survived"]  # the mutants a test could tell apart
+        rate = f"{dead / told:9.1%}" if told else f"{'-':>9}"
+        print(f"{module:26} {sum(c.values()):7} {c['killed']:6} {c['timeout']:7} "
+              f"{c['equivalent']:6} {c['survived']:8} {c['no tests']:7} {c['not checked']:7} "
+              f"{rate}")
     stale = sorted(set(known) - set(found))
     if stale:
         print(f"\n{len(stale)} names in {EQUIVALENT.name} are no longer mutants (the code "
