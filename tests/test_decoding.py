@@ -124,6 +124,16 @@ def test_unknown_decoder():
         decoding.decode(np.zeros((75, NUM_CLASSES)), "viterbi")
 
 
+def test_decode_batch_reads_each_clip_with_the_decoder_named(shipped_probs):
+    names = sorted(shipped_probs)[:3]
+    batch = np.stack([shipped_probs[n] for n in names])
+    for decoder in decoding.DECODERS:
+        assert decoding.decode_batch(batch, decoder) == \
+            [decoding.decode(shipped_probs[n], decoder) for n in names]
+    assert decoding.decode_batch(batch) == [decoding.decode(shipped_probs[n], "grammar")
+                                            for n in names]
+
+
 def test_error_rates_are_corpus_level():
     truths = ["bin blue at f two now", "set red by q five again"]
     preds = ["bin blue at f two now", "set red by q nine again"]
