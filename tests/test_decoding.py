@@ -134,6 +134,23 @@ def test_decode_batch_reads_each_clip_with_the_decoder_named(shipped_probs):
                                             for n in names]
 
 
+def test_beam_reads_a_sentence_that_starts_with_a():
+    """No GRID sentence starts with 'a' (a person's may): the empty prefix has no last
+    letter, so the first 'a' is a new letter, as is the 'a' after a blank."""
+    a, b = text_to_ids("a")[0], text_to_ids("b")[0]
+    probs = np.full((8, NUM_CLASSES), 0.01)
+    for t, c in enumerate([a, a, BLANK_ID, a, b, BLANK_ID, BLANK_ID, BLANK_ID]):
+        probs[t, c] = 0.9
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert decoding.beam_ids(probs) == [a, a, b] == decoding.greedy_ids(probs)
+
+
+def test_beam_needs_the_blank_last():
+    with pytest.raises(ValueError) as refused:
+        decoding.beam_ids(np.full((75, NUM_CLASSES - 1), 1 / (NUM_CLASSES - 1)))
+    assert str(refused.value) == "the beam search takes the blank as the last class"
+
+
 def test_error_rates_are_corpus_level():
     truths = ["bin blue at f two now", "set red by q five again"]
     preds = ["bin blue at f two now", "set red by q nine again"]

@@ -110,6 +110,13 @@ def test_the_numpy_beam_search_is_tensorflows(shipped_probs):
     for probs in shipped_probs.values():
         for p in (probs, probs[rng.permutation(len(probs))]):
             assert decoding.beam_ids(p) == decoding.keras_beam_ids(p)
+    # and random frames, every fourth led by class 0 (the vocabulary's ''), kept by both
+    for seed in range(3):
+        p = np.random.default_rng(seed).dirichlet(np.ones(probs.shape[1]) * 0.2, size=30)
+        p[::4, 0] += 2.0
+        p /= p.sum(axis=1, keepdims=True)
+        assert 0 in decoding.beam_ids(p)
+        assert decoding.beam_ids(p) == decoding.keras_beam_ids(p)
 
 
 def test_reading_imports_no_training_stack(grid_dir, cache, shipped_probs, test_names):
