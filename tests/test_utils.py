@@ -254,6 +254,9 @@ def test_normalize_is_over_the_whole_clip():
     assert np.all(np.diff(means) > 0.5)  # per frame, every mean would be 0
     flat = video.normalize(np.full((3, 4, 5), 7, np.uint8))
     assert np.array_equal(flat, np.zeros((3, 4, 5, 1), np.float32))
+    nearly = np.full((3, 4, 5), 7, np.uint8)
+    nearly[0, 0, 0] = 8  # a std of 0.13 is still divided by
+    assert video.normalize(nearly).std() == pytest.approx(1.0, rel=1e-5)
 
 
 @pytest.mark.parametrize("fps", [30, 50])
