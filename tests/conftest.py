@@ -49,6 +49,49 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "grid_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(GRID_MARKER)
+    mutant = _kept_under_mutation() and os.environ["MUTANT_UNDER_TEST"]
+    if mutant:
+        _only_the_modules_tests(config, items, mutant)
+        _fastest_first(items)
+
+
+# `make mutate`: each mutated module against the test files that cover it (pyproject.toml's
+# [tool.mutmut] selects these files; mutmut then runs, of them, the tests that reach the
+# mutated function). A test elsewhere that merely passes through the module is not asked.
+MUTATION_TESTS = {
+    "lipread.decoding": ("test_decoding.py", "test_onnx.py"),
+    "lipread.beam": ("test_decoding.py", "test_onnx.py"),
+    "lipread.video": ("test_utils.py", "test_hostile_video.py", "test_mouth.py"),
+    "lipread.mouth": ("test_mouth.py", "test_utils.py"),
+    "lipread.training.losses": ("test_batches.py",),
+    "lipread.corpus.archives": ("test_archives.py", "test_hostile_archives.py",
+                                "test_download.py"),
+    "lipread.cli.flagtypes": ("test_bad_input.py",),
+}
+
+
+def _only_the_modules_tests(config, items, mutant: str) -> None:
+    module = mutant.rsplit(".", 1)[0]  # lipread.video.x_read_clip__mutmut_3 -> lipread.video
+    files = MUTATION_TESTS.get(module)
+    assert files is not None, f"conftest.MUTATION_TESTS names no test files for {module}"
+    kept = [i for i in items if i.nodeid.split("::")[0].rsplit("/", 1)[-1] in files]
+    if not kept:  # mutmut's code for "no tests": not a kill
+        pytest.exit(f"no test of {', '.join(files)} reaches {mutant}", returncode=33)
+    config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    items[:] = kept
+
+
+def _fastest_first(items) -> None:
+    """Under a mutant (mutmut runs its tests with -x), the tests that reach it run quickest
+    first, by the durations of mutmut's first pass: a mutant is killed by its first failing
+    test, so most are killed in a second or two instead of after the slow ones."""
+    import json
+
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests from its mutants/ folder
+    if not stats.is_file():
+        return
+    durations = json.loads(stats.read_text()).get("duration_by_test", {})
+    items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
 
 
 def _grid_problem(folder: Path) -> str | None:
@@ -80,6 +123,9 @@ if os.environ.get("MUTANT_UNDER_TEST"):
     _children_without_mutmut_stats()
 
 
+LOADERS = ("lipread.mouth", "lipread.landmarks", "lipread.pipeline")  # their caches load models
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches_under_mutation():
     """Under `make mutate`, every test starts with lipread's functools caches empty: a graph
@@ -87,6 +133,8 @@ def fresh_caches_under_mutation():
     it (mutmut's first pass) and, in a process that ran the unchanged code, hide a mutant."""
     if os.environ.get("MUTANT_UNDER_TEST"):
         for name, module in list(sys.modules.items()):
+            if name in LOADERS:  # models read from files, by code never mutated: kept
+                continue
             if name == "lipread" or name.startswith("lipread."):
                 for value in list(vars(module).values()):
                     if callable(getattr(value, "cache_clear", None)):
@@ -198,6 +246,24 @@ MUTATION_PROBS = ROOT / "mutmut-shipped-probs.npz"
 def _kept_under_mutation() -> Path | None:
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     return None if mutant in ("", "stats", "fail") else MUTATION_PROBS
+
+
+def made_once(name: str, tmp_path_factory, make) -> Path:
+    """A folder of test inputs that `make(folder)` writes with ffmpeg, never with the code
+    under test. Under `make mutate` the first pass (the unchanged code) makes it and every
+    mutant reuses it: re-encoding the same clips for each mutant would take hours."""
+    import shutil
+
+    kept = ROOT / "mutmut-made" / name
+    if _kept_under_mutation() and (kept / ".complete").is_file():
+        return kept
+    folder = tmp_path_factory.mktemp(name)
+    make(folder)
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(folder, kept)
+        (kept / ".complete").touch()
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import pytest
 
 from lipread import grid, mouth, pipeline, video
 from lipread.cli import refilm
+from conftest import made_once
 from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def ffmpeg(*args) -> None:
 
 @pytest.fixture(scope="module")
 def model():
-    return loader.load_model("lipnet")
+    return loader.load_reader("lipnet")  # what predict and the page read with
 
 
 ORIGINAL = "bgau1a"  # a test-split clip the shipped network reads right, as MPEG-1 and H.264
@@ -53,8 +54,9 @@ def original(grid_dir, test_names, model, tmp_path_factory):
     truth = grid.load_sentence(grid.alignment_path(grid_dir, ORIGINAL))
     result = pipeline.transcribe(model, path, "grammar")
     assert result.sentence == truth, f"{ORIGINAL}: read {result.sentence!r}, said {truth!r}"
-    copy = tmp_path_factory.mktemp("original") / f"{ORIGINAL}.mp4"
-    ffmpeg("-i", path, *H264, copy)
+    folder = made_once("original", tmp_path_factory,
+                       lambda f: ffmpeg("-i", path, *H264, f / f"{ORIGINAL}.mp4"))
+    copy = folder / f"{ORIGINAL}.mp4"
     again = pipeline.transcribe(model, copy, "grammar").sentence
     assert again == truth, f"{ORIGINAL} as H.264: read {again!r}, said {truth!r}"
     return path, result
@@ -62,11 +64,11 @@ def original(grid_dir, test_names, model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def refilmed(original, tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("refilmed")
-    out = {}
-    for name in REFILMS:
-        out[name] = refilm.refilm(original[0], folder / f"{name}.mp4", name)
-    return out
+    def make(folder):
+        for name in REFILMS:
+            refilm.refilm(original[0], folder / f"{name}.mp4", name)
+    folder = made_once("refilmed", tmp_path_factory, make)
+    return {name: folder / f"{name}.mp4" for name in REFILMS}
 
 
 def crop_points(track: mouth.MouthTrack) -> np.ndarray:
@@ -187,21 +189,23 @@ def test_other_speakers_mouths_are_found_and_centred(others):
 
 @pytest.fixture(scope="module")
 def faceless(original, others, tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("faceless")
     src = original[0]
-    f = {name: folder / f"{name}.mp4" for name in
-         ("wall", "tiny", "grey_start", "mostly_grey", "two_faces", "long")}
-    ffmpeg("-f", "lavfi", "-i", "color=c=0x9a9080:s=360x288:r=25:d=3", *H264, f["wall"])
-    ffmpeg("-i", src, "-vf", "scale=162:130,pad=360:288:100:80:color=0x303030", *H264,
-           f["tiny"])
-    for name, until in (("grey_start", 0.6), ("mostly_grey", 2.0)):
-        ffmpeg("-i", src, "-vf", "drawbox=x=0:y=0:w=iw:h=ih:color=gray:t=fill:"
-               f"enable='lt(t,{until})'", *H264, f[name])
-    ffmpeg("-i", src, "-i", others[0], "-filter_complex", "[0:v][1:v]hstack=inputs=2",
-           *H264, f["two_faces"])
-    ffmpeg("-i", src, "-i", src, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0", *H264,
-           f["long"])
-    return f
+    names = ("wall", "tiny", "grey_start", "mostly_grey", "two_faces", "long")
+
+    def make(folder):
+        f = {name: folder / f"{name}.mp4" for name in names}
+        ffmpeg("-f", "lavfi", "-i", "color=c=0x9a9080:s=360x288:r=25:d=3", *H264, f["wall"])
+        ffmpeg("-i", src, "-vf", "scale=162:130,pad=360:288:100:80:color=0x303030", *H264,
+               f["tiny"])
+        for name, until in (("grey_start", 0.6), ("mostly_grey", 2.0)):
+            ffmpeg("-i", src, "-vf", "drawbox=x=0:y=0:w=iw:h=ih:color=gray:t=fill:"
+                   f"enable='lt(t,{until})'", *H264, f[name])
+        ffmpeg("-i", src, "-i", others[0], "-filter_complex", "[0:v][1:v]hstack=inputs=2",
+               *H264, f["two_faces"])
+        ffmpeg("-i", src, "-i", src, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0",
+               *H264, f["long"])
+    folder = made_once("faceless", tmp_path_factory, make)
+    return {name: folder / f"{name}.mp4" for name in names}
 
 
 def test_locator_messages(faceless):
