@@ -61,8 +61,8 @@ def pytest_collection_modifyitems(config, items):
 MUTATION_TESTS = {
     "lipread.decoding": ("test_decoding.py", "test_onnx.py"),
     "lipread.beam": ("test_decoding.py", "test_onnx.py"),
-    "lipread.video": ("test_utils.py", "test_hostile_video.py", "test_mouth.py"),
-    "lipread.mouth": ("test_mouth.py", "test_utils.py"),
+    "lipread.video": ("test_video.py", "test_utils.py", "test_hostile_video.py", "test_mouth.py"),
+    "lipread.mouth": ("test_crop.py", "test_mouth.py", "test_utils.py"),
     "lipread.training.losses": ("test_batches.py",),
     "lipread.corpus.archives": ("test_archives.py", "test_hostile_archives.py",
                                 "test_download.py"),
@@ -92,6 +92,14 @@ def _fastest_first(items) -> None:
         return
     durations = json.loads(stats.read_text()).get("duration_by_test", {})
     items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
+
+
+def pytest_collection_finish(session):
+    """mutmut's fork server collects the tests once and forks each mutant's run from it:
+    TensorFlow imported there (3-4 s) is imported for every mutant. Importing is safe to
+    fork; running it is not (its thread pools start on the first op)."""
+    if session.config.option.collectonly and "mutmut" in sys.modules:
+        import tensorflow  # noqa: F401
 
 
 def _grid_problem(folder: Path) -> str | None:

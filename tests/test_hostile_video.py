@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import made_once
 from lipread import formats, grid, video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,24 +129,24 @@ def test_a_pipe_and_an_empty_file_fail_before_the_network_loads(tmp_path):
                      f"lipread predict: error: {empty}: the file is empty"]
 
 
-def test_an_8k_clip_is_refused_in_bounded_memory(tmp_path):
-    clip = tmp_path / "big.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=7680x4320:r=25:d=3", "-c:v", "libx264",
-           "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip)
+def test_an_8k_clip_is_refused_in_bounded_memory(tmp_path_factory):
+    clip = made_once("8k", tmp_path_factory, lambda folder: ffmpeg(
+        "-f", "lavfi", "-i", "color=c=gray:s=7680x4320:r=25:d=3", "-c:v", "libx264",
+        "-preset", "ultrafast", "-pix_fmt", "yuv420p", folder / "big.mp4")) / "big.mp4"
     proc, peak = peak_rss_mb(sys.executable, "-m", "lipread", "predict", clip)
     assert proc.returncode == 2
     assert "frames of 7680x4320 are larger than the 3840x2160 this reads" in proc.stderr
     assert peak < MAX_RSS_MB, f"peak RSS {peak:.0f} MB"
 
 
-def test_the_largest_frames_allowed_are_read_shrunk_in_bounded_memory(tmp_path, grid_dir,
-                                                                      test_names):
+def test_the_largest_frames_allowed_are_read_shrunk_in_bounded_memory(tmp_path_factory,
+                                                                      grid_dir, test_names):
     """A GRID clip blown up into a 3840x2160 frame: read (shrunk to 1920x1080 as decoded),
     the same sentence as the original, under the bound."""
     src = grid.video_path(grid_dir, test_names[0])
-    clip = tmp_path / "uhd.mp4"
-    ffmpeg("-i", src, "-vf", "scale=2700:2160,pad=3840:2160:600:0", "-c:v", "libx264",
-           "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip)
+    clip = made_once("uhd", tmp_path_factory, lambda folder: ffmpeg(
+        "-i", src, "-vf", "scale=2700:2160,pad=3840:2160:600:0", "-c:v", "libx264",
+        "-preset", "ultrafast", "-pix_fmt", "yuv420p", folder / "uhd.mp4")) / "uhd.mp4"
     shrunk = video.read_clip(clip)
     assert shrunk.frames.shape == (75, 1080, 1920)
     proc, peak = peak_rss_mb(sys.executable, "-m", "lipread", "predict", clip, "--decoder",
@@ -155,12 +156,12 @@ def test_the_largest_frames_allowed_are_read_shrunk_in_bounded_memory(tmp_path, 
     assert peak < MAX_RSS_MB, f"peak RSS {peak:.0f} MB"
 
 
-def test_a_high_frame_rate_keeps_one_frame_per_instant(tmp_path, grid_dir, test_names):
+def test_a_high_frame_rate_keeps_one_frame_per_instant(tmp_path_factory, grid_dir, test_names):
     """250 fps for 3 s would be 750 frames; what is kept is 75, the same as at 25 fps."""
     src = grid.video_path(grid_dir, test_names[0])
-    fast = tmp_path / "fast.mp4"
-    ffmpeg("-i", src, "-vf", "fps=250", "-c:v", "libx264", "-preset", "ultrafast",
-           "-pix_fmt", "yuv420p", fast)
+    fast = made_once("250fps", tmp_path_factory, lambda folder: ffmpeg(
+        "-i", src, "-vf", "fps=250", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", folder / "fast.mp4")) / "fast.mp4"
     read = video.read_clip(fast)
     assert read.frames.shape[0] == 75 and read.fps == 250
     original = video.read_clip(src).frames.astype(float)

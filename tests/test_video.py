@@ -1,0 +1,114 @@
+"""The video reader's own rules, in-process on made-up clips: what a reader is told about
+how a video was read (`notices`), and what `read_mouth` / `cut_mouth` refuse, word for word.
+Real clips are read in test_utils.py, test_hostile_video.py and test_mouth.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipread import mouth, video
+
+GRID_SECONDS = video.N_FRAMES / video.FPS  # 3.0
+
+
+def view(duration: float, start: float = 0.0, faces: int = 1, lost: int = 0,
+         frames: int = video.N_FRAMES) -> video.MouthClip:
+    clip = video.Clip(np.zeros((frames, 288, 360), np.uint8), 25.0, duration, start)
+    n = len(clip.frames)
+    track = mouth.MouthTrack(np.zeros((n, 68, 2), np.float32), np.zeros((n, 2, 3), np.float32),
+                             (0, 0, 10, 10), 0, faces, lost)
+    return video.MouthClip(np.zeros((n, 46, 140), np.uint8), clip, track)
+
+
+def test_a_grid_clip_gets_no_notice():
+    assert video.notices(view(GRID_SECONDS)) == []
+    # A file a little longer than 3 s (GRID clips end a frame late or early): still none.
+    assert video.notices(view(GRID_SECONDS + 0.5 / video.FPS)) == []
+    fixed = view(GRID_SECONDS)
+    fixed.track = None  # the fixed window has no track
+    assert video.notices(fixed) == []
+
+
+def test_a_longer_video_says_which_seconds_were_read():
+    assert video.notices(view(GRID_SECONDS + 0.6 / video.FPS)) == [
+        "the video is 3.0 s long; read 0-3 s (the network reads 3 s)"]
+    assert video.notices(view(7.25)) == [
+        "the video is 7.2 s long; read 0-3 s (the network reads 3 s)"]
+    # From a later start: said even when the rest is shorter than 3 s.
+    assert video.notices(view(4.5, start=2.0)) == [
+        "the video is 4.5 s long; read 2-4.5 s (the network reads 3 s)"]
+    assert video.notices(view(10.0, start=0.5)) == [
+        "the video is 10.0 s long; read 0.5-3.5 s (the network reads 3 s)"]
+
+
+def test_faces_and_lost_frames_are_said():
+    assert video.notices(view(GRID_SECONDS, faces=2)) == [
+        "2 faces found; the largest one is read"]
+    assert video.notices(view(GRID_SECONDS, lost=1, frames=60)) == [
+        "no face found on 1 of 60 frames; the nearest landmarks were used there"]
+    assert video.notices(view(8.0, faces=3, lost=15)) == [
+        "the video is 8.0 s long; read 0-3 s (the network reads 3 s)",
+        "3 faces found; the largest one is read",
+        "no face found on 15 of 75 frames; the nearest landmarks were used there"]
+
+
+def test_an_unknown_crop_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError) as err:
+        video.read_mouth(tmp_path / "any.mp4", crop="lips")
+    assert str(err.value) == "crop must be one of landmarks, fixed, not 'lips'"
+
+
+def test_a_short_clip_is_refused_saying_how_short():
+    clip = video.Clip(np.zeros((49, 288, 360), np.uint8), 25.0, 1.96, 0.5)
+    with pytest.raises(video.VideoError) as err:
+        video.cut_mouth(clip, "fixed", path="a.mp4")
+    assert str(err.value) == ("a.mp4: only 49 frames (at 25 fps) could be read from 0.5 s on; "
+                              "need at least 50 (2 s): truncated or too short")
+    # 50 frames are enough, padded to 75 by repeating the last.
+    clip.frames = np.arange(50, dtype=np.uint8)[:, None, None] * np.ones((1, 288, 360), np.uint8)
+    crops = video.cut_mouth(clip, "fixed").crops
+    assert crops.shape == (75, 46, 140) and (crops[49:] == 49).all() and crops[0].max() == 0
+
+
+def test_a_small_frame_is_refused_by_the_fixed_window():
+    for width, height, margin in ((219, 288, 0), (360, 235, 0), (221, 288, 2), (360, 237, 2)):
+        clip = video.Clip(np.zeros((75, height, width), np.uint8), 25.0, 3.0, 0.0)
+        with pytest.raises(video.VideoError) as err:
+            video.cut_mouth(clip, "fixed", margin, path="small.mp4")
+        need = (video.MOUTH_COLS[1] + margin, video.MOUTH_ROWS[1] + margin)
+        assert str(err.value) == (
+            f"small.mp4: frames are {width}x{height}; the fixed mouth window needs at least "
+            f"{need[0]}x{need[1]} (GRID framing is 360x288): use the landmark crop")
+    # Exactly the window's corner is enough.
+    clip = video.Clip(np.zeros((75, 238, 222), np.uint8), 25.0, 3.0, 0.0)
+    assert video.cut_mouth(clip, "fixed", 2).crops.shape == (75, 50, 144)
+
+
+def test_a_frame_larger_than_4k_is_refused_as_decoded():
+    """A stream can grow past the size its header gave (checked by _frame_size first)."""
+    for height, width in ((2161, 3840), (3840, 2161), (4000, 2100)):
+        with pytest.raises(video.VideoError) as err:
+            video._gray(np.zeros((height, width), np.uint8), "big.mkv")
+        assert str(err.value) == (f"big.mkv: a frame of {width}x{height} is larger than the "
+                                  "3840x2160 this reads: scale the video down")
+
+
+@pytest.mark.parametrize("shape, size", [((2160, 3840, 3), (1080, 1920)),  # 4K -> 1080p
+                                         ((3840, 2160), (1920, 1080)),  # portrait 4K
+                                         ((1440, 2560), (1080, 1920)),
+                                         ((1200, 1200), (1080, 1080)),  # limited by the short side
+                                         ((1080, 1920), (1080, 1920)),  # kept as it is
+                                         ((720, 1280), (720, 1280)),  # never enlarged
+                                         ((288, 360, 3), (288, 360))])
+def test_frames_are_grey_and_shrunk_to_fit_1080p_either_way_round(shape, size):
+    import cv2
+
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    frame[:, ::2] = 255  # and 1-pixel stripes: resampled otherwise than by area, they alias
+    gray = video._gray(frame, "a.mp4")
+    assert gray.shape == size and gray.dtype == np.uint8
+    want = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    if want.shape != size:  # shrunk by area
+        want = cv2.resize(want, size[::-1], interpolation=cv2.INTER_AREA)
+    assert np.array_equal(gray, want)
