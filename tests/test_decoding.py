@@ -119,6 +119,59 @@ def test_grammar_score_is_the_best_paths_log_probability():
     assert decoding.grammar_score(noisy) == pytest.approx(75 * np.log(0.5))
 
 
+def ctc_viterbi(logp: np.ndarray, ids: list[int]) -> float:
+    """The best CTC alignment's log-probability of `ids`, the textbook way (blanks
+    interleaved; a blank may be skipped between two different labels): an implementation
+    independent of GrammarGraph's."""
+    ext = [BLANK_ID]
+    for i in ids:
+        ext += [i, BLANK_ID]
+    T, S = len(logp), len(ext)
+    dp = np.full(S, -np.inf)
+    dp[:2] = logp[0, ext[:2]]
+    for t in range(1, T):
+        prev = dp.copy()
+        for s in range(S):
+            best = max(prev[s], prev[s - 1] if s else -np.inf)
+            if s > 1 and ext[s] != BLANK_ID and ext[s] != ext[s - 2]:
+                best = max(best, prev[s - 2])
+            dp[s] = best + logp[t, ext[s]]
+    return max(dp[-1], dp[-2])
+
+
+# Words sharing letters, a doubled letter, one-letter words, a digit-like single word.
+TINY_SLOTS = (("bin", "e", "see"), ("ee", "a", "set"), ("two", "t"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_grammar_finds_the_best_ctc_path_over_every_sentence(seed):
+    """On a small grammar, the graph's best sentence and score are the best over all of
+    its sentences, each scored by the textbook CTC Viterbi; so is the best without a word."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    T = 16
+    logits = rng.normal(size=(T, NUM_CLASSES)) * 3
+    for t, c in enumerate(text_to_ids("see ee two")[:T]):  # lean toward one sentence
+        logits[t, c] += rng.uniform(0, 4)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    logp = np.log(np.maximum(probs, 1e-12))
+    scores = {words: ctc_viterbi(logp, text_to_ids(" ".join(words)))
+              for words in itertools.product(*TINY_SLOTS)}
+    graph = decoding.GrammarGraph(TINY_SLOTS)
+    words, score, nodes = graph.best_path(probs)
+    best = max(scores, key=scores.get)
+    assert tuple(words) == best and score == pytest.approx(scores[best], abs=1e-9)
+    assert graph.best(probs) == (words, score) and graph.decode(probs) == words
+    # The frames' classes along the path collapse to the sentence.
+    assert decoding.collapse(graph.class_array[nodes]) == text_to_ids(" ".join(best))
+    # Banning the best sentence's first word: the best of the sentences without it.
+    banned = graph.word_nodes[(0, best[0])]
+    words, score, _ = graph.best_path(probs, banned=banned)
+    rest = max((w for w in scores if w[0] != best[0]), key=scores.get)
+    assert tuple(words) == rest and score == pytest.approx(scores[rest], abs=1e-9)
+
+
 def test_unknown_decoder():
     with pytest.raises(ValueError, match="unknown decoder"):
         decoding.decode(np.zeros((75, NUM_CLASSES)), "viterbi")
