@@ -64,8 +64,8 @@ MUTATION_TESTS = {
     "lipread.video": ("test_video.py", "test_utils.py", "test_hostile_video.py", "test_mouth.py"),
     "lipread.mouth": ("test_crop.py", "test_mouth.py", "test_utils.py"),
     "lipread.training.losses": ("test_batches.py",),
-    "lipread.corpus.archives": ("test_archives.py", "test_hostile_archives.py",
-                                "test_download.py"),
+    "lipread.corpus.archives": ("test_archives.py", "test_workspaces.py",
+                                "test_hostile_archives.py", "test_download.py"),
     "lipread.cli.flagtypes": ("test_bad_input.py",),
 }
 
