@@ -154,6 +154,7 @@ def test_to_crop_moves_points_as_the_warp_moves_pixels():
     track = shifted(170, 200, 2)
     track.transforms[1, :, :2] = [[0.8, 0.6], [-0.6, 0.8]]
     points = np.array([[[170.0, 200.0], [180.0, 190.0]]] * 2)
+    assert np.allclose(track.to_crop(points)[0], [[70, 23], [80, 13]])  # margin 0
     out = track.to_crop(points, margin=3)
     assert np.allclose(out[0], [[73, 26], [83, 16]])
     assert np.allclose(out[1], [apply(track.transforms[1], p) + 3 for p in points[1]])

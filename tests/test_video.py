@@ -37,6 +37,8 @@ def test_a_longer_video_says_which_seconds_were_read():
     # From a later start: said even when the rest is shorter than 3 s.
     assert video.notices(view(4.5, start=2.0)) == [
         "the video is 4.5 s long; read 2-4.5 s (the network reads 3 s)"]
+    assert video.notices(view(3.5, start=0.5)) == [  # a late start alone
+        "the video is 3.5 s long; read 0.5-3.5 s (the network reads 3 s)"]
     assert video.notices(view(10.0, start=0.5)) == [
         "the video is 10.0 s long; read 0.5-3.5 s (the network reads 3 s)"]
 
