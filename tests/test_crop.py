@@ -186,3 +186,42 @@ def test_locate_refuses_a_mouth_too_small_to_crop(monkeypatch):
         tracked(monkeypatch, mouth.MIN_MOUTH_PX - 0.1, 0)
     assert str(err.value) == ("the mouth is only 16 px wide; the crop needs at least 16 px: "
                               "film closer or at a higher resolution")
+
+
+@pytest.mark.parametrize("scale, pre", [(0.9, 1), (0.7, 1), (0.5, 1), (0.34, 1), (0.3, 2),
+                                        (0.2, 3)])
+def test_a_face_shrunk_over_1_5x_is_first_shrunk_by_area_by_a_whole_factor(scale, pre):
+    """The warp samples bilinearly, which aliases when shrinking by more than ~1.5x: the
+    frame is first shrunk by area by the whole factor that leaves under 1.5x to the warp
+    (none at 1/0.34 = 2.9x / 1.5 < 2; 2 at 3.3x; 3 at 5x)."""
+    import cv2
+
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (600, 900), dtype=np.uint8)
+    frame[:, ::3] = 255
+    track = shifted(450, 300, 1)
+    track.transforms[0, :, :2] *= scale
+    track.transforms[0, :, 2] = (mouth.MOUTH_CENTRE[0] - scale * 450,
+                                 mouth.MOUTH_CENTRE[1] - scale * 300)
+    m = track.transforms[0].astype(np.float64)
+    m[:, 2] += mouth.CROP_PAD
+    m[:, :2] *= pre
+    small = cv2.resize(frame, (900 // pre, 600 // pre), interpolation=cv2.INTER_AREA)
+    pad = mouth.CROP_PAD
+    want = cv2.warpAffine(small, m, (mouth.CROP_W + 2 * pad, mouth.CROP_H + 2 * pad),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(mouth.crop(frame[None], track)[0],
+                          want[pad:pad + mouth.CROP_H, pad:pad + mouth.CROP_W])
+
+
+def test_a_frame_smaller_than_the_crop_is_enlarged_into_it():
+    """A phone's low-resolution stream: the mouth ~16 px wide in a 64x48 frame."""
+    frame = frame_with_texture(48, 64)
+    track = shifted(32, 30, 1)
+    track.transforms[0, :, :2] *= 2.5
+    track.transforms[0, :, 2] = (mouth.MOUTH_CENTRE[0] - 2.5 * 32, mouth.MOUTH_CENTRE[1] - 2.5 * 30)
+    for margin in (0, 4):
+        crop = mouth.crop(frame[None], track, margin)[0]
+        assert crop.shape == (mouth.CROP_H + 2 * margin, mouth.CROP_W + 2 * margin)
+    # The middle pixel is the frame's at the mouth's centre.
+    assert abs(int(crop[4 + 23, 4 + 70]) - int(frame[30, 32])) <= 1
