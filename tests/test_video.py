@@ -66,6 +66,8 @@ def test_a_short_clip_is_refused_saying_how_short():
         video.cut_mouth(clip, "fixed", path="a.mp4")
     assert str(err.value) == ("a.mp4: only 49 frames (at 25 fps) could be read from 0.5 s on; "
                               "need at least 50 (2 s): truncated or too short")
+    with pytest.raises(video.VideoError, match=r"^video: only 49 frames"):  # no file: "video"
+        video.cut_mouth(clip)
     # 50 frames are enough, padded to 75 by repeating the last.
     clip.frames = np.arange(50, dtype=np.uint8)[:, None, None] * np.ones((1, 288, 360), np.uint8)
     crops = video.cut_mouth(clip, "fixed").crops
