@@ -62,6 +62,10 @@ def test_running_median_and_mean_are_centred_with_the_edges_repeated():
         assert np.allclose(mouth._running_mean(x, window), running(x, window, np.mean))
     for smooth in (mouth._running_median, mouth._running_mean):
         assert np.array_equal(smooth(x[:1], 9), x[:1]) and np.array_equal(smooth(x, 1), x)
+    # Two frames: each end's value repeated into the window.
+    two = np.array([0.0, 9.0])
+    assert np.allclose(mouth._running_mean(two, 9), [4.0, 5.0])  # (5*0 + 4*9) / 9, ...
+    assert np.array_equal(mouth._running_median(two, 9), two)
     # A lone outlier is gone after the median; a step becomes a ramp after the mean.
     spike = np.zeros(T)
     spike[30] = 100.0
@@ -160,20 +164,21 @@ def test_to_crop_moves_points_as_the_warp_moves_pixels():
     assert np.allclose(out[1], [apply(track.transforms[1], p) + 3 for p in points[1]])
 
 
-def tracked(monkeypatch, width: float, lost: int):
+def tracked(monkeypatch, width: float, lost: int, n: int = T):
     """locate's decision on a face tracked by made-up landmarks."""
-    points = np.repeat(face(width=width)[None], T, 0)
-    gone = np.zeros(T, bool)
+    points = np.repeat(face(width=width)[None], n, 0)
+    gone = np.zeros(n, bool)
     gone[:lost] = True
     monkeypatch.setattr(mouth, "track_landmarks",
                         lambda frames: (points, gone, (1, 2, 3, 4), 5, 2))
-    return mouth.locate(np.zeros((T, 8, 8), np.uint8))
+    return mouth.locate(np.zeros((n, 8, 8), np.uint8))
 
 
 def test_locate_refuses_a_face_lost_for_over_half_the_clip(monkeypatch):
     track = tracked(monkeypatch, 50.0, 37)  # 37 of 75 lost: read
     assert (track.lost, track.faces, track.box_frame, track.face_box) == (37, 2, 5, (1, 2, 3, 4))
     assert np.array_equal(track.transforms, mouth.similarity_transforms(track.landmarks))
+    assert tracked(monkeypatch, 50.0, 37, n=74).lost == 37  # exactly half: still read
     with pytest.raises(mouth.FaceError) as err:
         tracked(monkeypatch, 50.0, 38)
     assert str(err.value) == ("the face was found on only 37 of 75 frames: the video must "

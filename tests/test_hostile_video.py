@@ -133,6 +133,11 @@ def test_an_8k_clip_is_refused_in_bounded_memory(tmp_path_factory):
     clip = made_once("8k", tmp_path_factory, lambda folder: ffmpeg(
         "-f", "lavfi", "-i", "color=c=gray:s=7680x4320:r=25:d=3", "-c:v", "libx264",
         "-preset", "ultrafast", "-pix_fmt", "yuv420p", folder / "big.mp4")) / "big.mp4"
+    with pytest.raises(video.VideoError) as err:  # from the header, before a frame is kept
+        video.read_clip(clip)
+    assert str(err.value) == (f"{clip}: frames of 7680x4320 are larger than the 3840x2160 "
+                              "this reads (decoding them would take gigabytes): scale the "
+                              "video down, e.g. to 1280 pixels wide")
     proc, peak = peak_rss_mb(sys.executable, "-m", "lipread", "predict", clip)
     assert proc.returncode == 2
     assert "frames of 7680x4320 are larger than the 3840x2160 this reads" in proc.stderr

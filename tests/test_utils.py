@@ -116,6 +116,9 @@ def test_landmark_crop_is_the_default_input(grid_dir, test_names):
     x = video.load_video(path)
     _check_input(x)
     np.testing.assert_allclose(x, video.normalize(view.crops), atol=1e-6)
+    # Widened by a margin (training's jitter): the same crop inside, the same pixels.
+    wide = video.read_mouth(path, margin=2).crops
+    assert wide.shape == (75, 50, 144) and np.array_equal(wide[:, 2:-2, 2:-2], view.crops)
 
 
 def _mean_abs_diff(a, b) -> float:
