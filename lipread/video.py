@@ -114,7 +114,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
             raise VideoError(f"{path}: not a video OpenCV can decode "
                              "(corrupt, or not a video at all)")
         _frame_size(cap, path)
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        fps = cap.get(cv2.CAP_PROP_FPS)  # 0.0 when the file does not say
         fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
         duration = count / fps if count > 0 else 0.0

@@ -116,3 +116,37 @@ def test_frames_are_grey_and_shrunk_to_fit_1080p_either_way_round(shape, size):
     if want.shape != size:  # shrunk by area
         want = cv2.resize(want, size[::-1], interpolation=cv2.INTER_AREA)
     assert np.array_equal(gray, want)
+
+
+def made(tmp_path, name: str, *args) -> str:
+    """A clip written by imageio-ffmpeg's ffmpeg from `args` (an argument list)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = tmp_path / name
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+                    *args, str(out)], check=True, timeout=60)
+    return out
+
+
+def test_a_file_with_a_video_header_that_opencv_cannot_open(tmp_path):
+    path = tmp_path / "fake.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+                     + np.random.default_rng(0).bytes(5000))
+    with pytest.raises(video.VideoError) as err:
+        video.read_clip(path)
+    assert str(err.value) == f"{path}: not a video OpenCV can decode (corrupt, or not a video at all)"
+
+
+def test_a_frame_rate_is_believed_from_1_to_1000_a_second(tmp_path):
+    """A 1.5 fps slideshow is read over its first 3 s like any clip; a rate under 1 is
+    taken for a broken header and read as 25 fps (3 s: its frames at 0 and 2 s)."""
+    slow = made(tmp_path, "slow.mp4", "-f", "lavfi", "-i", "testsrc=s=320x240:r=1.5:d=6",
+                "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    clip = video.read_clip(slow)
+    assert (clip.fps, len(clip.frames), clip.duration) == (1.5, 75, 6.0)
+    slower = made(tmp_path, "slower.mp4", "-f", "lavfi", "-i", "testsrc=s=320x240:r=0.5:d=6",
+                  "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    clip = video.read_clip(slower)
+    assert (clip.fps, len(clip.frames), clip.duration) == (25.0, 51, 2.04)
