@@ -116,7 +116,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
         _frame_size(cap, path)
         fps = cap.get(cv2.CAP_PROP_FPS)  # 0.0 when the file does not say
         fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
-        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)  # 0 or -1 when the file does not say
         duration = count / fps if count > 0 else 0.0
         if start > 0:
             cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)

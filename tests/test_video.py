@@ -150,3 +150,11 @@ def test_a_frame_rate_is_believed_from_1_to_1000_a_second(tmp_path):
                   "-c:v", "libx264", "-pix_fmt", "yuv420p")
     clip = video.read_clip(slower)
     assert (clip.fps, len(clip.frames), clip.duration) == (25.0, 51, 2.04)
+
+
+@pytest.mark.parametrize("rate, believed", [(1, 1.0), (1000, 1000.0), (1001, 25.0)])
+def test_the_believed_frame_rates_end_at_1_and_1000(tmp_path, rate, believed):
+    clip = video.read_clip(made(tmp_path, f"r{rate}.mp4", "-f", "lavfi", "-i",
+                                f"testsrc=s=64x48:r={rate}:d=3.5", "-c:v", "libx264",
+                                "-pix_fmt", "yuv420p"))
+    assert clip.fps == believed and len(clip.frames) == 75
