@@ -1,12 +1,16 @@
 """`make mutate`'s summary: mutmut's results per module, and every mutant that survived.
 
-A survivor listed in tests/mutation-equivalent.txt (its name, then why it changes nothing a
-test could see) is reported as equivalent; any other survivor is a test missing, printed
-with its diff (`mutmut show NAME`), and the report exits 1. Run from the project root after
-`mutmut run`.
+A survivor listed in tests/mutation-equivalent.txt (its name and the fingerprint of its
+diff, `name@1a2b3c4d`, then why it changes nothing a test could see) is reported as
+equivalent; any other survivor is a test missing, printed with its diff (`mutmut show
+NAME`), and the report exits 1. mutmut numbers a function's mutants in order, so after the
+function changes a listed name may be another mutant: its fingerprint then differs and it
+is reported as missing too. `--pin` writes the fingerprints of listed names that have none
+(after checking each by hand). Run from the project root after `mutmut run`.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -26,15 +30,41 @@ def results() -> dict[str, str]:
     return {m[1]: m[2] for m in map(LINE.match, out.splitlines()) if m}
 
 
-def equivalents() -> dict[str, str]:
-    """{mutant name: why it is equivalent} from EQUIVALENT ("name  reason" lines, # comments)."""
+def equivalents() -> dict[str, tuple[str, str]]:
+    """{mutant name: (fingerprint or "", why it is equivalent)} from EQUIVALENT
+    ("name@fingerprint reason" lines, # comments)."""
     out = {}
     for line in EQUIVALENT.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+        line = "" if line.startswith("#") else line.strip()
         if line:
-            name, _, why = line.partition(" ")
-            out[name] = why.strip()
+            key, _, why = line.partition(" ")
+            name, _, pin = key.partition("@")
+            out[name] = (pin, why.strip())
     return out
+
+
+def diff(name: str) -> str:
+    return subprocess.run([str(MUTMUT), "show", name], cwd=ROOT, capture_output=True,
+                          text=True).stdout
+
+
+def fingerprint(shown: str) -> str:
+    """8 hex digits of the mutant's changed lines (not its name or line numbers)."""
+    changed = [line for line in shown.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return hashlib.sha1("\n".join(changed).encode()).hexdigest()[:8]
+
+
+def pin() -> int:
+    """Add the fingerprint of each listed mutant that has none."""
+    lines = EQUIVALENT.read_text().splitlines()
+    for i, line in enumerate(lines):
+        key, sep, why = line.partition(" ")
+        if line.startswith("#") or not key or "@" in key:
+            continue
+        lines[i] = f"{key}@{fingerprint(diff(key))}{sep}{why}"
+    EQUIVALENT.write_text("\n".join(lines) + "\n")
+    return 0
 
 
 def module_of(mutant: str) -> str:
@@ -51,7 +81,8 @@ def main() -> int:
     by_module: dict[str, Counter] = defaultdict(Counter)
     missing = []
     for name, status in sorted(found.items()):
-        if status == "survived" and name in known:
+        if status == "survived" and name in known and \
+                known[name][0] == fingerprint(diff(name)):
             status = "equivalent"
         elif status == "survived":
             missing.append(name)
@@ -70,11 +101,11 @@ def main() -> int:
         print(f"\n{len(stale)} names in {EQUIVALENT.name} are no longer mutants (the code "
               f"changed): {', '.join(stale)}")
     for name in missing:
-        diff = subprocess.run([str(MUTMUT), "show", name], cwd=ROOT, capture_output=True,
-                              text=True).stdout
-        print(f"\nsurvived, no test tells it apart: {name}\n{diff.strip()}")
+        said = ("listed as equivalent, but no longer the mutant listed (its fingerprint "
+                "differs): check it again" if name in known else "no test tells it apart")
+        print(f"\nsurvived, {said}: {name}\n{diff(name).strip()}")
     return 1 if missing else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(pin() if sys.argv[1:] == ["--pin"] else main())

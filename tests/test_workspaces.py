@@ -91,3 +91,16 @@ def test_sweep_takes_the_prefix_literally(tmp_path):
     assert [p.name for p in archives.sweep(tmp_path, "*")] == ["*y"]
     assert [p.name for p in archives.sweep(tmp_path, "?")] == ["?q"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ax", "zy"]
+
+
+def test_sweep_goes_on_past_folders_it_leaves(tmp_path):
+    """In name order: a folder in use and one whose lock cannot be opened are passed over,
+    and the stale folders after them are still removed."""
+    for name in (".w.a-busy", ".w.b-odd", ".w.c-stale", ".w.d-stale"):
+        (tmp_path / name).mkdir()
+    (tmp_path / ".w.b-odd" / archives.LOCK).mkdir()  # a folder where the lock file would be
+    with open(tmp_path / ".w.a-busy" / archives.LOCK, "w") as held:
+        assert archives._flock(held)
+        removed = archives.sweep(tmp_path, ".w.")
+    assert [p.name for p in removed] == [".w.c-stale", ".w.d-stale"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".w.a-busy", ".w.b-odd"]

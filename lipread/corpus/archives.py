@@ -107,7 +107,7 @@ def sweep(parent: Path, prefix: str) -> list[Path]:
     """Remove the `<prefix>*` folders in `parent` whose run is gone (their lock is free);
     a folder whose lock another run holds is left alone. Returns what was removed."""
     removed = []
-    for folder in Path(parent).glob(f"{glob_escape(prefix)}*"):
+    for folder in sorted(Path(parent).glob(f"{glob_escape(prefix)}*")):
         if not folder.is_dir() or folder.is_symlink():
             continue
         try:
@@ -115,9 +115,10 @@ def sweep(parent: Path, prefix: str) -> list[Path]:
                 if not _flock(lock):
                     continue
                 shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-        except OSError:
+        except OSError:  # no lock could be opened there: left alone
             continue
+        if not folder.exists():
+            removed.append(folder)
     return removed
 
 
