@@ -166,6 +166,11 @@ def test_grammar_finds_the_best_ctc_path_over_every_sentence(seed):
     # The frames' classes along the path collapse to the sentence.
     assert decoding.collapse(graph.class_array[nodes]) == text_to_ids(" ".join(best))
     # Banning the best sentence's first word: the best of the sentences without it.
+    # Probabilities as the network gives them (float32) are summed in float64 all the same.
+    single = probs.astype(np.float32)
+    exact = max(ctc_viterbi(np.log(np.maximum(single.astype(np.float64), 1e-12)),
+                            text_to_ids(" ".join(w))) for w in scores)
+    assert graph.best(single)[1] == pytest.approx(exact, abs=1e-9)
     banned = graph.word_nodes[(0, best[0])]
     words, score, _ = graph.best_path(probs, banned=banned)
     rest = max((w for w in scores if w[0] != best[0]), key=scores.get)
@@ -196,6 +201,15 @@ def test_beam_reads_a_sentence_that_starts_with_a():
         probs[t, c] = 0.9
     probs /= probs.sum(axis=1, keepdims=True)
     assert decoding.beam_ids(probs) == [a, a, b] == decoding.greedy_ids(probs)
+
+
+def test_beam_holds_a_label_0_like_any_label():
+    """Class 0 (the vocabulary's '') held over three frames: one prefix, [0], carrying
+    its label's mass from frame to frame as any label's prefix does."""
+    for held in (0, 5):
+        probs = np.full((3, NUM_CLASSES), 0.1 / (NUM_CLASSES - 1))
+        probs[:, held] = 0.9
+        assert decoding.beam_ids(probs) == [held] == decoding.greedy_ids(probs)
 
 
 def test_beam_needs_the_blank_last():
