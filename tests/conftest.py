@@ -51,6 +51,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(GRID_MARKER)
     mutant = _kept_under_mutation() and os.environ["MUTANT_UNDER_TEST"]
     if mutant:
+        _not_a_listed_equivalent(mutant)
         _only_the_modules_tests(config, items, mutant)
         _fastest_first(items)
 
@@ -68,6 +69,17 @@ MUTATION_TESTS = {
                                 "test_hostile_archives.py", "test_download.py"),
     "lipread.cli.flagtypes": ("test_bad_input.py",),
 }
+
+
+def _not_a_listed_equivalent(mutant: str) -> None:
+    """A mutant that tests/mutation-equivalent.txt lists as equivalent, pinned by the
+    fingerprint of its code, survived every test when it was listed: it is not run again
+    (a survivor, reported as equivalent) unless MUTATE_EQUIVALENTS=1. A mutant whose code
+    changed no longer matches its pin and runs."""
+    from mutation_report import pinned_equivalent
+
+    if os.environ.get("MUTATE_EQUIVALENTS") != "1" and pinned_equivalent(mutant, ROOT):
+        pytest.exit(f"{mutant}: listed as equivalent", returncode=0)
 
 
 def _only_the_modules_tests(config, items, mutant: str) -> None:

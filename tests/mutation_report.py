@@ -48,11 +48,27 @@ def diff(name: str) -> str:
                           text=True).stdout
 
 
-def fingerprint(shown: str) -> str:
-    """8 hex digits of the mutant's changed lines (not its name or line numbers)."""
-    changed = [line for line in shown.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return hashlib.sha1("\n".join(changed).encode()).hexdigest()[:8]
+def fingerprint(name: str, root: Path = ROOT / "mutants") -> str:
+    """8 hex digits of the mutant's own function in mutmut's mutated copy of its module:
+    its name and its one change (mutmut numbers a function's mutants in order, so after the
+    function changes a name may be another change)."""
+    import ast
+
+    module, _, function = name.rpartition(".")
+    path = root.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return ""
+    source = path.read_text()
+    for node in ast.walk(ast.parse(source)):  # a method's mutants sit in its class
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            return hashlib.sha1(ast.get_source_segment(source, node).encode()).hexdigest()[:8]
+    return ""
+
+
+def pinned_equivalent(name: str, root: Path = ROOT / "mutants") -> bool:
+    """Whether `name` is listed in EQUIVALENT with the fingerprint it has now."""
+    pin = equivalents().get(name, ("", ""))[0]
+    return bool(pin) and pin == fingerprint(name, root)
 
 
 def pin() -> int:
@@ -62,7 +78,7 @@ def pin() -> int:
         key, sep, why = line.partition(" ")
         if line.startswith("#") or not key or "@" in key:
             continue
-        lines[i] = f"{key}@{fingerprint(diff(key))}{sep}{why}"
+        lines[i] = f"{key}@{fingerprint(key)}{sep}{why}"
     EQUIVALENT.write_text("\n".join(lines) + "\n")
     return 0
 
@@ -81,8 +97,7 @@ def main() -> int:
     by_module: dict[str, Counter] = defaultdict(Counter)
     missing = []
     for name, status in sorted(found.items()):
-        if status == "survived" and name in known and \
-                known[name][0] == fingerprint(diff(name)):
+        if status == "survived" and pinned_equivalent(name):
             status = "equivalent"
         elif status == "survived":
             missing.append(name)
