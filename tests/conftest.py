@@ -264,8 +264,10 @@ MUTATION_PROBS = ROOT / "mutmut-shipped-probs.npz"
 
 
 def _kept_under_mutation() -> Path | None:
+    """MUTATION_PROBS while a mutant runs (mutmut names its other passes "stats", "fail",
+    "list_all_tests", ...)."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    return None if mutant in ("", "stats", "fail") else MUTATION_PROBS
+    return MUTATION_PROBS if "__mutmut_" in mutant else None
 
 
 def made_once(name: str, tmp_path_factory, make) -> Path:
