@@ -101,6 +101,8 @@ def main() -> int:
             status = "equivalent"
         elif status == "survived":
             missing.append(name)
+        if status == "segfault":  # the tests' process killed (e.g. out of memory): caught
+            status = "timeout"
         by_module[module_of(name)][status] += 1
     print(f"{'module':26} {'mutants':>7} {'killed':>6} {'timeout':>7} {'equiv.':>6} "
           f"{'survived':>8} {'no test':>7} {'not run':>7} {'kill rate':>9}")
