@@ -145,9 +145,9 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
     finally:
         cap.release()
     if last is None:
-        if start > 0 and duration and start >= duration:
-            raise VideoError(f"{path}: the video is {duration:.1f} s long; nothing from "
-                             f"{start:g} s on")
+        if start > 0 and (not duration or start >= duration):  # (0: the file does not say)
+            length = f"the video is {duration:.1f} s long; " if duration else ""
+            raise VideoError(f"{path}: {length}nothing from {start:g} s on")
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     n = int(np.count_nonzero(wanted <= last + 0.5 / fps + 1e-6))
     return Clip(np.stack(kept[:n]), fps, max(duration, last + 1.0 / fps), start)

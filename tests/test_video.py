@@ -103,6 +103,7 @@ def test_a_frame_larger_than_4k_is_refused_as_decoded():
                                          ((1200, 1200), (1080, 1080)),  # limited by the short side
                                          ((1080, 1920), (1080, 1920)),  # kept as it is
                                          ((720, 1280), (720, 1280)),  # never enlarged
+                                         ((1000, 3840), (500, 1920)),  # by the long side
                                          ((288, 360, 3), (288, 360))])
 def test_frames_are_grey_and_shrunk_to_fit_1080p_either_way_round(shape, size):
     import cv2
@@ -158,3 +159,25 @@ def test_the_believed_frame_rates_end_at_1_and_1000(tmp_path, rate, believed):
                                 f"testsrc=s=64x48:r={rate}:d=3.5", "-c:v", "libx264",
                                 "-pix_fmt", "yuv420p"))
     assert clip.fps == believed and len(clip.frames) == 75
+
+
+def test_a_start_past_the_end_says_how_long_the_video_is_when_known(tmp_path):
+    one = made(tmp_path, "one.mp4", "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=0.04",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p")  # a single frame: 0.04 s
+    with pytest.raises(video.VideoError) as err:
+        video.read_clip(one, start=1.0)
+    assert str(err.value) == f"{one}: the video is 0.0 s long; nothing from 1 s on"
+    # Written to a pipe, a WebM says neither its length nor its frame count.
+    import subprocess
+
+    import imageio_ffmpeg
+
+    piped = tmp_path / "piped.webm"
+    piped.write_bytes(subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc=s=64x48:r=25:d=0.6", "-c:v", "libvpx", "-f", "webm", "pipe:"],
+        capture_output=True, check=True, timeout=60).stdout)
+    assert video.read_clip(piped).duration == pytest.approx(0.6)
+    with pytest.raises(video.VideoError) as err:
+        video.read_clip(piped, start=2.0)
+    assert str(err.value) == f"{piped}: nothing from 2 s on"
