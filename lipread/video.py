@@ -52,7 +52,8 @@ class Clip:
     """A video's first seconds, resampled to 25 fps: what the network reads."""
     frames: np.ndarray  # (T, H, W) uint8 grayscale, T <= 75
     fps: float  # the file's own frame rate
-    duration: float  # the whole video's length in seconds (0 when the file doesn't say)
+    duration: float  # the whole video's length in seconds (0: the file doesn't say, and it
+    # goes on past what was read)
     start: float  # where the frames begin, in seconds
 
 
@@ -124,7 +125,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
         # Each 25 fps instant's nearest frame so far (an earlier frame wins a tie): a frame
         # can only be nearest to instants after the frame before it.
         kept, best = [None] * len(wanted), np.full(len(wanted), np.inf)
-        last = None
+        last, goes_on = None, False
         end = start + seconds + 1.0 / fps
         while True:
             ok, frame = cap.read()
@@ -134,6 +135,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
             if last is not None and not stamp > last:  # no usable timestamps: count frames
                 stamp = last + 1.0 / fps
             if stamp > end:
+                goes_on = True
                 break
             if stamp >= start - 1.0 / fps:
                 gray = _gray(frame, path)
@@ -150,7 +152,10 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
             raise VideoError(f"{path}: {length}nothing from {start:g} s on")
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     n = int(np.count_nonzero(wanted <= last + 0.5 / fps + 1e-6))
-    return Clip(np.stack(kept[:n]), fps, max(duration, last + 1.0 / fps), start)
+    if duration or not goes_on:  # (unsaid and going on: 0) a header's length may be short
+        duration = max(duration, last + 1.0 / fps)
+    return Clip(np.stack(kept[:n]), fps, duration, start)
+
 
 @dataclass
 class MouthClip:
@@ -212,7 +217,10 @@ def notices(view: MouthClip) -> list[str]:
     """What a reader should know about how a video was read: nothing, for a GRID clip."""
     said, clip, track = [], view.clip, view.track
     end = clip.start + N_FRAMES / FPS
-    if clip.duration > end + 0.5 / FPS or clip.start > 0:
+    if not clip.duration:
+        said.append(f"the video goes on past {end:g} s; read {clip.start:g}-{end:g} s "
+                    f"(the network reads {N_FRAMES / FPS:g} s)")
+    elif clip.duration > end + 0.5 / FPS or clip.start > 0:
         said.append(f"the video is {clip.duration:.1f} s long; read {clip.start:g}-"
                     f"{min(end, clip.duration):g} s (the network reads {N_FRAMES / FPS:g} s)")
     if track is not None and track.faces > 1:

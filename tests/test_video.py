@@ -41,6 +41,11 @@ def test_a_longer_video_says_which_seconds_were_read():
         "the video is 3.5 s long; read 0.5-3.5 s (the network reads 3 s)"]
     assert video.notices(view(10.0, start=0.5)) == [
         "the video is 10.0 s long; read 0.5-3.5 s (the network reads 3 s)"]
+    # A file that does not say its length (duration 0) and goes on past what was read.
+    assert video.notices(view(0.0)) == [
+        "the video goes on past 3 s; read 0-3 s (the network reads 3 s)"]
+    assert video.notices(view(0.0, start=1.5)) == [
+        "the video goes on past 4.5 s; read 1.5-4.5 s (the network reads 3 s)"]
 
 
 def test_faces_and_lost_frames_are_said():
@@ -181,3 +186,107 @@ def test_a_start_past_the_end_says_how_long_the_video_is_when_known(tmp_path):
     with pytest.raises(video.VideoError) as err:
         video.read_clip(piped, start=2.0)
     assert str(err.value) == f"{piped}: nothing from 2 s on"
+
+
+BAND_LEVELS = 16  # a frame's number k in three bands of grey, base 16, 12 levels apart
+
+
+def numbered_frames(n: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """n grey frames, frame k showing k in three horizontal bands (top: k // 256)."""
+    k = np.arange(n)
+    frames = np.empty((n, height, width), np.uint8)
+    third = height // 3
+    for band, digit in enumerate((k // 256, (k // 16) % 16, k % 16)):
+        frames[:, band * third:(band + 1) * third] = (20 + 12 * digit)[:, None, None]
+    return frames
+
+
+def frame_numbers(frames: np.ndarray) -> list[int]:
+    """The numbers numbered_frames wrote, read back from each band's middle."""
+    third = frames.shape[1] // 3
+    digits = [np.round((frames[:, b * third + 4:(b + 1) * third - 4].mean(axis=(1, 2)) - 20)
+                       / 12).astype(int) for b in range(3)]
+    return (digits[0] * 256 + digits[1] * 16 + digits[2]).tolist()
+
+
+def encoded(tmp_path, name: str, frames: np.ndarray, fps: int, *codec) -> str:
+    """`frames` written at `fps` by ffmpeg with the `codec` arguments."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = tmp_path / name
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+                    "-f", "rawvideo", "-pix_fmt", "gray", "-s", "64x48", "-r", str(fps),
+                    "-i", "-", *codec, str(out)], input=frames.tobytes(), check=True,
+                   timeout=60)
+    return out
+
+
+def test_the_numbered_frames_read_back():
+    assert frame_numbers(numbered_frames(1200)) == list(range(1200))
+
+
+@pytest.mark.parametrize("start", [0.96, 40.0])
+def test_a_later_start_seeks_to_the_frame_shown_then(tmp_path, start, monkeypatch):
+    """From 0.96 s or 40 s into a 45 s file, the 75 frames read are the ones numbered
+    24 or 1000 on, and only they are decoded (a seek, not 1000 frames decoded and dropped;
+    a seek a frame late would lose the first one)."""
+    import cv2
+
+    lossless = ("-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p")
+    long = encoded(tmp_path, "long.mp4", numbered_frames(1125), 25, *lossless)
+    reads, opened = [], cv2.VideoCapture
+
+    class Counted:  # OpenCV's capture, its reads counted
+        def __init__(self, *args):
+            self.cap = opened(*args)
+
+        def read(self):
+            reads.append(1)
+            return self.cap.read()
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", Counted)
+    clip = video.read_clip(long, start=start)
+    first = round(start * video.FPS)
+    assert frame_numbers(clip.frames) == list(range(first, first + video.N_FRAMES))
+    assert (clip.start, clip.duration) == (start, 45.0)
+    # The 75, the two after them that end it, and one before (a seek may land a frame early).
+    assert len(reads) <= video.N_FRAMES + 3
+
+
+def test_a_stream_without_timestamps_is_read_frame_by_frame(tmp_path):
+    """A raw MPEG-1 stream of two frames: OpenCV stamps both 0 s, so its frames are
+    counted at its rate instead (0 and 0.04 s), and its length is theirs."""
+    grey = np.repeat(np.array([40, 160], np.uint8), 48 * 64).reshape(2, 48, 64)
+    raw = encoded(tmp_path, "raw.m1v", grey, 25, "-c:v", "mpeg1video", "-q:v", "2",
+                  "-f", "mpeg1video")
+    clip = video.read_clip(raw)
+    assert (len(clip.frames), clip.fps, clip.duration) == (2, 25.0, 0.08)
+    assert np.abs(clip.frames.mean(axis=(1, 2)) - [40, 160]).max() < 3
+
+
+def piped_webm(tmp_path, frames: int) -> str:
+    """A WebM written to a pipe: it says neither its length nor its frame count."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    piped = tmp_path / f"piped{frames}.webm"
+    piped.write_bytes(subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi",
+         "-i", f"testsrc=s=64x48:r=25:d={frames / 25}", "-c:v", "libvpx", "-f", "webm",
+         "pipe:"], capture_output=True, check=True, timeout=60).stdout)
+    return piped
+
+
+def test_a_length_the_file_does_not_say_is_known_only_when_it_ends_within_the_read(tmp_path):
+    """Read for 3 s, decoding stops at the first frame after 3.04 s: a 77-frame WebM ends
+    there (3.08 s long), a 78-frame one goes on past it (length unknown: 0)."""
+    ends, goes_on = video.read_clip(piped_webm(tmp_path, 77)), video.read_clip(
+        piped_webm(tmp_path, 78))
+    assert (len(ends.frames), ends.duration) == (75, pytest.approx(3.08))
+    assert (len(goes_on.frames), goes_on.duration) == (75, 0.0)
