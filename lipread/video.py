@@ -139,7 +139,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
                 break
             if stamp >= start - 1.0 / fps:
                 gray = _gray(frame, path)
-                distance = np.abs(wanted - stamp)
+                distance = np.round(np.abs(wanted - stamp), 6)  # in µs: a tie is a tie
                 for k in np.flatnonzero((wanted > (-np.inf if last is None else last))
                                         & (distance < best)):
                     kept[k], best[k] = gray, distance[k]

@@ -290,3 +290,51 @@ def test_a_length_the_file_does_not_say_is_known_only_when_it_ends_within_the_re
         piped_webm(tmp_path, 78))
     assert (len(ends.frames), ends.duration) == (75, pytest.approx(3.08))
     assert (len(goes_on.frames), goes_on.duration) == (75, 0.0)
+
+
+def test_an_instant_midway_between_two_frames_takes_the_earlier_one(tmp_path):
+    """At 12.5 fps every odd 25 fps instant falls midway between two frames: the earlier,
+    the one still shown then, is read (frames i // 2), however the seconds round."""
+    lossless = ("-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p")
+    clip = video.read_clip(encoded(tmp_path, "half.mp4", numbered_frames(40), 12.5, *lossless))
+    assert frame_numbers(clip.frames) == [i // 2 for i in range(video.N_FRAMES)]
+
+
+def test_a_stream_that_grows_past_its_header_is_read_at_the_headers_size(tmp_path):
+    """An MPEG-2 stream of 64x48 frames, then 4000x2256 ones (over 4K's pixels): OpenCV
+    scales every frame to the size the header gave, so memory stays what it said."""
+    small = made(tmp_path, "small.m2v", "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=0.2",
+                 "-c:v", "mpeg2video", "-f", "mpeg2video")
+    big = made(tmp_path, "big.m2v", "-f", "lavfi", "-i", "color=c=gray:s=4000x2256:r=25:d=0.08",
+               "-c:v", "mpeg2video", "-f", "mpeg2video")
+    grows = tmp_path / "grows.m2v"
+    grows.write_bytes(small.read_bytes() + big.read_bytes())
+    clip = video.read_clip(grows)
+    assert clip.frames.shape[1:] == (48, 64) and len(clip.frames) >= 5
+
+
+def test_a_file_that_opens_but_gives_no_frame_says_so(tmp_path):
+    """Cut just after its header: a WebM that does not say its length (read from 0), an MP4
+    whose header says 3 s (read from 1 s): no frame, not "nothing from ... on"."""
+    webm = piped_webm(tmp_path, 75).read_bytes()
+    header = tmp_path / "header.webm"
+    header.write_bytes(webm[:webm.index(bytes.fromhex("1f43b675")) + 30])  # a cluster begun
+    mp4 = made(tmp_path, "whole.mp4", "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=3",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(mp4[:mp4.index(b"mdat") + 54])
+    for path, start in ((header, 0.0), (cut, 1.0)):
+        with pytest.raises(video.VideoError) as err:
+            video.read_clip(path, start=start)
+        assert str(err.value) == f"{path}: no frame could be decoded (corrupt or not a video)"
+
+
+def test_a_start_at_the_very_end_or_before_0_is_refused(tmp_path):
+    one = made(tmp_path, "one.mp4", "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=0.04",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    with pytest.raises(video.VideoError) as err:
+        video.read_clip(one, start=0.04)  # its one frame ends at 0.04 s
+    assert str(err.value) == f"{one}: the video is 0.0 s long; nothing from 0.04 s on"
+    with pytest.raises(video.VideoError) as err:
+        video.read_clip(one, start=-0.5)
+    assert str(err.value) == f"{one}: the start time must be 0 or more, not -0.5"
