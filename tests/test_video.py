@@ -298,6 +298,9 @@ def test_an_instant_midway_between_two_frames_takes_the_earlier_one(tmp_path):
     lossless = ("-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p")
     clip = video.read_clip(encoded(tmp_path, "half.mp4", numbered_frames(40), 12.5, *lossless))
     assert frame_numbers(clip.frames) == [i // 2 for i in range(video.N_FRAMES)]
+    # 20 frames, 1.6 s: its 40 instants, the last (1.56 s) half a frame after its last frame.
+    short = video.read_clip(encoded(tmp_path, "short.mp4", numbered_frames(20), 12.5, *lossless))
+    assert frame_numbers(short.frames) == [i // 2 for i in range(40)]
 
 
 def test_a_stream_that_grows_past_its_header_is_read_at_the_headers_size(tmp_path):
