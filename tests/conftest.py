@@ -143,7 +143,7 @@ if os.environ.get("MUTANT_UNDER_TEST"):
     _children_without_mutmut_stats()
 
 
-LOADERS = ("lipread.mouth", "lipread.landmarks", "lipread.pipeline")  # their caches load models
+LOADERS = ("lipread.face", "lipread.mouth", "lipread.landmarks", "lipread.pipeline")  # their caches load models
 
 
 @pytest.fixture(autouse=True)
@@ -164,17 +164,17 @@ def fresh_caches_under_mutation():
 
 @pytest.fixture(scope="session", autouse=True)
 def quick_face_models():
-    """dlib's face models in their quickly loaded forms (mouth._models: the detector saved,
+    """dlib's face models in their quickly loaded forms (face._models: the detector saved,
     the 68-point predictor converted, ~5 s once) built in the user's default cache, where
     runs whose LIPREAD_CACHE_DIR is a test's fresh folder also find them (cache.find)."""
-    from lipread import mouth
+    from lipread import face
 
     saved = os.environ.pop("LIPREAD_CACHE_DIR", None)
     try:
-        mouth._detector()
+        face._detector()
         from lipread import landmarks
 
-        landmarks.load(mouth.predictor_path())
+        landmarks.load(face.predictor_path())
     finally:
         if saved is not None:
             os.environ["LIPREAD_CACHE_DIR"] = saved

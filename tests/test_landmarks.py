@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import cache, grid, landmarks, mouth, video
+from lipread import cache, grid, face, landmarks, video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def dlib_predictor():
     import dlib
 
-    return dlib.shape_predictor(str(mouth.predictor_path()))
+    return dlib.shape_predictor(str(face.predictor_path()))
 
 
 def frames_and_boxes(paths, every=9):
@@ -31,7 +31,7 @@ def frames_and_boxes(paths, every=9):
     for path in paths:
         frames = video.read_clip(path).frames
         for frame in frames[::every]:
-            boxes = mouth.detect_faces(frame)
+            boxes = face.detect_faces(frame)
             if boxes:
                 out.append((frame, boxes[0]))
     return out
@@ -45,7 +45,7 @@ def dlib_points(predictor, frame, box) -> np.ndarray:
 
 
 def test_numpy_predictor_gives_dlibs_points(grid_dir, test_names, others_dir, dlib_predictor):
-    ours = landmarks.load(mouth.predictor_path())
+    ours = landmarks.load(face.predictor_path())
     paths = [grid.video_path(grid_dir, n) for n in test_names[:6]]
     paths += sorted((others_dir / "s26").glob("*.mp*"))[:3]
     paths += sorted((others_dir / "s31").glob("*.mp*"))[:3]
@@ -109,7 +109,7 @@ def test_varints_decode_signs_and_lengths():
 
 
 def test_truncated_or_foreign_model_files_are_refused(tmp_path):
-    head = mouth.predictor_path().read_bytes()[:200_000]
+    head = face.predictor_path().read_bytes()[:200_000]
     with pytest.raises(landmarks.ModelError):
         landmarks.parse(head)
     with pytest.raises(landmarks.ModelError, match="version-1"):
@@ -121,7 +121,7 @@ def test_damaged_caches_are_rebuilt(grid_dir, tmp_path, monkeypatch):
     points still equal the original's), in a process of its own: nothing shared."""
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "none"))
-    name = landmarks.cached_name(mouth.predictor_path())
+    name = landmarks.cached_name(face.predictor_path())
     (tmp_path / "landmarks").mkdir()
     (tmp_path / "landmarks" / name).write_bytes(b"not an npz")
     (tmp_path / "dlib").mkdir()
@@ -129,9 +129,9 @@ def test_damaged_caches_are_rebuilt(grid_dir, tmp_path, monkeypatch):
 
     detector = tmp_path / "dlib" / f"frontal_face_detector-{dlib.__version__}.svm"
     detector.write_bytes(b"damaged")
-    script = ("import sys, numpy as np; from lipread import mouth, video; "
-              "f = video.read_clip(sys.argv[1]).frames[20]; b = mouth.detect_faces(f)[0]; "
-              "print(b, mouth.landmarks(f, b)[48:50].tolist())")
+    script = ("import sys, numpy as np; from lipread import face, video; "
+              "f = video.read_clip(sys.argv[1]).frames[20]; b = face.detect_faces(f)[0]; "
+              "print(b, face.landmarks(f, b)[48:50].tolist())")
     clip = grid.video_path(grid_dir, "bbaf2n")
     run = subprocess.run([sys.executable, "-c", script, str(clip)], capture_output=True,
                          text=True, timeout=300, env={**os.environ})
@@ -160,18 +160,18 @@ def test_cache_find_looks_in_each_root(tmp_path, monkeypatch):
 
 
 def test_use_dlib_predictor_switches_to_the_same_points(grid_dir, test_names):
-    """mouth.landmarks by the NumPy trees, then by dlib's own predictor once a process asks
+    """face.landmarks by the NumPy trees, then by dlib's own predictor once a process asks
     for it (the Live page, lipread evaluate): the same points."""
     frames = video.read_clip(grid.video_path(grid_dir, test_names[1])).frames[::15]
-    boxes = [mouth.detect_faces(f)[0] for f in frames]
-    mouth._dlib_predictor.cache_clear()
+    boxes = [face.detect_faces(f)[0] for f in frames]
+    face._dlib_predictor.cache_clear()
     try:
-        ours = [mouth.landmarks(f, b) for f, b in zip(frames, boxes)]
-        mouth.use_dlib_predictor()
-        assert mouth._dlib_predictor.cache_info().currsize == 1
-        theirs = [mouth.landmarks(f, b) for f, b in zip(frames, boxes)]
+        ours = [face.landmarks(f, b) for f, b in zip(frames, boxes)]
+        face.use_dlib_predictor()
+        assert face._dlib_predictor.cache_info().currsize == 1
+        theirs = [face.landmarks(f, b) for f, b in zip(frames, boxes)]
     finally:
-        mouth._dlib_predictor.cache_clear()
+        face._dlib_predictor.cache_clear()
     for a, b in zip(ours, theirs):
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a, b)

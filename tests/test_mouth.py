@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import grid, mouth, pipeline, video
+from lipread import face, grid, mouth, pipeline, video
 from lipread.cli import refilm
 from conftest import made_once
 from lipread.model import loader
@@ -221,7 +221,7 @@ def test_locator_messages(faceless):
     assert two.track.faces == 2
     def area(box):
         return (box[2] - box[0]) * (box[3] - box[1])
-    boxes = mouth.detect_faces(two.clip.frames[two.track.box_frame])
+    boxes = face.detect_faces(two.clip.frames[two.track.box_frame])
     assert len(boxes) == 2 and area(two.track.face_box) == max(map(area, boxes))  # the largest
 
 
@@ -285,7 +285,7 @@ def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
 
 
 def test_landmark_model_comes_with_the_package():
-    path = mouth.predictor_path()
+    path = face.predictor_path()
     assert path.name == "shape_predictor_68_face_landmarks.dat"
     assert "face_recognition_models" in str(path) and path.stat().st_size > 90e6
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import confidence, decoding, grid, mouth, scoring, video
+from lipread import confidence, decoding, face, grid, scoring, video
 from lipread.app import modelcard, pictures, stopwatch
 
 ARCH = "lipnet"
@@ -74,7 +74,7 @@ def upload_box():
         f"…or your own video (up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
         max_upload_size=MAX_UPLOAD_MB, key="upload",
         help="An upload is shown instead of the picked clip; remove it to go back.")
-    st.caption(f"Film one frontal face, well lit, at least {mouth.MIN_FACE_PX} pixels wide, "
+    st.caption(f"Film one frontal face, well lit, at least {face.MIN_FACE_PX} pixels wide, "
                "saying a GRID sentence (e.g. \"bin blue at f two now\"); any size and frame "
                "rate. 3 s are read, from the start you choose.")
     if uploaded is not None:

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import confidence, decoding, formats, grid, mouth, pipeline, scoring, video
+from lipread import confidence, decoding, face, formats, grid, pipeline, scoring, video
 from lipread.cli import common
 from lipread.model import loader
 
@@ -163,7 +163,7 @@ def cli(argv=None) -> int:
             common.import_keras()
         model = common.load_models(args, ensemble=True)
         if args.crop == "landmarks" and len(names) > 20:  # ~35 ms saved a clip for 0.9 s
-            mouth.use_dlib_predictor()
+            face.use_dlib_predictor()
         t0 = time.perf_counter()
         wer, cer, per_clip, unread = evaluate(model, data_dir, names, args.decoder,
                                               args.batch_size, args.crop)

@@ -7,7 +7,7 @@
 Reading builds what it loads by itself the first time, into the per-user cache: the ONNX
 export (0.4 s; in $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, named by the weights'
 sha256: a changed weights file gets a new export, never a stale one) and dlib's face models
-in their quickly loaded forms (~5 s; mouth.py). This verb builds both ahead of time (`make
+in their quickly loaded forms (~5 s; face.py). This verb builds both ahead of time (`make
 setup-run` runs it), or writes the graph elsewhere (--out), and with --check reads clips of
 the data folder's test split (or --names) with both the export and the Keras network: the
 largest difference of a per-frame probability, and the sentences that differ, with every
@@ -97,9 +97,9 @@ def cli(argv=None) -> int:
     print(f"{PROG}: {weights} -> {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     result = {"weights": str(weights), "onnx": str(path), "bytes": path.stat().st_size}
     if args.out is None:  # the cache: the face models' quick forms too
-        from lipread import mouth
+        from lipread import face
 
-        mouth.prepare()
+        face.prepare()
         print(f"{PROG}: dlib's face models ready in the cache", file=sys.stderr)
     if args.check:
         result["check"] = check(reader, weights, names, data_dir, args.tolerance)

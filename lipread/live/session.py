@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lipread import confidence, mouth
+from lipread import confidence, face
 from lipread.live import capture, frames, overlay, segment
 from lipread.live.tracker import FaceTracker
 
@@ -181,7 +181,7 @@ class LiveSession:
 
     # --- the tracker thread ----------------------------------------------------------------
     def _track_loop(self) -> None:
-        mouth.use_dlib_predictor()  # a camera: many fits a second, for minutes
+        face.use_dlib_predictor()  # a camera: many fits a second, for minutes
         done_t = None
         while True:
             with self.cond:

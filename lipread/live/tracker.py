@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lipread import mouth
+from lipread import face, mouth
 from lipread.enroll.checks import INNER_BOTTOM, INNER_TOP, LEFT, RIGHT
 
 DETECT_EVERY_S = 1.0  # seconds between detector runs while a face is tracked
@@ -58,25 +58,25 @@ class FaceTracker:
         self.__init__()
 
     def _detect(self, gray: np.ndarray, t: float) -> bool:
-        boxes = mouth.detect_faces(gray)
+        boxes = face.detect_faces(gray)
         self.detected_at, self.faces = t, len(boxes)
-        if not boxes or boxes[0][2] - boxes[0][0] < mouth.MIN_FACE_PX:
+        if not boxes or boxes[0][2] - boxes[0][0] < face.MIN_FACE_PX:
             self.box = self.anchor = self.last = None
             self.history.clear()
             return False
         self.box = self.current = boxes[0]
-        self.anchor = self.last = mouth.landmarks(gray, self.box)
+        self.anchor = self.last = face.landmarks(gray, self.box)
         return True
 
     def _follow(self, gray: np.ndarray) -> None:
         """The landmarks fitted in the detector's box moved and scaled with them since."""
         a, last, box = self.anchor, self.last, self.box
         shift = last.mean(0) - a.mean(0)
-        zoom = mouth._spread(last) / max(mouth._spread(a), 1e-6)
+        zoom = face._spread(last) / max(face._spread(a), 1e-6)
         cx, cy = (box[0] + box[2]) / 2 + shift[0], (box[1] + box[3]) / 2 + shift[1]
         hw, hh = zoom * (box[2] - box[0]) / 2, zoom * (box[3] - box[1]) / 2
         self.current = (cx - hw, cy - hh, cx + hw, cy + hh)
-        self.last = mouth.landmarks(gray, self.current)
+        self.last = face.landmarks(gray, self.current)
 
     def track(self, gray: np.ndarray, t: float) -> FaceState:
         """The face in `gray` (H, W) uint8 at time `t`."""

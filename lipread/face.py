@@ -1,0 +1,212 @@
+"""Finding and following a face: dlib's face detector and its 68 facial landmarks.
+
+    points, lost, box, first, faces = track_landmarks(frames)   # (T, H, W) uint8 grey
+
+The detector runs on a few frames and its box is carried from frame to frame by the
+landmarks (detector ~8-11 ms a 360x288 frame here, the 68 points ~1.5 ms). Both models
+come from PyPI (dlib-bin; face-recognition-models ships dlib's 68-point predictor):
+nothing is downloaded at run time. The predictor runs as landmarks.py's NumPy arrays
+(the same points, loaded in ~0.05 s instead of ~0.9 s). It imports only the bottom
+modules cache.py and landmarks.py. Left out of `make mutate` for its time (~600 mutants x
+~24 s of tests); tests/test_landmarks.py holds it to dlib's own points.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lipread import cache
+from lipread import landmarks as trees  # (face.landmarks is the function below)
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+DETECT_EVERY = 25  # frames between detector runs (1 s at 25 fps); landmarks carry the box
+LANDMARK_EVERY = 3  # frames between landmark fits (~1.5 ms each), interpolated in between
+# and then smoothed: every 2nd frame cost 28 ms more a clip for the same validation figures
+SEARCH_EVERY = 3  # frames between tries while no face is found yet (damaged first frames)
+DETECT_MAX_SIDE = 640  # frames are shrunk to this for the detector (it costs per pixel)
+MIN_FACE_PX = 80  # dlib's frontal detector finds faces from ~80 px wide at upsample 0
+
+
+class FaceError(ValueError):
+    """No usable face in a video: none, too small, or lost for most of it."""
+
+
+@functools.lru_cache(maxsize=1)
+def predictor_path() -> Path:
+    """dlib's 68-point model inside the face-recognition-models package.
+
+    Found without importing the package: its __init__ imports pkg_resources, which
+    newer setuptools no longer ship.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FaceError("the face landmark model is missing: pip install -r requirements.txt "
+                        "(face-recognition-models)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / PREDICTOR_FILE
+    if not path.is_file():
+        raise FaceError(f"{path}: the face landmark model is missing; reinstall "
+                        "face-recognition-models")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _models():
+    """dlib's face detector and the 68-point predictor, each loaded once, quickly: the
+    detector from its saved form in the cache (dlib builds its built-in one in ~0.5 s), the
+    predictor as landmarks.py's arrays (dlib parses its file in ~0.9 s)."""
+    return _detector(), trees.load(predictor_path())
+
+
+def prepare() -> None:
+    """Build both models' cached forms now (lipread export; make setup-run)."""
+    _models()
+
+
+def _detector():
+    import dlib
+
+    name = f"frontal_face_detector-{dlib.__version__}.svm"
+    found = cache.find("dlib", name)
+    if found is not None:
+        try:
+            return dlib.fhog_object_detector(str(found))
+        except RuntimeError:
+            pass  # a damaged cache entry: saved again below
+    saved = cache.folder("dlib") / name
+    detector = dlib.get_frontal_face_detector()
+    fd, tmp = tempfile.mkstemp(dir=saved.parent, prefix=f".{saved.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        detector.save(tmp)
+        os.replace(tmp, saved)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return detector
+
+
+def detect_faces(frame: np.ndarray, upsample: int = 0) -> list[tuple[int, int, int, int]]:
+    """Face boxes (left, top, right, bottom) in frame pixels, largest first."""
+    import cv2
+
+    detector, _ = _models()
+    shrink = min(1.0, DETECT_MAX_SIDE / max(frame.shape))
+    small = frame if shrink == 1.0 else cv2.resize(
+        frame, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    boxes = [tuple(int(round(v / shrink)) for v in (r.left(), r.top(), r.right(), r.bottom()))
+             for r in detector(np.ascontiguousarray(small), upsample)]
+    return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+
+
+def landmarks(frame: np.ndarray, box) -> np.ndarray:
+    """The 68 points (68, 2) of the face in `box` (left, top, right, bottom): by dlib's own
+    predictor once use_dlib_predictor() loaded it, else by its trees in NumPy (the same)."""
+    box = [int(round(v)) for v in box]
+    if _dlib_predictor.cache_info().currsize:
+        import dlib
+
+        shape = _dlib_predictor()(frame, dlib.rectangle(*box))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    _, predictor = _models()
+    return predictor(frame, box).astype(np.float32)
+
+
+def use_dlib_predictor() -> None:
+    """From now on in this process, fit landmarks with dlib's own predictor: ~0.9 s to load
+    (the interpreter locked meanwhile), then ~1.4 ms a fit where the NumPy trees take ~2.6 ms
+    in many small steps that each hold the interpreter. For processes that read many videos
+    or a camera (lipread evaluate, the Live page's sessions); the points are the same."""
+    _dlib_predictor()
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_predictor():
+    import dlib
+
+    return dlib.shape_predictor(str(predictor_path()))
+
+
+def _overlap(a, b) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def _spread(points: np.ndarray) -> float:
+    return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
+
+
+def _too_small(box) -> FaceError:
+    return FaceError(f"the face is only {box[2] - box[0]} px wide; the mouth crop needs a face "
+                     f"at least {MIN_FACE_PX} px wide: film closer or at a higher resolution")
+
+
+def _first_face(frames: np.ndarray):
+    """(frame index, boxes) of the first frame, tried every SEARCH_EVERY, showing a face."""
+    for t in range(0, len(frames), SEARCH_EVERY):
+        boxes = detect_faces(frames[t])
+        if boxes:
+            return t, boxes
+    # None at the detector's own scale: a face smaller than it finds, or none at all.
+    for t in range(0, len(frames), max(1, len(frames) // 4)):
+        small = detect_faces(frames[t], upsample=1)
+        if small:
+            raise _too_small(small[0])
+    raise FaceError(f"no face in the first {len(frames)} frames: the video must show one "
+                    "frontal face, well lit")
+
+
+def track_landmarks(frames: np.ndarray):
+    """(landmarks (T, 68, 2), lost (T,) bool, first box, its frame, most faces seen).
+
+    The 68 points are fitted on every LANDMARK_EVERY-th frame (and on each detection
+    frame) and interpolated in between; each fit starts from the detector's last box,
+    moved and scaled with the landmarks since. A detection that finds no face near the
+    tracked one marks the frames up to the next detection lost (landmarks carried).
+    """
+    first, boxes = _first_face(frames)
+    box = boxes[0]
+    if box[2] - box[0] < MIN_FACE_PX:
+        raise _too_small(box)
+    faces, n = len(boxes), len(frames)
+    points = np.zeros((n, 68, 2), np.float32)
+    lost = np.zeros(n, bool)
+    lost[:first] = True
+    keys = sorted(set(range(first, n, LANDMARK_EVERY)) | set(range(first, n, DETECT_EVERY))
+                  | {n - 1})
+    anchor_box, anchor = box, landmarks(frames[first], box)
+    points[first], last, tracking = anchor, anchor, True
+    for t in keys[1:]:
+        if (t - first) % DETECT_EVERY == 0:
+            found = detect_faces(frames[t])
+            faces = max(faces, len(found))
+            near = max(found, key=lambda b: _overlap(b, anchor_box), default=None)
+            tracking = near is not None and _overlap(near, anchor_box) > 0.1
+            if tracking:
+                anchor_box = near
+                anchor = last = points[t] = landmarks(frames[t], near)
+                continue
+        if not tracking:
+            lost[t] = True
+            points[t] = last
+            continue
+        # The detector's box, moved and scaled with the landmarks since that detection.
+        shift = last.mean(0) - anchor.mean(0)
+        zoom = _spread(last) / max(_spread(anchor), 1e-6)
+        cx = (anchor_box[0] + anchor_box[2]) / 2 + shift[0]
+        cy = (anchor_box[1] + anchor_box[3]) / 2 + shift[1]
+        hw = zoom * (anchor_box[2] - anchor_box[0]) / 2
+        hh = zoom * (anchor_box[3] - anchor_box[1]) / 2
+        last = points[t] = landmarks(frames[t], (cx - hw, cy - hh, cx + hw, cy + hh))
+    for a, b in zip(keys, keys[1:]):  # frames between fits: interpolated, or lost if b is
+        for t in range(a + 1, b):
+            w = (t - a) / (b - a)
+            points[t] = (1 - w) * points[a] + w * points[b]
+            lost[t] = lost[b]
+    points[:first] = points[first]  # damaged first frames: the first face found, carried back
+    return points, lost, box, first, faces
