@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -179,11 +180,31 @@ def track_landmarks(frames: np.ndarray):
     lost[:first] = True
     keys = sorted(set(range(first, n, LANDMARK_EVERY)) | set(range(first, n, DETECT_EVERY))
                   | {n - 1})
+    # The later detections do not depend on the fits: run in a thread meanwhile (dlib's
+    # detector lets go of the interpreter, so they take the other core).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        detections = {t: pool.submit(detect_faces, frames[t])
+                      for t in range(first + DETECT_EVERY, n, DETECT_EVERY)}
+        faces = max(faces, _follow(frames, keys, first, box, detections, points, lost))
+    for a, b in zip(keys, keys[1:]):  # frames between fits: interpolated, or lost if b is
+        for t in range(a + 1, b):
+            w = (t - a) / (b - a)
+            points[t] = (1 - w) * points[a] + w * points[b]
+            lost[t] = lost[b]
+    points[:first] = points[first]  # damaged first frames: the first face found, carried back
+    return points, lost, box, first, faces
+
+
+def _follow(frames, keys, first, box, detections, points, lost) -> int:
+    """track_landmarks' fits on the frames `keys` into `points` (and `lost`), from the face
+    `box` on frame `first`; `detections`: each later detection frame's pending
+    detect_faces. Returns the most faces a detection saw."""
+    faces = 0
     anchor_box, anchor = box, landmarks(frames[first], box)
     points[first], last, tracking = anchor, anchor, True
     for t in keys[1:]:
-        if (t - first) % DETECT_EVERY == 0:
-            found = detect_faces(frames[t])
+        if t in detections:
+            found = detections[t].result()
             faces = max(faces, len(found))
             near = max(found, key=lambda b: _overlap(b, anchor_box), default=None)
             tracking = near is not None and _overlap(near, anchor_box) > 0.1
@@ -203,10 +224,4 @@ def track_landmarks(frames: np.ndarray):
         hw = zoom * (anchor_box[2] - anchor_box[0]) / 2
         hh = zoom * (anchor_box[3] - anchor_box[1]) / 2
         last = points[t] = landmarks(frames[t], (cx - hw, cy - hh, cx + hw, cy + hh))
-    for a, b in zip(keys, keys[1:]):  # frames between fits: interpolated, or lost if b is
-        for t in range(a + 1, b):
-            w = (t - a) / (b - a)
-            points[t] = (1 - w) * points[a] + w * points[b]
-            lost[t] = lost[b]
-    points[:first] = points[first]  # damaged first frames: the first face found, carried back
-    return points, lost, box, first, faces
+    return faces

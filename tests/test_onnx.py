@@ -204,6 +204,14 @@ def test_the_export_is_named_by_the_weights_so_new_weights_get_a_new_one(cache, 
         onnx_reader.load(changed, first.path)
 
 
+def test_the_readers_idle_threads_sleep():
+    """ONNX Runtime's threads spin after each run by default, holding a core that the next
+    video's decoding and landmark fits need (a warm clip ~11 ms slower on 2 cores)."""
+    options = onnx_reader.load(WEIGHTS).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == onnx_reader.THREADS == 0  # one per core
+
+
 def test_a_corrupt_export_is_rebuilt_or_refused(cache, tmp_path):
     path = onnx_reader.load(WEIGHTS).path
     path.write_bytes(b"not onnx")  # in the cache: built again
