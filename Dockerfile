@@ -11,8 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LIPREAD_PROFILES_DIR=/profiles
 
 WORKDIR /app
-# opencv-python-headless and imageio-ffmpeg bring their own libraries and ffmpeg binary,
-# dlib-bin a self-contained dlib, face-recognition-models dlib's 68-point landmark model
+# opencv-python-headless and av (PyAV) bring their own FFmpeg libraries (reading; writing
+# H.264 for the browser), dlib-bin a self-contained dlib, face-recognition-models dlib's 68-point landmark model
 # (inside the package: nothing is fetched at run time): no apt packages are needed.
 COPY requirements.txt requirements-train.txt ./
 RUN pip install -r requirements.txt

@@ -218,6 +218,14 @@ def train_names(grid_dir) -> list[str]:
     return grid.read_names(grid_dir / "splits" / "train.txt")
 
 
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary of imageio-ffmpeg (the test set's): tests make and probe videos
+    with it, beside the PyAV the project writes with."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 @pytest.fixture(scope="session")
 def ffmpeg_encode():
     """encode(src, dst, *codec args) -> dst: imageio-ffmpeg's ffmpeg, an argument list."""

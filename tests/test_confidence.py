@@ -84,7 +84,7 @@ def test_a_damaged_middle_gets_low_confidence_on_the_damaged_words(grid_dir, oth
                                                                   tmp_path):
     """SURE_CLIP with 0.8 s of its middle painted grey by ffmpeg: the words read there are
     doubted, the words read around it are not, and the sentence is unreliable."""
-    from lipread.app.browser import ffmpeg_exe
+    from conftest import ffmpeg_exe
 
     start, end = DAMAGED_S
     damaged = tmp_path / "damaged.mp4"

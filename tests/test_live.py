@@ -154,11 +154,14 @@ def test_fake_camera_file_from_a_bad_video_leaves_nothing(tmp_path):
 def test_capture_mp4_plays_back_its_frames():
     import imageio.v3 as iio
 
-    yuv = [np.full((288 * 3 // 2, 360), 16 + 2 * i, np.uint8) for i in range(75)]
+    grey = np.full((288 // 2, 360), 128, np.uint8)  # U and V: no colour
+    yuv = [np.vstack([np.full((288, 360), 16 + 2 * i, np.uint8), grey]) for i in range(75)]
     data = capture.to_mp4(yuv, (360, 288))
     assert data[4:8] == b"ftyp"
     back = iio.imread(data, index=None, extension=".mp4")
     assert back.shape[:3] == (75, 288, 360)
+    brightness = back.reshape(75, -1).mean(1)  # each frame brighter than the one before:
+    assert (np.diff(brightness) > 0.5).all()  # all 75, in their order
 
 
 # --- a session fed a camera ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The mouth locator (mouth.py) on real clips with real dlib: GRID clips re-filmed in
 other framings, two other speakers, and videos with no usable face.
 
-The re-filmed copies are made here from a test-split clip with the ffmpeg binary that
-imageio-ffmpeg ships (lipread refilm's filters): padded into a bigger frame off-centre, zoomed
+The re-filmed copies are made here from a test-split clip by lipread refilm (PyAV's
+FFmpeg filters): padded into a bigger frame off-centre, zoomed
 in, turned 7 degrees, resampled to 30 and 50 fps; all H.264.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHERS_DIR = Path(os.environ.get("LIPREAD_OTHERS_DIR") or ROOT.parent / "shared" / "others")
-H264 = list(refilm.H264)
+H264 = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-an"]  # as refilm writes
 REFILMS = refilm.VARIANTS  # padded, zoomed, rotated, fps30, fps50
 MOVED = ("padded", "zoomed", "rotated")  # where the fixed window no longer holds the mouth
 POINTS_TOLERANCE_PX = 2.0  # lip points in the crop, re-filmed vs original (measured: < 0.5)

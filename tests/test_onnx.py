@@ -21,7 +21,7 @@ NO_TRAINING_STACK = """
 import runpy, sys
 class Refuse:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "jax"):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax", "imageio_ffmpeg", "ffmpeg"):
             raise ImportError(f"{name} may not be imported while reading")
 sys.meta_path.insert(0, Refuse())
 sys.argv = ["lipread", *sys.argv[1:]]
@@ -32,7 +32,7 @@ PAGES_WITHOUT_TRAINING = """
 import json, sys
 class Refuse:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "jax"):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax", "imageio_ffmpeg", "ffmpeg"):
             raise ImportError(f"{name} may not be imported while reading")
 sys.meta_path.insert(0, Refuse())
 from streamlit.testing.v1 import AppTest
@@ -177,6 +177,10 @@ def test_requirements_are_split_by_use():
     assert not {p for p in reading if p.startswith(("tensorflow", "keras", "jax"))}
     assert set(train) - set(reading) == {"tensorflow-cpu", "keras"}
     assert set(train) <= set(test) and {"jax", "pytest", "playwright"} <= set(test)
+    # Video is written by PyAV's FFmpeg (lipread/encode.py): no ffmpeg binary to read with;
+    # the tests make their clips with imageio-ffmpeg's.
+    assert "av" in reading and not {"imageio-ffmpeg", "ffmpeg-python"} & set(reading)
+    assert "imageio-ffmpeg" in test
     make = (ROOT / "Makefile").read_text()
     assert "$(RUN_STAMP): requirements.txt requirements-train.txt pyproject.toml\n\t$(call " \
            "make_venv,requirements-train.txt)" in make

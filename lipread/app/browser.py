@@ -1,11 +1,13 @@
-"""A browser-playable copy of any video the page shows: H.264/AAC MP4 by the ffmpeg that
-imageio-ffmpeg ships, converted once per content into the per-user cache."""
+"""A browser-playable copy of any video the page shows: H.264/AAC MP4 by PyAV's FFmpeg
+(lipread/encode.py, in a child process a timeout can kill), converted once per content
+into the per-user cache."""
 from __future__ import annotations
 
 import contextlib
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 from lipread import formats
 from lipread.app.files import cache_dir
 
-CONVERT_TIMEOUT_S = 180  # a stuck ffmpeg is killed after this
+CONVERT_TIMEOUT_S = 180  # a stuck conversion is killed after this
 MAX_VIDEO_SECONDS = 60  # the browser copy of a long upload keeps its first minute
 CACHE_MAX_BYTES = 1_000_000_000  # converted videos kept per user, the least recently used
 CACHE_MAX_AGE_S = 30 * 86400  # go first; none is kept unused longer than this
@@ -24,13 +26,6 @@ class ConversionError(RuntimeError):
     """ffmpeg could not make a browser-playable copy of a video."""
 
 
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary shipped in the imageio-ffmpeg wheel: no system ffmpeg needed."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
     """An H.264/AAC MP4 copy of `src` that browsers play, converted once per content.
 
@@ -38,8 +33,6 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
     written under a unique temp name first, then renamed: concurrent users never
     see a half-written file. Sound is kept where the source has some.
     """
-    import ffmpeg  # ffmpeg-python: builds the argument list, runs it without a shell
-
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ValueError("digest must be a sha256 hex string")
     folder = cache_dir()
@@ -52,32 +45,34 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
         formats.check_file(src)
     except formats.FormatError as err:
         raise ConversionError(str(err)) from None
-    # Local files and the video demuxers only, as when the page reads it (formats.py).
-    source = ffmpeg.input(str(src), t=MAX_VIDEO_SECONDS, protocol_whitelist="file",
-                          format_whitelist=",".join(formats.DEMUXERS))
-    stream = ffmpeg.output(
-        source["v:0"], str(partial), **{"map": "0:a:0?"},  # the audio, if any
-        vcodec="libx264", pix_fmt="yuv420p", preset="veryfast", crf=23,
-        vf="scale=trunc(iw/2)*2:trunc(ih/2)*2",  # yuv420p needs even sizes
-        acodec="aac", audio_bitrate="128k", movflags="+faststart", format="mp4",
-    ).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
-    process = stream.run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
+    # An argument list, no shell; the child checks the container again and holds FFmpeg
+    # to local files and the video demuxers, as when the page reads it (formats.py).
+    cmd = [sys.executable, "-m", "lipread.encode", "browser", str(src), str(partial),
+           str(MAX_VIDEO_SECONDS)]
     try:
-        _, err = process.communicate(timeout=CONVERT_TIMEOUT_S)
-        if process.returncode != 0 or not partial.is_file():
-            lines = err.decode(errors="replace").strip().splitlines()
-            raise ConversionError("ffmpeg could not convert the video: "
-                                  + (lines[-1] if lines else f"exit {process.returncode}"))
+        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=CONVERT_TIMEOUT_S, env=_child_env())
+        if proc.returncode != 0 or not partial.is_file():
+            lines = proc.stderr.strip().splitlines()
+            raise ConversionError("could not convert the video for the browser: "
+                                  + (lines[-1] if lines else f"exit {proc.returncode}"))
         os.replace(partial, target)
         trim_cache(folder, keep=target)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise ConversionError(f"ffmpeg took over {CONVERT_TIMEOUT_S} s; gave up") from None
+        raise ConversionError(f"converting the video took over {CONVERT_TIMEOUT_S} s; "
+                              "gave up") from None
     finally:
         with contextlib.suppress(OSError):
             partial.unlink()
     return target, True
+
+
+def _child_env() -> dict:
+    """This environment, with the folder that holds this lipread first on the child's path
+    (the page may run from a checkout that is not installed)."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 def trim_cache(folder: Path, keep: Path | None = None, max_bytes: int = CACHE_MAX_BYTES,

@@ -4,14 +4,13 @@
     lipread evaluate --data-dir /tmp/refilmed/padded --names /tmp/refilmed/padded/splits/test.txt
 
 Each variant re-encodes the clips of --names (default: the folder's splits/test.txt)
-with the ffmpeg binary that imageio-ffmpeg ships, as H.264, into DEST/<variant>/ laid
+through FFmpeg's filters (PyAV's, lipread/encode.py), as H.264, into DEST/<variant>/ laid
 out like the data folder (s1/, alignments/s1/, splits/test.txt), so that lipread evaluate
 and the app read it as they read GRID. The tests re-film one clip with the same filters.
 """
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,28 +22,23 @@ from lipread.cli import common
 VARIANT = "all"
 
 PROG = "lipread refilm"
-H264 = ("-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-an")
-VARIANTS = {  # ffmpeg filter chains: the same clip as another camera might have filmed it
+VARIANTS = {  # FFmpeg filter chains: the same clip as another camera might have filmed it
     "padded": "pad=640:480:230:160:color=0x303030",  # bigger frame, face off-centre
     "zoomed": "scale=720:576,crop=480:384:100:170",  # twice as close, cropped around the face
     "rotated": "pad=480:384:60:48:color=0x303030,rotate=7*PI/180:fillcolor=0x303030",
     "fps30": "fps=30",  # same framing, 30 frames a second
     "fps50": "fps=50",  # ... and 50
 }
-FFMPEG_TIMEOUT_S = 120
 
 
 def refilm(src, dst, variant: str) -> Path:
-    """One clip re-encoded through VARIANTS[variant] (an argument list, never a shell)."""
-    import imageio_ffmpeg
+    """One clip re-encoded through VARIANTS[variant], as near-lossless H.264 (crf 18)."""
+    from lipread import encode
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
-           "-i", str(src), "-vf", VARIANTS[variant], *H264, str(dst)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not re-film {src}: "
-                           f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    return Path(dst)
+    try:
+        return encode.refilm(src, dst, VARIANTS[variant])
+    except Exception as err:  # noqa: BLE001 -- PyAV raises FFmpeg's error types
+        raise RuntimeError(f"could not re-film {src}: {err}") from None
 
 
 def refilm_folder(data_dir: Path, names: list[str], dest: Path, variant: str) -> Path:
@@ -103,7 +97,7 @@ def cli(argv=None) -> int:
         for variant in (VARIANTS if args.variant == "all" else [args.variant]):
             made[variant] = str(refilm_folder(data_dir, names, dest, variant))
             print(f"{variant}: {len(names)} clips in {made[variant]}", file=report, flush=True)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+    except (OSError, RuntimeError) as err:
         common.error(PROG, err)
         return common.EXIT_FAILED
     if args.json:

@@ -3,17 +3,13 @@ frames, the network, a decoder), and the clip it read as an mp4 to play and down
 """
 from __future__ import annotations
 
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from lipread import confidence, decoding, mouth, pipeline, video
+from lipread import confidence, decoding, encode, mouth, pipeline, video
 
-MP4_TIMEOUT_S = 60  # a stuck ffmpeg is killed after this
 # Where a sentence sits in GRID's 3 s varies (its first lip motion 0.28-0.76 s in, p10-p90
 # of 40 s1 training clips) and the network reads best where it learned it: an automatic
 # capture is also read from these much earlier, and the window whose frames fit a GRID
@@ -79,15 +75,4 @@ def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[pipeline.T
 
 def to_mp4(yuv: list[np.ndarray], size: tuple[int, int]) -> bytes:
     """yuv420p frames ((H*3/2, W) uint8 each) of `size` (W, H) as an H.264 mp4 at 25 fps."""
-    import imageio_ffmpeg
-
-    width, height = size
-    with tempfile.TemporaryDirectory(prefix="lipread-live-") as folder:
-        out = Path(folder) / "capture.mp4"
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "rawvideo",
-               "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(video.FPS),
-               "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-               "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
-        subprocess.run(cmd, input=b"".join(f.tobytes() for f in yuv), check=True,
-                       capture_output=True, timeout=MP4_TIMEOUT_S)
-        return out.read_bytes()
+    return encode.mp4_from_yuv(yuv, size, video.FPS)
