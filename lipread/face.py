@@ -3,7 +3,8 @@
     points, lost, box, first, faces = track_landmarks(frames)   # (T, H, W) uint8 grey
 
 The detector runs on a few frames and its box is carried from frame to frame by the
-landmarks (detector ~8-11 ms a 360x288 frame here, the 68 points ~1.5 ms). Both models
+landmarks (detector 4.5-11 ms a 360x288 frame on these 2 cores, the 68 points 0.8-2.6 ms);
+the detections after the first run in a thread beside the fits. Both models
 come from PyPI (dlib-bin; face-recognition-models ships dlib's 68-point predictor):
 nothing is downloaded at run time. The predictor runs as landmarks.py's NumPy arrays
 (the same points, loaded in ~0.05 s instead of ~0.9 s). It imports only the bottom

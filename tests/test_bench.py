@@ -148,6 +148,25 @@ def test_bench_reports_cold_starts_and_targets(run):
             proc.stdout, t
 
 
+def test_size_targets_are_in_decimal_gigabytes():
+    """2.5 GB and 1.2 GB are 10^9 bytes each: 2.4 GiB (2.58 GB) misses, 2.499 GB meets."""
+    from types import SimpleNamespace
+
+    from lipread.cli import bench
+
+    reader = {"crops": {"landmarks": {"clip_latency_s": 0.05}}, "network_s": 0.01}
+    cold = {"predict": [], "page": []}
+
+    def verdicts(run_bytes, reading_bytes):
+        sizes = {"run": {"bytes": run_bytes}, "reading": {"bytes": reading_bytes}}
+        found = bench.targets(SimpleNamespace(target=0.08), reader, cold, sizes)
+        return [(t["figure"], t["unit"], t["met"]) for t in found[-2:]]
+
+    assert verdicts(2.499e9, 1.2e9) == [(2.499, "GB", True), (1.2, "GB", True)]
+    assert verdicts(2.4 * 2 ** 30, 1.15 * 2 ** 30) == [
+        (2.4 * 2 ** 30 / 1e9, "GB", False), (1.15 * 2 ** 30 / 1e9, "GB", False)]
+
+
 def test_install_size_of_a_bare_venv(tmp_path):
     """installs.install_size on an empty requirements file: a venv of its own, measured
     (pip and its bytecode in it), removed afterwards."""

@@ -138,9 +138,7 @@ def summary(result: dict) -> str:
              f"Runtime; Keras {result['keras_speedup']:.1f}x), {result['fixed_speedup']:.1f}x "
              f"with the fixed crop (network alone: {result['network_speedup']:.1f}x)"]
     for t in result["targets"]:
-        value = "not measured" if t["figure"] is None else (
-            f"{t['figure']:.3f} {t['unit']}" if t["unit"] == "s"
-            else f"{t['figure']:.2f} {t['unit']}")
+        value = "not measured" if t["figure"] is None else f"{t['figure']:.3f} {t['unit']}"
         state = {None: "-", True: "met", False: "MISSED"}[t["met"]]
         lines.append(f"target, {t['target']} <= {t['limit']:g} {t['unit']}: {state} ({value})")
     return "\n".join(lines)
