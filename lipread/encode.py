@@ -88,13 +88,13 @@ def _rotated(frame, degrees: int):
 
 def browser_copy(src, dst, seconds: float = BROWSER_SECONDS) -> Path:
     """`src`'s first `seconds` as H.264 (yuv420p, turned upright) with its first audio
-    stream as AAC, an MP4 that starts playing before it has all arrived. Raises
+    stream as AAC, an MP4 that starts playing before it has all arrived. The file is held
+    open and checked first, and the very file checked is decoded (formats.opened). Raises
     EncodeError, formats.FormatError."""
     import av
 
-    formats.check_file(src)
     try:
-        with av.open(str(src), options=OPEN_OPTIONS) as inp:
+        with formats.opened(src) as (_, source), av.open(source, options=OPEN_OPTIONS) as inp:
             if not inp.streams.video:
                 raise EncodeError(f"{src}: no video stream")
             vin = inp.streams.video[0]

@@ -86,6 +86,26 @@ def test_ffmpeg_itself_refuses_a_concat_list(pointers):
     assert good.isOpened() and good.read()[0]
 
 
+@pytest.mark.parametrize("kind", ["concat", "hls"])
+def test_the_browser_copy_refuses_what_names_other_files(pointers, kind, tmp_path):
+    """The browser's copy (lipread/encode.py, run by browser.py in a child) checks the file
+    first; behind that check PyAV's FFmpeg is held to local files and the video demuxers
+    too: opened directly, the list or playlist opens nothing."""
+    import av
+
+    from lipread import encode
+
+    out = tmp_path / "copy.mp4"
+    with pytest.raises(formats.FormatError, match="names other files"):
+        encode.browser_copy(pointers[kind], out)
+    assert not out.exists()
+    assert "protocol_whitelist" in encode.OPEN_OPTIONS
+    with pytest.raises(av.FFmpegError):
+        av.open(str(pointers[kind]), options=encode.OPEN_OPTIONS).close()
+    with av.open(str(pointers["secret"]), options=encode.OPEN_OPTIONS) as good:
+        assert good.streams.video
+
+
 @pytest.mark.parametrize("name, head, kind", [
     ("a.mpg", b"\x00\x00\x01\xba\x44", "MPEG-PS"), ("a.m1v", b"\x00\x00\x01\xb3\x16", "MPEG-ES"),
     ("a.mp4", b"\x00\x00\x00\x20ftypisom", "MP4/MOV"),
