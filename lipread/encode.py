@@ -12,6 +12,8 @@ and FFmpeg held to local files and the video demuxers, as when it is read (forma
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +34,16 @@ OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(forma
 
 class EncodeError(RuntimeError):
     """A video FFmpeg could not read or write; one line."""
+
+
+@contextlib.contextmanager
+def _written(dst):
+    """`dst` as written whole, or not at all: removed when writing it fails."""
+    try:
+        yield str(dst)
+    except BaseException:
+        Path(dst).unlink(missing_ok=True)
+        raise
 
 
 def _even(n: int) -> int:
@@ -99,8 +111,8 @@ def browser_copy(src, dst, seconds: float = BROWSER_SECONDS) -> Path:
                 raise EncodeError(f"{src}: no video stream")
             vin = inp.streams.video[0]
             ain = inp.streams.audio[0] if inp.streams.audio else None
-            with av.open(str(dst), "w", format="mp4",
-                         options={"movflags": "+faststart"}) as out:
+            with _written(dst) as name, av.open(name, "w", format="mp4",
+                                                options={"movflags": "+faststart"}) as out:
                 _copy(inp, out, vin, ain, seconds)
     except av.FFmpegError as err:
         raise EncodeError(f"{src}: FFmpeg could not convert it ({err})") from None
@@ -108,6 +120,8 @@ def browser_copy(src, dst, seconds: float = BROWSER_SECONDS) -> Path:
 
 
 def _copy(inp, out, vin, ain, seconds: float) -> None:
+    """The frames of `vin` (and `ain`) in their first `seconds`, encoded into `out`; the
+    rest of the file is not decoded."""
     vout = aout = None
     start: dict = {}  # each stream's first time: `seconds` counts from there
     for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
@@ -115,9 +129,12 @@ def _copy(inp, out, vin, ain, seconds: float) -> None:
             if frame.time is not None:
                 first = start.setdefault(packet.stream.index, frame.time)
                 if frame.time - first > seconds:
+                    if packet.stream is vin:  # the video has its minute: the rest
+                        _flush(out, *[s for s in (vout, aout) if s is not None])  # is not
+                        return  # decoded
                     continue
             if packet.stream is vin:
-                frame = _rotated(frame, int(getattr(frame, "rotation", 0) or 0))
+                frame = _rotated(frame, frame.rotation)
                 if vout is None:
                     vout = _video_out(out, vin.average_rate or vin.guessed_rate or FPS,
                                       frame.width, frame.height, BROWSER_X264)
@@ -144,8 +161,8 @@ def refilm(src, dst, filters: str) -> Path:
     import av
 
     steps = [step.partition("=")[::2] for step in filters.split(",")]
-    with av.open(str(src), options=OPEN_OPTIONS) as inp, \
-            av.open(str(dst), "w", format="mp4") as out:
+    with av.open(str(src), options=OPEN_OPTIONS) as inp, _written(dst) as name, \
+            av.open(name, "w", format="mp4") as out:
         vin = inp.streams.video[0]
         rate = next((Fraction(args) for name, args in steps if name == "fps"),
                     vin.average_rate or vin.guessed_rate or FPS)
@@ -157,7 +174,7 @@ def refilm(src, dst, filters: str) -> Path:
             node = after
         graph.configure()
         vout = None
-        for frame in [*inp.decode(vin), None]:  # None: the end, flushing the filters
+        for frame in itertools.chain(inp.decode(vin), [None]):  # None: the end, flushing
             graph.vpush(frame)
             while True:
                 try:
@@ -179,15 +196,23 @@ def refilm(src, dst, filters: str) -> Path:
 
 def main(argv=None) -> int:
     """`python -m lipread.encode browser SRC DST [SECONDS]`: browser_copy in a process of
-    its own; one line on stderr and exit 1 when it fails."""
+    its own; one line on stderr, and exit 2 for a file that is not a video it reads (or a
+    bad usage), 1 when FFmpeg fails on it."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) not in (3, 4) or args[0] != "browser":
         print("usage: python -m lipread.encode browser SRC DST [SECONDS]", file=sys.stderr)
         return 2
     try:
-        browser_copy(args[1], args[2], float(args[3]) if len(args) == 4 else BROWSER_SECONDS)
-    except (EncodeError, formats.FormatError, OSError, ValueError) as err:
-        print(str(err).splitlines()[0] if str(err) else type(err).__name__, file=sys.stderr)
+        seconds = float(args[3]) if len(args) == 4 else BROWSER_SECONDS
+        if not seconds > 0:
+            raise ValueError(f"SECONDS must be more than 0, not {args[3]}")
+        browser_copy(args[1], args[2], seconds)
+    except (formats.FormatError, ValueError) as err:
+        print(f"lipread.encode: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except (EncodeError, OSError) as err:
+        print(f"lipread.encode: error: {str(err).splitlines()[0] or type(err).__name__}",
+              file=sys.stderr)
         return 1
     return 0
 

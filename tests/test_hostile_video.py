@@ -106,6 +106,27 @@ def test_the_browser_copy_refuses_what_names_other_files(pointers, kind, tmp_pat
         assert good.streams.video
 
 
+def test_the_encode_entry_point_says_what_was_wrong_in_one_line(pointers, tmp_path):
+    """`python -m lipread.encode browser SRC DST [SECONDS]` (browser.py's child): exit 2
+    and one line for a bad call or a file that is not a video, 1 for a video FFmpeg fails
+    on; never a half-written DST."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x20ftypisom" + bytes(range(256)) * 20)
+    out = tmp_path / "copy.mp4"
+    cases = [([], 2, "usage: python -m lipread.encode browser SRC DST"),
+             (["browser", str(pointers["text"]), str(out)], 2, "a text file, not a video"),
+             (["browser", str(pointers["secret"]), str(out), "0"], 2,
+              "SECONDS must be more than 0"),
+             (["browser", str(tmp_path / "missing.mp4"), str(out)], 2, "no such file"),
+             (["browser", str(broken), str(out)], 1, "FFmpeg could not convert it")]
+    for args, code, said in cases:
+        proc = subprocess.run([sys.executable, "-m", "lipread.encode", *args],
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == code and len(lines) == 1 and said in lines[0], (args, proc)
+        assert not out.exists() and proc.stdout == ""
+
+
 @pytest.mark.parametrize("name, head, kind", [
     ("a.mpg", b"\x00\x00\x01\xba\x44", "MPEG-PS"), ("a.m1v", b"\x00\x00\x01\xb3\x16", "MPEG-ES"),
     ("a.mp4", b"\x00\x00\x00\x20ftypisom", "MP4/MOV"),

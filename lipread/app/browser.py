@@ -20,6 +20,7 @@ MAX_VIDEO_SECONDS = 60  # the browser copy of a long upload keeps its first minu
 CACHE_MAX_BYTES = 1_000_000_000  # converted videos kept per user, the least recently used
 CACHE_MAX_AGE_S = 30 * 86400  # go first; none is kept unused longer than this
 PARTIAL_MAX_AGE_S = 3600  # a conversion still unfinished after this was killed
+CHILD_SAYS = "lipread.encode: error: "  # how the child's one line starts
 
 
 class ConversionError(RuntimeError):
@@ -54,8 +55,8 @@ def to_browser_mp4(src, digest: str) -> tuple[Path, bool]:
                               timeout=CONVERT_TIMEOUT_S, env=_child_env())
         if proc.returncode != 0 or not partial.is_file():
             lines = proc.stderr.strip().splitlines()
-            raise ConversionError("could not convert the video for the browser: "
-                                  + (lines[-1] if lines else f"exit {proc.returncode}"))
+            said = lines[-1].removeprefix(CHILD_SAYS) if lines else f"exit {proc.returncode}"
+            raise ConversionError(f"could not convert the video for the browser: {said}")
         os.replace(partial, target)
         trim_cache(folder, keep=target)
     except subprocess.TimeoutExpired:
