@@ -147,7 +147,8 @@ predict: setup-run
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
 # The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
-# s31 and reported on the other; resumable (artifacts/enroll-study.jsonl), ~2 h on 2 cores.
+# s31 and reported on the other, then --config auto (lipread enroll's default: the method
+# chosen per person) on both; resumable (artifacts/enroll-study.jsonl), ~2.5 h on 2 cores.
 OTHERS_DIR ?= ../shared/others
 STUDY := $(PY) -m lipread.enroll.study
 enroll-study: setup-run
@@ -158,6 +159,10 @@ enroll-study: setup-run
 	  config=$$($(STUDY) chosen --speaker $${pair%:*}) && \
 	  $(STUDY) report --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" && \
 	  $(STUDY) curve --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" || exit 1; \
+	done
+	for s in s26 s31; do \
+	  $(STUDY) report --speaker $$s --config auto --data-dir "$(OTHERS_DIR)" && \
+	  $(STUDY) curve --speaker $$s --config auto --data-dir "$(OTHERS_DIR)" || exit 1; \
 	done
 	$(STUDY) summary
 

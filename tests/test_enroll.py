@@ -21,7 +21,7 @@ from lipread.enroll import adapt, methods, profiles
 from lipread.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
-ENROLL = ["s26/bgbsza", "s26/bwaq8s", "s26/lbbo3n", "s26/lrbi7p"]  # the last is held out
+ENROLL = ["s26/bgbsza", "s26/bwaq8s", "s26/lbbo3n", "s26/lrbi7p"]  # the last chooses
 EPOCHS = "8"  # enough to fit three clips, not to generalise
 MAX_PROFILE_BYTES = 4_000_000
 
@@ -71,14 +71,24 @@ def test_enroll_writes_a_whole_profile_and_leaves_the_general_reader(enrolled):
     card = enrolled["card"]
     assert json.loads((folder / profiles.CARD_FILE).read_text()) == card
     assert [c["name"] for c in card["clips"]] == ENROLL
-    assert card["trained_on"] == ENROLL[:-1] and card["held_out"]["name"] == ENROLL[-1]
+    # The default, --method auto: adapters and full fine-tuning each trained on the first
+    # three and judged by their loss on the last; the lower trained again on all four.
+    assert card["trained_on"] == ENROLL and card["held_out"]["name"] == ENROLL[-1]
     assert card["held_out"]["sentence"] == "lay red by i seven please"
+    assert card["held_out"]["after_by"] == "trial"
+    tried = card["chosen_from"]
+    assert sorted(tried) == ["adapters", "full"]
+    assert {m: t["lr"] for m, t in tried.items()} == {"adapters": 1e-3, "full": 1e-4}
+    assert card["method"] == min(tried, key=lambda m: tried[m]["held_out_loss"])
+    assert card["settings"]["lr"] == tried[card["method"]]["lr"]
+    assert f"chose {card['method']} by the loss on the last clip" in enrolled["stdout"]
     assert 0 < card["seconds"] and card["adapt_seconds"] <= card["seconds"]
-    # The defaults: adapters, the tempo chosen, every epoch run and the last kept.
-    assert card["method"] == "adapters" and card["epochs"] == int(EPOCHS)
+    assert card["adapt_seconds"] > sum(t["seconds"] for t in tried.values())  # and the last
+    # Every epoch run and the last kept; the tempo chosen.
+    assert card["epochs"] == int(EPOCHS)
     assert card["best_epoch"] == card["epochs"] and card["settings"]["patience"] is None
     assert card["tempo"] in adapt.TEMPOS and card["settings"]["tempo"] is None
-    assert len(card["held_out_losses"]) == card["epochs"] + 1  # before, then each epoch
+    assert card["held_out_losses"] == []  # the last run trains on every clip
     assert enrolled["progress"]["fraction"] == 1.0
     assert "lipread predict --profile s26" in enrolled["stdout"]
     assert sha(loader.DEFAULT_WEIGHTS["lipnet"]) == enrolled["general"]
@@ -92,21 +102,17 @@ def read(others_dir, names, *flags, env=None):
 
 
 def test_predict_with_the_profile_reads_its_clips_better(enrolled, others_dir):
-    """Trained on three clips, the profile reads them better than the general reader does."""
+    """Trained on four clips, the profile reads them better than the general reader does."""
     from lipread import grid
 
-    trained = ENROLL[:-1]
-    truth = {n: grid.load_sentence(grid.alignment_path(others_dir, n)) for n in trained}
-    general = read(others_dir, trained, env=enrolled["env"])
-    person = read(others_dir, trained, "--profile", "s26", env=enrolled["env"])
-    wer = {k: scoring.error_rates([truth[n] for n in trained], [r[n] for n in trained])[0]
+    truth = {n: grid.load_sentence(grid.alignment_path(others_dir, n)) for n in ENROLL}
+    general = read(others_dir, ENROLL, env=enrolled["env"])
+    person = read(others_dir, ENROLL, "--profile", "s26", env=enrolled["env"])
+    wer = {k: scoring.error_rates([truth[n] for n in ENROLL], [r[n] for n in ENROLL])[0]
            for k, r in (("general", general), ("profile", person))}
     assert wer["profile"] < wer["general"], wer
     held = enrolled["card"]["held_out"]
-    assert read(others_dir, [ENROLL[-1]], "--profile", "s26",
-                env=enrolled["env"])[ENROLL[-1]] == held["after"]["said"]
-    assert read(others_dir, [ENROLL[-1]], env=enrolled["env"])[ENROLL[-1]] == \
-        held["before"]["said"]
+    assert general[ENROLL[-1]] == held["before"]["said"]
 
 
 def test_evaluate_with_the_profile(enrolled, others_dir):
@@ -294,6 +300,8 @@ def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
     (["--tempo", "fast"], "not a number"),
     (["--patience", "-1"], "must be 0 or more"),
     (["--lr", "0"], "must be more than 0"),
+    (["--lr", "1e-3"], "with --method auto each candidate trains its own way"),
+    (["--patience", "3"], "with --method auto each candidate trains its own way"),
     (["--max-epochs", "0"], "must be 1 or more"),
     (["--method", "magic"], "invalid choice"),
     (["--speakers", "s99"], "--speakers: s99: GRID's speakers are s1 to s34"),
@@ -327,3 +335,34 @@ def test_early_stopping_keeps_the_best_epoch(others_dir, tmp_path, monkeypatch):
     losses = card["held_out_losses"]
     assert card["tempo"] == 1.0 and card["method"] == "full"
     assert card["best_epoch"] == int(np.argmin(losses)) and len(losses) == card["epochs"] + 1
+    # One method: the last clip held out of training, read after by the profile itself.
+    assert card["trained_on"] == ENROLL[:2] and card["chosen_from"] is None
+    assert card["held_out"]["after_by"] == "profile"
+    env = {"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")}
+    assert read(others_dir, [ENROLL[2]], "--profile", "erin", env=env)[ENROLL[2]] == \
+        card["held_out"]["after"]["said"]
+
+
+def test_auto_picks_the_lower_loss_on_the_last_clip_and_trains_on_all(others_dir):
+    """choose.choose: each candidate trained on all clips but the last and scored there;
+    the pick trained again on every clip (its weights differ from its trial's)."""
+    from lipread.enroll import choose, study
+
+    names, crops, sentences = study.speaker_clips(others_dir, "s26")
+    base = loader.load_model("lipnet")
+    options = choose.candidates(max_epochs=1, tempo=1.0)
+    got = choose.choose(crops[:3], sentences[:3], options, base, log=None)
+    assert sorted(got.trials) == ["adapters", "full"]
+    for method, trial in got.trials.items():
+        assert trial.adapted.settings.method == method and trial.adapted.epochs == 1
+        assert trial.held_loss == pytest.approx(
+            choose.held_loss(trial.adapted.model, crops[2], sentences[2]), rel=1e-4)
+    losses = {m: t.held_loss for m, t in got.trials.items()}
+    assert got.picked.method == min(losses, key=losses.get)
+    assert got.adapted.settings.method == got.picked.method
+    trial = got.trials[got.picked.method].adapted.model
+    assert any(not np.allclose(a, b) for a, b in zip(trial.get_weights(),
+                                                     got.adapted.model.get_weights()))
+    # Two clips are too few to choose by: the fallback alone, trained on both.
+    two = choose.choose(crops[:2], sentences[:2], options, base, log=None)
+    assert two.trials == {} and two.picked.method == choose.FALLBACK.method == "adapters"

@@ -52,8 +52,8 @@ def choose_name() -> str | None:
 def choose_prompts() -> list[str]:
     left, right = st.columns([1, 1])
     n = left.number_input("Sentences to say", MIN_PROMPTS, MAX_PROMPTS, prompts.N_PROMPTS,
-                          key="teach_n", help="Ten take about 30 s; the last is held out "
-                          "to check the result")
+                          key="teach_n", help="Ten take about 30 s; the last also "
+                          "chooses the way to adapt and checks the result")
     if right.button("Other sentences", key="teach_reshuffle"):
         st.session_state["teach_seed"] = st.session_state.get("teach_seed", 0) + 1
     return prompts.prompts(int(n), st.session_state.get("teach_seed", 0))
@@ -174,11 +174,14 @@ def show_jobs() -> None:
 
 def show_result(job: jobs.Job) -> None:
     card, name = job.card, job.name
-    st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method "
-               f"{card['method']}, {len(card['trained_on'])} takes).")
+    tried = sorted(card.get("chosen_from") or {})
+    how = f"{card['method']}, chosen from {' and '.join(tried)}" if tried else card["method"]
+    st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method {how}, "
+               f"{len(card['trained_on'])} takes).")
     held = card.get("held_out")
     if held:
-        st.markdown(f"Held-out take, **{held['sentence']}**:  \n"
+        st.markdown(f"Last take, **{held['sentence']}**, read by a reader trained "
+                    "without it:  \n"
                     f"before: `{held['before']['said']}` ({held['before']['word_errors']} of "
                     f"{held['before']['words']} words wrong)  \n"
                     f"after: `{held['after']['said']}` ({held['after']['word_errors']} of "

@@ -6,8 +6,12 @@
 
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
 each with its sentence beside it (<stem>.txt, words only); every sentence from the GRID
-grammar (command colour preposition letter digit adverb). The last clip is held out of
-training: it stops training early and is read before and after, on the profile's card.
+grammar (command colour preposition letter digit adverb). The method: by default (auto)
+adapters and full fine-tuning are each trained on all clips but the last and judged by
+their loss on it; the better one is trained again on every clip (three trainings). With
+one --method, the last clip is held out of training (and stops it early with --patience).
+Either way the card keeps the last clip read before and after by a reader trained
+without it.
 The profile (weights and card) goes to profiles/NAME/ ($LIPREAD_PROFILES_DIR to move it),
 written whole or not at all; the general reader is never changed.
 Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
@@ -21,7 +25,7 @@ import tempfile
 import time
 
 from lipread.cli import common
-from lipread.enroll import adapt, methods
+from lipread.enroll import adapt, choose, methods
 
 PROG = "lipread enroll"
 
@@ -34,14 +38,20 @@ def parse_args(argv=None):
                    help="file of clip names of --data-dir to enroll, one a line "
                         "(default: every clip there)")
     common.add_speakers(p, "only these speakers' clips of --data-dir")
-    p.add_argument("--method", choices=list(methods.REGISTRY), default=adapt.METHOD,
-                   help=methods.describe())
+    p.add_argument("--method", choices=[choose.AUTO, *methods.REGISTRY], default=choose.AUTO,
+                   help=f"{choose.AUTO} (default): "
+                        + " or ".join(c.method for c in choose.CANDIDATES)
+                        + ", whichever reads the last clip better when trained without it; "
+                        + methods.describe())
     p.add_argument("--lr", type=common.positive, default=adapt.LEARNING_RATE,
-                   help="learning rate")
+                   help="learning rate of one --method (default: the method's own: "
+                        + ", ".join(f"{m.name} {m.lr:g}" for m in methods.REGISTRY.values()
+                                    if m.name != "tempo") + ")")
     p.add_argument("--max-epochs", type=common.positive_int, default=adapt.MAX_EPOCHS,
-                   help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips")
+                   help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips "
+                        f"(default {adapt.MAX_EPOCHS})")
     p.add_argument("--patience", type=common.non_negative_int, default=adapt.PATIENCE,
-                   help="stop after this many epochs without a lower loss on the held-out "
+                   help="one --method only: stop after this many epochs without a lower loss on the held-out "
                         "clip, keeping the best; 0 or none (default): never stop early, run "
                         "--max-epochs and keep the last")
     p.add_argument("--tempo", type=tempo_arg, default="auto" if adapt.TEMPO is None
@@ -93,6 +103,9 @@ def cli(argv=None) -> int:
 
     try:
         profiles.check_name(args.name)
+        if args.method == choose.AUTO and (args.lr is not None or args.patience):
+            raise ValueError("--lr and --patience set one --method's training; with "
+                             "--method auto each candidate trains its own way")
         common.check_writable(args.json)
         if args.progress_file:
             common.check_writable(args.progress_file)
@@ -107,13 +120,19 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     held = len(found) >= teach.MIN_HELD_OUT
-    print(f"{len(found)} clip(s) of {args.name}: training on {len(found) - held}"
-          + (f", holding out {found[-1].name}" if held else " (too few to hold one out)"),
-          flush=True)
+    if args.method == choose.AUTO:
+        print(f"{len(found)} clip(s) of {args.name}: "
+              + (f"choosing the method by {found[-1].name}, then training on all"
+                 if held else "too few to choose a method or hold one out"), flush=True)
+        settings = choose.candidates(args.max_epochs, args.tempo, args.seed)
+    else:
+        print(f"{len(found)} clip(s) of {args.name}: training on {len(found) - held}"
+              + (f", holding out {found[-1].name}" if held else " (too few to hold one out)"),
+              flush=True)
+        settings = adapt.Settings(method=args.method, lr=args.lr, max_epochs=args.max_epochs,
+                                  patience=args.patience or None, tempo=args.tempo,
+                                  seed=args.seed)
     common.import_keras()
-    settings = adapt.Settings(method=args.method, lr=args.lr, max_epochs=args.max_epochs,
-                              patience=args.patience or None, tempo=args.tempo,
-                              seed=args.seed)
     progress = progress_writer(args.progress_file) if args.progress_file else None
     try:
         info = teach.enroll(args.name, found, settings, args.force, args.keep_clips,

@@ -16,11 +16,12 @@ import numpy as np
 
 from lipread.enroll import methods
 
-# The defaults: the configuration chosen on GRID's s26 (reported on s31) by the study
-# (study.py; README, "Teach it your face"): adapters and batch norms, the person's tempo,
-# 40 epochs with no early stopping.
+# One method's defaults: the configuration chosen on GRID's s26 (reported on s31) by the
+# study (study.py; README, "Teach it your face"): adapters and batch norms, the person's
+# tempo, 40 epochs with no early stopping. (`lipread enroll` chooses between it and full
+# fine-tuning on each person's own clips: choose.py.)
 METHOD = "adapters"
-LEARNING_RATE = 1e-3
+LEARNING_RATE = None  # None: the method's own (methods.py)
 MAX_EPOCHS = 40  # an epoch: SAMPLES_PER_EPOCH augmented clips, however few were given
 SAMPLES_PER_EPOCH = 8
 PATIENCE = None  # epochs without a lower held-out loss before stopping (None: never stop)
@@ -38,7 +39,7 @@ TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 an
 @dataclass(frozen=True)
 class Settings:
     method: str = METHOD
-    lr: float = LEARNING_RATE
+    lr: float | None = LEARNING_RATE
     max_epochs: int = MAX_EPOCHS
     patience: int | None = PATIENCE
     batch_size: int = BATCH_SIZE
@@ -131,6 +132,7 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     labels = labels_of(sentences)
     tempo = settings.tempo or estimate_tempo(base, clips, labels)
     method = methods.get(settings.method)
+    settings = dataclasses.replace(settings, lr=settings.lr or method.lr)
     model = methods.build(method, base, tempo)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
                   loss=losses.ctc_loss)

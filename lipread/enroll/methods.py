@@ -16,6 +16,7 @@ class Method:
     name: str
     doc: str
     learns: Callable[[str], bool]  # of a layer's name: does it train
+    lr: float = 1e-3  # its learning rate when none is given (the study's, README)
     adapters: bool = False
     prompt: bool = False
 
@@ -26,16 +27,16 @@ def _front_end(name: str) -> bool:
 
 REGISTRY = {m.name: m for m in (
     Method("full", "every weight fine-tuned (batch-norm statistics re-estimated too)",
-           lambda name: True),
+           lambda name: True, lr=1e-4),
     Method("frontend", "the front end only: the three 3-D convolutions and their batch norms",
            _front_end),
     Method("batchnorm", "batch norms only: their statistics, scales and shifts",
-           lambda name: name.startswith("bn")),
+           lambda name: name.startswith("bn"), lr=3e-3),
     Method("adapters", "residual 1x1x1 adapters after the three convolutions, and the batch "
            "norms; the rest frozen", lambda name: name.startswith(("adapter", "bn")),
            adapters=True),
     Method("prompt", "a learned input padding and prompt (after Kim et al. 2022); the "
-           "network frozen", lambda name: name == "prompt", prompt=True),
+           "network frozen", lambda name: name == "prompt", lr=3e-2, prompt=True),
     Method("tempo", "nothing trained: only the person's tempo, chosen on their clips",
            lambda name: False),
 )}

@@ -4,6 +4,7 @@ reported on another, and how the error falls with the number of enrollment clips
     python -m lipread.enroll.study choose --speaker s26      # the configurations, 7 clips, 3 folds
     python -m lipread.enroll.study report --speaker s31 --config full:1e-4   # 9 clips, leave one out
     python -m lipread.enroll.study curve  --speaker s31 --config full:1e-4   # 1, 3, 5, 7 clips
+    python -m lipread.enroll.study report --speaker s26 --config auto  # the method chosen per fold
 
 Folds: a speaker's clips sorted by name; fold f enrolls the n clips from the f-th on
 (cyclically) and reads all the others, so n = 9 over folds 0-9 is leave-one-out. Of the n
@@ -11,7 +12,9 @@ enrollment clips the last is held out of training to stop it early (n >= 3; with
 adapt.FIXED_EPOCHS run), unless the configuration fixes its epochs (method:lr:tempo:epochs):
 then all n train. Every adaptation appends one JSON line to --out, and a rerun skips the
 lines it finds there, so a stopped study resumes. WER: grammar decoder, words of the clips
-read, never of clips enrolled.
+read, never of clips enrolled. `--config auto` (choose.py, what `lipread enroll` does by
+default): on each fold the method is chosen on the enrolled clips alone (the last of them
+judges), then trained on all of them.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lipread import decoding, grid, pipeline, scoring
-from lipread.enroll import adapt
+from lipread.enroll import adapt, choose
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "others"  # s26, s31 beside the project
 OUT = Path("artifacts/enroll-study.jsonl")
@@ -88,6 +91,9 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
 
     def watch(epoch, model):
         by_epoch.append(sum(e for e, _ in read(model, crops[tested], truth)[1]))
+    if config == choose.AUTO:
+        _write_auto(base, names, crops, sentences, n, f, out, tag, general)
+        return
     # Every epoch runs (no early stopping): summary() applies a stopping rule afterwards.
     # With a fixed number of epochs, every enrolled clip trains (none is held out).
     if fixed_epochs(config):
@@ -116,12 +122,39 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
            "tempo": result.tempo,
            "best_epoch": kept, "epochs": result.epochs,
            "seconds": round(result.seconds, 1), "settings": dataclasses.asdict(result.settings)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a") as f_out:
-        f_out.write(json.dumps(row) + "\n")
+    _append(out, row)
     print(f"{tag} {config} n={n} fold {f}: WER {row['edits_before'] / words:.1%} -> "
           f"{row['edits_after'] / words:.1%} ({words} words; stopped at epoch {kept}; by "
           f"epoch {by_epoch}, {result.seconds:.0f} s)", flush=True)
+
+
+def _write_auto(base, names, crops, sentences, n, f, out, tag, general):
+    """One fold of --config auto: the method chosen on the enrolled clips (the last of
+    them judges; choose.py), trained on all of them, reads the others."""
+    enrolled, tested = fold(len(names), n, f)
+    truth = [sentences[i] for i in tested]
+    choice = choose.choose(crops[enrolled], [sentences[i] for i in enrolled],
+                           choose.CANDIDATES, base)
+    edits = sum(e for e, _ in read(choice.adapted.model, crops[tested], truth)[1])
+    words = sum(len(t.split()) for t in truth)
+    row = {"tag": tag, "config": choose.AUTO, "n": n, "fold": f,
+           "enrolled": [names[i] for i in enrolled], "read": [names[i] for i in tested],
+           "edits_by_epoch": [general, edits], "edits_before": general, "edits_after": edits,
+           "words": words, "picked": choice.picked.method, "tempo": choice.adapted.tempo,
+           "held_losses": {m: round(t.held_loss, 3) for m, t in choice.trials.items()},
+           "best_epoch": choice.adapted.best_epoch, "epochs": choice.adapted.epochs,
+           "seconds": round(choice.adapted.seconds + sum(t.adapted.seconds for t in
+                                                         choice.trials.values()), 1),
+           "settings": dataclasses.asdict(choice.adapted.settings)}
+    _append(out, row)
+    print(f"{tag} auto n={n} fold {f}: WER {general / words:.1%} -> {edits / words:.1%} "
+          f"({words} words; chose {choice.picked.method}, {row['seconds']:.0f} s)", flush=True)
+
+
+def _append(out, row):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as f_out:
+        f_out.write(json.dumps(row) + "\n")
 
 
 def _lines(out):
@@ -156,15 +189,15 @@ def table(out) -> str:
     """The README's tables in Markdown: the choose stage per configuration and speaker
     (WER with early stopping, and after 40 epochs), the reports, and the curves."""
     rows, lines = summary(out), []
-    choose = {(t["config"], t["tag"][-3:]): t for t in rows if t["tag"].startswith("choose")}
-    configs = list(dict.fromkeys(c for c, _ in choose))
+    by_config = {(t["config"], t["tag"][-3:]): t for t in rows if t["tag"].startswith("choose")}
+    configs = list(dict.fromkeys(c for c, _ in by_config))
 
     def cell(t):
         if t is None:
             return "-"
         last = t["wer_by_epoch"][-1] if len(t["wer_by_epoch"]) > 1 else t["wer_after"]
         return f"{t['wer_after']:.1%} / {last:.1%}"
-    general = {spk: next((t["wer_before"] for (c, s), t in choose.items() if s == spk), None)
+    general = {spk: next((t["wer_before"] for (c, s), t in by_config.items() if s == spk), None)
                for spk in ("s26", "s31")}
     lines += ["| method:lr:tempo | s26: stopped / 40 epochs | s31: stopped / 40 epochs | "
               "s a fold |", "|---|---|---|---|",
@@ -172,7 +205,7 @@ def table(out) -> str:
                   f"{general[s]:.1%}" if general[s] is not None else "-"
                   for s in ("s26", "s31")) + " | - |"]
     for c in configs:
-        a, b = choose.get((c, "s26")), choose.get((c, "s31"))
+        a, b = by_config.get((c, "s26")), by_config.get((c, "s31"))
         secs = [t["seconds_per_fold"] for t in (a, b) if t]
         lines.append(f"| {c} | {cell(a)} | {cell(b)} | {sum(secs) / len(secs):.0f} |")
     lines += ["", "| stage | configuration | clips enrolled | folds | words read | WER before "

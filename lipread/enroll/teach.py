@@ -1,7 +1,8 @@
-"""One enrollment, start to end: a person's clips cut to mouth crops, the last one held
-out, the general reader adapted on the rest (adapt.py), and the profile written whole
-(profiles.py) with its card: what was done, how long it took, and the held-out clip read
-before and after. What `lipread enroll` and the page's "Teach" run.
+"""One enrollment, start to end: a person's clips cut to mouth crops, the general reader
+adapted to them (adapt.py; by default the method chosen on their clips, choose.py), and the
+profile written whole (profiles.py) with its card: what was done, how long it took, and the
+last clip read before and after by a reader trained without it. What `lipread enroll` and
+the page's "Teach" run.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from lipread import decoding, pipeline, scoring
-from lipread.enroll import adapt, methods, profiles
+from lipread.enroll import adapt, choose, methods, profiles
 from lipread.enroll.clips import Clip, crops
 
 MIN_HELD_OUT = 3  # clips needed before one is held out to stop training and to score it
@@ -36,10 +37,12 @@ def _sha(path) -> str:
     return digest.hexdigest()[:16]
 
 
-def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settings(),
-           force: bool = False, keep_clips: bool = False, log=print, progress=None) -> dict:
+def enroll(name: str, clips: list[Clip], settings=choose.CANDIDATES, force: bool = False,
+           keep_clips: bool = False, log=print, progress=None) -> dict:
     """Adapt the shipped reader to `clips`; write profile `name`; return its card.
-    progress(fraction done, what) as it goes. Raises EnrollError / ProfileError."""
+    `settings`: one adapt.Settings, or several to choose from on the person's clips
+    (choose.py: the default). progress(fraction done, what) as it goes.
+    Raises EnrollError / ProfileError."""
     from lipread.model import loader
 
     t0 = time.perf_counter()
@@ -55,34 +58,44 @@ def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settin
         base = loader.load_model("lipnet", weights)
         n = len(clips)
         held = n - 1 if n >= MIN_HELD_OUT else None
-        train = [i for i in range(n) if i != held]
-        before = None if held is None else _read(base, frames[held], clips[held].sentence)
-        if held is None and settings.patience is not None:  # nothing to stop on
-            settings = dataclasses.replace(settings, max_epochs=min(settings.max_epochs,
-                                                                    adapt.FIXED_EPOCHS))
+        sentences = [c.sentence for c in clips]
+        before = None if held is None else _read(base, frames[held], sentences[held])
 
-        def epoch_done(epoch, epochs):
-            say(0.25 + 0.7 * epoch / epochs, f"adapting: epoch {epoch} of at most {epochs}")
-        result = adapt.adapt(frames[train], [clips[i].sentence for i in train], settings,
-                             base, None if held is None else (frames[held],
-                                                              clips[held].sentence),
-                             log=log, progress=epoch_done)
+        def adapting(fraction, what):
+            say(0.25 + 0.7 * fraction, what)
+        if isinstance(settings, adapt.Settings):
+            result, trials, after = _one(frames, sentences, settings, base, held, log,
+                                         adapting)
+            train = [i for i in range(n) if i != held]
+        else:
+            choice = choose.choose(frames, sentences, settings, base, log, adapting)
+            result, trials, train = choice.adapted, choice.trials, list(range(n))
+            # The held-out reading: the chosen method's trial, trained without that clip.
+            after = None if held is None else _read(
+                trials[choice.picked.method].adapted.model, frames[held], sentences[held])
         say(0.95, "writing the profile")
-        after = None if held is None else _read(result.model, frames[held],
-                                                clips[held].sentence)
         info = {
             "name": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "method": settings.method, "tempo": result.tempo,
-            "settings": dataclasses.asdict(settings),
+            "method": result.settings.method, "tempo": result.tempo,
+            "settings": dataclasses.asdict(result.settings),
+            "chosen_from": None if isinstance(settings, adapt.Settings) else {
+                t.adapted.settings.method: {"lr": t.adapted.settings.lr,
+                                            "held_out_loss": round(t.held_loss, 3),
+                                            "seconds": round(t.adapted.seconds, 1)}
+                for t in trials.values()},
             "base_weights": {"path": weights.name, "sha256_16": _sha(weights)},
             "clips": [{"name": c.name, "sentence": c.sentence} for c in clips],
             "trained_on": [clips[i].name for i in train],
             "held_out": None if held is None else {
-                "name": clips[held].name, "sentence": clips[held].sentence,
-                "before": before, "after": after},
+                "name": clips[held].name, "sentence": sentences[held],
+                "before": before, "after": after,
+                # who read it after: the profile, or (when the profile trained on it too)
+                # the chosen method's trial, trained without it
+                "after_by": "trial" if held in train else "profile"},
             "best_epoch": result.best_epoch, "epochs": result.epochs,
             "held_out_losses": [round(x, 3) for x in result.held_losses],
-            "adapt_seconds": round(result.seconds, 1),
+            "adapt_seconds": round(result.seconds + sum(t.adapted.seconds
+                                                        for t in trials.values()), 1),
         }
         if keep_clips:
             (folder / profiles.RECORDINGS).mkdir()
@@ -91,6 +104,21 @@ def enroll(name: str, clips: list[Clip], settings: adapt.Settings = adapt.Settin
                 (folder / profiles.RECORDINGS / f"{clip.path.stem}.txt").write_text(
                     clip.sentence + "\n")
         info["seconds"] = round(time.perf_counter() - t0, 1)
-        profiles.save(folder, result.model, methods.get(settings.method), info)
+        profiles.save(folder, result.model, methods.get(result.settings.method), info)
     say(1.0, "done")
     return info
+
+
+def _one(frames, sentences, settings, base, held, log, progress):
+    """One method: trained on every clip but `held`, which stops it early (--patience) and
+    is read after. Returns (adapted, no trials, the held-out reading)."""
+    if held is None and settings.patience is not None:  # nothing to stop on
+        settings = dataclasses.replace(settings, max_epochs=min(settings.max_epochs,
+                                                                adapt.FIXED_EPOCHS))
+    train = [i for i in range(len(frames)) if i != held]
+    result = adapt.adapt(frames[train], [sentences[i] for i in train], settings, base,
+                         None if held is None else (frames[held], sentences[held]), log=log,
+                         progress=lambda epoch, epochs: progress(
+                             epoch / epochs, f"adapting: epoch {epoch} of at most {epochs}"))
+    after = None if held is None else _read(result.model, frames[held], sentences[held])
+    return result, {}, after
