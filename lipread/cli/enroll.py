@@ -6,12 +6,12 @@
 
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
 each with its sentence beside it (<stem>.txt, words only); every sentence from the GRID
-grammar (command colour preposition letter digit adverb). The method: by default (auto)
-adapters and full fine-tuning are each trained on all clips but the last and judged by
-their loss on it; the better one is trained again on every clip (three trainings). With
-one --method, the last clip is held out of training (and stops it early with --patience).
-Either way the card keeps the last clip read before and after by a reader trained
-without it.
+grammar (command colour preposition letter digit adverb). By default every weight is
+fine-tuned (--method full) on all clips but the last, which is held out of training (it
+stops training early with --patience) and read before and after on the profile's card.
+--method auto trains adapters and full fine-tuning each on all clips but the last, keeps
+the one with the lower loss on it and trains that again on every clip (three trainings);
+its card reads the last clip by the kept method's trial, trained without it.
 The profile (weights and card) goes to profiles/NAME/ ($LIPREAD_PROFILES_DIR to move it),
 written whole or not at all; the general reader is never changed.
 Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
@@ -38,11 +38,10 @@ def parse_args(argv=None):
                    help="file of clip names of --data-dir to enroll, one a line "
                         "(default: every clip there)")
     common.add_speakers(p, "only these speakers' clips of --data-dir")
-    p.add_argument("--method", choices=[choose.AUTO, *methods.REGISTRY], default=choose.AUTO,
-                   help=f"{choose.AUTO} (default): "
+    p.add_argument("--method", choices=[*methods.REGISTRY, choose.AUTO], default=adapt.METHOD,
+                   help=f"default {adapt.METHOD}. " + methods.describe() + f"; {choose.AUTO}: "
                         + " or ".join(c.method for c in choose.CANDIDATES)
-                        + ", whichever reads the last clip better when trained without it; "
-                        + methods.describe())
+                        + ", whichever has the lower loss on the last clip trained without it")
     p.add_argument("--lr", type=common.positive, default=adapt.LEARNING_RATE,
                    help="learning rate of one --method (default: the method's own: "
                         + ", ".join(f"{m.name} {m.lr:g}" for m in methods.REGISTRY.values()

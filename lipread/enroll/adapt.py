@@ -16,11 +16,10 @@ import numpy as np
 
 from lipread.enroll import methods
 
-# One method's defaults: the configuration chosen on GRID's s26 (reported on s31) by the
-# study (study.py; README, "Teach it your face"): adapters and batch norms, the person's
-# tempo, 40 epochs with no early stopping. (`lipread enroll` chooses between it and full
-# fine-tuning on each person's own clips: choose.py.)
-METHOD = "adapters"
+# The defaults: chosen on GRID's s26 with nine clips, leave-one-out, and reported on s31
+# (study.py; README, "Teach it your face"): every weight fine-tuned at the method's own
+# learning rate (1e-4), the person's tempo, 40 epochs with no early stopping.
+METHOD = "full"
 LEARNING_RATE = None  # None: the method's own (methods.py)
 MAX_EPOCHS = 40  # an epoch: SAMPLES_PER_EPOCH augmented clips, however few were given
 SAMPLES_PER_EPOCH = 8

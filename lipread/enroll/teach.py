@@ -1,5 +1,5 @@
 """One enrollment, start to end: a person's clips cut to mouth crops, the general reader
-adapted to them (adapt.py; by default the method chosen on their clips, choose.py), and the
+adapted to them (adapt.py; or the method chosen on their clips, choose.py), and the
 profile written whole (profiles.py) with its card: what was done, how long it took, and the
 last clip read before and after by a reader trained without it. What `lipread enroll` and
 the page's "Teach" run.
@@ -37,11 +37,11 @@ def _sha(path) -> str:
     return digest.hexdigest()[:16]
 
 
-def enroll(name: str, clips: list[Clip], settings=choose.CANDIDATES, force: bool = False,
+def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool = False,
            keep_clips: bool = False, log=print, progress=None) -> dict:
     """Adapt the shipped reader to `clips`; write profile `name`; return its card.
     `settings`: one adapt.Settings, or several to choose from on the person's clips
-    (choose.py: the default). progress(fraction done, what) as it goes.
+    (choose.py). progress(fraction done, what) as it goes.
     Raises EnrollError / ProfileError."""
     from lipread.model import loader
 
