@@ -147,8 +147,10 @@ predict: setup-run
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
 # The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
-# s31 and reported on the other, then --config auto (lipread enroll's default: the method
-# chosen per person) on both; resumable (artifacts/enroll-study.jsonl), ~2.5 h on 2 cores.
+# s31 and reported on the other (session 13); resumable (artifacts/enroll-study.jsonl).
+# Then session 21's: nine clips leave-one-out for each of NINE_CLIPS on both speakers, and
+# the default's learning curve (~1.5 h more).
+NINE_CLIPS := adapters:1e-3:auto:40 full:1e-4:auto:40 full:1e-4:auto:80 full:2e-4:auto:80 auto
 OTHERS_DIR ?= ../shared/others
 STUDY := $(PY) -m lipread.enroll.study
 enroll-study: setup-run
@@ -160,9 +162,11 @@ enroll-study: setup-run
 	  $(STUDY) report --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" && \
 	  $(STUDY) curve --speaker $${pair#*:} --config $$config --data-dir "$(OTHERS_DIR)" || exit 1; \
 	done
+	for c in $(NINE_CLIPS); do for s in s26 s31; do \
+	  $(STUDY) report --speaker $$s --config $$c --data-dir "$(OTHERS_DIR)" || exit 1; \
+	done; done
 	for s in s26 s31; do \
-	  $(STUDY) report --speaker $$s --config auto --data-dir "$(OTHERS_DIR)" && \
-	  $(STUDY) curve --speaker $$s --config auto --data-dir "$(OTHERS_DIR)" || exit 1; \
+	  $(STUDY) curve --speaker $$s --config full:2e-4:auto:80 --data-dir "$(OTHERS_DIR)" || exit 1; \
 	done
 	$(STUDY) summary
 

@@ -71,12 +71,12 @@ def test_enroll_writes_a_whole_profile_and_leaves_the_general_reader(enrolled):
     card = enrolled["card"]
     assert json.loads((folder / profiles.CARD_FILE).read_text()) == card
     assert [c["name"] for c in card["clips"]] == ENROLL
-    # The default: every weight fine-tuned at 1e-4 on the first three, the last held out;
+    # The default: every weight fine-tuned at 2e-4 on the first three, the last held out;
     # every epoch run and the last kept; the tempo chosen.
     assert card["trained_on"] == ENROLL[:-1] and card["held_out"]["name"] == ENROLL[-1]
     assert card["held_out"]["sentence"] == "lay red by i seven please"
     assert card["held_out"]["after_by"] == "profile" and card["chosen_from"] is None
-    assert card["method"] == "full" and card["settings"]["lr"] == 1e-4
+    assert card["method"] == "full" and card["settings"]["lr"] == 2e-4
     assert card["epochs"] == int(EPOCHS)
     assert 0 < card["seconds"] and card["adapt_seconds"] <= card["seconds"]
     assert card["best_epoch"] == card["epochs"] and card["settings"]["patience"] is None
@@ -384,3 +384,25 @@ def test_auto_picks_the_lower_loss_on_the_last_clip_and_trains_on_all(others_dir
     # Two clips are too few to choose by: the fallback alone, trained on both.
     two = choose.choose(crops[:2], sentences[:2], options, base, log=None)
     assert two.trials == {} and two.picked.method == choose.FALLBACK.method == adapt.METHOD
+
+
+def test_study_folds_configurations_and_summary(tmp_path):
+    """The study's folds, how a configuration reads, and its tally of auto folds."""
+    from lipread.enroll import study
+
+    assert study.fold(10, 9, 3) == ([3, 4, 5, 6, 7, 8, 9, 0, 1], [2])
+    assert study.fold(10, 3, 9) == ([9, 0, 1], [2, 3, 4, 5, 6, 7, 8])
+    s = study.settings_of("full:2e-4:auto:80")
+    assert (s.method, s.lr, s.tempo, s.max_epochs, s.patience) == ("full", 2e-4, None, 80, None)
+    s = study.settings_of("adapters:1e-3")  # no tempo named: 1.0; the study's epochs
+    assert (s.tempo, s.max_epochs) == (1.0, study.STUDY_EPOCHS)
+    assert study.settings_of("tempo:0:1.2").tempo == 1.2
+    out = tmp_path / "study.jsonl"
+    rows = [{"tag": "report-s31", "config": "auto", "n": 9, "fold": f, "edits_by_epoch": [b, a],
+             "edits_before": b, "edits_after": a, "words": 6, "seconds": 10.0}
+            for f, (b, a) in enumerate([(3, 1), (4, 2)])]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (t,) = study.summary(out)
+    assert (t["folds"], t["words"]) == (2, 12)
+    assert t["wer_before"] == pytest.approx(7 / 12) and t["wer_after"] == pytest.approx(3 / 12)
+    assert "| report-s31 | auto | 9 | 2 | 12 | 58.3% | 25.0% |" in study.table(out)

@@ -48,7 +48,9 @@ def parse_args(argv=None):
                                     if m.name != "tempo") + ")")
     p.add_argument("--max-epochs", type=common.positive_int, default=adapt.MAX_EPOCHS,
                    help=f"at most this many epochs of {adapt.SAMPLES_PER_EPOCH} clips "
-                        f"(default {adapt.MAX_EPOCHS})")
+                        "(default: the method's own: " + ", ".join(
+                            f"{m.name} {m.epochs}" for m in methods.REGISTRY.values()
+                            if m.name != "tempo") + ")")
     p.add_argument("--patience", type=common.non_negative_int, default=adapt.PATIENCE,
                    help="one --method only: stop after this many epochs without a lower loss on the held-out "
                         "clip, keeping the best; 0 or none (default): never stop early, run "

@@ -17,11 +17,11 @@ import numpy as np
 from lipread.enroll import methods
 
 # The defaults: chosen on GRID's s26 with nine clips, leave-one-out, and reported on s31
-# (study.py; README, "Teach it your face"): every weight fine-tuned at the method's own
-# learning rate (1e-4), the person's tempo, 40 epochs with no early stopping.
+# (study.py; README, "Teach it your face"): every weight fine-tuned with the method's own
+# learning rate and epochs (methods.py: 2e-4, 80), the person's tempo, no early stopping.
 METHOD = "full"
 LEARNING_RATE = None  # None: the method's own (methods.py)
-MAX_EPOCHS = 40  # an epoch: SAMPLES_PER_EPOCH augmented clips, however few were given
+MAX_EPOCHS = None  # None: the method's own (methods.py); an epoch: SAMPLES_PER_EPOCH clips
 SAMPLES_PER_EPOCH = 8
 PATIENCE = None  # epochs without a lower held-out loss before stopping (None: never stop)
 STUDY_PATIENCE = 8  # the early-stopping rule the study compares
@@ -39,7 +39,7 @@ TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 an
 class Settings:
     method: str = METHOD
     lr: float | None = LEARNING_RATE
-    max_epochs: int = MAX_EPOCHS
+    max_epochs: int | None = MAX_EPOCHS
     patience: int | None = PATIENCE
     batch_size: int = BATCH_SIZE
     time_masks: int = TIME_MASKS
@@ -131,7 +131,8 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     labels = labels_of(sentences)
     tempo = settings.tempo or estimate_tempo(base, clips, labels)
     method = methods.get(settings.method)
-    settings = dataclasses.replace(settings, lr=settings.lr or method.lr)
+    settings = dataclasses.replace(settings, lr=settings.lr or method.lr,
+                                   max_epochs=settings.max_epochs or method.epochs)
     model = methods.build(method, base, tempo)
     model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
                   loss=losses.ctc_loss)

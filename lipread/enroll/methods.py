@@ -17,6 +17,7 @@ class Method:
     doc: str
     learns: Callable[[str], bool]  # of a layer's name: does it train
     lr: float = 1e-3  # its learning rate when none is given (the study's, README)
+    epochs: int = 40  # and its epochs (of adapt.SAMPLES_PER_EPOCH clips)
     adapters: bool = False
     prompt: bool = False
 
@@ -27,7 +28,7 @@ def _front_end(name: str) -> bool:
 
 REGISTRY = {m.name: m for m in (
     Method("full", "every weight fine-tuned (batch-norm statistics re-estimated too)",
-           lambda name: True, lr=1e-4),
+           lambda name: True, lr=2e-4, epochs=80),
     Method("frontend", "the front end only: the three 3-D convolutions and their batch norms",
            _front_end),
     Method("batchnorm", "batch norms only: their statistics, scales and shifts",

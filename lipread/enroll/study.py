@@ -35,6 +35,7 @@ OUT = Path("artifacts/enroll-study.jsonl")
 CONFIGS = ("full:1e-4", "full:3e-4", "frontend:1e-3", "batchnorm:3e-3", "adapters:1e-3",
            "prompt:3e-2", "tempo:0:auto", "full:1e-4:auto", "full:3e-4:auto",
            "adapters:1e-3:auto")
+STUDY_EPOCHS = 40  # run in full unless a configuration names its epochs (stopping applied after)
 CHOOSE_N, CHOOSE_FOLDS = 7, (0, 3, 6)  # each fold reads 3 clips: 9 of the 10 in all
 CURVE_NS, CURVE_FOLDS = (1, 3, 5, 7), (0, 3, 6)
 
@@ -43,10 +44,11 @@ def settings_of(config: str, **extra) -> adapt.Settings:
     """method:lr[:tempo[:epochs]], the tempo a number or `auto` (chosen on the enrollment
     clips); with epochs, that many run, no early stopping (patience None)."""
     method, lr, *rest = config.split(":")
-    if rest:
-        extra["tempo"] = None if rest[0] == "auto" else float(rest[0])
+    tempo = rest[0] if rest else "1.0"  # no tempo named: as recorded (not the default auto)
+    extra["tempo"] = None if tempo == "auto" else float(tempo)
     if len(rest) > 1:
         extra.update(max_epochs=int(rest[1]), patience=None)
+    extra.setdefault("max_epochs", STUDY_EPOCHS)
     return adapt.Settings(method=method, lr=float(lr), **extra)
 
 
@@ -103,7 +105,7 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     elif n >= 3:
         train, held = enrolled[:-1], enrolled[-1]
         result = adapt.adapt(crops[train], [sentences[i] for i in train],
-                             settings_of(config, patience=adapt.MAX_EPOCHS), base,
+                             settings_of(config, patience=STUDY_EPOCHS), base,
                              (crops[held], sentences[held]), watch=watch)
     else:
         result = adapt.adapt(crops[enrolled], [sentences[i] for i in enrolled],

@@ -113,8 +113,8 @@ def _one(frames, sentences, settings, base, held, log, progress):
     """One method: trained on every clip but `held`, which stops it early (--patience) and
     is read after. Returns (adapted, no trials, the held-out reading)."""
     if held is None and settings.patience is not None:  # nothing to stop on
-        settings = dataclasses.replace(settings, max_epochs=min(settings.max_epochs,
-                                                                adapt.FIXED_EPOCHS))
+        epochs = settings.max_epochs or methods.get(settings.method).epochs
+        settings = dataclasses.replace(settings, max_epochs=min(epochs, adapt.FIXED_EPOCHS))
     train = [i for i in range(len(frames)) if i != held]
     result = adapt.adapt(frames[train], [sentences[i] for i in train], settings, base,
                          None if held is None else (frames[held], sentences[held]), log=log,
