@@ -52,9 +52,9 @@ def parse_args(argv=None):
                             f"{m.name} {m.epochs}" for m in methods.REGISTRY.values()
                             if m.name != "tempo") + ")")
     p.add_argument("--patience", type=common.non_negative_int, default=adapt.PATIENCE,
-                   help="one --method only: stop after this many epochs without a lower loss on the held-out "
-                        "clip, keeping the best; 0 or none (default): never stop early, run "
-                        "--max-epochs and keep the last")
+                   help="one --method only: stop after this many epochs without a lower "
+                        "loss on the held-out clip, keeping the best; 0 or none (default): "
+                        "never stop early, run --max-epochs and keep the last")
     p.add_argument("--tempo", type=tempo_arg, default="auto" if adapt.TEMPO is None
                    else adapt.TEMPO,
                    help="read the person's clips this much faster than recorded (1.0: as "
