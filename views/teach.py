@@ -52,8 +52,8 @@ def choose_name() -> str | None:
 def choose_prompts() -> list[str]:
     left, right = st.columns([1, 1])
     n = left.number_input("Sentences to say", MIN_PROMPTS, MAX_PROMPTS, prompts.N_PROMPTS,
-                          key="teach_n", help="Ten take about 30 s; the last also "
-                          "chooses the way to adapt and checks the result")
+                          key="teach_n", help="Ten take about 30 s; the last is held out "
+                          "to check the result")
     if right.button("Other sentences", key="teach_reshuffle"):
         st.session_state["teach_seed"] = st.session_state.get("teach_seed", 0) + 1
     return prompts.prompts(int(n), st.session_state.get("teach_seed", 0))
