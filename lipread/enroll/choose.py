@@ -22,7 +22,7 @@ AUTO = "auto"
 CANDIDATES = (adapt.Settings(method="adapters", lr=1e-3, max_epochs=40),
               adapt.Settings(method="full", lr=1e-4, max_epochs=40))
 MIN_CLIPS = 3  # two to train on and one to judge by; with fewer, FALLBACK alone
-FALLBACK = next(c for c in CANDIDATES if c.method == adapt.METHOD)  # the default
+FALLBACK = next(c for c in CANDIDATES if c.method == adapt.METHOD)  # the default's method
 
 
 @dataclass

@@ -12,8 +12,8 @@ enrollment clips the last is held out of training to stop it early (n >= 3; with
 adapt.FIXED_EPOCHS run), unless the configuration fixes its epochs (method:lr:tempo:epochs):
 then all n train. Every adaptation appends one JSON line to --out, and a rerun skips the
 lines it finds there, so a stopped study resumes. WER: grammar decoder, words of the clips
-read, never of clips enrolled. `--config auto` (choose.py, what `lipread enroll` does by
-default): on each fold the method is chosen on the enrolled clips alone (the last of them
+read, never of clips enrolled. `--config auto` (choose.py, `lipread enroll --method
+auto`): on each fold the method is chosen on the enrolled clips alone (the last of them
 judges), then trained on all of them.
 """
 from __future__ import annotations
