@@ -27,6 +27,8 @@ PAGE_TIMEOUT_MS = 300_000  # the first visit builds the network on a busy machin
 SHOWS = """sentence => [...document.querySelectorAll('[class*="st-key-sentence_"]')]
     .some(e => e.innerText.trim() === sentence)"""
 STATUS = '[class*="st-key-live_status"]'  # the status, redrawn as live_status, live_status_1...
+FRAMES_ARRIVED = """status => [...document.querySelectorAll(status)]
+    .some(e => e.innerText.trim() && !e.innerText.includes("Press START and allow"))"""
 READINGS = """() => [...document.querySelectorAll('[class*="st-key-sentence_"]')]
     .map(e => e.innerText.trim())"""
 
@@ -59,8 +61,12 @@ def playwright():
 
 
 @contextlib.contextmanager
-def camera_page(playwright, url: str, y4m, path: str = "live", heading: str = "Live"):
-    """A Chromium whose only camera plays `y4m`, on /`path`, START pressed."""
+def camera_page(playwright, url: str, y4m, path: str = "live", heading: str = "Live",
+                status: str = STATUS):
+    """A Chromium whose only camera plays `y4m`, on /`path`, START pressed and the page's
+    `status` saying the pictures arrive."""
+    from playwright.sync_api import TimeoutError as Timeout
+
     browser = playwright.chromium.launch(
         executable_path=chromium_path(), headless=True,
         args=[*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream",
@@ -73,14 +79,26 @@ def camera_page(playwright, url: str, y4m, path: str = "live", heading: str = "L
         page.get_by_role("heading", name=heading).wait_for(timeout=PAGE_TIMEOUT_MS)
         component = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
         start = component.get_by_role("button", name="START")
+        stop = component.get_by_role("button", name="STOP")
         start.click(timeout=PAGE_TIMEOUT_MS)
         try:  # the camera playing: the component offers STOP
-            component.get_by_role("button", name="STOP").wait_for(timeout=STARTED_MS)
-        except Exception:  # noqa: BLE001: a click that landed while the component re-rendered
+            stop.wait_for(timeout=STARTED_MS)
+        except Timeout:  # a click that landed while the component re-rendered
             # (a second session's page, under load, in CI) is lost as a person's would be,
             # and pressed again, as a person would
             start.click(timeout=PAGE_TIMEOUT_MS)
-            component.get_by_role("button", name="STOP").wait_for(timeout=STARTED_MS)
+            stop.wait_for(timeout=STARTED_MS)
+        try:  # the server receiving the camera's pictures: the status moves on from START
+            page.wait_for_function(FRAMES_ARRIVED, arg=status, timeout=STARTED_MS,
+                                   polling=200)
+        except Timeout:  # a connection that never came up (two sessions
+            # starting at once on a loaded CI machine): stopped and started again, as a
+            # person would when the page keeps saying "Press START"
+            stop.click(timeout=PAGE_TIMEOUT_MS)
+            start.click(timeout=PAGE_TIMEOUT_MS)
+            stop.wait_for(timeout=STARTED_MS)
+            page.wait_for_function(FRAMES_ARRIVED, arg=status, timeout=STARTED_MS,
+                                   polling=200)
         yield page
         assert not errors
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -153,7 +171,8 @@ def test_teach_page_records_a_take_with_the_camera(playwright, app_url, grid_dir
     """/teach: START, then "Record" under the first prompt: after the countdown, 3 s of the
     camera (a clip looping without pauses) become that prompt's take, checked at once."""
     y4m = camera_file(grid_dir, tmp_path, MPEG1_CLIP, pad_s=0.0)
-    with camera_page(playwright, app_url, y4m, "teach", "Teach it your face") as page:
+    with camera_page(playwright, app_url, y4m, "teach", "Teach it your face",
+                     '[class*="st-key-teach_status"]') as page:
         record = page.locator(".st-key-prompt_0").get_by_role("button", name="Record")
         page.wait_for_function("() => [...document.querySelectorAll('.st-key-prompt_0 button')]"
                                ".some(b => b.innerText.trim() === 'Record' && !b.disabled)",
