@@ -248,7 +248,8 @@ def test_a_failed_write_leaves_the_old_profile(tmp_path, monkeypatch):
 
 # --- the methods ---------------------------------------------------------------------
 
-TRAINS = {"full": ("conv", "bn", "bigru", "chars"), "frontend": ("conv", "bn"),
+TRAINS = {"full": ("conv", "bn", "bigru", "chars"), "body": ("conv", "bn", "bigru"),
+          "frontend": ("conv", "bn"),
           "batchnorm": ("bn",), "adapters": ("adapter", "bn"), "prompt": ("prompt",),
           "tempo": ()}
 

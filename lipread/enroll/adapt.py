@@ -32,6 +32,8 @@ WARP_PROB = 0.5  # share of clips scaled, turned and gamma-bent (batches.warp)
 CLIPNORM = 5.0
 SEED = 0
 TEMPO = None  # None: chosen from TEMPOS on the person's clips (estimate_tempo)
+REHEARSE = 0  # clips of the general reader's own speaker mixed into each epoch (0: none)
+AVERAGE_FROM = None  # from this epoch on the weights are averaged, epoch by epoch (None: the last)
 TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 and s31 in ~48
 
 
@@ -46,6 +48,8 @@ class Settings:
     warp_prob: float = WARP_PROB
     seed: int = SEED
     tempo: float | None = TEMPO
+    average_from: int | None = AVERAGE_FROM
+    rehearse: int = REHEARSE
 
 
 @dataclass
@@ -83,19 +87,31 @@ def estimate_tempo(base, clips, labels, tempos=TEMPOS) -> float:
     return min(mean_loss, key=mean_loss.get)
 
 
-def epoch_batches(clips, labels, rng, settings: Settings):
-    """One epoch: SAMPLES_PER_EPOCH clips cycled in a fresh order, augmented, in batches."""
+def epoch_batches(clips, labels, rng, settings: Settings, rehearsal=0):
+    """One epoch: SAMPLES_PER_EPOCH of the person's clips cycled in a fresh order, and
+    `settings.rehearse` drawn from the `rehearsal` clips after them in `clips`, shuffled
+    together, augmented, in batches."""
     from lipread.training import batches
 
-    n = len(clips)
+    n = len(clips) - rehearsal
     order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(SAMPLES_PER_EPOCH / n))])
     order = order[:max(SAMPLES_PER_EPOCH, n)]
+    if rehearsal and settings.rehearse:
+        order = rng.permutation(np.concatenate(
+            [order, n + rng.choice(rehearsal, settings.rehearse, replace=False)]))
     blank = np.zeros(len(clips[0]), np.int32)  # no word timings: augment() moves none
     for i in range(0, len(order), settings.batch_size):
         ids = order[i:i + settings.batch_size]
         xs = [batches.augment(clips[k], blank, rng, settings.time_masks, settings.warp_prob)[0]
               for k in ids]
         yield np.stack(xs).astype(np.float32), labels[ids]
+
+
+def slowed(clips, tempo: float) -> np.ndarray:
+    """Clips of the general reader's speaker slowed by `tempo`, so that a person's network,
+    which speeds its input up by `tempo` (model/personal.Tempo), sees them at their pace."""
+    n = clips.shape[1]
+    return clips[:, np.clip(np.round(np.arange(n) / tempo), 0, n - 1).astype(np.int32)]
 
 
 def stop_epoch(losses, patience: int) -> int:
@@ -110,14 +126,16 @@ def stop_epoch(losses, patience: int) -> int:
 
 
 def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=None,
-          log=print, progress=None, watch=None) -> Adapted:
+          log=print, progress=None, watch=None, rehearsal=None) -> Adapted:
     """The general reader (`base`, the shipped one if None) adapted to `clips` (uint8 crops
     with margin) saying `sentences`. `held`: (clip, sentence) kept out of training, read
     after every epoch; training stops when its loss has not fallen for `patience` epochs
     and the best epoch's weights are kept (without one, or with patience None, all
     `max_epochs` run and the last weights are kept).
     progress(epoch, max_epochs) after each epoch; watch(epoch, model) before the first
-    (epoch 0) and after each (the study reads its clips there)."""
+    (epoch 0) and after each (the study reads its clips there). `rehearsal`: (uint8 crops
+    with margin, sentences) of the general reader's own speaker, `settings.rehearse` of
+    them mixed into each epoch (their speech must end before frame 75 / tempo)."""
     import keras
 
     from lipread.model import loader
@@ -134,6 +152,11 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     settings = dataclasses.replace(settings, lr=settings.lr or method.lr,
                                    max_epochs=settings.max_epochs or method.epochs)
     model = methods.build(method, base, tempo)
+    extra = 0
+    if settings.rehearse and rehearsal is not None:
+        extra = len(rehearsal[0])
+        clips = np.concatenate([clips, slowed(np.asarray(rehearsal[0]), tempo)])
+        labels = np.concatenate([labels, labels_of(rehearsal[1])])
     model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
                   loss=losses.ctc_loss)
     if not model.trainable_weights:  # the tempo alone: nothing to train
@@ -150,28 +173,34 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     stops = held is not None and settings.patience is not None
     losses_seen = [held_loss()] if held is not None else []
     best, best_epoch, best_weights = (losses_seen or [math.inf])[0], 0, model.get_weights()
-    epoch = 0
+    epoch, averaged, summed = 0, 0, None
     if watch:
         watch(0, model)
     for epoch in range(1, settings.max_epochs + 1):
-        for x, y in epoch_batches(clips, labels, rng, settings):
+        for x, y in epoch_batches(clips, labels, rng, settings, extra):
             model.train_on_batch(x, y)
         if held is not None:
             losses_seen.append(held_loss())
             if stops and losses_seen[-1] < best:
                 best, best_epoch, best_weights = losses_seen[-1], epoch, model.get_weights()
+        if settings.average_from is not None and epoch >= settings.average_from:
+            weights = model.get_weights()
+            summed = weights if summed is None else [a + w for a, w in zip(summed, weights)]
+            averaged += 1
         if watch:
             watch(epoch, model)
         if progress:
             progress(epoch, settings.max_epochs)
         if stops and epoch - best_epoch >= settings.patience:
             break
-    if not stops:
-        best_epoch = epoch
-    else:
+    if stops:
         model.set_weights(best_weights)
+    else:
+        best_epoch = epoch
+        if averaged > 1:  # the mean of the weights after each epoch from average_from on
+            model.set_weights([w / averaged for w in summed])
     seconds = time.perf_counter() - t0
     if log:
         log(f"adapted ({settings.method}, lr {settings.lr:g}, tempo {tempo:g}) on "
-            f"{len(clips)} clip(s): best epoch {best_epoch} of {epoch}, {seconds:.0f} s")
+            f"{len(clips) - extra} clip(s): best epoch {best_epoch} of {epoch}, {seconds:.0f} s")
     return Adapted(model, settings, best_epoch, epoch, losses_seen, seconds, tempo)

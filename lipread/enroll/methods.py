@@ -29,6 +29,8 @@ def _front_end(name: str) -> bool:
 REGISTRY = {m.name: m for m in (
     Method("full", "every weight fine-tuned (batch-norm statistics re-estimated too)",
            lambda name: True, lr=2e-4, epochs=80),
+    Method("body", "every weight but the output layer's (the letters' prior kept)",
+           lambda name: name != "chars", lr=2e-4, epochs=80),
     Method("frontend", "the front end only: the three 3-D convolutions and their batch norms",
            _front_end),
     Method("batchnorm", "batch norms only: their statistics, scales and shifts",

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lipread import decoding, grid, pipeline, scoring
-from lipread.enroll import adapt, choose
+from lipread.enroll import adapt, choose, rehearsal
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "others"  # s26, s31 beside the project
 OUT = Path("artifacts/enroll-study.jsonl")
@@ -41,13 +41,17 @@ CURVE_NS, CURVE_FOLDS = (1, 3, 5, 7), (0, 3, 6)
 
 
 def settings_of(config: str, **extra) -> adapt.Settings:
-    """method:lr[:tempo[:epochs]], the tempo a number or `auto` (chosen on the enrollment
-    clips); with epochs, that many run, no early stopping (patience None)."""
+    """method:lr[:tempo[:epochs[:field=value...]]], the tempo a number or `auto` (chosen on
+    the enrollment clips); with epochs, that many run, no early stopping (patience None);
+    then any other adapt.Settings field (`average_from=40`, `seed=1`)."""
     method, lr, *rest = config.split(":")
     tempo = rest[0] if rest else "1.0"  # no tempo named: as recorded (not the default auto)
     extra["tempo"] = None if tempo == "auto" else float(tempo)
     if len(rest) > 1:
         extra.update(max_epochs=int(rest[1]), patience=None)
+    for part in rest[2:]:
+        key, value = part.split("=")
+        extra[key] = type(getattr(adapt.Settings(), key) or 0)(value)
     extra.setdefault("max_epochs", STUDY_EPOCHS)
     return adapt.Settings(method=method, lr=float(lr), **extra)
 
@@ -82,7 +86,7 @@ def fold(n_clips, n, f):
     return enrolled, [i for i in range(n_clips) if i not in enrolled]
 
 
-def run_fold(base, names, crops, sentences, n, f, config, out, tag):
+def run_fold(base, names, crops, sentences, n, f, config, out, tag, own=None):
     done = {(r["tag"], r["config"], r["n"], r["fold"]) for r in _lines(out)}
     if (tag, config, n, f) in done:
         return
@@ -101,7 +105,7 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
     if fixed_epochs(config):
         settings = settings_of(config)
         result = adapt.adapt(crops[enrolled], [sentences[i] for i in enrolled], settings,
-                             base, watch=watch)
+                             base, watch=watch, rehearsal=own)
     elif n >= 3:
         train, held = enrolled[:-1], enrolled[-1]
         result = adapt.adapt(crops[train], [sentences[i] for i in train],
@@ -112,15 +116,19 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag):
                              settings_of(config), base, watch=watch)
     if fixed_epochs(config):
         kept = settings.max_epochs
+        # the weights kept (the last epoch's, or the average) read the clips once more
+        after = sum(e for e, _ in read(result.model, crops[tested], truth)[1])
     elif n >= 3:
         kept = adapt.stop_epoch(result.held_losses, adapt.STUDY_PATIENCE)
     else:
         kept = adapt.FIXED_EPOCHS
+    if not fixed_epochs(config):
+        after = by_epoch[kept]
     words = sum(len(t.split()) for t in truth)
     row = {"tag": tag, "config": config, "n": n, "fold": f,
            "enrolled": [names[i] for i in enrolled], "read": [names[i] for i in tested],
            "edits_by_epoch": by_epoch, "held_losses": [round(x, 3) for x in result.held_losses],
-           "edits_before": general, "edits_after": by_epoch[kept], "words": words,
+           "edits_before": general, "edits_after": after, "words": words,
            "tempo": result.tempo,
            "best_epoch": kept, "epochs": result.epochs,
            "seconds": round(result.seconds, 1), "settings": dataclasses.asdict(result.settings)}
@@ -274,13 +282,16 @@ def main(argv=None) -> int:
     base = loader.load_model("lipnet")
     names, crops, sentences = speaker_clips(args.data_dir, args.speaker)
     configs = args.config or list(CONFIGS)
+    own = None  # s1's clips, for configurations that rehearse (rehearsal.py)
+    if any("rehearse=" in c for c in configs):
+        own = rehearsal.own_clips(args.data_dir.parent / "grid")
     plan = {"choose": [(CHOOSE_N, f) for f in CHOOSE_FOLDS],
             "report": [(9, f) for f in range(len(names))],
             "curve": [(n, f) for n in CURVE_NS for f in CURVE_FOLDS]}[args.stage]
     for config in configs:
         for n, f in plan:
             run_fold(base, names, crops, sentences, n, f, config, args.out,
-                     f"{args.stage}-{args.speaker}")
+                     f"{args.stage}-{args.speaker}", own)
     return 0
 
 
