@@ -149,8 +149,13 @@ predict: setup-run
 # The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
 # s31 and reported on the other (session 13); resumable (artifacts/enroll-study.jsonl).
 # Then session 21's: nine clips leave-one-out for each of NINE_CLIPS on both speakers, and
-# the default's learning curve (~1.5 h more).
+# the default's learning curve (~1.5 h more). Then session 22's probes on s26 (PROBES_S26),
+# the lowest of them (body) and the default's other seeds on s31 (PROBES_S31) (~1.5 h more).
 NINE_CLIPS := adapters:1e-3:auto:40 full:1e-4:auto:40 full:1e-4:auto:80 full:2e-4:auto:80 auto
+SEEDS := full:2e-4:auto:80:seed=1 full:2e-4:auto:80:seed=2
+PROBES_S26 := full:3e-4:auto:80 full:2e-4:auto:80:rehearse=4 \
+  full:2e-4:auto:80:average_from=40 body:2e-4:auto:80 $(SEEDS)
+PROBES_S31 := body:2e-4:auto:80 $(SEEDS)
 OTHERS_DIR ?= ../shared/others
 STUDY := $(PY) -m lipread.enroll.study
 enroll-study: setup-run
@@ -168,6 +173,10 @@ enroll-study: setup-run
 	for s in s26 s31; do \
 	  $(STUDY) curve --speaker $$s --config full:2e-4:auto:80 --data-dir "$(OTHERS_DIR)" || exit 1; \
 	done
+	for c in $(PROBES_S26); do \
+	  $(STUDY) report --speaker s26 --config $$c --data-dir "$(OTHERS_DIR)" || exit 1; done
+	for c in $(PROBES_S31); do \
+	  $(STUDY) report --speaker s31 --config $$c --data-dir "$(OTHERS_DIR)" || exit 1; done
 	$(STUDY) summary
 
 # Mutation testing (not in CI): mutmut changes one thing at a time in the modules that
