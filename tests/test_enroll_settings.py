@@ -85,3 +85,10 @@ def test_adapt_rehearses_and_averages_the_last_epochs(s26, grid_dir):
     for k, last in zip(result.model.get_weights(), plain[-1]):
         np.testing.assert_array_equal(k, last)
     assert any(not np.allclose(a, b) for a, b in zip(plain[1], seen[1]))  # rehearsal trained
+
+
+def test_rehearsal_without_the_clips_is_refused(s26):
+    crops, sentences = s26
+    with pytest.raises(ValueError, match="rehearse=2 needs the general reader's own clips"):
+        adapt.adapt(crops, sentences, adapt.Settings(max_epochs=1, tempo=1.2, rehearse=2),
+                    loader.load_model("lipnet"), log=None)

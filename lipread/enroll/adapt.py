@@ -153,7 +153,10 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
                                    max_epochs=settings.max_epochs or method.epochs)
     model = methods.build(method, base, tempo)
     extra = 0
-    if settings.rehearse and rehearsal is not None:
+    if settings.rehearse and rehearsal is None:
+        raise ValueError(f"rehearse={settings.rehearse} needs the general reader's own clips "
+                         "(rehearsal.own_clips)")
+    if settings.rehearse:
         extra = len(rehearsal[0])
         clips = np.concatenate([clips, slowed(np.asarray(rehearsal[0]), tempo)])
         labels = np.concatenate([labels, labels_of(rehearsal[1])])

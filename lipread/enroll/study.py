@@ -110,10 +110,10 @@ def run_fold(base, names, crops, sentences, n, f, config, out, tag, own=None):
         train, held = enrolled[:-1], enrolled[-1]
         result = adapt.adapt(crops[train], [sentences[i] for i in train],
                              settings_of(config, patience=STUDY_EPOCHS), base,
-                             (crops[held], sentences[held]), watch=watch)
+                             (crops[held], sentences[held]), watch=watch, rehearsal=own)
     else:
         result = adapt.adapt(crops[enrolled], [sentences[i] for i in enrolled],
-                             settings_of(config), base, watch=watch)
+                             settings_of(config), base, watch=watch, rehearsal=own)
     if fixed_epochs(config):
         kept = settings.max_epochs
         # the weights kept (the last epoch's, or the average) read the clips once more
