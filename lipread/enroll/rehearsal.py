@@ -21,6 +21,14 @@ LAST_FRAME = int(N_FRAMES / max(adapt.TEMPOS))  # speech must end by here (57 at
 SEED = 0
 
 
+def speech_end(data_dir, name: str) -> float:
+    """The frame at which the clip's last word ends (its alignment, silences left out)."""
+    from lipread.training import dataset
+
+    segments = grid.load_alignment_segments(grid.alignment_path(data_dir, name))
+    return max(end for _, end, word in segments if word not in dataset.SILENCE_TOKENS)
+
+
 def own_clips(data_dir, count: int = COUNT, seed: int = SEED):
     """(uint8 crops with margin, sentences) of `count` training-split clips of the general
     reader's speaker in `data_dir` (a GRID folder with splits/train.txt), speech ending by
@@ -28,10 +36,7 @@ def own_clips(data_dir, count: int = COUNT, seed: int = SEED):
     from lipread.training import dataset
 
     names = grid.read_names(Path(data_dir) / "splits" / "train.txt")
-    early = [n for n in names
-             if max(end for _, end, w in grid.load_alignment_segments(
-                 grid.alignment_path(data_dir, n)) if w not in dataset.SILENCE_TOKENS)
-             <= LAST_FRAME]
+    early = [n for n in names if speech_end(data_dir, n) <= LAST_FRAME]
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(early, min(count, len(early)), replace=False))
     arrays = dataset.load_clip_arrays(data_dir, chosen, log=None)
