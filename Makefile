@@ -3,8 +3,9 @@
 #   make run     set everything up and start the app (http://localhost:8501)
 #   make test    set everything up and run the tests
 #
-# and: make data | checkpoint | train | evaluate | predict | bench   (make help)
-# Each is a verb of the `lipread` command (.venv/bin/lipread, or python -m lipread).
+# and: make data | checkpoint | train | evaluate | predict   (make help)
+# Each is a verb of the `lipread` command (.venv/bin/lipread, or python -m lipread); the
+# benchmarks and studies live beside the package (benchmarks/, experiments/: make help).
 # GRID data that already exists:  LIPREAD_DATA_DIR=/path/to/grid make run
 
 SHELL := /bin/bash
@@ -46,9 +47,11 @@ help:
 	@echo "make evaluate     WER/CER of models/lipnet.weights.h5 on splits/test.txt, each decoder"
 	@echo "make metrics      make evaluate, then write models/metrics.json (the app shows it)"
 	@echo "make predict      read the lips of VIDEO=$(VIDEO)"
-	@echo "make bench        lipread bench: ONNX Runtime, Keras and the tutorial side by side; cold starts, install sizes"
-	@echo "make bench-live   lipread bench --live: the Live page through a fake camera"
-	@echo "make enroll-study the adaptation methods compared on s26 and s31 (README)"
+	@echo "make bench        python -m benchmarks: ONNX Runtime, Keras and the tutorial side by side;"
+	@echo "                  cold starts, install sizes (benchmarks/README.md)"
+	@echo "make bench-live   python -m benchmarks --live: the Live page through a fake camera"
+	@echo "make enroll-study python -m experiments enroll: the adaptation methods compared on s26"
+	@echo "                  and s31 in OTHERS_DIR=$(OTHERS_DIR) (experiments/README.md)"
 	@echo "make mutate       mutation testing (mutmut) of the core modules; MUTANTS='lipread.decoding.*'"
 	@echo "LIPREAD_DATA_DIR=$(LIPREAD_DATA_DIR)"
 
@@ -146,18 +149,19 @@ metrics: evaluate
 predict: setup-run
 	$(PY) -m lipread predict "$(VIDEO)" --decoder $(DECODER) $(PREDICT_ARGS)
 
-# The enrollment study (README, "Teach it your face"): settings chosen on each of s26 and
-# s31 and reported on the other (session 13); resumable (artifacts/enroll-study.jsonl).
-# Then session 21's: nine clips leave-one-out for each of NINE_CLIPS on both speakers, and
-# the default's learning curve (~1.5 h more). Then session 22's probes on s26 (PROBES_S26),
-# the lowest of them (body) and the default's other seeds on s31 (PROBES_S31) (~1.5 h more).
+# The enrollment study (experiments/README.md): settings chosen on each of s26 and s31 and
+# reported on the other; resumable (artifacts/enroll-study.jsonl). Then nine clips
+# leave-one-out for each of NINE_CLIPS on both speakers, and the default's learning curve
+# (~1.5 h more). Then the probes on s26 (PROBES_S26), the lowest of them (body) and the
+# default's other seeds on s31 (PROBES_S31) (~1.5 h more). The speakers' clips come from
+# OTHERS_DIR; configurations that rehearse draw s1's from LIPREAD_DATA_DIR.
 NINE_CLIPS := adapters:1e-3:auto:40 full:1e-4:auto:40 full:1e-4:auto:80 full:2e-4:auto:80 auto
 SEEDS := full:2e-4:auto:80:seed=1 full:2e-4:auto:80:seed=2
 PROBES_S26 := full:3e-4:auto:80 full:2e-4:auto:80:rehearse=4 \
   full:2e-4:auto:80:average_from=40 body:2e-4:auto:80 $(SEEDS)
 PROBES_S31 := body:2e-4:auto:80 $(SEEDS)
 OTHERS_DIR ?= ../shared/others
-STUDY := $(PY) -m lipread.enroll.study
+STUDY := $(PY) -m experiments enroll
 enroll-study: setup-run
 	@mkdir -p artifacts
 	$(STUDY) choose --speaker s26 --data-dir "$(OTHERS_DIR)"
@@ -191,13 +195,14 @@ mutate: setup
 	  $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
 	$(PY) tests/mutation_report.py
 
-# Both benchmarks drive Chromium with playwright (the test set): `setup`, not `setup-run`.
-# --sizes installs each requirements set into a temp venv (minutes, from PyPI).
+# Both benchmarks (benchmarks/README.md) drive Chromium with playwright (the test set):
+# `setup`, not `setup-run`. --sizes installs each requirements set into a temp venv
+# (minutes, from PyPI). Chromium: $CHROMIUM, else chromium on PATH.
 bench: setup browser-deps
 	@mkdir -p artifacts
-	$(PY) -m lipread bench --sizes --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
+	$(PY) -m benchmarks --sizes --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/bench.json $(BENCH_ARGS)
 
 # The Live page through Chromium's fake camera: preview fps, CPU, latency, live vs predict WER.
 bench-live: setup browser-deps
 	@mkdir -p artifacts
-	$(PY) -m lipread bench --live --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/live-bench.json $(BENCH_ARGS)
+	$(PY) -m benchmarks --live --data-dir "$(LIPREAD_DATA_DIR)" --json artifacts/live-bench.json $(BENCH_ARGS)

@@ -1,16 +1,16 @@
 """LipRead: read GRID sentences from the lips alone, with a LipNet network.
 
     import lipread
-    model = lipread.load_model()                      # the shipped lipnet weights
-    print(lipread.transcribe(model, "bbaf2n.mpg", decoder="grammar").sentence)
+    reading = lipread.read("bbaf2n.mpg")              # the shipped reader
+    print(reading.sentence, reading.confidence)      # bin blue at f two now 0.49
+    alice = lipread.load_reader("alice")             # a face taught with lipread.teach
+    print(lipread.read("alice-1.mp4", alice).sentence)
 
-The stages, one module each: video (a file to mouth crops), mouth (face landmarks), grid
-(vocabulary, clip names, alignments), model/ (networks and weights), pipeline (the
-per-video pipeline), decoding and scoring; training/, corpus/ (downloads), app/ (the
-page's parts), bench/ and cli/ (`lipread <verb>`) build on them.
+The verbs: read (a video to a Reading), load_reader (the shipped reader, a weights file or
+a taught profile), teach (a person's clips to a profile), train (a network on GRID). The
+stages, one module each, are in docs/architecture.md; `lipread <verb>` is the command.
 """
-from lipread.model.loader import load_model
-from lipread.pipeline import transcribe
-from lipread.video import load_video
+from lipread.readers import load_reader
+from lipread.reading import Reading, read
 
-__all__ = ["load_model", "load_video", "transcribe"]
+__all__ = ["Reading", "load_reader", "read"]

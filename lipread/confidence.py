@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lipread.constants import FPS
 from lipread.decoding import grammar_graph
-from lipread.video import FPS
 
-# Fitted by `python -m lipread.bench.confidence fit` (the 80 clips of the validation slice,
+# Fitted by `python -m experiments confidence fit` (the 80 clips of the validation slice,
 # 480 words: logistic regression of right/wrong on the margin).
 WORD_SLOPE, WORD_BIAS = 0.2667, -0.0145
 # The threshold that keeps 95% of the validation clips reliable (their 5th percentile):
@@ -49,8 +49,9 @@ class Assessment:
                           for w in self.words]}
 
 
-def word_confidence(margin: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-(WORD_SLOPE * margin + WORD_BIAS))))
+def word_confidence(margin: float, slope: float = WORD_SLOPE, bias: float = WORD_BIAS) -> float:
+    """The logistic curve of a word's margin (other slope and bias: a candidate's)."""
+    return float(1.0 / (1.0 + np.exp(-(slope * margin + bias))))
 
 
 def margins(probs: np.ndarray) -> list[tuple[str, float, int, int]]:

@@ -80,14 +80,16 @@ def _detector():
         except RuntimeError:
             pass  # a damaged cache entry: saved again below
     saved = cache.folder("dlib") / name
-    detector = dlib.get_frontal_face_detector()
-    fd, tmp = tempfile.mkstemp(dir=saved.parent, prefix=f".{saved.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        detector.save(tmp)
-        os.replace(tmp, saved)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with cache.preparing("saving dlib's face detector", saved.parent):
+        detector = dlib.get_frontal_face_detector()
+        fd, tmp = tempfile.mkstemp(dir=saved.parent, prefix=f".{saved.name}.",
+                                   suffix=".partial")
+        os.close(fd)
+        try:
+            detector.save(tmp)
+            os.replace(tmp, saved)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     return detector
 
 

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from lipread.video import VIDEO_EXTS, VideoError
+from lipread.constants import VIDEO_EXTS, VideoError
 
 # The LipNet tutorial's vocabulary, exactly. Id 0 is the empty out-of-vocabulary /
 # padding token (StringLookup's oov_token=""), ids 1..39 the characters, and the

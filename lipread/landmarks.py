@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import tempfile
-import time
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,10 +259,13 @@ def cached_name(model: Path) -> str:
 
 
 def convert(model: Path, out: Path) -> ShapePredictor:
-    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all)."""
-    print(f"converting dlib's landmark model {model.name} once into {out.parent} ",
-          file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
+    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all), said
+    on the one line of what reading builds once (cache.preparing)."""
+    with cache.preparing("converting dlib's landmark model to arrays", out.parent):
+        return _convert(model, out)
+
+
+def _convert(model: Path, out: Path) -> ShapePredictor:
     sp = parse(model.read_bytes())
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
@@ -273,7 +274,6 @@ def convert(model: Path, out: Path) -> ShapePredictor:
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    print(f"converted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return sp
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lipread.constants import CROP_H, CROP_W  # the crop's size (named here for its callers)
 from lipread.face import DETECT_EVERY, LANDMARK_EVERY, FaceError, track_landmarks
 
 # --- what the network reads -------------------------------------------------------------
-CROP_H, CROP_W = 46, 140  # the tutorial's window: rows 190:236, columns 80:220 of GRID's frame
 # Where the crop puts the mouth: its centre (the mean of the 20 lip points) in the middle of
 # the crop, and its corner-to-corner width at 39.7 px, s1's median width inside the tutorial's
 # window (791 training clips, every 5th frame; widths 32-45 px); the eye line level.
@@ -28,6 +28,7 @@ CROP_PAD = 4  # pixels warped around the crop: training's jitter margin (dataset
 MOUTH = slice(48, 68)  # outer (48-59) and inner (60-67) lip contours
 LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 MOUTH_CORNERS = (48, 54)
+INNER_TOP, INNER_BOTTOM, LEFT, RIGHT = 14, 18, 0, 6  # of MOUTH's 20 lip points
 
 # --- tracking (how the face is found and followed: face.py) -------------------------------
 MIN_MOUTH_PX = 16  # below this the 140 px crop would be blown up more than 2.5x
@@ -68,6 +69,13 @@ class MouthTrack:
         return out + margin
 
 
+def lip_opening(lips: np.ndarray) -> np.ndarray:
+    """The inner lips' gap over the mouth's width (at least 1 px), of (..., 20, 2) lip points
+    (MOUTH's): one frame's, or a clip's (T, 20, 2). What moves when a person speaks."""
+    lips = np.asarray(lips, np.float64)
+    side = lips[..., RIGHT, :] - lips[..., LEFT, :]
+    gap = lips[..., INNER_BOTTOM, :] - lips[..., INNER_TOP, :]
+    return np.hypot(gap[..., 0], gap[..., 1]) / np.maximum(np.hypot(side[..., 0], side[..., 1]), 1.0)
 
 
 def _running_median(x: np.ndarray, window: int) -> np.ndarray:

@@ -1,29 +1,18 @@
-"""From a video file to a sentence, the one pipeline of the page and the CLI, timed stage by
-stage: read (decode at 25 fps), mouth (find and cut it), network, decode.
+"""The stages from a video file to the network's output, each timed: read (decode at 25 fps),
+mouth (find and cut it), network. reading.py decodes and judges what comes out.
 """
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from lipread import decoding, video
+from lipread import video
 from lipread.video import DEFAULT_CROP, INPUT_SHAPE
 
-STAGES = ("read", "mouth", "network", "decode")  # the keys of Transcript.seconds
+STAGES = ("read", "mouth", "network", "decode")  # the keys of Reading.seconds
 BATCH_SIZE = 16  # clips a forward pass
-
-
-@dataclass
-class Transcript:
-    sentence: str
-    tokens: list[int]  # the network's best class per frame, raw (blank = 40)
-    probs: np.ndarray  # (75, 41) per-frame class probabilities
-    seconds: dict[str, float] = field(default_factory=dict)  # each of STAGES that ran
-    notices: list[str] = field(default_factory=list)  # how the video was read (video.notices)
-    view: video.MouthClip | None = None  # the crops and where the mouth was found
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,7 +23,7 @@ def network_fn(model):
     tf.function with a fixed input signature runs a single clip in the network's time.
     Under other backends (JAX), predict_on_batch: compiled once, then called directly.
     """
-    if getattr(model, "runtime", None) == "onnx":  # model/onnx_reader.py: no Keras at all
+    if getattr(model, "runtime", None) in ("onnx", "ensemble"):  # no Keras at all
         return model
     import keras
 
@@ -69,22 +58,12 @@ def look(path, crop: str = DEFAULT_CROP, start: float = 0.0) -> tuple[video.Mout
     return view, {"read": t1 - t0, "mouth": time.perf_counter() - t1}
 
 
-def transcribe_frames(model, frames: np.ndarray, decoder: str = decoding.DEFAULT) -> Transcript:
-    """The last two stages: normalised frames through the network, then decoded."""
-    t0 = time.perf_counter()
-    probs = predict_probs(model, frames)[0]
-    t1 = time.perf_counter()
-    sentence = decoding.decode(probs, decoder)
-    t2 = time.perf_counter()
-    return Transcript(sentence, decoding.raw_tokens(probs).tolist(), probs,
-                      {"network": t1 - t0, "decode": t2 - t1})
+class Ensemble:
+    """Several readers as one: their per-frame probabilities averaged."""
+    runtime = "ensemble"
 
+    def __init__(self, readers):
+        self.readers = tuple(readers)
 
-def transcribe(model, path, decoder: str = decoding.DEFAULT, crop: str = DEFAULT_CROP,
-               start: float = 0.0) -> Transcript:
-    """One video file to its sentence: 3 s from `start` (raises video.VideoError)."""
-    view, seconds = look(path, crop, start)
-    result = transcribe_frames(model, video.normalize(view.crops), decoder)
-    result.seconds = {**seconds, **result.seconds}
-    result.notices, result.view = video.notices(view), view
-    return result
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return sum(predict_probs(r, frames) for r in self.readers) / len(self.readers)

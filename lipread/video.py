@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from lipread import formats, mouth
+# The clip's figures, the video files' names and VideoError are constants.py's, named here too
+from lipread.constants import CROP_H, CROP_W, FPS, N_FRAMES, VideoError
+from lipread.constants import INPUT_SHAPE as INPUT_SHAPE
+from lipread.constants import VIDEO_EXTS as VIDEO_EXTS
 
 # FFmpeg's decoder chatter on damaged video ("invalid cbp", "ac-tex damaged") would bury
 # the one-line error a bad file gets; OpenCV reads this once, at the first VideoCapture.
@@ -20,8 +24,6 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 # Only local files, only the video demuxers of formats.py (not setdefault: not weakened).
 os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = formats.FFMPEG_CAPTURE_OPTIONS
 
-FPS = 25  # GRID's frame rate, and the network's
-N_FRAMES = 75  # 3 s at 25 fps
 # Frame sizes: GRID's 360x288 up to a phone's 4K. Larger frames are refused before decoding
 # (an 8K frame costs ~100 MB, a 3 s clip GBs); frames over READ_SIZE are shrunk as decoded.
 MAX_SIZE = (3840, 2160)  # 4K UHD, either way round
@@ -32,19 +34,11 @@ READ_SIZE = (1920, 1080)  # ample for the mouth: the crop is 140x46 pixels
 MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
 MOUTH_ROWS = (190, 236)  # the tutorial's crop of the 288-row frame: 46 rows
 MOUTH_COLS = (80, 220)  # ... and of the 360 columns: 140 columns
-CROP_H, CROP_W = mouth.CROP_H, mouth.CROP_W  # the landmark crop has the window's size
-assert (CROP_H, CROP_W) == (MOUTH_ROWS[1] - MOUTH_ROWS[0], MOUTH_COLS[1] - MOUTH_COLS[0])
+assert (CROP_H, CROP_W) == (MOUTH_ROWS[1] - MOUTH_ROWS[0], MOUTH_COLS[1] - MOUTH_COLS[0])  # both crops
 CROP_HELP = {"landmarks": "the mouth found by dlib's 68 face landmarks, in any framing",
              "fixed": "the tutorial's window (rows 190-236, columns 80-220 of a GRID frame)"}
 CROPS = tuple(CROP_HELP)  # how the mouth is found
 DEFAULT_CROP = "landmarks"
-INPUT_SHAPE = (N_FRAMES, CROP_H, CROP_W, 1)
-
-VIDEO_EXTS = (".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-
-
-class VideoError(ValueError):
-    """A video that can't be turned into the network's input."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import decoding, grid, pipeline, scoring, video
+from lipread import decoding, grid, pipeline, reading, scoring, video
 from conftest import ffmpeg_exe
 from lipread.model import loader
 
@@ -97,8 +97,8 @@ def test_clip_shows_tokens_sentence_truth_and_rates(app_env, weights):
     assert len(tokens) == video.N_FRAMES and all(0 <= t <= grid.BLANK_ID for t in tokens)
     sentence = shown_sentence(at)
     # What the library reads in this clip (the CLI's pipeline), token for token.
-    library = pipeline.transcribe(loader.load_model("lipnet"),
-                                    grid.video_path(app_env, "bbaf2n"), decoding.DEFAULT)
+    library = reading.read(grid.video_path(app_env, "bbaf2n"), loader.load_model("lipnet"),
+                                    decoder=decoding.DEFAULT)
     assert tokens == library.tokens and sentence == library.sentence
     truth = grid.load_sentence(grid.alignment_path(app_env, "bbaf2n"))
     assert shown_truth(at) == truth == "bin blue at f two now"
@@ -228,8 +228,8 @@ def test_picker_groups_clips_by_speaker(speakers_env, test_names, weights):
     assert any(clip in s.value for s in at.subheader)
     truth = grid.load_sentence(grid.alignment_path(speakers_env, clip))
     assert shown_truth(at) == truth
-    library = pipeline.transcribe(loader.load_model("lipnet"),
-                                    grid.video_path(speakers_env, clip), decoding.DEFAULT)
+    library = reading.read(grid.video_path(speakers_env, clip), loader.load_model("lipnet"),
+                                    decoder=decoding.DEFAULT)
     assert shown_tokens(at) == library.tokens and shown_sentence(at) == library.sentence
     assert {m.label for m in at.metric} == {"WER", "CER"}
 
@@ -280,19 +280,45 @@ def test_the_picker_marks_train_and_test_clips_and_starts_on_a_test_clip(app_env
     assert not at.exception
 
 
-def test_the_reading_can_be_downloaded(app_env, weights):
-    from lipread.app import downloads
+def test_the_downloaded_reading_is_what_predict_writes(app_env, weights, monkeypatch):
+    """The page's "Reading (JSON)" has the keys and types of `lipread predict --json`'s
+    result for the same clip (and the same reading), plus the truth."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
+    served = {}
+    keep = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, data, mimetype, kind, filename=None):
+        served[filename] = data
+        return keep(self, data, mimetype, kind, filename)
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
     at = run_app(clip=READ_CLIP)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Reading (JSON)", "Mouth crops (GIF)", "Probabilities (CSV)"]
+    page = json.loads(served[f"{READ_CLIP}.reading.json"])
+    path = grid.video_path(app_env, READ_CLIP)
+    proc = subprocess.run([sys.executable, "-m", "lipread", "predict", str(path), "--json", "-"],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    (cli,) = json.loads(proc.stdout)["results"]
+    assert page.pop("truth") == grid.load_sentence(grid.alignment_path(app_env, READ_CLIP))
+    assert page.pop("name") == READ_CLIP and cli.pop("name") == str(path)
+    assert list(page) == list(cli)
+    assert {k: type(v) for k, v in page.items()} == {k: type(v) for k, v in cli.items()}
+    assert page == cli  # the same reader, the same clip: the same reading
+    assert len(page["tokens"]) == video.N_FRAMES and len(page["words"]) == 6
+    rows = served[f"{READ_CLIP}.probs.csv"].decode().splitlines()
+    assert len(rows) == 1 + video.N_FRAMES and rows[0].endswith("space,blank")
+
+
+def test_the_probabilities_csv_holds_each_frames_row():
+    from lipread.app import downloads
+
     probs = np.random.default_rng(0).dirichlet(np.ones(41), video.N_FRAMES)
-    reading = json.loads(downloads.reading_json("x.mp4", probs, "grammar", 1.5, "bin"))
-    assert {"sentence", "decoder", "confidence", "reliable", "words", "start_s",
-            "truth"} <= set(reading)
-    assert reading["start_s"] == 1.5 and len(reading["words"]) == 6
     rows = downloads.probs_csv(probs).decode().splitlines()
     assert len(rows) == 1 + video.N_FRAMES and rows[0].endswith("space,blank")
+    assert rows[3].startswith("2,0.08,")
     assert np.allclose([float(v) for v in rows[1].split(",")[2:]], probs[0], atol=1e-5)
 
 

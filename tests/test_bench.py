@@ -1,4 +1,5 @@
-"""lipread bench end to end on a real clip, with the fewest runs: figures come out, not times.
+"""The benchmark (`python -m benchmarks`, benchmarks/) end to end on a real clip, with the
+fewest runs, and the user's `lipread bench`: figures come out, not times.
 
 Wall-clock figures are never asserted (they depend on the machine and its load); what is
 checked is that every side ran (ours under ONNX Runtime without the training stack, ours
@@ -6,13 +7,17 @@ under Keras, the tutorial's), that every figure the report promises is there and
 that the table's speedups are the JSON's times divided, that this project's readings, with
 either crop and either runtime, are GRID sentences, the same with both runtimes, and that
 the cold starts and the targets' lines are reported. Install sizes: measured on an empty
-requirements file (a bare venv), the rest needs PyPI and minutes.
+requirements file (a bare venv), the rest needs PyPI and minutes. And the lab stays beside
+the package: nothing in lipread/ imports benchmarks/ or experiments/, names a folder
+beside the project or a fixed browser, or rewrites a module's constant.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--runs", "1", "--batches", "1", "--tutorial-batches", "1", "--throughput-runs", "1",
          "--train-steps", "1", "--train-batch", "2", "--tutorial-train-steps", "0",
          "--cold-runs", "1", "--page-runs", "0"]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "chromium"
 STAGES = {"read", "mouth", "network", "decode"}
 
 
 def bench(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lipread", "bench", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
@@ -39,7 +44,7 @@ def bench(*args) -> subprocess.CompletedProcess:
 def run(grid_dir, tmp_path_factory):
     """One quick bench run: (its process, the JSON it wrote)."""
     out = tmp_path_factory.mktemp("bench") / "figures" / "bench.json"
-    page = ["--page-runs", "1", "--chromium", CHROMIUM] if os.access(CHROMIUM, os.X_OK) else []
+    page = ["--page-runs", "1", "--chromium", CHROMIUM] if shutil.which(CHROMIUM) else []
     proc = bench("--data-dir", grid_dir, "--clip", "bbaf2n", "--json", out, *QUICK, *page)
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(out.read_text())
@@ -126,7 +131,7 @@ def test_bench_reports_cold_starts_and_targets(run):
     for c in predict.values():  # one fresh process each: it read the clip
         assert c["runs"] == 1 and c["median_s"] > 0 and c["peak_rss_mb"] > 0
         assert c["sentence"] == result["onnx"]["crops"]["landmarks"]["sentence_grammar"]
-    if os.access(CHROMIUM, os.X_OK):
+    if shutil.which(CHROMIUM):
         page = {c["runtime"]: c for c in result["cold_start"]["page"]}
         assert set(page) == {"onnx", "keras"}
         assert all(c["first_reading_s"] > 0 and c["server_start_s"] > 0
@@ -152,14 +157,14 @@ def test_size_targets_are_in_decimal_gigabytes():
     """2.5 GB and 1.2 GB are 10^9 bytes each: 2.4 GiB (2.58 GB) misses, 2.499 GB meets."""
     from types import SimpleNamespace
 
-    from lipread.cli import bench
+    from benchmarks import speed
 
     reader = {"crops": {"landmarks": {"clip_latency_s": 0.05}}, "network_s": 0.01}
     cold = {"predict": [], "page": []}
 
     def verdicts(run_bytes, reading_bytes):
         sizes = {"run": {"bytes": run_bytes}, "reading": {"bytes": reading_bytes}}
-        found = bench.targets(SimpleNamespace(target=0.08), reader, cold, sizes)
+        found = speed.targets(SimpleNamespace(target=0.08), reader, cold, sizes)
         return [(t["figure"], t["unit"], t["met"]) for t in found[-2:]]
 
     assert verdicts(2.499e9, 1.2e9) == [(2.499, "GB", True), (1.2, "GB", True)]
@@ -170,7 +175,7 @@ def test_size_targets_are_in_decimal_gigabytes():
 def test_install_size_of_a_bare_venv(tmp_path):
     """installs.install_size on an empty requirements file: a venv of its own, measured
     (pip and its bytecode in it), removed afterwards."""
-    from lipread.bench import installs, report
+    from benchmarks import installs, report
 
     req = tmp_path / "requirements-none.txt"
     req.write_text("# nothing\n")
@@ -235,7 +240,7 @@ def test_bench_table_speedups_are_the_json_times_divided(run):
 
 
 def test_bench_json_to_stdout_puts_the_table_on_stderr(run, capsys):
-    from lipread.bench import report
+    from benchmarks import report
 
     _, result = run
     report.emit(result, "-")
@@ -257,7 +262,8 @@ def test_bench_refuses_a_clip_the_tutorial_cannot_read(grid_dir, test_names, tmp
     proc = bench("--data-dir", data, "--clip", "short", "--json", out, *QUICK)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "lipread bench: error:" in proc.stderr and "74 frames" in proc.stderr, proc.stderr
+    assert "python -m benchmarks: error:" in proc.stderr and "74 frames" in proc.stderr, \
+        proc.stderr
     assert not out.exists()
 
 

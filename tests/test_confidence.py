@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lipread import confidence, grid
-from lipread.bench import confidence as study
+from experiments import confidence as study
 
 ROOT = Path(__file__).resolve().parents[1]
 SURE_CLIP = "lbwy9a"  # a test clip the shipped network reads right, each word clearly

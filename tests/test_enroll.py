@@ -2,7 +2,7 @@
 real network, the profile it writes, `predict`/`evaluate --profile`, and what enroll refuses.
 
 Enrollment here runs a few epochs on four clips to keep the suite's time; how well the
-chosen method does with nine clips is the study's (lipread/enroll/study.py, README).
+chosen method does with nine clips is the study's (experiments/enroll_study.py).
 """
 from __future__ import annotations
 
@@ -285,7 +285,7 @@ def test_tempo_resamples_frames_in_time():
 def test_the_tempo_chosen_for_a_slower_speaker(others_dir):
     """s31 says a sentence in ~48 frames where s1 takes ~33: the general reader's CTC loss
     on her clips is lowest read faster than 1.0."""
-    from lipread.enroll import study
+    from experiments import enroll_study as study
 
     names, crops, sentences = study.speaker_clips(others_dir, "s31")
     base = loader.load_model("lipnet")
@@ -365,7 +365,8 @@ def test_enroll_method_auto_card(others_dir, tmp_path):
 def test_auto_picks_the_lower_loss_on_the_last_clip_and_trains_on_all(others_dir):
     """choose.choose: each candidate trained on all clips but the last and scored there;
     the pick trained again on every clip (its weights differ from its trial's)."""
-    from lipread.enroll import choose, study
+    from experiments import enroll_study as study
+    from lipread.enroll import choose
 
     names, crops, sentences = study.speaker_clips(others_dir, "s26")
     base = loader.load_model("lipnet")
@@ -389,7 +390,8 @@ def test_auto_picks_the_lower_loss_on_the_last_clip_and_trains_on_all(others_dir
 
 def test_study_folds_configurations_and_summary(tmp_path):
     """The study's folds, how a configuration reads, and its tally of auto folds."""
-    from lipread.enroll import study
+    from experiments import enroll_study as study
+    from experiments import enroll_tally as tally
 
     assert study.fold(10, 9, 3) == ([3, 4, 5, 6, 7, 8, 9, 0, 1], [2])
     assert study.fold(10, 3, 9) == ([9, 0, 1], [2, 3, 4, 5, 6, 7, 8])
@@ -403,7 +405,7 @@ def test_study_folds_configurations_and_summary(tmp_path):
              "edits_before": b, "edits_after": a, "words": 6, "seconds": 10.0}
             for f, (b, a) in enumerate([(3, 1), (4, 2)])]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (t,) = study.summary(out)
+    (t,) = tally.summary(out)
     assert (t["folds"], t["words"]) == (2, 12)
     assert t["wer_before"] == pytest.approx(7 / 12) and t["wer_after"] == pytest.approx(3 / 12)
-    assert "| report-s31 | auto | 9 | 2 | 12 | 58.3% | 25.0% |" in study.table(out)
+    assert "| report-s31 | auto | 9 | 2 | 12 | 58.3% | 25.0% |" in tally.table(out)

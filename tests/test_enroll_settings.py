@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lipread import grid
-from lipread.enroll import adapt, rehearsal, study
+from experiments import enroll_study as study
+from lipread.enroll import adapt, rehearsal
 from lipread.model import loader, personal
 from lipread.training import dataset
 

@@ -9,7 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lipread import grid, pipeline, video
+import lipread
+from lipread import grid, video
 from lipread.live import capture, fakecam, frames, ice, overlay, segment
 from lipread.live.session import LiveSession
 
@@ -211,15 +212,14 @@ def shipped_model():
 
 def test_a_session_reads_a_clip_as_predict_reads_the_file(grid_dir, shipped_model):
     path = grid.video_path(grid_dir, CLIP)
-    expected = pipeline.transcribe(shipped_model, path, "grammar").sentence
+    expected = lipread.read(path, shipped_model, "grammar").sentence
     session = LiveSession()
     session.configure(shipped_model, "grammar", auto=True)
     last = play(session, camera_frames(path), jitter_s=0.008)
     (reading,) = wait_read(session)
     assert reading.how == "auto" and reading.error is None
-    assert reading.transcript.sentence == expected
-    assert reading.judged.sentence == expected and reading.judged.reliable  # s1: sure
-    assert reading.transcript.view.crops.shape == (75, 46, 140)
+    assert reading.reading.sentence == expected and reading.reading.reliable  # s1: sure
+    assert reading.reading.view.crops.shape == (75, 46, 140)
     assert 23 <= reading.camera_fps <= 27 and reading.latency < 30
     assert reading.mp4[4:8] == b"ftyp"
     # the preview: the picture as sent, the face box drawn in green, the crop in its corner
@@ -288,7 +288,7 @@ def test_the_camera_stopping_mid_capture_is_said(grid_dir, shipped_model):
     assert session.readings == []
 
 
-# --- lipread bench --live: its flags ---------------------------------------------------------
+# --- python -m benchmarks --live: its flags ---------------------------------------------------------
 
 @pytest.mark.parametrize("args, said", [
     (["--clips", "0"], "--clips must be 1 to 100"),
@@ -302,12 +302,12 @@ def test_bench_live_refuses_bad_flags_in_one_line(grid_dir, tmp_path, args, said
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--data-dir" not in args:
         args += ["--data-dir", str(grid_dir)]
-    out = subprocess.run([sys.executable, "-m", "lipread", "bench", "--live", *args],
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--live", *args],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert said in lines[-1] and "Traceback" not in out.stderr
-    assert lines[-1].startswith("lipread bench --live: error:")
+    assert lines[-1].startswith("python -m benchmarks --live: error:")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -323,6 +323,6 @@ def test_a_recording_session_keeps_the_clip_unread_with_its_label(grid_dir):
     play(session, clip[:2] + [clip[0]] * 75 + clip, at={2: lambda: session.read_next((0, 4))})
     (recording,) = wait_read(session)
     assert recording.label == (0, 4) and recording.how == "button"
-    assert recording.transcript is None and recording.error is None
+    assert recording.reading is None and recording.error is None
     assert iio.imread(recording.mp4, index=None, extension=".mp4").shape[0] == video.N_FRAMES
     assert "Record" in session.status()[1]

@@ -151,8 +151,8 @@ def test_two_sessions_each_read_their_own_camera(playwright, app_url, grid_dir, 
 
 
 def test_bench_live_prints_its_figures(grid_dir):
-    """`lipread bench --live` on one clip: every figure comes out (never how fast)."""
-    out = subprocess.run([sys.executable, "-m", "lipread", "bench", "--live", "--clips", "1",
+    """`python -m benchmarks --live` on one clip: every figure comes out (never how fast)."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--live", "--clips", "1",
                           "--data-dir", str(grid_dir), "--json", "-"], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

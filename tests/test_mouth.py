@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import face, grid, mouth, pipeline, video
+from lipread import face, grid, mouth, reading, video
 from lipread.cli import refilm
 from conftest import made_once
 from lipread.model import loader
@@ -52,12 +52,12 @@ def original(grid_dir, test_names, model, tmp_path_factory):
     assert ORIGINAL in test_names, f"{ORIGINAL} is no longer in the test split"
     path = grid.video_path(grid_dir, ORIGINAL)
     truth = grid.load_sentence(grid.alignment_path(grid_dir, ORIGINAL))
-    result = pipeline.transcribe(model, path, "grammar")
+    result = reading.read(path, model, "grammar")
     assert result.sentence == truth, f"{ORIGINAL}: read {result.sentence!r}, said {truth!r}"
     folder = made_once("original", tmp_path_factory,
                        lambda f: ffmpeg("-i", path, *H264, f / f"{ORIGINAL}.mp4"))
     copy = folder / f"{ORIGINAL}.mp4"
-    again = pipeline.transcribe(model, copy, "grammar").sentence
+    again = reading.read(copy, model, "grammar").sentence
     assert again == truth, f"{ORIGINAL} as H.264: read {again!r}, said {truth!r}"
     return path, result
 
@@ -78,7 +78,7 @@ def crop_points(track: mouth.MouthTrack) -> np.ndarray:
 
 @pytest.mark.parametrize("variant", list(REFILMS))
 def test_refilmed_clip_reads_like_the_original(variant, refilmed, original, model):
-    result = pipeline.transcribe(model, refilmed[variant], "grammar")
+    result = reading.read(refilmed[variant], model, "grammar")
     assert result.sentence == original[1].sentence
     # The crop puts the lips where they are in the original's crop.
     shift = np.abs(crop_points(result.view.track) - crop_points(original[1].view.track))
@@ -88,7 +88,7 @@ def test_refilmed_clip_reads_like_the_original(variant, refilmed, original, mode
 
 @pytest.mark.parametrize("variant", MOVED)
 def test_fixed_window_misses_the_moved_mouth(variant, refilmed, original, model):
-    result = pipeline.transcribe(model, refilmed[variant], "grammar", crop="fixed")
+    result = reading.read(refilmed[variant], model, "grammar", crop="fixed")
     assert result.sentence != original[1].sentence
 
 
@@ -151,7 +151,7 @@ def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, t
     assert proc.returncode == 0, proc.stderr
     assert "lipread predict: note:" in proc.stderr and "6.0 s long; read 3-6 s" in proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
-    assert result["start"] == 3.0 and "6.0 s long; read 3-6 s" in result["notices"][0]
+    assert result["start_s"] == 3.0 and "6.0 s long; read 3-6 s" in result["notices"][0]
     notes = video.notices(video.read_mouth(long))
     assert notes == ["the video is 6.0 s long; read 0-3 s (the network reads 3 s)"]
 

@@ -96,7 +96,7 @@ def test_pip_install_gives_a_lipread_command_that_reads_a_clip(installed, grid_d
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)["results"][0]
     truth = grid.load_sentence(grid.alignment_path(grid_dir, test_names[0]))
-    assert len(result["sentence"].split()) == 6 and result["path"] == str(clip)
+    assert len(result["sentence"].split()) == 6 and result["name"] == str(clip)
     assert sum(a == b for a, b in zip(result["sentence"].split(), truth.split())) >= 4
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran
 

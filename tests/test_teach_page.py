@@ -132,10 +132,10 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="reader").value == "dana"
     assert any("dana's profile" in m.value for m in at.sidebar.markdown)
-    from lipread import grid, pipeline
+    from lipread import grid, reading
 
     clip = at.selectbox(key="clip").value
-    person = pipeline.transcribe(profiles.load("dana"), grid.video_path(page_env_data(), clip))
+    person = reading.read(grid.video_path(page_env_data(), clip), profiles.load("dana"))
     assert [int(t) for t in at.code[0].value.split()] == person.tokens
     again.run()
     assert any("Profile **dana** is ready" in s.value for s in again.success)

@@ -11,17 +11,13 @@ and the page stopped following the camera.)
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import streamlit as st
 
 from lipread import decoding, video
-from lipread.app import camera, files, pictures, widgets
-from lipread.app.readers import get_model, get_profile_model
+from lipread.app import camera, pictures, readers, widgets
 from lipread.enroll import profiles
 from lipread.live import capture, segment
-from lipread.model import loader
 
 SHOWN = 5  # readings shown in full; older ones as a line each
 
@@ -35,16 +31,12 @@ def load_reader():
     """The reader chosen in the sidebar (general or a profile), or None with a message."""
     profile = widgets.pick_reader(profiles.names())
     try:
-        if profile is not None:
-            path = profiles.path(profile) / profiles.WEIGHTS_FILE
-            return get_profile_model(profile, files.file_stamp(path))
-        weights = Path(os.environ.get("LIPREAD_WEIGHTS") or loader.DEFAULT_WEIGHTS[widgets.ARCH])
-        stamp = files.file_stamp(weights)
-        if stamp is None:
+        weights, stamp = readers.weights(profile)
+        if profile is None and stamp is None:
             st.error(f"No network weights at `{weights}`: put the released weights there "
                      "(or train them with `lipread train`), then reload.")
             return None
-        return get_model(widgets.ARCH, str(weights), stamp)
+        return readers.get_reader(profile)
     except Exception as err:  # noqa: BLE001: a broken file says so, the camera still shows
         st.error(f"The reader can't be loaded: {err}. Choose another reader, or reload.")
         return None
@@ -62,7 +54,7 @@ def choose_mode() -> tuple[bool, str]:
     return auto, decoder
 
 
-def show_reading(reading: capture.Reading, full: bool) -> None:
+def show_reading(reading: capture.Capture, full: bool) -> None:
     head = (f"**{reading.number}.** {'automatic' if reading.how == 'auto' else 'button'}, "
             f"{reading.seconds:.1f} s at {reading.camera_fps:.0f} fps")
     with st.container(border=True, key=f"reading_{reading.number}"):
@@ -73,13 +65,12 @@ def show_reading(reading: capture.Reading, full: bool) -> None:
             st.markdown(head)
             st.error(f"Not read: {reading.error}.")
             return
-        result = reading.transcript
+        result = reading.reading
         st.markdown(head + f", read {reading.latency:.2f} s after it ended "
                     f"({reading.decoder} decoder):")
         with st.container(key=f"sentence_{reading.number}"):
             st.code(result.sentence or "(nothing read)", language=None)
-        widgets.show_confidence(result.probs, key=f"confidence_{reading.number}",
-                                judged=reading.judged)
+        widgets.show_confidence(result, key=f"confidence_{reading.number}")
         if not full:
             return
         for notice in reading.notices:

@@ -1,11 +1,11 @@
 """The read page (app.py's first): pick or upload a video, watch it, see what the network
 sees, and read its sentence next to the truth, with the general reader or a person's.
 
-    LIPREAD_DATA_DIR=../shared/grid streamlit run app.py
+    LIPREAD_DATA_DIR=data streamlit run app.py
     streamlit run app.py -- --speakers s1,s26-s31     # only these speakers' clips
 
 UI only: what is read comes from the package `lipread` (the pipeline in
-lipread/pipeline.py, the widgets and media in lipread/app/).
+lipread/reading.py, the widgets and media in lipread/app/).
 Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos),
 LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
 """
@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import grid, pipeline, video
-from lipread.app import browser, downloads, files, pictures, stopwatch, widgets
-from lipread.app.readers import get_model, get_profile_model
+from lipread import grid, pipeline, reading, video
+from lipread.app import browser, downloads, files, pictures, readers, stopwatch, widgets
 from lipread.app.sources import Source, split_labels, typed_truth, upload_label
 from lipread.enroll import profiles
-from lipread.model import loader
 
 APP_NAME = "LipRead"
 ARCH = widgets.ARCH
@@ -73,8 +71,9 @@ def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def network_output(digest: str, stamp: tuple, _model, _frames: np.ndarray) -> np.ndarray:
-    return pipeline.predict_probs(_model, video.normalize(_frames))[0]
+def read_crops(digest: str, stamp: tuple, decoder: str, start: float, _reader,
+               _frames: np.ndarray) -> reading.Reading:
+    return reading.read_crops(_frames, _reader, decoder, start)
 
 
 # --- sidebar: each piece returns the user's choice -----------------------------------
@@ -112,7 +111,7 @@ def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
     if profile is not None:
         try:
             with clock.step("model"):
-                return get_profile_model(profile, stamp)
+                return readers.get_reader(profile)
         except (OSError, ValueError) as err:
             st.error(f"The profile {profile} can't be loaded: {err}. Choose the general "
                      f"reader, or teach {profile} again. {meanwhile}")
@@ -124,7 +123,7 @@ def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
         return None
     try:
         with clock.step("model"):
-            return get_model(ARCH, str(weights), stamp)
+            return readers.get_reader(None)
     except Exception as err:  # noqa: BLE001: partial, corrupt or mismatched weights
         st.error(f"The network weights can't be loaded: {err}. Replace `{weights}` with "
                  f"weights trained by `lipread train`; then reload. {meanwhile}")
@@ -166,23 +165,23 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
     frames, key = view["crops"], f"{source.digest}-{crop}-{start:g}"
     model = load_network(weights, stamp, clock, profile)
     left, right = st.columns(2, gap="large")
-    probs = None
+    said = None
     with right:
         st.subheader(f"What the network read: {source.label}")
         if model is not None:
             with clock.step("network"):
-                probs = network_output(key, stamp, model, frames)
+                said = read_crops(key, stamp, decoder, start, model, frames)
             typed = source.upload and source.typed_truth is not None
             truth = (source.typed_truth if typed else
                      widgets.load_truth(data_dir, source.truth_name, source.upload))
-            widgets.show_reading(probs, decoder, truth, clock,
+            widgets.show_reading(said, truth, clock,
                                  "what you typed" if typed else "the alignment")
-            show_downloads(source, probs, decoder, start, truth, crop_gif(key, frames))
-    if probs is not None:
+            show_downloads(source, said, truth, crop_gif(key, frames))
+    if said is not None:
         st.subheader("The network's output over the 75 frames")
         st.caption("Each frame's probability of each token (only tokens that reach 2%); "
                    "hover for values. Bright cells show when each letter was read.")
-        data, spec = pictures.probability_chart(probs)
+        data, spec = pictures.probability_chart(said.probs)
         st.vega_lite_chart(data, spec, width="stretch")
     with left:
         st.subheader("The video")
@@ -213,19 +212,19 @@ def choose_start(source: Source, duration: float) -> None:
               help="The network reads 3 s; choose the 3 s where the sentence is said")
 
 
-def show_downloads(source: Source, probs, decoder: str, start: float, truth: str | None,
+def show_downloads(source: Source, said: reading.Reading, truth: str | None,
                    gif: bytes) -> None:
     """The reading (JSON), the crop GIF and the per-frame probabilities (CSV)."""
     stem = os.path.splitext(source.label)[0] if source.upload else source.label
     stem = stem.replace("/", "-")
     json_col, gif_col, csv_col = st.columns(3)
     json_col.download_button(
-        "Reading (JSON)", downloads.reading_json(source.label, probs, decoder, start, truth),
+        "Reading (JSON)", downloads.reading_json(source.label, said, truth),
         file_name=f"{stem}.reading.json", mime="application/json", key="download_json",
         help="The sentence, each word's confidence and time, as `lipread predict --json`")
     gif_col.download_button("Mouth crops (GIF)", gif, file_name=f"{stem}.crops.gif",
                             mime="image/gif", key="download_gif")
-    csv_col.download_button("Probabilities (CSV)", downloads.probs_csv(probs),
+    csv_col.download_button("Probabilities (CSV)", downloads.probs_csv(said.probs),
                             file_name=f"{stem}.probs.csv", mime="text/csv", key="download_csv",
                             help="Each frame's probability of each of the 41 tokens")
 
@@ -240,8 +239,6 @@ def read_page() -> None:
         st.error(f"--speakers / LIPREAD_SPEAKERS: {err}. Every speaker folder is shown.")
         speakers = None
     clips = clip_list(str(data_dir), speakers)
-    weights = Path(os.environ.get("LIPREAD_WEIGHTS") or loader.DEFAULT_WEIGHTS[ARCH])
-    stamp = files.file_stamp(weights)
     with st.sidebar:
         st.title(APP_NAME)
         st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
@@ -250,9 +247,7 @@ def read_page() -> None:
         crop = widgets.pick_crop()
         decoder = widgets.pick_decoder()
         profile = widgets.pick_reader(profiles.names())
-        if profile is not None:
-            weights = profiles.path(profile) / profiles.WEIGHTS_FILE
-            stamp = files.file_stamp(weights)
+        weights, stamp = readers.weights(profile)
         widgets.model_panel(weights, stamp, profile)
     source = choose_source(data_dir, clip, uploaded, said)
     if source is None:

@@ -1,29 +1,22 @@
-"""What the read page offers to download: the reading as JSON (words, confidences, timings,
-as `lipread predict --json` says them), and the per-frame probabilities as CSV. No
+"""What the read page offers to download: the reading as JSON (Reading.as_json(), the keys
+`lipread predict --json` writes), and the per-frame probabilities as CSV. No
 Streamlit here."""
 from __future__ import annotations
 
 import csv
 import io
-import json
 
 import numpy as np
 
-from lipread import confidence, decoding
+from lipread import reading
 from lipread.app import pictures
 from lipread.video import FPS
 
 
-def reading_json(label: str, probs: np.ndarray, decoder: str, start_s: float = 0.0,
-                 truth: str | None = None) -> bytes:
-    """The reading of `probs` as predict's JSON has it, with where in the video it was read."""
-    judged = confidence.assess(probs)
-    out = {"name": label, "sentence": decoding.decode(probs, decoder), "decoder": decoder,
-           **judged.as_json(), "start_s": round(start_s, 2),
-           "tokens": pictures.token_chars(decoding.raw_tokens(probs).tolist())}
-    if truth is not None:
-        out["truth"] = truth
-    return (json.dumps(out, indent=2) + "\n").encode()
+def reading_json(label: str, said: reading.Reading, truth: str | None = None) -> bytes:
+    """The reading as `lipread predict --json` writes it, with its name (and the truth)."""
+    extra = {"name": label, **({"truth": truth} if truth is not None else {})}
+    return said.to_json(**extra).encode()
 
 
 def probs_csv(probs: np.ndarray) -> bytes:

@@ -1,29 +1,35 @@
-"""The readers the pages read with, loaded once per server (st.cache_resource): the general
-network, or a person's profile. Every session only reads them."""
+"""The readers the pages read with, chosen by name (lipread.load_reader: None the general
+reader, else a profile's name) and loaded once per server and file version
+(st.cache_resource). Every session only reads them."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from lipread import decoding, pipeline, video
-from lipread.enroll import profiles
-from lipread.model import loader
+from lipread import decoding, pipeline, readers, video
+from lipread.app import files
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the network (once per server)…")
-def get_model(arch: str, weights: str, stamp: tuple):
-    """Loaded (ONNX Runtime for lipnet: no TensorFlow) and warmed up once; afterwards every
-    session only reads it."""
-    model = loader.load_reader(arch, weights)
-    probs = pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
-    for name in decoding.DECODERS:  # traces the network, builds the grammar graph
-        decoding.decode(probs, name)
-    return model
+@st.cache_resource(max_entries=4, show_spinner="Loading the reader (once per server)…")
+def _loaded(name: str | None, weights: str, stamp: tuple | None):
+    """Loaded and warmed up once: the network traced, the decoders' graphs built."""
+    reader = readers.load_reader(name if name is not None else weights)
+    probs = pipeline.predict_probs(reader, np.zeros((1, *video.INPUT_SHAPE), np.float32))[0]
+    for decoder in decoding.DECODERS:
+        decoding.decode(probs, decoder)
+    return reader
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading your profile's reader…")
-def get_profile_model(name: str, stamp: tuple):
-    """A person's reader (lipread enroll), loaded once per profile version."""
-    model = profiles.load_reader(name)
-    pipeline.predict_probs(model, np.zeros((1, *video.INPUT_SHAPE), np.float32))
-    return model
+def weights(name: str | None) -> tuple[Path, tuple | None]:
+    """The weights file the reader `name` reads with, and its stamp (None: missing)."""
+    path = readers.weights_of(name)
+    return path, files.file_stamp(path)
+
+
+def get_reader(name: str | None = None):
+    """The reader `name` chooses (None: the general one), loaded once per file version;
+    raises OSError or ValueError saying what is wrong."""
+    path, stamp = weights(name)
+    return _loaded(name, str(path), stamp)

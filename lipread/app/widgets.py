@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import confidence, decoding, face, grid, scoring, video
+from lipread import decoding, face, grid, scoring, video
 from lipread.app import modelcard, pictures, stopwatch
 
 ARCH = "lipnet"
@@ -144,11 +144,10 @@ def marked(words: list[tuple[str, bool]], colour: str) -> str:
     return " ".join(w if ok else f":{colour}-background[**{w}**]" for w, ok in words) or "—"
 
 
-def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
-                 clock: stopwatch.Stopwatch, truth_from: str = "the alignment") -> None:
-    with clock.step("decode"):
-        tokens = decoding.raw_tokens(probs).tolist()
-        sentence = decoding.decode(probs, decoder)
+def show_reading(said, truth: str | None, clock: stopwatch.Stopwatch,
+                 truth_from: str = "the alignment") -> None:
+    """A Reading (lipread/reading.py): its tokens, sentence, confidence, and the truth."""
+    tokens, sentence, decoder = said.tokens, said.sentence, said.decoder
     st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
                 f"({grid.BLANK_ID} is the CTC blank), then the same as characters (`_` blank)")
     st.code(" ".join(map(str, tokens)), language=None, wrap_lines=True)
@@ -157,7 +156,7 @@ def show_reading(probs: np.ndarray, decoder: str, truth: str | None,
     with st.container(key="sentence"):
         st.code(sentence, language=None)
     clock.mark("sentence shown")
-    show_confidence(probs)
+    show_confidence(said)
     if not sentence:
         st.info("The network emitted only blanks: it read nothing in this video.")
     if truth is None:
@@ -176,11 +175,9 @@ def confidence_colour(value: float) -> str:
     return "green" if value >= 0.9 else "orange" if value >= 0.6 else "red"
 
 
-def show_confidence(probs: np.ndarray | None, key: str = "confidence",
-                    judged: confidence.Assessment | None = None) -> confidence.Assessment:
+def show_confidence(judged, key: str = "confidence"):
     """The grammar reading's words shaded by confidence, the sentence's figure, and a plain
-    warning when it is unreliable (`judged`: assessed already, else from `probs`)."""
-    judged = judged if judged is not None else confidence.assess(probs)
+    warning when it is unreliable (`judged`: a Reading, or confidence.assess's Assessment)."""
     words = " ".join(f":{confidence_colour(w.confidence)}-background[{w.word} "
                      f"{w.confidence:.0%}]" for w in judged.words)
     with st.container(key=key):

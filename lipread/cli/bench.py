@@ -1,284 +1,135 @@
-"""Speed, side by side: this project's pipeline (ONNX Runtime and Keras) and the LipNet
-tutorial's, on a real clip; cold starts; install sizes.
+"""How fast this machine reads a video: cold (a fresh `lipread predict`) and warm.
 
-    lipread bench                                  # a table
-    lipread bench --json artifacts/bench.json      # and the figures as JSON
-    lipread bench --json - > bench.json            # the JSON to stdout, the table to stderr
-    lipread bench --sizes                          # and each requirements set's install size
-    lipread bench --live                           # the Live page (lipread/bench/live.py)
+    lipread bench talk.mp4                     # the medians, in a few lines
+    lipread bench talk.mp4 --runs 9 --cold-runs 5 --json bench.json
 
-For one 3 s GRID clip, from file to sentence (warm, the median of several runs): ours
-with the mouth found by face landmarks (the default crop) and with the tutorial's fixed
-window, stage by stage (reading: decode + 25 fps resampling; mouth: landmarks + warp, or
-the fixed slice; network; decoding), beside the tutorial's (its load_video, network,
-decoding). Then the network alone, throughput in clips/s at several batch sizes,
-training samples/s (a few steps on random batches with each side's loss), and peak
-memory. Each side runs in its own process, so that its peak memory is its own.
-
-The tutorial's pipeline is reproduced from its code: cv2.VideoCapture, a per-frame
-tf.image.rgb_to_grayscale, the crop frame[190:236, 80:220, :], mean/std normalisation
-with TF ops, model.predict of its network (networks.build_tutorial, random weights:
-speed does not depend on them), and greedy CTC decoding with Keras' ctc_decode.
-
-Ours runs twice: under ONNX Runtime (reading's default: no TensorFlow imported) and under
-Keras/TensorFlow (--runtime keras, and training). Cold starts (lipread/bench/coldstart.py):
-`lipread predict` on the clip in fresh processes, and a fresh page server's first reading in
-Chromium (--page-runs 0: not measured), with each runtime. --sizes installs each
-requirements set into a temp venv and measures it (lipread/bench/installs.py; minutes).
-The summary says, for each of the targets below, met or MISSED.
+Warm: the network loaded once in this process, then the video read to its sentence
+--runs times after an uncounted first run; the median, stage by stage (read: decode at
+25 fps; mouth: find and cut it; network; decode). Cold: `lipread predict` on the video in
+--cold-runs fresh processes, from the process's start to its exit (the caches that a first
+run on a machine builds, such as the ONNX export, are built by the warm runs first). The
+same flags as predict choose the reader (--runtime, --weights, --profile, --decoder,
+--crop). Exit status: 0 measured, 1 a failure while running, 2 bad input.
 """
-
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
+import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from lipread import grid, video
-from lipread.bench import coldstart, installs, report
+from lipread import formats, pipeline, reading, video
 from lipread.cli import common
 
-# --- defaults (each one a flag) ---------------------------------------------
-CLIP = "bbaf2n"  # a 75-frame MPEG-1 clip of the test split, as the tutorial reads them
-RUNS = 5  # timed runs of each latency, after a warm-up one; the median is reported
-BATCHES = "1,8,32"  # throughput batch sizes of this project's network
-# The tutorial's network at batch 32 needs ~8 GB for its first layer's output alone,
-# and a minute a batch on 2 cores: 1 and 8 tell the same story.
-TUTORIAL_BATCHES = "1,8"
-THROUGHPUT_RUNS = 2  # timed batches per batch size, after a warm-up one
-TRAIN_STEPS = 3  # timed training steps, after a warm-up (compiling) one
-TRAIN_BATCH = 8  # lipread train's batch size
-TUTORIAL_TRAIN_STEPS = 1  # ~15x slower than ours: one step says enough
-TUTORIAL_TRAIN_BATCH = 2  # the tutorial's padded_batch(2)
-WEIGHTS = None  # None: models/lipnet.weights.h5 when present, else random weights
-# Targets on 2 cores (issue 26): said met or MISSED in the summary.
-TARGET = 0.08  # s, one clip file to sentence with landmarks, warm, ONNX Runtime
-NETWORK_TARGET = 0.015  # s, the network alone, warm, one clip, ONNX Runtime
-COLD_TARGET = 1.5  # s, `lipread predict` on one clip, process start to sentence
-PAGE_TARGET = 3.0  # s, a fresh server's first page visit to its sentence
-# The venvs make builds, in GB (10^9 bytes: the stricter unit; du -sh's G is GiB)
-SIZE_TARGETS = {"run": 2.5, "reading": 1.2}
-
 PROG = "lipread bench"
+RUNS = 5  # warm runs timed, after an uncounted first one
+COLD_RUNS = 3  # fresh processes timed (0: not measured)
 
 
 def parse_args(argv=None):
     p = common.parser(PROG, __doc__)
-    common.add_data_dir(p)
-    p.add_argument("--clip", default=CLIP, help="a clip name of the data dir, or a video file")
+    p.add_argument("video", help="a video file (.mpg, .mp4, .mov, ...)")
     p.add_argument("--runs", type=int, default=RUNS,
-                   help="timed runs of each latency after a warm-up one; the median is shown")
-    p.add_argument("--batches", default=BATCHES, help="throughput batch sizes, ours")
-    p.add_argument("--tutorial-batches", default=TUTORIAL_BATCHES,
-                   help="throughput batch sizes, the tutorial's")
-    p.add_argument("--throughput-runs", type=int, default=THROUGHPUT_RUNS,
-                   help="timed batches per batch size, after a warm-up one")
-    p.add_argument("--train-steps", type=int, default=TRAIN_STEPS,
-                   help="timed training steps, ours, after a warm-up one")
-    p.add_argument("--train-batch", type=int, default=TRAIN_BATCH, help="training batch, ours")
-    p.add_argument("--tutorial-train-steps", type=int, default=TUTORIAL_TRAIN_STEPS,
-                   help="timed training steps, the tutorial's (0: not measured)")
-    p.add_argument("--tutorial-train-batch", type=int, default=TUTORIAL_TRAIN_BATCH,
-                   help="training batch, the tutorial's")
-    p.add_argument("--weights", default=WEIGHTS,
-                   help="our weights; None: models/lipnet.weights.h5 if there, else random")
-    p.add_argument("--target", type=float, default=TARGET,
-                   help="seconds, one clip file to sentence with landmarks, ONNX Runtime: "
-                   "reported, met or missed")
-    p.add_argument("--cold-runs", type=int, default=coldstart.PREDICT_RUNS,
-                   help="fresh `lipread predict` processes per runtime (0: not measured)")
-    p.add_argument("--page-runs", type=int, default=coldstart.PAGE_RUNS,
-                   help="fresh page servers per runtime (0: not measured)")
-    p.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                   help="the Chromium the page is timed in (default: $CHROMIUM, then "
-                   "/usr/bin/chromium)")
-    p.add_argument("--sizes", action="store_true",
-                   help="install each requirements set into a temp venv and measure it")
+                   help="warm runs timed after an uncounted first one; the median is shown")
+    p.add_argument("--cold-runs", type=int, default=COLD_RUNS,
+                   help="fresh `lipread predict` processes timed (0: not measured)")
+    common.add_decoder(p)
+    common.add_model(p)
+    common.add_crop(p)
     common.add_json(p, "the figures")
-    p.add_argument("--side", choices=("ours", "onnx", "tutorial", "worst"),
-                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    try:
-        args.batches = [int(b) for b in args.batches.split(",") if b]
-        args.tutorial_batches = [int(b) for b in args.tutorial_batches.split(",") if b]
-    except ValueError:
-        p.error("--batches and --tutorial-batches take comma-separated integers, e.g. 1,8,32")
-    if args.runs < 1 or args.throughput_runs < 1 or args.train_steps < 1:
-        p.error("--runs, --throughput-runs and --train-steps must be at least 1")
-    if args.cold_runs < 0 or args.page_runs < 0:
-        p.error("--cold-runs and --page-runs must be 0 or more")
-    if args.page_runs and not os.access(args.chromium, os.X_OK):
-        p.error(f"{args.chromium}: no chromium there: apt-get install chromium, give "
-                "--chromium, or --page-runs 0")
+    if args.runs < 1:
+        p.error("--runs must be 1 or more")
+    if args.cold_runs < 0:
+        p.error("--cold-runs must be 0 or more")
     return args
 
 
-def resolve_clip(args) -> Path:
-    if Path(args.clip).suffix:
-        path = Path(args.clip)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        return path
-    return grid.video_path(grid.resolve_data_dir(args.data_dir), args.clip)
+def warm(model, args) -> dict:
+    """The video read --runs times in this process, after an uncounted first run."""
+    results = []
+    for _ in range(args.runs + 1):
+        t0 = time.perf_counter()
+        result = reading.read(args.video, model, args.decoder, crop=args.crop)
+        results.append((time.perf_counter() - t0, result))
+    timed = results[1:]
+    return {"runs": args.runs, "median_s": statistics.median(t for t, _ in timed),
+            "stages_s": {k: statistics.median(r.seconds[k] for _, r in timed)
+                         for k in pipeline.STAGES},
+            "sentence": timed[-1][1].sentence}
 
 
-def pipelines_log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+def predict_command(args) -> list[str]:
+    cmd = [sys.executable, "-m", "lipread", "predict", args.video, "--decoder", args.decoder,
+           "--crop", args.crop, "--json", "-"]
+    for flag, value in (("--arch", args.arch), ("--weights", args.weights),
+                        ("--runtime", args.runtime), ("--profile", args.profile)):
+        if value is not None:
+            cmd += [flag, value]
+    return cmd
 
 
-def targets(args, reader: dict, cold: dict, sizes: dict | None) -> list[dict]:
-    """Each of issue 26's targets: what it is, its figure, met or not (None: not measured)."""
-    def one(what, figure, limit, unit):
-        return {"target": what, "figure": figure, "limit": limit, "unit": unit,
-                "met": None if figure is None else figure <= limit}
-
-    by = {c["runtime"]: c for c in cold["predict"]}
-    page = {c["runtime"]: c for c in cold["page"]}
-    gb = {k: v["bytes"] / 1e9 for k, v in (sizes or {}).items()}
-    return [
-        one("lipread predict, one clip, cold (ONNX Runtime)",
-            by.get("onnx", {}).get("median_s"), COLD_TARGET, "s"),
-        one("the page's first reading on a fresh server (ONNX Runtime)",
-            page.get("onnx", {}).get("first_reading_s"), PAGE_TARGET, "s"),
-        one("one clip file to sentence with landmarks, warm (ONNX Runtime)",
-            reader["crops"]["landmarks"]["clip_latency_s"], args.target, "s"),
-        one("the network alone, warm (ONNX Runtime)", reader["network_s"], NETWORK_TARGET,
-            "s"),
-        one("make run's environment (reading + training)", gb.get("run"),
-            SIZE_TARGETS["run"], "GB"),
-        one("a reading-only environment", gb.get("reading"), SIZE_TARGETS["reading"], "GB"),
-    ]
+def cold(args) -> dict:
+    """`lipread predict` on the video in fresh processes: start to exit, each."""
+    cmd, seconds, said = predict_command(args), [], None
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for _ in range(args.cold_runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL)
+        seconds.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"lipread predict failed ({proc.returncode}): {last}")
+        said = json.loads(proc.stdout)["results"][0]["sentence"]
+    return {"runs": args.cold_runs, "median_s": statistics.median(seconds),
+            "min_s": min(seconds), "max_s": max(seconds), "sentence": said}
 
 
-def run_side(side: str, argv: list[str]) -> dict:
-    """One side in a child process of its own: its figures, its own peak memory."""
-    proc = subprocess.run([sys.executable, "-m", "lipread", "bench", *argv, "--side", side],
-                          stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise RuntimeError(f"the {side} measurement failed (exit status {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def live_cli(argv: list[str]) -> int:
-    """`lipread bench --live`: lipread/bench/live.py's figures, a table and the JSON."""
-    from lipread.bench import live
-
-    prog = f"{PROG} --live"
-    p = argparse.ArgumentParser(prog=prog, description=live.__doc__.split("\n\n")[0])
-    common.add_data_dir(p)
-    p.add_argument("--clips", type=int, default=live.CLIPS,
-                   help=f"test clips to play, the test split's first (default {live.CLIPS})")
-    p.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                   help="the Chromium to drive (default: $CHROMIUM, then /usr/bin/chromium)")
-    common.add_json(p)
-    args = p.parse_args(argv)
-    if not 1 <= args.clips <= 100:
-        p.error("--clips must be 1 to 100")
-    data_dir = grid.resolve_data_dir(args.data_dir)
-    split = data_dir / "splits" / "test.txt"
-    if not split.is_file():
-        common.error(prog, f"{split}: no test split there (--data-dir: a GRID folder with "
-                           "splits/test.txt)")
-        return 2
-    if not os.access(args.chromium, os.X_OK):
-        common.error(prog, f"{args.chromium}: no chromium there: apt-get install chromium, "
-                           "or give --chromium")
-        return 2
-    result = live.measure(data_dir, grid.read_names(split)[: args.clips], args.chromium)
-    result["command"] = " ".join([prog, *argv])
-    print(live.table(result), file=sys.stderr if args.json == "-" else sys.stdout, flush=True)
-    report.write_json(result, args.json)
-    return 0
+def text(result: dict) -> str:
+    w, c = result["warm"], result["cold"]
+    stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in w["stages_s"].items())
+    lines = [f"{result['video']}: {result['machine']['cpus']} CPU cores, load average "
+             f"{result['machine']['load_average'][0]:.1f} at start, {result['runtime']}",
+             f"warm, the network loaded: {w['median_s']:.3f} s (median of {w['runs']}; "
+             f"{stages})"]
+    if c:
+        lines.append(f"cold, a fresh `lipread predict` from start to exit: {c['median_s']:.3f} s "
+                     f"(median of {c['runs']}; {c['min_s']:.3f}-{c['max_s']:.3f} s)")
+    lines.append(f"sentence: {w['sentence']}")
+    return "\n".join(lines)
 
 
 def cli(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    common.quiet_tensorflow()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--live" in argv:  # the Live page through a fake camera: its own flags
-        argv.remove("--live")
-        return live_cli(argv)
     args = parse_args(argv)
-
-    try:
-        args.clip_path = resolve_clip(args)
-        frames = len(video.read_clip(args.clip_path).frames)
-        if frames != video.N_FRAMES:  # the tutorial's network takes exactly 75 frames
-            raise video.VideoError(f"{args.clip_path}: {frames} frames; the benchmark needs "
-                                   f"a {video.N_FRAMES}-frame clip (the tutorial's pipeline "
-                                   "takes no other)")
-        if args.json and args.json != "-":
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-
-    if args.side:  # a child: measure one side, print it as one JSON line
-        from lipread.bench import pipelines
-
-        if args.side == "onnx":  # before anything imports TensorFlow
-            print(json.dumps(pipelines.measure_reader(args)))
-            return 0
-        import tensorflow as tf
-
-        measure = {"ours": pipelines.measure_ours, "tutorial": pipelines.measure_tutorial,
-                   "worst": pipelines.measure_worst}[args.side]
-        r = measure(args)
-        r["tensorflow"] = tf.__version__
-        print(json.dumps(r))
-        return 0
-
     load = os.getloadavg()
-    cold = {"predict": [], "page": []}
     try:
-        reader = run_side("onnx", argv)
-        ours = run_side("ours", argv)
-        tutorial = run_side("tutorial", argv)
-        worst = run_side("worst", argv)
-        for runtime in ("onnx", "keras"):
-            if args.cold_runs:
-                pipelines_log(f"cold start, lipread predict --runtime {runtime}")
-                cold["predict"].append(coldstart.predict(args.clip_path, runtime,
-                                                         args.cold_runs))
-            if args.page_runs:
-                pipelines_log(f"cold start, the page's first reading, {runtime}")
-                cold["page"].append(coldstart.page(grid.resolve_data_dir(args.data_dir),
-                                                   args.chromium, runtime, args.page_runs))
-        sizes = installs.measure(Path(__file__).resolve().parents[2]) if args.sizes else None
-    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
-    land, fixed = ours["crops"]["landmarks"], ours["crops"]["fixed"]
-    result = {
-        "clip": str(args.clip_path),
-        "runs": args.runs,
-        "clip_latency_s": reader["crops"]["landmarks"]["clip_latency_s"],  # the default
-        "keras_clip_latency_s": land["clip_latency_s"],
-        "fixed_clip_latency_s": fixed["clip_latency_s"],
-        "tutorial_clip_latency_s": tutorial["clip_latency_s"],
-        "speedup": tutorial["clip_latency_s"] / reader["crops"]["landmarks"]["clip_latency_s"],
-        "keras_speedup": tutorial["clip_latency_s"] / land["clip_latency_s"],
-        "fixed_speedup": tutorial["clip_latency_s"] / fixed["clip_latency_s"],
-        "network_speedup": tutorial["network_s"] / reader["network_s"],
-        "target_s": args.target,
-        "target_met": reader["crops"]["landmarks"]["clip_latency_s"] <= args.target,
-        "targets": targets(args, reader, cold, sizes),
-        "onnx": reader,
-        "cold_start": cold,
-        "install_sizes": sizes,
-        "ours": ours,
-        "tutorial": tutorial,
-        "largest_input": worst,  # the largest frames read: its peak memory
-        "machine": {"cpus": os.cpu_count(), "load_average": load,
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "tensorflow": ours.pop("tensorflow")},
-        "command": " ".join([PROG, *argv]),
-    }
-    tutorial.pop("tensorflow", None)
-    worst.pop("tensorflow", None)
-    report.emit(result, args.json)
+        common.check_writable(args.json)
+        if not os.path.lexists(args.video):
+            raise FileNotFoundError(f"{args.video}: no such file")
+        formats.check_file(args.video)
+        if common.uses_keras(args):
+            common.import_keras()
+        model = common.load_models(args)
+        figures = warm(model, args)
+    except (OSError, ValueError, video.VideoError) as err:
+        common.error(PROG, err)
+        return common.EXIT_BAD_INPUT
+    runtime = getattr(model, "runtime", None) or "keras"
+    try:
+        result = {"video": args.video, "runtime": runtime, "decoder": args.decoder,
+                  "crop": args.crop, "warm": figures,
+                  "cold": cold(args) if args.cold_runs else None,
+                  "machine": {"cpus": os.cpu_count(), "load_average": load},
+                  "command": " ".join([PROG, *argv])}
+    except (RuntimeError, OSError, ValueError) as err:
+        common.error(PROG, err)
+        return common.EXIT_FAILED
+    print(text(result), file=sys.stderr if args.json == "-" else sys.stdout, flush=True)
+    if args.json:
+        common.write_json(args.json, result)
     return 0

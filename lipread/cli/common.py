@@ -162,18 +162,19 @@ def uses_keras(args) -> bool:
 def load_models(args, ensemble: bool = False):
     """The network --profile, or --arch and --weights, name (a list with `ensemble`).
     Raises ValueError (WeightsError, ProfileError) saying what is wrong."""
-    if args.profile is not None:
-        from lipread.enroll import profiles
+    from lipread import readers
 
+    runtime = getattr(args, "runtime", None)
+    if args.profile is not None:
         if args.weights or args.arch != loader.ARCHS[0]:
             raise ValueError("--profile is a lipnet reader of its own: give it without "
                              "--weights and --arch")
-        model = profiles.load_reader(args.profile, getattr(args, "runtime", None) or "onnx")
+        model = readers.load_reader(readers.profiles.check_name(args.profile), runtime=runtime)
         return [model] if ensemble else model
-    runtime = getattr(args, "runtime", None)
     if ensemble:
-        return [loader.load_reader(args.arch, w, runtime) for w in args.weights or [None]]
-    return loader.load_reader(args.arch, args.weights, runtime)
+        return [readers.load_reader(w, arch=args.arch, runtime=runtime)
+                for w in args.weights or [None]]
+    return readers.load_reader(args.weights, arch=args.arch, runtime=runtime)
 
 
 def add_json(p: argparse.ArgumentParser, what: str = "the results") -> None:

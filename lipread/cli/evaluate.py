@@ -1,6 +1,6 @@
 """Word and character error rates of a network on GRID clips.
 
-    lipread evaluate --data-dir ../shared/grid --names ../shared/grid/splits/test.txt \
+    lipread evaluate --data-dir data --names data/splits/test.txt \
         --decoder grammar --json artifacts/test-grammar.json
 
 WER and CER are as the LipNet paper defines them: the edit distance between the
@@ -11,7 +11,7 @@ Without --names: the data folder's test split (splits/test.txt) when it has one 
 stderr), else every clip with an alignment; --all: every clip with an alignment. A clip
 that can't be read is listed with its reason (JSON `unread`, a note on stderr) and the
 rest are evaluated; each clip's JSON row has its `confidence` and `reliable`
-(lipread/confidence.py). Exit status: 0 when any clip was read, 2 when none could be.
+(lipread/reading.py). A terminal shows the progress on stderr. Exit status: 0 when any clip was read, 2 when none could be.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import confidence, decoding, face, formats, grid, pipeline, scoring, video
+from lipread import face, grid, pipeline, reading, scoring, video
 from lipread.cli import common
 from lipread.model import loader
+from lipread.progress import Progress
 
 BATCH_SIZE = pipeline.BATCH_SIZE  # clips a forward pass
 PROG = "lipread evaluate"
@@ -106,43 +107,43 @@ def checked(data_dir: Path, names: list[str]) -> list[str]:
     return names
 
 
-def load(data_dir: Path, name: str, crop: str):
-    """A clip's network input, or the reason it can't be read (a string)."""
-    try:
-        path = grid.video_path(data_dir, name)
-        formats.check_file(path)
-        return video.load_video(path, crop)
-    except (formats.FormatError, video.VideoError, OSError) as err:
-        return str(err)
-
-
 def evaluate(model, data_dir: Path, names: list[str], decoder: str, batch_size=BATCH_SIZE,
-             crop: str = video.DEFAULT_CROP):
+             crop: str = video.DEFAULT_CROP, progress: bool | None = None):
     """WER, CER, per-clip rows and the clips not read ({name, reason}); `model` may be a
-    list of networks (an ensemble whose per-frame probabilities are averaged)."""
-    import numpy as np
-
+    list of networks (an ensemble whose per-frame probabilities are averaged). `progress`:
+    a line redrawn on stderr (None: when stderr is a terminal; nothing on a pipe)."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    reader = models[0] if len(models) == 1 else pipeline.Ensemble(models)
+    live = sys.stderr.isatty() if progress is None else progress
+    shown = Progress(len(names), log=None if live else (lambda *a, **k: None), live=live,
+                     what="read")
     truths, predictions, per_clip, unread = [], [], [], []
-    for start in range(0, len(names), batch_size):
-        loaded = [(n, load(data_dir, n, crop)) for n in names[start:start + batch_size]]
-        unread += [{"name": n, "reason": x} for n, x in loaded if isinstance(x, str)]
-        batch = [(n, x) for n, x in loaded if not isinstance(x, str)]
-        if not batch:
-            continue
-        frames = np.stack([x for _, x in batch])
-        models = model if isinstance(model, (list, tuple)) else [model]
-        probs = sum(pipeline.predict_probs(m, frames, batch_size) for m in models) / len(models)
-        for (name, _), p in zip(batch, probs):
+    paths = {}
+    for name in names:
+        try:
+            paths[str(grid.video_path(data_dir, name))] = name
+        except (video.VideoError, OSError) as err:
+            unread.append({"name": name, "reason": str(err)})
+    try:
+        for path, said in reading.read_many(list(paths), reader, decoder, crop=crop,
+                                            batch_size=batch_size):
+            name = paths[path]
+            if isinstance(said, Exception):
+                unread.append({"name": name, "reason": str(said)})
+                shown.count(len(per_clip) + len(unread), len(unread))
+                continue
             truth = grid.load_sentence(grid.alignment_path(data_dir, name))
-            text = decoding.decode(p, decoder)
-            judged = confidence.assess(p)
-            w, nw, c, nc = scoring.error_counts(truth, text)
+            w, nw, c, nc = scoring.error_counts(truth, said.sentence)
             truths.append(truth)
-            predictions.append(text)
-            per_clip.append({"name": name, "truth": truth, "predicted": text,
-                             "confidence": round(judged.confidence, 4),
-                             "reliable": judged.reliable,
+            predictions.append(said.sentence)
+            per_clip.append({"name": name, "truth": truth, "predicted": said.sentence,
+                             "confidence": round(said.confidence, 4), "reliable": said.reliable,
                              "word_errors": w, "words": nw, "char_errors": c, "chars": nc})
+            shown.count(len(per_clip) + len(unread), len(unread))
+    finally:
+        shown.close()
+    order = {n: i for i, n in enumerate(names)}
+    unread.sort(key=lambda u: order[u["name"]])
     wer, cer = scoring.error_rates(truths, predictions) if truths else (None, None)
     return wer, cer, per_clip, unread
 

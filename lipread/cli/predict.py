@@ -1,17 +1,19 @@
 """Read the lips in videos: print each one's sentence.
 
-    lipread predict ../shared/grid/s1/bbaf2n.mpg [more videos] [--decoder grammar]
+    lipread predict data/s1/bbaf2n.mpg [more videos] [--decoder grammar]
     lipread predict talk.mp4 --start 12.5 --json -     # 3 s from 12.5 s, JSON on stdout
-    lipread predict --data-dir ../shared/others --speakers s26   # every clip of s26
-    lipread predict --data-dir ../shared/others s31/lgbj5a       # a clip by its name
+    lipread predict --data-dir others --speakers s26   # every clip of s26
+    lipread predict --data-dir others s31/lgbj5a       # a clip by its name
 
 Any video OpenCV decodes, at any size and frame rate: the mouth is found by face
 landmarks (--crop fixed: the tutorial's window of a 360x288 GRID frame) and 3 s are read
 at 25 fps. An argument that is no file but a clip name of the data directory (s26/lgbj5a;
 a bare name is s1's) reads that clip; --speakers reads every clip of those speakers.
-Each reading's JSON has its `confidence` (0-1, the chance every word is right), `reliable`
-and `words` (word, confidence, start_s, end_s) from lipread/confidence.py (the grammar
-reading's words, whatever the decoder); an unreliable reading gets a note on stderr.
+Each result's JSON is its `name` (the argument) and the reading (lipread/reading.py, the
+same keys as the page's download): sentence, decoder, tokens (75 class ids, blank 40),
+`confidence` (0-1, the chance every word is right), `reliable`, `words` (word, confidence,
+start_s, end_s: the grammar reading's, whatever the decoder), start_s and notices; an
+unreliable reading gets a note on stderr.
 Exit status: 0 every video read, 1 a failure while running, 2 bad input.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lipread import confidence, formats, grid, pipeline, video
+from lipread import formats, grid, reading, video
 from lipread.cli import common
 
 PROG = "lipread predict"
@@ -123,24 +125,21 @@ def cli(argv=None) -> int:
         error(err)
         return common.EXIT_BAD_INPUT
     results, several = [], len(good) + bad > 1
-    for label, path, name in good:
+    for label, path, _ in good:
         try:
-            result = pipeline.transcribe(model, path, args.decoder, args.crop, args.start)
+            said = reading.read(path, model, args.decoder, args.start, args.crop)
         except video.VideoError as err:
             error(err)
             bad += 1
             continue
-        judged = confidence.assess(result.probs)
-        for notice in result.notices + ([] if judged.reliable else [UNRELIABLE % judged.confidence]):
+        unsure = [] if said.reliable else [UNRELIABLE % said.confidence]
+        for notice in said.notices + unsure:
             print(f"{PROG}: note: {label}: {notice}", file=sys.stderr)
-        results.append({"path": path, **({"name": name} if name else {}),
-                        "sentence": result.sentence, "tokens": result.tokens,
-                        "decoder": args.decoder, **judged.as_json(), "crop": args.crop,
-                        "start": args.start, "notices": result.notices})
+        results.append({"name": label, **said.as_json()})
         if args.json != "-":
-            print(f"{label}\t{result.sentence}" if several else result.sentence, flush=True)
+            print(f"{label}\t{said.sentence}" if several else said.sentence, flush=True)
     if args.json and results:
         common.write_json(args.json, {"arch": args.arch, "profile": args.profile,
-                                        "decoder": args.decoder,
-                                        "crop": args.crop, "results": results})
+                                        "decoder": args.decoder, "crop": args.crop,
+                                        "results": results})
     return common.EXIT_BAD_INPUT if bad else common.EXIT_OK

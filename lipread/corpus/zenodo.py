@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lipread import video
+from lipread.constants import VIDEO_EXTS
 from lipread.corpus.archives import (
     BadInput,
     DownloadError,
@@ -102,7 +102,7 @@ def file_url(base: str, name: str) -> str:
 
 
 def _stems(folder: Path, suffixes=None) -> set[str]:
-    suffixes = suffixes or video.VIDEO_EXTS
+    suffixes = suffixes or VIDEO_EXTS
     if not folder.is_dir():
         return set()
     return {p.stem for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file()}

@@ -17,7 +17,7 @@ import numpy as np
 from lipread.enroll import methods
 
 # The defaults: chosen on GRID's s26 with nine clips, leave-one-out, and reported on s31
-# (study.py; README, "Teach it your face"): every weight fine-tuned with the method's own
+# (experiments/enroll_study.py): every weight fine-tuned with the method's own
 # learning rate and epochs (methods.py: 2e-4, 80), the person's tempo, no early stopping.
 METHOD = "full"
 LEARNING_RATE = None  # None: the method's own (methods.py)

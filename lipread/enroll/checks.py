@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lipread import formats, video
+from lipread import formats, mouth, video
 
 MIN_LIP_MOTION = 0.04  # spread of the lips' opening over the take, in mouth widths (GRID
 # speakers 0.10-0.26; a still face ~0)
 MAX_SECONDS = 4.5  # longer takes: only the first 3 s are read, the sentence may be cut
-INNER_TOP, INNER_BOTTOM, LEFT, RIGHT = 14, 18, 0, 6  # of mouth.MOUTH's 20 lip points
 
 
 @dataclass
@@ -28,9 +27,7 @@ class Take:
 def lip_motion(track) -> float:
     """How much the inner lips open and close: the 5th-95th percentile spread of their gap
     over the mouth's width."""
-    p = track.mouth_points
-    width = np.maximum(np.hypot(*(p[:, RIGHT] - p[:, LEFT]).T), 1.0)
-    opening = np.hypot(*(p[:, INNER_BOTTOM] - p[:, INNER_TOP]).T) / width
+    opening = mouth.lip_opening(track.mouth_points)
     return float(np.percentile(opening, 95) - np.percentile(opening, 5))
 
 

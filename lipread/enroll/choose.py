@@ -1,9 +1,9 @@
 """`--method auto`: which way of adapting suits this person, chosen on their own clips.
 
-Session 13's study chose the adapters on GRID's s26 and full fine-tuning on s31 (README,
-"Teach it your face"), so here each candidate is trained on all the person's clips but the
-last, and scored by its CTC loss on that last one (a sentence it never saw); the lowest is
-trained again on every clip. Three adaptations in all; nothing but the person's clips is
+The enrollment study (experiments/) chose the adapters on GRID's s26 and full fine-tuning
+on s31, so here each candidate is trained on all the person's clips but the last, and
+scored by its CTC loss on that last one (a sentence it never saw); the lowest is trained
+again on every clip. Three adaptations in all; nothing but the person's clips is
 used. Measured, one clip judges too noisily: on both speakers it read worse than full
 fine-tuning alone (the default), so it is an option, not the default.
 """
@@ -17,8 +17,8 @@ import numpy as np
 from lipread.enroll import adapt
 
 AUTO = "auto"
-# The candidates: the configurations the study chose on s26 and on s31 (study.py), each
-# for a fixed 40 epochs (early stopping on one clip was noise: README).
+# The candidates: the configurations the study chose on s26 and on s31, each for a fixed
+# 40 epochs (early stopping on one clip was noise: experiments/README.md).
 CANDIDATES = (adapt.Settings(method="adapters", lr=1e-3, max_epochs=40),
               adapt.Settings(method="full", lr=1e-4, max_epochs=40))
 MIN_CLIPS = 3  # two to train on and one to judge by; with fewer, FALLBACK alone

@@ -1,5 +1,6 @@
-"""A capture read as a file is read (pipeline.py: the mouth found by landmarks on the 75
-frames, the network, a decoder), and the clip it read as an mp4 to play and download.
+"""A capture read as a file is read (the mouth found by landmarks on the 75 frames, then
+reading.py: the network, a decoder, the confidence), and the clip it read as an mp4 to play
+and download.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lipread import confidence, decoding, encode, mouth, pipeline, video
+from lipread import decoding, encode, mouth, pipeline, reading, video
 
 # Where a sentence sits in GRID's 3 s varies (its first lip motion 0.28-0.76 s in, p10-p90
 # of 40 s1 training clips) and the network reads best where it learned it: an automatic
@@ -19,7 +20,7 @@ EARLIER_S = (0.0, 0.2, 0.4, 0.6)
 
 
 @dataclass
-class Reading:
+class Capture:
     """One capture, read (or not: `error` says why)."""
     number: int  # 1, 2, ... in this session
     how: str  # "auto" or "button"
@@ -27,11 +28,10 @@ class Reading:
     seconds: float  # the capture's length (what was said, before padding to 3 s)
     start: float  # the capture's first instant, in the camera's time (seconds)
     camera_fps: float  # the camera's own rate over the capture
-    transcript: pipeline.Transcript | None = None
+    reading: reading.Reading | None = None  # what was read, as a file's reading
     decoder: str = "grammar"
     earlier: float = 0.0  # the window read starts this much before the capture
     label: object = None  # what the capture was for (LiveSession.read_next's label)
-    judged: confidence.Assessment | None = None  # how sure the reading is
     error: str | None = None
     read_at: float | None = None  # time.time() when the sentence was ready
     mp4: bytes | None = None  # the 75 frames read, H.264 at 25 fps
@@ -43,8 +43,8 @@ class Reading:
         return None if self.read_at is None else self.read_at - self.ended_at
 
 
-def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[pipeline.Transcript, int]:
-    """Frames (T, H, W) uint8 at 25 fps to a Transcript of the 75 from one of `starts`: the
+def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[reading.Reading, int]:
+    """Frames (T, H, W) uint8 at 25 fps to the Reading of the 75 from one of `starts`: the
     one the GRID grammar fits best (raises video.VideoError). Returns it and its start.
 
     The mouth is found once over all the frames (as for a file: landmarks, smoothed)."""
@@ -60,17 +60,13 @@ def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[pipeline.T
     probs = pipeline.predict_probs(model, np.stack([video.normalize(w) for w in windows]))
     t2 = time.perf_counter()
     best = int(np.argmax([decoding.grammar_score(p) for p in probs])) if len(starts) > 1 else 0
-    sentence = decoding.decode(probs[best], decoder)
-    t3 = time.perf_counter()
     start = starts[best]
     clip = video.Clip(frames[start:start + video.N_FRAMES], float(video.FPS),
                       video.N_FRAMES / video.FPS, 0.0)
     view = video.MouthClip(windows[best], clip, track)
-    result = pipeline.Transcript(sentence, decoding.raw_tokens(probs[best]).tolist(),
-                                 probs[best], {"mouth": t1 - t0, "network": t2 - t1,
-                                               "decode": t3 - t2})
-    result.notices, result.view = video.notices(view), view
-    return result, start
+    said = reading.from_probs(probs[best], decoder, notices=video.notices(view), view=view,
+                              seconds={"mouth": t1 - t0, "network": t2 - t1})
+    return said, start
 
 
 def to_mp4(yuv: list[np.ndarray], size: tuple[int, int]) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipread.video import FPS, N_FRAMES
+from lipread.constants import FPS, N_FRAMES
 
 LEAD_S = 0.36  # kept before the lips start moving (segment.py): where GRID's clips first
 # show that motion, 9 frames in (median of 40 s1 training clips; p10-p90 7-19 frames)

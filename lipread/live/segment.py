@@ -2,7 +2,7 @@
 of still face kept before) and ends when they have been still for STILL_S, or at 3 s.
 By hand: `arm` starts one COUNTDOWN_S later, and it lasts 3 s.
 
-The signal is the inner lips' opening over the mouth's width (enroll.checks' measure), one
+The signal is the inner lips' opening over the mouth's width (mouth.lip_opening), one
 value per tracked frame; the lips move while its range over the last MOTION_WINDOW_S is
 MOVING or more (frame-to-frame changes are mostly landmark noise: ~0.02-0.03 a frame).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from lipread.constants import FPS, N_FRAMES
 from lipread.live.frames import LEAD_S
-from lipread.video import FPS, N_FRAMES
 
 MOTION_WINDOW_S = 0.24  # 6 frames at 25 fps
 MOVING = 0.06  # range of the opening (mouth widths) in that window that counts as moving:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lipread import confidence, face
+from lipread import face
 from lipread.live import capture, frames, overlay, segment
 from lipread.live.tracker import FaceTracker
 
@@ -58,7 +58,7 @@ class LiveSession:
         self.last_wall = 0.0  # time.monotonic() of the newest frame
         self.tracker, self.segmenter = FaceTracker(), segment.Segmenter(auto)
         self.state = None  # the tracker's newest FaceState
-        self.readings: list[capture.Reading] = []
+        self.readings: list[capture.Capture] = []
         self.version = 0  # raised whenever `readings` changes
         self.alert: str | None = None  # something that went wrong, until the next capture
         self.thread: threading.Thread | None = None
@@ -226,7 +226,7 @@ class LiveSession:
         inside = [s for s in stamps if cap.start <= s <= cap.end]
         fps = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else 0.0
         self.taken += 1
-        reading = capture.Reading(self.taken, cap.how, time.time(), cap.end - cap.start,
+        reading = capture.Capture(self.taken, cap.how, time.time(), cap.end - cap.start,
                                   cap.start, fps, decoder=self.decoder,
                                   label=self.label if cap.how == "button" else None)
         self.readings.insert(0, reading)
@@ -235,17 +235,16 @@ class LiveSession:
         reader_pool().submit(self._read, reading, picked, starts, self.size, self.model)
 
     # --- the reader thread -------------------------------------------------------------------
-    def _read(self, reading: capture.Reading, picked: list, starts: list, size, model) -> None:
+    def _read(self, reading: capture.Capture, picked: list, starts: list, size, model) -> None:
         height, start = size[1], starts[-1]
         try:
             if self.read and model is None:
                 raise RuntimeError("the network is not loaded yet")
             if self.read:
                 gray = np.stack([y[:height] for y in picked])
-                reading.transcript, start = capture.read(model, gray, reading.decoder, starts)
+                reading.reading, start = capture.read(model, gray, reading.decoder, starts)
                 reading.earlier = (starts[-1] - start) / frames.FPS
-                reading.notices = reading.transcript.notices
-                reading.judged = confidence.assess(reading.transcript.probs)
+                reading.notices = list(reading.reading.notices)
         except Exception as err:  # noqa: BLE001: every failure is said on the page
             reading.error = str(err).replace("the capture: ", "")
         reading.read_at = time.time()
@@ -261,15 +260,15 @@ class LiveSession:
         with self.cond:
             self.version += 1
 
-    def _log(self, reading: capture.Reading) -> None:
+    def _log(self, reading: capture.Capture) -> None:
         path = os.environ.get(LOG_ENV)
         if path:
             line = {"number": reading.number, "how": reading.how, "session": id(self),
                     "start": reading.start, "earlier": reading.earlier,
                     "ended_at": reading.ended_at, "read_at": reading.read_at,
-                    "sentence": reading.transcript.sentence if reading.transcript else None,
+                    "sentence": reading.reading.sentence if reading.reading else None,
                     "error": reading.error, "camera_fps": reading.camera_fps,
-                    "seconds": reading.transcript.seconds if reading.transcript else {},
+                    "seconds": reading.reading.seconds if reading.reading else {},
                     "preview": self.stats()}
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")

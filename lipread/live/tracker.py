@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipread import face, mouth
-from lipread.enroll.checks import INNER_BOTTOM, INNER_TOP, LEFT, RIGHT
 
 DETECT_EVERY_S = 1.0  # seconds between detector runs while a face is tracked
 DARK = 40.0  # mean brightness (0-255) under which the picture is too dark to find a face
@@ -33,9 +32,7 @@ class FaceState:
         """The inner lips' gap over the mouth's width (None without a face)."""
         if self.points is None:
             return None
-        p = self.points[mouth.MOUTH]
-        width = max(float(np.hypot(*(p[RIGHT] - p[LEFT]))), 1.0)
-        return float(np.hypot(*(p[INNER_BOTTOM] - p[INNER_TOP]))) / width
+        return float(mouth.lip_opening(self.points[mouth.MOUTH]))
 
     @property
     def dark(self) -> bool:

@@ -8,12 +8,25 @@ import os
 import warnings
 from pathlib import Path
 
+from lipread import cache
 from lipread.model import networks
 from lipread.model.networks import GRU_UNITS
 
 ARCHS = ("lipnet", "tutorial")
 RUNTIMES = ("onnx", "keras")  # reading: ONNX Runtime (lipnet's default), or the Keras network
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the project's models/
+ONNX_TOOLING = ("onnxruntime", "onnx")  # what reading with ONNX Runtime imports (requirements.txt)
+
+
+def models_dir() -> Path:
+    """The shipped weights' folder: the repository's models/ in a checkout (an editable
+    install too), else the copy an installed wheel carries as lipread/models (pyproject.toml
+    maps the one into the other)."""
+    here = Path(__file__).resolve()
+    packaged = here.parents[1] / "models"
+    return packaged if packaged.is_dir() else here.parents[2] / "models"
+
+
+MODELS_DIR = models_dir()
 DEFAULT_WEIGHTS = {"lipnet": MODELS_DIR / "lipnet.weights.h5",
                    "tutorial": MODELS_DIR / "checkpoint"}
 
@@ -143,15 +156,50 @@ def load_model(arch: str = "lipnet", weights=None):
     return model
 
 
+def has_onnx_tooling() -> bool:
+    """Whether ONNX Runtime and onnx are installed: requirements.txt carries them; the JAX
+    set (requirements-jax.txt) does not, and reads with Keras."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ONNX_TOOLING)
+    except (ImportError, ValueError):
+        return False
+
+
 def default_runtime(arch: str = "lipnet") -> str:
-    """ONNX Runtime for lipnet ($LIPREAD_RUNTIME may say keras: the page's switch); the
-    tutorial's network (LSTMs) is read with Keras."""
-    return (os.environ.get("LIPREAD_RUNTIME") or "onnx") if arch == "lipnet" else "keras"
+    """ONNX Runtime for lipnet, or Keras where the ONNX tooling is not installed
+    ($LIPREAD_RUNTIME may say either: the page's switch); the tutorial's network (LSTMs) is
+    read with Keras."""
+    if arch != "lipnet":
+        return "keras"
+    return os.environ.get("LIPREAD_RUNTIME") or ("onnx" if has_onnx_tooling() else "keras")
 
 
 def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
     """The network to read with: `runtime` "onnx" (lipnet's default: ONNX Runtime, no
-    TensorFlow imported) or "keras" (load_model). Either goes to pipeline.predict_probs."""
+    TensorFlow imported) or "keras" (load_model). Either goes to pipeline.predict_probs.
+
+    What reading builds on its first use is built here, all of it said on one line of
+    stderr (cache.preparing): the ONNX export of these weights, dlib's face models in
+    their quickly loaded forms."""
+    with cache.preparing():
+        reader = _network(arch, weights, runtime)
+        _prepare_faces()
+    return reader
+
+
+def _prepare_faces() -> None:
+    """dlib's face models in the cache, built now if they are not yet there."""
+    from lipread import face
+
+    try:
+        face.prepare()
+    except (OSError, ValueError, ImportError):
+        pass  # said where a video is read: face.py's own message, with what to do
+
+
+def _network(arch: str, weights, runtime: str | None):
     runtime = runtime or default_runtime(arch)
     if runtime not in RUNTIMES:
         raise WeightsError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
@@ -159,6 +207,10 @@ def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
         return load_model(arch, weights)
     if arch != "lipnet":
         raise WeightsError(f"--arch {arch} is read with Keras only: pass --runtime keras")
+    if not has_onnx_tooling():
+        raise WeightsError(f"--runtime onnx needs {' and '.join(ONNX_TOOLING)}, which this "
+                           "install lacks: pip install -r requirements.txt, or read with "
+                           "--runtime keras")
     weights = Path(weights) if weights else DEFAULT_WEIGHTS[arch]
     if not weights.is_file() or not weights.name.endswith(".weights.h5"):
         if is_tf_checkpoint(weights) or not weights.exists():

@@ -12,8 +12,8 @@ How these sizes were chosen, run by run: models/README.md.
 """
 from __future__ import annotations
 
+from lipread.constants import INPUT_SHAPE
 from lipread.grid import GRID_WORDS, NUM_CLASSES
-from lipread.video import INPUT_SHAPE
 
 N_WORD_CLASSES = len(GRID_WORDS) + 1  # the 51 GRID words and silence (id 0)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lipread.constants import INPUT_SHAPE
 from lipread.model import networks
-from lipread.video import INPUT_SHAPE
 
 OPSET = 17  # ONNX Runtime >= 1.12 runs it; Conv, GRU and Softmax unchanged since
 GRAPH_VERSION = 2  # raised whenever the graph is laid out anew (cached exports are named by it)

@@ -3,9 +3,10 @@ named by the weights' content, run on the CPU without TensorFlow, Keras or JAX.
 
 The export is kept in the per-user cache ($LIPREAD_CACHE_DIR, else ~/.cache/lipread/onnx):
 named by the sha256 of the weights it came from and the graph's version, so changed
-weights are never read through a stale export, and each user builds their own (0.4 s) instead of a second weights file in
-models/. The graph also carries that sha256 (`weights_sha256`), checked when an export is
-given by path.
+weights are never read through a stale export, and each user builds their own (0.4 s, said
+on the "preparing the reader once" line: cache.preparing) instead of a second weights file
+beside the shipped one. The graph also carries that sha256 (`weights_sha256`), checked
+when an export is given by path.
 """
 from __future__ import annotations
 
@@ -87,5 +88,6 @@ def load(weights, onnx_path=None, **person) -> OnnxReader:
         except OnnxError:
             pass  # a damaged cache entry: built again below
     cached = cache_dir() / name
-    onnx_export.export(weights, cached, **person)
+    with cache.preparing(f"exporting {Path(weights).name} to ONNX", cached.parent):
+        onnx_export.export(weights, cached, **person)
     return OnnxReader(cached, sha)

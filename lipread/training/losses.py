@@ -2,9 +2,9 @@
 per-frame distillation term, and the word head's cross-entropy (mixed likewise)."""
 from __future__ import annotations
 
+from lipread.constants import N_FRAMES
 from lipread.grid import BLANK_ID, NUM_CLASSES
 from lipread.training.dataset import MAX_LABEL_LEN
-from lipread.video import N_FRAMES
 
 KD_WEIGHT = 1.0  # the distillation term's weight beside the CTC loss
 KD_TEMPERATURE = 1.0  # both distributions softened by T (Hinton et al. 2015), the term x T^2

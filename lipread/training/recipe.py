@@ -1,16 +1,19 @@
-"""How lipnet is trained, as constants and functions: the recipe's defaults (every one a
-flag of `lipread train`), the learning-rate schedule, the optimizer, starting weights, and
-the teacher's outputs for distillation. How each default was chosen: models/README.md.
+"""How lipnet is trained, as constants and functions: the recipe's defaults, a run's whole
+recipe (Recipe: every flag of `lipread train`, every keyword of `lipread.train`), the
+learning-rate schedule, the optimizer, starting weights, and the teacher's outputs for
+distillation. How each default was chosen: models/README.md.
 """
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from lipread import pipeline
 from lipread.model import loader, networks, widen
-from lipread.training import cropstore
+from lipread.training import cropstore, losses
+from lipread.video import CROPS, DEFAULT_CROP
 
 EPOCHS = 60
 BATCH_SIZE = 8
@@ -27,6 +30,69 @@ LOADER_THREADS = 2  # threads making batches ahead of the network (~250-340 clip
 WORKERS = 1  # processes cutting the mouth crops not yet cached (`lipread preprocess` first)
 VAL_SEED = 1234  # which clips are the validation slice: the same for every seed, so that
 # runs of different seeds (an ensemble's members, a student and its teacher) share it
+RUN_DIR = "runs/lipnet"  # where a run keeps its weights, optimizer state and log
+STRATEGIES = ("default", "mirrored", "multiworker")  # devices.distribution's
+
+
+@dataclass(kw_only=True)
+class Recipe:
+    """One training run, every setting with its default: what `lipread train`'s flags set
+    (--batch-size is batch_size) and `lipread.train` takes as keywords. Paths may be str or
+    Path; None: the default said beside it."""
+    # the clips
+    data_dir: str | os.PathLike | None = None  # GRID folder; None: $LIPREAD_DATA_DIR, then data/
+    names: str | os.PathLike | None = None  # training clip names; None: <data_dir>/splits/train.txt
+    speakers: str | None = None  # only these speakers' clips of names, e.g. "s1-s34"
+    limit: int | None = None  # only the first N names (before the validation slice)
+    val_fraction: float = VAL_FRACTION
+    val_seed: int = VAL_SEED
+    crop: str = DEFAULT_CROP  # how the mouth is found (video.CROPS)
+    cache_dir: str | os.PathLike | None = None  # the crop cache; None: $LIPREAD_CACHE_DIR, then .cache
+    workers: int = WORKERS
+    loader_threads: int = LOADER_THREADS
+    lazy: bool = False  # crops read from the cache clip by clip (corpora bigger than memory)
+    # the run
+    run_dir: str | os.PathLike = RUN_DIR
+    resume: bool = False  # go on from run_dir's last epoch
+    init_weights: str | os.PathLike | None = None  # start from these lipnet weights
+    epochs: int = EPOCHS
+    stop_after: int | None = None  # stop after this epoch (the schedule still spans epochs)
+    max_steps: int | None = None  # cut each epoch short (smoke tests)
+    patience: int = PATIENCE
+    seed: int = SEED
+    # the optimizer and the network
+    batch_size: int = BATCH_SIZE
+    lr: float = PEAK_LR
+    clipnorm: float = CLIPNORM
+    weight_decay: float = WEIGHT_DECAY
+    word_loss_weight: float = WORD_LOSS_WEIGHT
+    spatial_dropout: float = networks.SPATIAL_DROPOUT
+    gru_dropout: float = networks.GRU_DROPOUT
+    gru_units: int | None = None  # None: networks.GRU_UNITS, or on resume the run's
+    # augmentation: the share of training clips each touches (time_masks: runs of frames)
+    splice_prob: float = 0.0
+    time_masks: int = 0
+    warp: float = 0.0
+    sub_sentences: float = 0.0
+    mixup: float = 0.0
+    # distillation
+    teacher: list[str | os.PathLike] | None = None  # lipnet weights (several: averaged)
+    kd_weight: float = losses.KD_WEIGHT
+    kd_temperature: float = losses.KD_TEMPERATURE
+    # devices and output
+    strategy: str = "default"  # or mirrored, multiworker (STRATEGIES)
+    cpu_devices: int = 0  # split the CPU into N logical devices (to try mirrored)
+    tensorboard: bool = False
+    verbose: int = 1  # Keras's: 1 a progress bar, 2 a line an epoch
+
+    def __post_init__(self):
+        if isinstance(self.teacher, (str, os.PathLike)):
+            self.teacher = [self.teacher]
+        if self.crop not in CROPS:
+            raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, "
+                             f"not {self.strategy!r}")
 
 
 def lr_schedule(epochs, peak, warmup=WARMUP_EPOCHS, floor=MIN_LR):
@@ -105,9 +171,9 @@ def teacher_probs(paths, frames, batch_size=16, log=print) -> np.ndarray:
     total = None
     for path in paths:
         model = loader.load_model("lipnet", path)
-        probs = np.concatenate([
-            pipeline.predict_probs(model, np.stack([cropstore.center(f) for f in
-                                                      frames[i:i + batch_size]]), batch_size)
+        probs = np.concatenate([  # Keras's compiled forward pass, batch by batch
+            np.asarray(model.predict_on_batch(np.stack([cropstore.center(f) for f in
+                                                         frames[i:i + batch_size]])))
             for i in range(0, len(frames), batch_size)])
         total = probs if total is None else total + probs
         if log:

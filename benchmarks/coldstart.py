@@ -1,4 +1,4 @@
-"""Cold starts, for `lipread bench`: a fresh process from its start to its sentence
+"""Cold starts, for `python -m benchmarks`: a fresh process from its start to its sentence
 (`lipread predict` on one clip), and a fresh page server's first reading in Chromium; each
 with ONNX Runtime (the default) and with Keras/TensorFlow (--runtime keras,
 LIPREAD_RUNTIME=keras), the median of several runs.
@@ -65,7 +65,7 @@ def page(data_dir: Path, chromium: str, runtime: str, runs: int = PAGE_RUNS) -> 
     """A fresh `streamlit run app.py` per run: the first visit's sentence, timed."""
     from playwright.sync_api import sync_playwright
 
-    from lipread.bench import live
+    from benchmarks import live
 
     firsts, starts = [], []
     with sync_playwright() as pw:

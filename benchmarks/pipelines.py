@@ -1,7 +1,8 @@
-"""Timing one pipeline, this project's or the LipNet tutorial's, for lipread bench.
+"""Timing one pipeline, this project's or the LipNet tutorial's, for `python -m benchmarks`.
 
-lipread bench runs each side in a child process of its own (`lipread bench --side ours|tutorial`),
-which calls measure_ours or measure_tutorial here and prints the figures as JSON.
+The benchmark runs each side in a child process of its own (`python -m benchmarks --side
+onnx|ours|tutorial|worst`), which calls one measure_* function here and prints the figures
+as JSON.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import grid, pipeline, video
+from lipread import grid, pipeline, reading, video
 from lipread.grid import BLANK_ID, GRID_SLOTS
 from lipread.model import loader, networks
 from lipread.training import dataset, losses, recipe
@@ -72,11 +73,11 @@ def train_rate(model, x, y, steps: int) -> float:
 # --- this project -------------------------------------------------------------
 
 def file_to_sentence(model, clip: str, crop: str, runs: int) -> dict:
-    """pipeline.transcribe timed with each decoder: medians of the totals and stages."""
+    """reading.read timed with each decoder: medians of the totals and stages."""
     r = {}
     for decoder in ("greedy", "grammar"):
         results = []
-        times = timed(lambda: results.append(pipeline.transcribe(model, clip, decoder, crop)),
+        times = timed(lambda: results.append(reading.read(clip, model, decoder, crop=crop)),
                       runs)
         suffix = "" if decoder == "greedy" else "_grammar"
         r[f"clip_latency{suffix}_s"] = statistics.median(times)
@@ -103,7 +104,7 @@ def measure_worst(args) -> dict:
                         "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(big)],
                        check=True, timeout=300)
         model = loader.load_model("lipnet", args.weights)
-        result = pipeline.transcribe(model, big, "grammar")
+        result = reading.read(big, model, "grammar")
     return {"size": f"{width}x{height}", "sentence_grammar": result.sentence,
             "seconds": sum(result.seconds.values()), "peak_rss_mb": peak_rss_mb()}
 

@@ -1,10 +1,16 @@
 """The enrollment study: which adaptation method and settings, chosen on one speaker and
 reported on another, and how the error falls with the number of enrollment clips.
 
-    python -m lipread.enroll.study choose --speaker s26      # the configurations, 7 clips, 3 folds
-    python -m lipread.enroll.study report --speaker s31 --config full:1e-4   # 9 clips, leave one out
-    python -m lipread.enroll.study curve  --speaker s31 --config full:1e-4   # 1, 3, 5, 7 clips
-    python -m lipread.enroll.study report --speaker s26 --config auto  # the method chosen per fold
+    python -m experiments enroll choose --speaker s26      # the configurations, 7 clips, 3 folds
+    python -m experiments enroll report --speaker s31 --config full:1e-4   # 9 clips, leave one out
+    python -m experiments enroll curve  --speaker s31 --config full:1e-4   # 1, 3, 5, 7 clips
+    python -m experiments enroll report --speaker s26 --config auto  # the method chosen per fold
+    python -m experiments enroll summary                    # what the lines say
+
+The speakers' clips: --data-dir, else $LIPREAD_OTHERS_DIR (a GRID-style folder with s26/,
+s31/ and their alignments; `make enroll-study` passes OTHERS_DIR). Configurations that
+rehearse (`rehearse=N`) draw the general reader's own clips from --grid-dir (default:
+$LIPREAD_DATA_DIR, then data/).
 
 Folds: a speaker's clips sorted by name; fold f enrolls the n clips from the f-th on
 (cyclically) and reads all the others, so n = 9 over folds 0-9 is leave-one-out. Of the n
@@ -21,15 +27,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
 
+from experiments.enroll_tally import chosen, lines_of, report, table
 from lipread import decoding, grid, pipeline, scoring
 from lipread.enroll import adapt, choose, rehearsal
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "others"  # s26, s31 beside the project
+OTHERS_ENV = "LIPREAD_OTHERS_DIR"  # the speakers' folder when --data-dir is not given
 OUT = Path("artifacts/enroll-study.jsonl")
 # The configurations compared (method:learning rate), chosen on one speaker only.
 CONFIGS = ("full:1e-4", "full:3e-4", "frontend:1e-3", "batchnorm:3e-3", "adapters:1e-3",
@@ -87,7 +94,7 @@ def fold(n_clips, n, f):
 
 
 def run_fold(base, names, crops, sentences, n, f, config, out, tag, own=None):
-    done = {(r["tag"], r["config"], r["n"], r["fold"]) for r in _lines(out)}
+    done = {(r["tag"], r["config"], r["n"], r["fold"]) for r in lines_of(out)}
     if (tag, config, n, f) in done:
         return
     enrolled, tested = fold(len(names), n, f)
@@ -167,109 +174,24 @@ def _append(out, row):
         f_out.write(json.dumps(row) + "\n")
 
 
-def _lines(out):
-    if not Path(out).is_file():
-        return []
-    return [json.loads(line) for line in Path(out).read_text().splitlines() if line.strip()]
-
-
-def summary(out) -> list[dict]:
-    """WER per (tag, config, n) over the folds run: before, after early stopping (or
-    FIXED_EPOCHS without a held-out clip), and after each fixed number of epochs."""
-    table = {}
-    for r in _lines(out):
-        key = (r["tag"], r["config"], r["n"])
-        t = table.setdefault(key, {"tag": key[0], "config": key[1], "n": key[2], "folds": 0,
-                                   "before": 0, "after": 0, "words": 0, "seconds": 0.0,
-                                   "by_epoch": None})
-        t["folds"] += 1
-        t["before"] += r["edits_before"]
-        t["after"] += r["edits_after"]
-        t["words"] += r["words"]
-        t["seconds"] += r["seconds"]
-        edits = np.asarray(r["edits_by_epoch"])
-        t["by_epoch"] = edits if t["by_epoch"] is None else \
-            t["by_epoch"][:len(edits)] + edits[:len(t["by_epoch"])]
-    return [{**t, "wer_before": t["before"] / t["words"], "wer_after": t["after"] / t["words"],
-             "wer_by_epoch": [round(e / t["words"], 4) for e in t.pop("by_epoch")],
-             "seconds_per_fold": t["seconds"] / t["folds"]} for t in table.values()]
-
-
-def table(out) -> str:
-    """The README's tables in Markdown: the choose stage per configuration and speaker
-    (WER with early stopping, and after 40 epochs), the reports, and the curves."""
-    rows, lines = summary(out), []
-    by_config = {(t["config"], t["tag"][-3:]): t for t in rows if t["tag"].startswith("choose")}
-    configs = list(dict.fromkeys(c for c, _ in by_config))
-
-    def cell(t):
-        if t is None:
-            return "-"
-        last = t["wer_by_epoch"][-1] if len(t["wer_by_epoch"]) > 1 else t["wer_after"]
-        return f"{t['wer_after']:.1%} / {last:.1%}"
-    general = {spk: next((t["wer_before"] for (c, s), t in by_config.items() if s == spk), None)
-               for spk in ("s26", "s31")}
-    lines += ["| method:lr:tempo | s26: stopped / 40 epochs | s31: stopped / 40 epochs | "
-              "s a fold |", "|---|---|---|---|",
-              "| none (the general reader) | " + " | ".join(
-                  f"{general[s]:.1%}" if general[s] is not None else "-"
-                  for s in ("s26", "s31")) + " | - |"]
-    for c in configs:
-        a, b = by_config.get((c, "s26")), by_config.get((c, "s31"))
-        secs = [t["seconds_per_fold"] for t in (a, b) if t]
-        lines.append(f"| {c} | {cell(a)} | {cell(b)} | {sum(secs) / len(secs):.0f} |")
-    lines += ["", "| stage | configuration | clips enrolled | folds | words read | WER before "
-              "| WER after |", "|---|---|---|---|---|---|---|"]
-    for t in sorted((t for t in rows if not t["tag"].startswith("choose")),
-                    key=lambda t: (t["tag"], t["n"])):
-        lines.append(f"| {t['tag']} | {t['config']} | {t['n']} | {t['folds']} | {t['words']} "
-                     f"| {t['wer_before']:.1%} | {t['wer_after']:.1%} |")
-    return "\n".join(lines)
-
-
-def chosen(out, speaker: str) -> str:
-    """The configuration the choose stage on `speaker` picks: the lowest WER over its
-    configurations and rules (early stopping, or a fixed 10, 15, ... 40 epochs), as the
-    `method:lr:tempo[:epochs]` the report and curve stages take (ties: the first)."""
-    best = None
-    for t in summary(out):
-        if t["tag"] != f"choose-{speaker}":
-            continue
-        method, lr, *rest = t["config"].split(":")
-        base = f"{method}:{lr}:{rest[0] if rest else '1.0'}"
-        options = [(t["wer_after"], base)] + [
-            (wer, f"{base}:{e}") for e, wer in enumerate(t["wer_by_epoch"])
-            if e >= 10 and e % 5 == 0]
-        for wer, config in options:
-            if best is None or wer < best[0]:
-                best = (wer, config)
-    if best is None:
-        raise ValueError(f"no choose-{speaker} lines in {out}: run the choose stage first")
-    return best[1]
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lipread.enroll.study", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments enroll", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=("choose", "report", "curve", "summary", "chosen",
                                      "table"))
     p.add_argument("--speaker", default="s26")
     p.add_argument("--config", action="append", help="method:lr (default: CONFIGS)")
-    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    p.add_argument("--data-dir", type=Path, default=os.environ.get(OTHERS_ENV) or None,
+                   help=f"the speakers' folder (default: ${OTHERS_ENV})")
+    p.add_argument("--grid-dir", type=Path, default=None,
+                   help="the general reader's GRID folder, for rehearse=N (default: "
+                        "$LIPREAD_DATA_DIR, then data/)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
+    if args.stage in ("choose", "report", "curve") and args.data_dir is None:
+        p.error(f"give --data-dir (or set {OTHERS_ENV}): the folder with the speakers' clips")
     if args.stage == "summary":
-        for t in sorted(summary(args.out), key=lambda t: (t["tag"], t["n"], t["wer_after"])):
-            curve = t["wer_by_epoch"]
-            fixed = " ".join(f"{e}:{curve[e]:.0%}" for e in range(5, len(curve), 5))
-            print(f"{t['tag']:12} {t['config']:16} n={t['n']} folds={t['folds']} "
-                  f"WER {t['wer_before']:.1%} -> {t['wer_after']:.1%} stopped; after epochs "
-                  f"{fixed} ({t['words']} words, {t['seconds_per_fold']:.0f} s a fold)")
-        for speaker in ("s26", "s31"):
-            try:
-                print(f"chosen on {speaker}: {chosen(args.out, speaker)}")
-            except ValueError:
-                pass
+        print(report(args.out))
         return 0
     if args.stage == "table":
         print(table(args.out))
@@ -284,7 +206,7 @@ def main(argv=None) -> int:
     configs = args.config or list(CONFIGS)
     own = None  # s1's clips, for configurations that rehearse (rehearsal.py)
     if any("rehearse=" in c for c in configs):
-        own = rehearsal.own_clips(args.data_dir.parent / "grid")
+        own = rehearsal.own_clips(grid.resolve_data_dir(args.grid_dir))
     plan = {"choose": [(CHOOSE_N, f) for f in CHOOSE_FOLDS],
             "report": [(9, f) for f in range(len(names))],
             "curve": [(n, f) for n in CURVE_NS for f in CURVE_FOLDS]}[args.stage]
@@ -294,6 +216,3 @@ def main(argv=None) -> int:
                      f"{args.stage}-{args.speaker}", own)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

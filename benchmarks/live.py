@@ -1,8 +1,8 @@
 """The Live page, measured through Chromium's fake camera: a GRID clip padded with 2 s of
 still face either side plays as the webcam of a headless Chromium on /live.
 
-    lipread bench --live                               # 20 test clips, a table
-    lipread bench --live --clips 5 --json artifacts/live-bench.json
+    python -m benchmarks --live                        # 20 test clips, a table
+    python -m benchmarks --live --clips 5 --json artifacts/live-bench.json
 
 - preview frame rate with the overlay drawn: as the browser shows it (the component's
   <video>, requestVideoFrameCallback) and as the server sends it; the server's CPU (one
@@ -13,12 +13,15 @@ still face either side plays as the webcam of a headless Chromium on /live.
   --decoder grammar` on the same files. Each clip's reading is the first capture that
   starts 1 s or more after the camera's first frame (the camera is up by then).
 
-Needs Debian's chromium and playwright (requirements-test.txt).
+Needs Chromium (--chromium, else $CHROMIUM, else `chromium` on PATH) and playwright
+(requirements-test.txt).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from lipread import grid, scoring
+from lipread.cli import common
 from lipread.live import fakecam
 
 CLIPS = 20  # test clips, the first of the test split in its order
@@ -37,7 +41,7 @@ CPU_WINDOW_S = 8  # seconds the server's CPU is sampled over
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 WATCH = """() => { window.__shown = {};
   new MutationObserver(() => {
     for (const e of document.querySelectorAll('[class*="st-key-sentence_"]')) {
@@ -52,6 +56,21 @@ VIDEO_FPS = """async (ms) => { const v = document.querySelector('video');
   return {shown: (q1.totalVideoFrames - q1.droppedVideoFrames
                   - q0.totalVideoFrames + q0.droppedVideoFrames) / s,
           decoded: (q1.totalVideoFrames - q0.totalVideoFrames) / s}; }"""
+
+
+def default_chromium() -> str | None:
+    """$CHROMIUM, else the first Chromium on PATH (None: none found)."""
+    return (os.environ.get("CHROMIUM") or shutil.which("chromium")
+            or shutil.which("chromium-browser"))
+
+
+def add_chromium(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--chromium", default=default_chromium(),
+                   help=f"{what} (default: $CHROMIUM, then chromium on PATH)")
+
+
+def runnable(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -225,3 +244,36 @@ def table(r: dict) -> str:
         f"  grammar WER: live {r['live_wer']:.1%}, predict on the files {r['predict_wer']:.1%}; "
         f"same sentence on {r['same_sentence']} of {len(r['clips'])} clips",
     ])
+
+
+PROG = "python -m benchmarks --live"
+
+
+def cli(argv: list[str]) -> int:
+    """`python -m benchmarks --live`: the figures above, a table and the JSON."""
+    from benchmarks import report
+
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    common.add_data_dir(p)
+    p.add_argument("--clips", type=int, default=CLIPS,
+                   help=f"test clips to play, the test split's first (default {CLIPS})")
+    add_chromium(p, "the Chromium to drive")
+    common.add_json(p)
+    args = p.parse_args(argv)
+    if not 1 <= args.clips <= 100:
+        p.error("--clips must be 1 to 100")
+    data_dir = grid.resolve_data_dir(args.data_dir)
+    split = data_dir / "splits" / "test.txt"
+    if not split.is_file():
+        common.error(PROG, f"{split}: no test split there (--data-dir: a GRID folder with "
+                           "splits/test.txt)")
+        return 2
+    if not runnable(args.chromium):
+        common.error(PROG, f"{args.chromium or 'chromium'}: no chromium there: apt-get "
+                           "install chromium, or give --chromium")
+        return 2
+    result = measure(data_dir, grid.read_names(split)[: args.clips], args.chromium)
+    result["command"] = " ".join([PROG, *argv])
+    print(table(result), file=sys.stderr if args.json == "-" else sys.stdout, flush=True)
+    report.write_json(result, args.json)
+    return 0

@@ -1,5 +1,6 @@
 """Install sizes: each requirements set installed into a fresh virtual environment of its
-own (a private temp folder, removed after), the folder measured, for `lipread bench --sizes`.
+own (a private temp folder, removed after), the folder measured, for
+`python -m benchmarks --sizes`.
 
 The sets, as the Makefile installs them: reading (requirements.txt: the page, predict,
 evaluate), run (requirements-train.txt: reading and training, what `make run` builds),

@@ -1,2 +1,0 @@
-"""The benchmark behind `lipread bench`: each side's pipeline measured (pipelines), and
-the side-by-side report (report)."""
