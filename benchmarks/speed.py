@@ -3,11 +3,11 @@
 This project's pipeline (ONNX Runtime and Keras) and the tutorial's, side by side. Run
 from the repository's root:
 
-    python -m benchmarks                                  # a table
-    python -m benchmarks --json artifacts/bench.json      # and the figures as JSON
-    python -m benchmarks --json - > bench.json            # the JSON to stdout, the table to stderr
-    python -m benchmarks --sizes                          # and each requirements set's install size
-    python -m benchmarks --live                           # the Live page (benchmarks/live.py)
+    python -m benchmarks                               # a table
+    python -m benchmarks --json artifacts/bench.json   # and the figures as JSON
+    python -m benchmarks --json - > bench.json         # the JSON to stdout, the table to stderr
+    python -m benchmarks --sizes                       # and each requirements set's size
+    python -m benchmarks --live                        # the Live page (benchmarks/live.py)
 
 For one 3 s GRID clip, from file to sentence (warm, the median of several runs): ours
 with the mouth found by face landmarks (the default crop) and with the tutorial's fixed

@@ -1,11 +1,11 @@
 """The enrollment study: which adaptation method and settings, chosen on one speaker and
 reported on another, and how the error falls with the number of enrollment clips.
 
-    python -m experiments enroll choose --speaker s26      # the configurations, 7 clips, 3 folds
-    python -m experiments enroll report --speaker s31 --config full:1e-4   # 9 clips, leave one out
+    python -m experiments enroll choose --speaker s26   # the configurations, 7 clips, 3 folds
+    python -m experiments enroll report --speaker s31 --config full:1e-4   # 9, leave one out
     python -m experiments enroll curve  --speaker s31 --config full:1e-4   # 1, 3, 5, 7 clips
-    python -m experiments enroll report --speaker s26 --config auto  # the method chosen per fold
-    python -m experiments enroll summary                    # what the lines say
+    python -m experiments enroll report --speaker s26 --config auto   # auto chosen per fold
+    python -m experiments enroll summary                 # what the lines say
 
 The speakers' clips: --data-dir, else $LIPREAD_OTHERS_DIR (a GRID-style folder with s26/,
 s31/ and their alignments; `make enroll-study` passes OTHERS_DIR). Configurations that

@@ -99,7 +99,8 @@ def report(out) -> str:
         fixed = " ".join(f"{e}:{curve[e]:.0%}" for e in range(5, len(curve), 5))
         lines.append(f"{t['tag']:12} {t['config']:16} n={t['n']} folds={t['folds']} "
                      f"WER {t['wer_before']:.1%} -> {t['wer_after']:.1%} stopped; after "
-                     f"epochs {fixed} ({t['words']} words, {t['seconds_per_fold']:.0f} s a fold)")
+                     f"epochs {fixed} ({t['words']} words, "
+                     f"{t['seconds_per_fold']:.0f} s a fold)")
     for speaker in ("s26", "s31"):
         try:
             lines.append(f"chosen on {speaker}: {chosen(out, speaker)}")

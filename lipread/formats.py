@@ -37,7 +37,17 @@ GIVE = "give a video file (mp4, mov, webm, mkv, avi, mpg) of at least 2 s"
 
 
 class FormatError(ValueError):
-    """A file that is not a video container this project reads."""
+    """A file that is not a video container this project reads: one line, the file, what
+    it is and, once, what to do."""
+
+
+def without_advice(message: str) -> str:
+    """A message of this module less its advice (GIVE), for a caller that gives its own
+    (the page's "Try another file: ..."): each error says what to do once."""
+    for joint in ("; or ", ": ", "; "):
+        if message.endswith(joint + GIVE):
+            return message[: -len(joint + GIVE)]
+    return message
 
 
 def container(head: bytes) -> str | None:

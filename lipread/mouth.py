@@ -75,7 +75,8 @@ def lip_opening(lips: np.ndarray) -> np.ndarray:
     lips = np.asarray(lips, np.float64)
     side = lips[..., RIGHT, :] - lips[..., LEFT, :]
     gap = lips[..., INNER_BOTTOM, :] - lips[..., INNER_TOP, :]
-    return np.hypot(gap[..., 0], gap[..., 1]) / np.maximum(np.hypot(side[..., 0], side[..., 1]), 1.0)
+    width = np.maximum(np.hypot(side[..., 0], side[..., 1]), 1.0)
+    return np.hypot(gap[..., 0], gap[..., 1]) / width
 
 
 def _running_median(x: np.ndarray, window: int) -> np.ndarray:

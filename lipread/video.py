@@ -34,7 +34,7 @@ READ_SIZE = (1920, 1080)  # ample for the mouth: the crop is 140x46 pixels
 MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
 MOUTH_ROWS = (190, 236)  # the tutorial's crop of the 288-row frame: 46 rows
 MOUTH_COLS = (80, 220)  # ... and of the 360 columns: 140 columns
-assert (CROP_H, CROP_W) == (MOUTH_ROWS[1] - MOUTH_ROWS[0], MOUTH_COLS[1] - MOUTH_COLS[0])  # both crops
+assert (CROP_H, CROP_W) == (MOUTH_ROWS[1] - MOUTH_ROWS[0], MOUTH_COLS[1] - MOUTH_COLS[0])
 CROP_HELP = {"landmarks": "the mouth found by dlib's 68 face landmarks, in any framing",
              "fixed": "the tutorial's window (rows 190-236, columns 80-220 of a GRID frame)"}
 CROPS = tuple(CROP_HELP)  # how the mouth is found

@@ -50,6 +50,16 @@ def test_fit_recovers_a_known_curve_and_auroc_counts_pairs():
     assert study.auroc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
     assert study.auroc([0.1, 0.8, 0.9], [True, False, False]) == 0.0
     assert study.auroc([0.5, 0.5], [True, False]) == 0.5
+    # A candidate curve is evaluated through arguments; the shipped constants stay as they are.
+    shipped = (confidence.WORD_SLOPE, confidence.WORD_BIAS)
+    clips = [[(m, bool(r)) for m, r in zip(margin[i:i + 6], right[i:i + 6])]
+             for i in range(0, 600, 6)]
+    fitted = study.report_on(clips, slope, bias, reliable_at=0.3)
+    assert fitted["auroc"] == study.report_on(clips)["auroc"]  # both curves rise with margin
+    assert fitted["high_words"] != study.report_on(clips)["high_words"]
+    assert confidence.word_confidence(10.0, slope, bias) == pytest.approx(
+        1 / (1 + np.exp(-(slope * 10.0 + bias))))
+    assert (confidence.WORD_SLOPE, confidence.WORD_BIAS) == shipped
 
 
 def predict_json(grid_dir, others_dir, *clips) -> list[dict]:

@@ -222,13 +222,15 @@ def test_enroll_does_not_replace_a_profile_without_force(enrolled, others_dir):
 
 
 def test_two_enrollments_of_one_name_at_once(others_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path))
+    names, folders = tmp_path / "names.txt", tmp_path / "profiles"
+    names.write_text("\n".join(ENROLL) + "\n")
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(folders))
     with profiles.writing("bob") as folder:  # an enrollment of bob, running
-        proc = lipread("enroll", "--name", "bob", "--data-dir", others_dir,
-                       env={"LIPREAD_PROFILES_DIR": str(tmp_path)})
+        proc = lipread("enroll", "--name", "bob", "--data-dir", others_dir, "--names", names,
+                       env={"LIPREAD_PROFILES_DIR": str(folders)})
         (folder / profiles.CARD_FILE).write_text('{"method": "full"}')
     assert proc.returncode == 2 and "another enrollment of it is running" in proc.stderr
-    assert (tmp_path / "bob" / profiles.CARD_FILE).is_file() and leftovers(tmp_path) == []
+    assert (folders / "bob" / profiles.CARD_FILE).is_file() and leftovers(folders) == []
 
 
 def test_a_failed_write_leaves_the_old_profile(tmp_path, monkeypatch):
@@ -244,6 +246,35 @@ def test_a_failed_write_leaves_the_old_profile(tmp_path, monkeypatch):
         (folder / profiles.CARD_FILE).write_text('{"method": "full", "v": 3}')
     assert profiles.card("carol")["v"] == 3 and leftovers(tmp_path) == []
     assert profiles.names() == ["carol"]
+
+
+def test_teach_from_python_takes_videos_and_their_sentences(others_dir, tmp_path, monkeypatch):
+    """lipread.teach: the videos' paths with their sentences (or None: found as enroll finds
+    them), the profile written and its card returned; what is wrong, one ValueError first."""
+    from lipread.enroll import clips, teach
+
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path))
+    paths = [others_dir / f"{name}.mpg" for name in ENROLL[:3]]
+    found = clips.gather(paths)
+    assert found == clips.find(others_dir, None, ["s26"])[:3]
+    said = [f" {c.sentence.upper()} " for c in found]  # any case and spacing
+    assert clips.gather(paths, said) == found
+    for videos, sentences, says in [
+            (paths, said[:2], "3 videos and 2 sentences"),
+            (paths, ["bin blue"] * 3, "is not a GRID sentence"),
+            (paths[:2] + [tmp_path / "gone.mp4"], None, "gone.mp4: no such video file")]:
+        with pytest.raises(clips.EnrollError, match=says):
+            teach.teach("amy", videos, sentences)
+    with pytest.raises(ValueError, match="with method auto each candidate"):
+        teach.teach("amy", paths, method="auto", lr=1e-3)
+    lines = []
+    card = teach.teach("amy", paths, said, max_epochs=1, tempo=1.0, log=lines.append)
+    assert card == profiles.card("amy") and card["epochs"] == 1
+    assert card["clips"] == [{"name": c.name, "sentence": c.sentence} for c in found]
+    assert card["trained_on"] == ENROLL[:2] and card["held_out"]["name"] == ENROLL[2]
+    assert lines[0] == f"3 clip(s) of amy: training on 2, holding out {ENROLL[2]}"
+    with pytest.raises(profiles.ProfileError, match="exists"):
+        teach.teach("amy", paths, max_epochs=1)
 
 
 # --- the methods ---------------------------------------------------------------------

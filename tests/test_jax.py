@@ -2,17 +2,21 @@
 
 TensorFlow stays the default backend; these run the same scripts under JAX in a subprocess
 whose import hook (tests/no_tensorflow.py) makes TensorFlow missing, as on a GPU machine
-with JAX and no TensorFlow.
+with JAX and no TensorFlow; and, as the README says, in a fresh virtualenv made from
+requirements-jax.txt alone (no TensorFlow, no ONNX Runtime or onnx: reading falls back to
+Keras), which trains, then evaluates what it trained.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKER = ROOT / "tests" / "no_tensorflow.py"
@@ -147,3 +151,70 @@ def test_jax_data_parallel_over_two_cpu_devices(grid_dir, tmp_path):
     assert report["variable_devices"] == [2], report  # replicated on both devices
     assert report["changed"] == report["variables"], report
     assert np.isfinite(report["losses"]).all()
+
+
+JAX_SET_INSTALL_TIMEOUT_S = 1200  # ~45 s from a local wheel cache
+JAX_SET_RUN_TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def jax_set(tmp_path_factory):
+    """A fresh virtualenv of requirements-jax.txt alone (~1.2 GB, removed afterwards): the
+    checkout runs in it as the README says, `python -m lipread` from its root."""
+    venv = tmp_path_factory.mktemp("venv-jax")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True,
+                       timeout=300, capture_output=True)
+        proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                               "--disable-pip-version-check", "-r",
+                               str(ROOT / "requirements-jax.txt")], capture_output=True,
+                              text=True, timeout=JAX_SET_INSTALL_TIMEOUT_S, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        yield venv / "bin" / "python"
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def in_jax_set(python, *args, cache):
+    """`python -m lipread <args>` in the JAX set, from the checkout's root; its own cache
+    (the set's dlib model file is a new one to convert each time)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "LIPREAD_RUNTIME", "LIPREAD_WEIGHTS")}
+    env.update(KERAS_BACKEND="jax", LIPREAD_CACHE_DIR=str(cache))
+    proc = subprocess.run([str(python), "-m", "lipread", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=JAX_SET_RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def test_the_jax_set_alone_reads_what_it_trains(jax_set, grid_dir, test_names, tmp_path):
+    """No TensorFlow, ONNX Runtime or onnx in the set: it trains two steps, evaluates the
+    run's weights (--weights: no ONNX export is tried) and reads a clip with the shipped
+    ones, each with Keras on JAX."""
+    from lipread import grid
+
+    absent = subprocess.run(
+        [str(jax_set), "-c", "import importlib.util as u; print([m for m in ('tensorflow', "
+         "'onnx', 'onnxruntime') if u.find_spec(m)])"], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path)
+    assert absent.stdout.strip() == "[]", absent.stdout + absent.stderr
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    in_jax_set(jax_set, "train", "--data-dir", grid_dir, "--limit", 12, "--run-dir", run_dir,
+               "--cache-dir", tmp_path / "crops", "--max-steps", 2, "--batch-size", 2,
+               "--epochs", 1, "--verbose", 2, cache=cache)
+    weights = run_dir / "best.weights.h5"
+    assert weights.is_file()
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(test_names[:3]) + "\n")
+    in_jax_set(jax_set, "evaluate", "--data-dir", grid_dir, "--names", names, "--weights",
+               weights, "--decoder", "grammar", "--json", tmp_path / "eval.json", cache=cache)
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["clips"] == 3 and len(result["per_clip"]) == 3
+    assert not (cache / "onnx").exists() or not list((cache / "onnx").iterdir())
+    clip = grid.video_path(grid_dir, test_names[0])
+    read = in_jax_set(jax_set, "predict", clip, cache=cache)
+    assert read.stdout.strip() == grid.load_sentence(grid.alignment_path(grid_dir,
+                                                                         test_names[0]))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from lipread.cli.main import VERBS
+
 ROOT = Path(__file__).resolve().parents[1]
-VERBS = ("predict", "evaluate", "enroll", "train", "download", "preprocess", "splits", "bench",
-         "refilm", "export")
 FACES = ("app.py", "modelutil.py", "utils.py")  # the design card's top-level Python
 
 
@@ -35,7 +35,37 @@ def test_help_lists_every_verb_with_one_line():
     for verb in VERBS:
         line = next(l for l in proc.stdout.splitlines() if l.split()[:1] == [verb])
         assert len(line.split(None, 1)[1]) > 20, line  # a real sentence, from the docstring
+        assert line.endswith("."), line  # whole: the docstring's first paragraph, not a line
     assert "tensorflow" not in proc.stderr.lower()
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("predict", "--help")])
+def test_a_reader_that_stops_early_gets_no_traceback(argv):
+    """`lipread --help | head -1`: stdout closed before lipread writes; no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "lipread", *argv], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the child has started: its first write finds no reader
+    try:
+        said = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert "Traceback" not in said and "BrokenPipeError" not in said, said
+    assert proc.returncode in (0, 1), said
+
+
+def test_help_never_cuts_a_path_or_a_word_at_a_hyphen(monkeypatch):
+    """A checkout in /srv/lip-app: its default paths are whole in --help, however narrow."""
+    from lipread.cli import common
+
+    monkeypatch.setenv("COLUMNS", "50")
+    path = "/srv/lip-app/a-rather-long-folder-name/models/"
+    p = common.parser("lipread x", f"Reads from lip-app folders such as {path} and more.")
+    p.add_argument("--dest", default=path, help="where the weights go")
+    text = p.format_help()
+    assert sum(path in line for line in text.splitlines()) == 2, text
+    assert not any(line.rstrip().endswith("-") for line in text.splitlines()), text
 
 
 @pytest.mark.parametrize("verb", VERBS)
@@ -136,10 +166,10 @@ def test_library_code_imports_the_package_only():
 def test_the_faces_hand_on_the_card_names():
     import modelutil
     import utils
-    from lipread import grid
+    from lipread import grid, video
     from lipread.model import loader
 
-    assert utils.load_video is __import__("lipread").load_video
+    assert utils.load_video is video.load_video
     assert utils.load_alignments is grid.load_alignments
     assert modelutil.load_model is loader.load_model
     assert modelutil.build_model is loader.build_model

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,6 +161,24 @@ def test_training_input_is_the_inference_input(grid_dir, test_names, tmp_path):
                          f"margin-0 crop in {differ} of {raw.size} pixels, by up to "
                          f"{int(np.abs(inner.astype(int) - raw).max())} grey level(s)")
     np.testing.assert_array_equal(centred, served)
+
+
+def test_every_flag_of_lipread_train_is_a_keyword_of_train_with_its_default():
+    import inspect
+
+    from lipread.cli import train as train_cli
+    from lipread.training import recipe, run
+
+    flags = vars(train_cli.parse_args([]))
+    flags.pop("json")  # where the CLI writes the summary that train returns
+    keywords = inspect.signature(run.train).parameters
+    assert set(keywords) == {"recipe", *flags}
+    assert {k: keywords[k].default for k in flags} == flags
+    assert recipe.Recipe(**flags) == recipe.Recipe()
+    with pytest.raises(TypeError, match="epoch"):
+        run.train(epoch=3)
+    with pytest.raises(FileNotFoundError, match="teacher .*gone.h5: no such file"):
+        run.train(teacher="gone.h5")
 
 
 def test_ctc_loss_uses_true_label_lengths():

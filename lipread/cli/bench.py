@@ -92,12 +92,13 @@ def text(result: dict) -> str:
     w, c = result["warm"], result["cold"]
     stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in w["stages_s"].items())
     lines = [f"{result['video']}: {result['machine']['cpus']} CPU cores, load average "
-             f"{result['machine']['load_average'][0]:.1f} at start, {result['runtime']}",
+             f"{result['machine']['load_average'][0]:.1f} at start, runtime {result['runtime']}",
              f"warm, the network loaded: {w['median_s']:.3f} s (median of {w['runs']}; "
              f"{stages})"]
     if c:
-        lines.append(f"cold, a fresh `lipread predict` from start to exit: {c['median_s']:.3f} s "
-                     f"(median of {c['runs']}; {c['min_s']:.3f}-{c['max_s']:.3f} s)")
+        lines.append(f"cold, a fresh `lipread predict` from start to exit: "
+                     f"{c['median_s']:.3f} s (median of {c['runs']}; "
+                     f"{c['min_s']:.3f}-{c['max_s']:.3f} s)")
     lines.append(f"sentence: {w['sentence']}")
     return "\n".join(lines)
 

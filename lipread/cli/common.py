@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -83,7 +84,18 @@ def import_keras(warm: bool = True):
 
 
 class ShowDefaults(argparse.HelpFormatter):
-    """--help gives every option's default, helped or not (unless its help names it)."""
+    """--help gives every option's default, helped or not (unless its help names it), and
+    wraps at spaces only: a path (a checkout in /srv/lip-app), a flag or a name with a
+    hyphen is never cut in two."""
+
+    def _split_lines(self, text, width):
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text, width, indent):
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False, break_long_words=False)
 
     def _get_help_string(self, action):
         text = action.help or ""

@@ -15,6 +15,7 @@ its card reads the last clip by the kept method's trial, trained without it.
 The profile (weights and card) goes to profiles/NAME/ ($LIPREAD_PROFILES_DIR to move it),
 written whole or not at all; the general reader is never changed.
 Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
+From Python: lipread.teach(name, videos, sentences).
 """
 from __future__ import annotations
 
@@ -120,24 +121,13 @@ def cli(argv=None) -> int:
     except (OSError, ValueError) as err:  # EnrollError, ProfileError
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
-    held = len(found) >= teach.MIN_HELD_OUT
-    if args.method == choose.AUTO:
-        print(f"{len(found)} clip(s) of {args.name}: "
-              + (f"choosing the method by {found[-1].name}, then training on all"
-                 if held else "too few to choose a method or hold one out"), flush=True)
-        settings = choose.candidates(args.max_epochs, args.tempo, args.seed)
-    else:
-        print(f"{len(found)} clip(s) of {args.name}: training on {len(found) - held}"
-              + (f", holding out {found[-1].name}" if held else " (too few to hold one out)"),
-              flush=True)
-        settings = adapt.Settings(method=args.method, lr=args.lr, max_epochs=args.max_epochs,
-                                  patience=args.patience or None, tempo=args.tempo,
-                                  seed=args.seed)
     common.import_keras()
     progress = progress_writer(args.progress_file) if args.progress_file else None
     try:
-        info = teach.enroll(args.name, found, settings, args.force, args.keep_clips,
-                            progress=progress)
+        info = teach.teach(args.name, found, force=args.force, method=args.method, lr=args.lr,
+                           max_epochs=args.max_epochs, patience=args.patience,
+                           tempo=args.tempo, seed=args.seed, keep_clips=args.keep_clips,
+                           log=lambda line: print(line, flush=True), progress=progress)
     except (OSError, ValueError) as err:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT

@@ -7,8 +7,8 @@
 Reading builds what it loads by itself the first time, into the per-user cache: the ONNX
 export (0.4 s; in $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, named by the weights'
 sha256: a changed weights file gets a new export, never a stale one) and dlib's face models
-in their quickly loaded forms (~5 s; face.py). This verb builds both ahead of time (`make
-setup-run` runs it), or writes the graph elsewhere (--out), and with --check reads clips of
+in their quickly loaded forms (~5 s; face.py), said on one line of stderr ("preparing the
+reader once: ..."). This verb builds both ahead of time (`make setup-run` runs it), or writes the graph elsewhere (--out), and with --check reads clips of
 the data folder's test split (or --names) with both the export and the Keras network: the
 largest difference of a per-frame probability, and the sentences that differ, with every
 decoder.
@@ -84,8 +84,12 @@ def cli(argv=None) -> int:
             common.check_writable(args.out)
             path = onnx_export.export(weights, args.out)
             reader = onnx_reader.load(weights, path)
-        else:
-            reader = onnx_reader.load(weights)
+        else:  # what reading builds on its first use, all of it: one line on stderr
+            from lipread import cache, face
+
+            with cache.preparing():
+                reader = onnx_reader.load(weights)
+                face.prepare()
             path = reader.path
         names = []
         if args.check:
@@ -97,9 +101,6 @@ def cli(argv=None) -> int:
     print(f"{PROG}: {weights} -> {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     result = {"weights": str(weights), "onnx": str(path), "bytes": path.stat().st_size}
     if args.out is None:  # the cache: the face models' quick forms too
-        from lipread import face
-
-        face.prepare()
         print(f"{PROG}: dlib's face models ready in the cache", file=sys.stderr)
     if args.check:
         result["check"] = check(reader, weights, names, data_dir, args.tolerance)

@@ -3,10 +3,12 @@ cut to mouth crops.
 
 A folder in GRID's layout (s26/<stem>.mpg with alignments/s26/<stem>.align), or any folder
 of videos with a sentence beside each (<stem>.txt: the words said, no timings; what the
-page's recordings are). --names picks clips of the folder by name (s26/bgbsza).
+page's recordings are). --names picks clips of the folder by name (s26/bgbsza). Or videos
+named one by one (gather), each with the sentence given for it or found as above.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,10 @@ def sentence(data_dir: Path, name: str, path: Path) -> str:
     else:
         raise EnrollError(f"{path}: no sentence for it: give {align} or {beside} (the words "
                           "said, e.g. 'bin blue at f two now')")
+    return _in_grammar(text, source)
+
+
+def _in_grammar(text: str, source) -> str:
     problem = grid.grammar_error(text)
     if problem:
         raise EnrollError(f"{source}: {text[:60]!r} is not a GRID sentence: {problem}")
@@ -98,6 +104,44 @@ def find(data_dir, names_file=None, speakers=None) -> list[Clip]:
         raise EnrollError(f"{data_dir}: {len(found)} clips; enrollment takes at most "
                           f"{MAX_CLIPS} (pick some with --names)")
     return [Clip(n, Path(p), sentence(data_dir, n, Path(p))) for n, p in found]
+
+
+def gather(videos, sentences=None) -> list[Clip]:
+    """The clips to enroll: a folder's (every clip in it, as `find`), or these videos', in
+    order: each a path, with its sentence from `sentences` or, when that is None, found as
+    `find` finds it (its alignment in GRID's layout, else the .txt beside it). Clips
+    (`find`'s) are taken as they are."""
+    if isinstance(videos, (str, os.PathLike)):
+        if sentences is not None:
+            raise EnrollError(f"{videos}: a folder's clips have their sentences in it; give "
+                              "sentences with a list of videos")
+        return find(videos)
+    videos = list(videos)
+    if isinstance(sentences, str):
+        raise EnrollError("sentences: give a list, one sentence a video")
+    if sentences is not None and len(sentences) != len(videos):
+        raise EnrollError(f"{len(videos)} videos and {len(sentences)} sentences: give one "
+                          "sentence a video")
+    if not videos:
+        raise EnrollError("no videos given")
+    if len(videos) > MAX_CLIPS:
+        raise EnrollError(f"{len(videos)} videos; enrollment takes at most {MAX_CLIPS}")
+    gathered = []
+    for i, item in enumerate(videos):
+        if isinstance(item, Clip):
+            gathered.append(item)
+            continue
+        path = Path(item)
+        if not path.is_file():
+            raise EnrollError(f"{path}: no such video file")
+        in_speaker = grid.SPEAKER_DIR.fullmatch(path.parent.name) is not None  # GRID's layout
+        name = f"{path.parent.name}/{path.stem}" if in_speaker else path.stem
+        if sentences is None:
+            said = sentence(path.parent.parent if in_speaker else path.parent, name, path)
+        else:
+            said = _in_grammar(" ".join(str(sentences[i]).lower().split()), path)
+        gathered.append(Clip(name, path, said))
+    return gathered
 
 
 def crops(clip: Clip) -> np.ndarray:

@@ -1,8 +1,8 @@
 """One enrollment, start to end: a person's clips cut to mouth crops, the general reader
 adapted to them (adapt.py; or the method chosen on their clips, choose.py), and the
 profile written whole (profiles.py) with its card: what was done, how long it took, and the
-last clip read before and after by a reader trained without it. What `lipread enroll` and
-the page's "Teach" run.
+last clip read before and after by a reader trained without it. `teach` is the verb
+(lipread.teach); what `lipread enroll` and the page's "Teach" run.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from lipread import decoding, pipeline, scoring
 from lipread.enroll import adapt, choose, methods, profiles
-from lipread.enroll.clips import Clip, crops
+from lipread.enroll.clips import Clip, crops, gather
 
 MIN_HELD_OUT = 3  # clips needed before one is held out to stop training and to score it
 
@@ -35,6 +35,58 @@ def _sha(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def teach(name: str, videos, sentences=None, *, force: bool = False,
+          method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
+          max_epochs: int | None = adapt.MAX_EPOCHS, patience: int | None = adapt.PATIENCE,
+          tempo: float | None = adapt.TEMPO, seed: int = adapt.SEED, keep_clips: bool = False,
+          log=print, progress=None) -> dict:
+    """Teach the reader a person's face: the shipped reader adapted to their clips, kept as
+    profile `name` (profiles.path(name); `force` replaces one), never in place of the general
+    reader. Returns the profile's card (its profile.json).
+
+        import lipread
+        card = lipread.teach("alice", ["a1.mp4", "a2.mp4", "a3.mp4"], ["bin blue at f two now",
+                             "lay red by g one please", "set white in a nine again"])
+        print(lipread.read("talk.mp4", lipread.load_reader("alice")).sentence)
+
+    `videos`: paths of the person's clips (a folder: every clip in it), each saying a GRID
+    sentence: `sentences` in the same order, or None to find each as `lipread enroll` does
+    (its alignment in GRID's layout, else <stem>.txt beside it). The settings are `lipread
+    enroll`'s flags, with its defaults: `method` one of methods.REGISTRY or "auto" (chosen on
+    the clips, choose.py); `lr` and `max_epochs` None: the method's own; `patience` None or
+    0: no early stopping; `tempo` None: chosen on the clips. `keep_clips` copies the clips
+    into the profile; `log` takes its lines, progress(fraction, what) how far it is.
+    Raises ValueError (EnrollError, ProfileError) saying what is wrong.
+    """
+    profiles.check_name(name)
+    settings = settings_of(method, lr, max_epochs, patience, tempo, seed)
+    clips = gather(videos, sentences)
+    held = len(clips) >= MIN_HELD_OUT
+    if method == choose.AUTO:
+        log(f"{len(clips)} clip(s) of {name}: "
+            + (f"choosing the method by {clips[-1].name}, then training on all"
+               if held else "too few to choose a method or hold one out"))
+    else:
+        log(f"{len(clips)} clip(s) of {name}: training on {len(clips) - held}"
+            + (f", holding out {clips[-1].name}" if held else " (too few to hold one out)"))
+    return enroll(name, clips, settings, force, keep_clips, log, progress)
+
+
+def settings_of(method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
+                max_epochs: int | None = adapt.MAX_EPOCHS, patience: int | None = adapt.PATIENCE,
+                tempo: float | None = adapt.TEMPO, seed: int = adapt.SEED):
+    """teach's settings as enroll takes them: one adapt.Settings, or for method "auto" the
+    candidates to choose from (lr and patience are then each candidate's own)."""
+    if method == choose.AUTO:
+        if lr is not None or patience:
+            raise ValueError("lr and patience set one method's training; with method auto "
+                             "each candidate trains its own way")
+        return choose.candidates(max_epochs, tempo, seed)
+    methods.get(method)  # a ValueError naming the methods for one that is none of them
+    return adapt.Settings(method=method, lr=lr, max_epochs=max_epochs, patience=patience or None,
+                          tempo=tempo, seed=seed)
 
 
 def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool = False,

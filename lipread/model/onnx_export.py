@@ -130,6 +130,35 @@ def _neighbours_as_channels(x: str, shape: tuple[int, int, int], taps: int, fram
     return node("Reshape", [x, const(f"{name}_shape", np.array(
         [-1, taps * channels, rows, cols], np.int64))], f"{name}_frames")
 
+
+def _fitted(weights_path, adapters: bool = False, prompt: bool = False):
+    """The variables of `weights_path` and the names of lipnet's layers in it, checked:
+    every layer the graph takes is there with its variables, and no other (ExportError)."""
+    weights = read_weights(weights_path)
+    names = layer_names(adapters, prompt)
+    extra = sorted(set(weights) - expected_layers(names))
+    if extra:  # layers this graph would leave out: never read a network in part
+        raise ExportError(f"{weights_path}: layers lipnet's graph has no place for "
+                          f"({', '.join(extra)[:200]}); read it with --runtime keras")
+    counts = {"bn": 4, "chars": 2}  # variables a layer holds; conv, adapter, prompt: 1
+    for layer, name in names.items():
+        if layer.startswith("bigru"):
+            _gru_arrays(weights, name)
+        else:
+            _layer(weights, name, counts.get(layer.rstrip("123"), 1))
+    convs = [_layer(weights, names[f"conv{i}"], 1)[0] for i in (1, 2, 3)]
+    if convs[0].shape[:3] != networks.CONV_KERNELS[0] or \
+            tuple(c.shape[-1] for c in convs) != networks.CONV_FILTERS:
+        raise ExportError(f"{weights_path}: convolutions of another shape than lipnet's")
+    return weights, names
+
+
+def check(weights_path, adapters: bool = False, prompt: bool = False, tempo: float = 1.0):
+    """ExportError where `weights_path` is not lipnet's (with these layers of a person's),
+    as build would find, in milliseconds: nothing is said of an export that cannot be."""
+    _fitted(weights_path, adapters, prompt)
+
+
 def build(weights_path, adapters: bool = False, prompt: bool = False, tempo: float = 1.0):
     """The ONNX model (an onnx.ModelProto) of lipnet's weights at `weights_path`; with a
     person's layers (lipread/model/personal.py, a profile's method and tempo): adapters
@@ -138,19 +167,11 @@ def build(weights_path, adapters: bool = False, prompt: bool = False, tempo: flo
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weights = read_weights(weights_path)
-    names = layer_names(adapters, prompt)
-    extra = sorted(set(weights) - expected_layers(names))
-    if extra:  # layers this graph would leave out: never read a network in part
-        raise ExportError(f"{weights_path}: layers lipnet's graph has no place for "
-                          f"({', '.join(extra)[:200]}); read it with --runtime keras")
+    weights, names = _fitted(weights_path, adapters, prompt)
     convs = [_layer(weights, names[f"conv{i}"], 1)[0] for i in (1, 2, 3)]
     bns = [_layer(weights, names[f"bn{i}"], 4) for i in (1, 2, 3)]
     dense_w, dense_b = _layer(weights, names["chars"], 2)
     units = _layer(weights, f"{names['bigru1']}/forward_layer/cell", 3)[1].shape[0]
-    if convs[0].shape[:3] != networks.CONV_KERNELS[0] or \
-            tuple(c.shape[-1] for c in convs) != networks.CONV_FILTERS:
-        raise ExportError(f"{weights_path}: convolutions of another shape than lipnet's")
 
     inits, nodes = [], []
 

@@ -88,6 +88,7 @@ def load(weights, onnx_path=None, **person) -> OnnxReader:
         except OnnxError:
             pass  # a damaged cache entry: built again below
     cached = cache_dir() / name
+    onnx_export.check(weights, **person)  # weights that are not lipnet's: said alone
     with cache.preparing(f"exporting {Path(weights).name} to ONNX", cached.parent):
         onnx_export.export(weights, cached, **person)
     return OnnxReader(cached, sha)

@@ -5,8 +5,7 @@ the same function: each of the u0 old units keeps its weights for every input it
 reads the new inputs and new units with weight 0; the new units start as a fresh
 network's, and every weight out of them (into the next GRU and the output heads) is 0, so
 they are silent until training grows those weights. Training then has the old network to
-start from and u1 - u0 more units per direction to use (issue 13, item 5: the paper's
-GRU 256).
+start from and u1 - u0 more units per direction to use (toward the paper's GRU 256).
 
 Keras keeps a GRU's three gates (update, reset, candidate) as consecutive blocks of
 `units` columns in its kernel (inputs x 3u), recurrent kernel (u x 3u) and bias (2 x 3u);

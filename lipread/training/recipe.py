@@ -47,7 +47,7 @@ class Recipe:
     val_fraction: float = VAL_FRACTION
     val_seed: int = VAL_SEED
     crop: str = DEFAULT_CROP  # how the mouth is found (video.CROPS)
-    cache_dir: str | os.PathLike | None = None  # the crop cache; None: $LIPREAD_CACHE_DIR, then .cache
+    cache_dir: str | os.PathLike | None = None  # crops; None: $LIPREAD_CACHE_DIR, then .cache
     workers: int = WORKERS
     loader_threads: int = LOADER_THREADS
     lazy: bool = False  # crops read from the cache clip by clip (corpora bigger than memory)
