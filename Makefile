@@ -25,7 +25,7 @@ LAYOUT_TRAIN_CLIPS ?= 40
 # on CI's 2 cores); both run in `make test`.
 LAYOUT_PYTEST_ARGS ?= -q -rs -m grid --ignore=tests/test_browser.py --ignore=tests/test_bench.py \
   --ignore=tests/test_multiworker.py --ignore=tests/test_jax.py \
-  --ignore=tests/test_live_browser.py
+  --ignore=tests/test_live_browser.py --ignore=tests/test_wheel.py
 BROWSER_PACKAGES ?= chromium
 TRAIN_ARGS ?=
 EVAL_ARGS ?=

@@ -6,11 +6,17 @@
     alice = lipread.load_reader("alice")             # a face taught with lipread.teach
     print(lipread.read("alice-1.mp4", alice).sentence)
 
+    lipread.teach("alice", ["alice-1.mp4", ...], ["bin blue at f two now", ...])
+    lipread.train(data_dir="data", run_dir="runs/lipnet", epochs=60)
+
 The verbs: read (a video to a Reading), load_reader (the shipped reader, a weights file or
-a taught profile), teach (a person's clips to a profile), train (a network on GRID). The
-stages, one module each, are in docs/architecture.md; `lipread <verb>` is the command.
+a taught profile), teach (a person's clips and sentences to a profile), train (a network on
+GRID). The stages, one module each, are in docs/architecture.md; `lipread <verb>` is the
+command.
 """
+from lipread.enroll.teach import teach
 from lipread.readers import load_reader
 from lipread.reading import Reading, read
+from lipread.training.run import train
 
-__all__ = ["Reading", "load_reader", "read"]
+__all__ = ["Reading", "load_reader", "read", "teach", "train"]

@@ -61,7 +61,24 @@ def _models():
     """dlib's face detector and the 68-point predictor, each loaded once, quickly: the
     detector from its saved form in the cache (dlib builds its built-in one in ~0.5 s), the
     predictor as landmarks.py's arrays (dlib parses its file in ~0.9 s)."""
-    return _detector(), trees.load(predictor_path())
+    return _detector(), landmark_model(predictor_path())
+
+
+@functools.lru_cache(maxsize=4)
+def landmark_model(model: Path) -> trees.ShapePredictor:
+    """dlib's 68-point `model` file as landmarks.py's arrays: from the cache, else converted
+    and kept there (said on the one line of what reading builds once)."""
+    model = Path(model)
+    name = trees.cached_name(model)
+    found = cache.find("landmarks", name)
+    if found is not None:
+        try:
+            return trees.read(found)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry: converted again below
+    out = cache.folder("landmarks") / name
+    with cache.preparing("converting dlib's landmark model to arrays", out.parent):
+        return trees.convert(model, out)
 
 
 def prepare() -> None:

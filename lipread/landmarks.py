@@ -19,7 +19,6 @@ exports, named by the model file's size and time.
 """
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 from array import array
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lipread import cache
 
 N_POINTS = 68  # iBUG 300-W's scheme
 LEAF_NUMBERS = 2 + 2 * 2 * N_POINTS  # a leaf: its header, then 136 (mantissa, exponent)
@@ -251,22 +249,17 @@ def parse(buf: bytes) -> ShapePredictor:
                           np.stack(anchors), np.stack(deltas))
 
 
-# --- the cache -----------------------------------------------------------------------
+# --- the arrays on disk --------------------------------------------------------------
 
 def cached_name(model: Path) -> str:
+    """The name of `model`'s arrays in a cache: its version, size and time."""
     stat = model.stat()
     return f"landmarks-v{VERSION}-{stat.st_size}-{stat.st_mtime_ns}.npz"
 
 
 def convert(model: Path, out: Path) -> ShapePredictor:
-    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all), said
-    on the one line of what reading builds once (cache.preparing)."""
-    with cache.preparing("converting dlib's landmark model to arrays", out.parent):
-        return _convert(model, out)
-
-
-def _convert(model: Path, out: Path) -> ShapePredictor:
-    sp = parse(model.read_bytes())
+    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all)."""
+    sp = parse(Path(model).read_bytes())
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -277,16 +270,7 @@ def _convert(model: Path, out: Path) -> ShapePredictor:
     return sp
 
 
-@functools.lru_cache(maxsize=4)
-def load(model: Path) -> ShapePredictor:
-    """dlib's 68-point `model` file as a ShapePredictor: from a cache, else converted."""
-    model = Path(model)
-    name = cached_name(model)
-    found = cache.find("landmarks", name)
-    if found is not None:
-        try:
-            with np.load(found) as z:
-                return ShapePredictor(**{k: z[k] for k in ShapePredictor.__dataclass_fields__})
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry: converted again below
-    return convert(model, cache.folder("landmarks") / name)
+def read(path: Path) -> ShapePredictor:
+    """Arrays that convert() wrote (OSError, ValueError or KeyError for a damaged file)."""
+    with np.load(path) as z:
+        return ShapePredictor(**{k: z[k] for k in ShapePredictor.__dataclass_fields__})

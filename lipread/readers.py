@@ -56,4 +56,4 @@ def load_reader(name: str | os.PathLike | None = None, *, arch: str = "lipnet",
         return loader.load_reader(arch, os.environ.get(reading.WEIGHTS_ENV) or None, runtime)
     if arch != "lipnet" or is_file_name(name):
         return loader.load_reader(arch, name, runtime)
-    return profiles.load_reader(name, runtime or "onnx")
+    return profiles.load_reader(name, runtime or loader.default_runtime())

@@ -172,9 +172,7 @@ def quick_face_models():
     saved = os.environ.pop("LIPREAD_CACHE_DIR", None)
     try:
         face._detector()
-        from lipread import landmarks
-
-        landmarks.load(face.predictor_path())
+        face.landmark_model(face.predictor_path())
     finally:
         if saved is not None:
             os.environ["LIPREAD_CACHE_DIR"] = saved

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 27's weak tests, checked: each fault they name made by hand on a scratch worktree of
+# Weak tests, checked: each fault they name made by hand on a scratch worktree of
 # HEAD, with the test that must now fail on it. Prints "caught" or "NOT CAUGHT" per fault;
 # logs in $OUT. Usage: bash tests/hand_faults.sh  (LIPREAD_DATA_DIR, default ../shared/grid)
 set -u

@@ -1,4 +1,4 @@
-"""A run's checkpoint is one step (issue 22, finding 5): `lipread train` SIGKILLed right
+"""A run's checkpoint is one step: `lipread train` SIGKILLed right
 after each file of an epoch's checkpoint is written, then `--resume`d, goes on from a
 consistent epoch with log.csv holding each epoch once; damaged files give one line naming
 the file. Real training (a few steps on real clips), real kills.

@@ -1,4 +1,4 @@
-"""Hostile archives (issue 22, finding 3): a zip bomb, overlapping members, duplicate names
+"""Hostile archives: a zip bomb, overlapping members, duplicate names
 and an oversized alignment, through `lipread download data --zip` and through `lipread
 download grid` from an HTTP server of our own on 127.0.0.1: refused before anything is
 extracted, one line, exit 2, nothing landed, nothing left behind, in bounded memory.

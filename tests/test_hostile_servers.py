@@ -1,4 +1,4 @@
-"""Hostile servers (issue 22, finding 4), our own on 127.0.0.1: one that drips a byte at a
+"""Hostile servers, our own on 127.0.0.1: one that drips a byte at a
 time, one that declares a length of 10^12, one that sends without end and no length.
 Each transfer ends within its deadline, its rate floor or its size cap, with one line that
 says what happened and what is kept.

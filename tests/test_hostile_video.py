@@ -1,4 +1,4 @@
-"""Hostile videos (issue 22, findings 1, 2 and 6): files that point FFmpeg at other files,
+"""Hostile videos: files that point FFmpeg at other files,
 frames too large to decode, and what is no video file at all. Real files, real FFmpeg,
 `lipread predict` as a user runs it and the page under AppTest.
 """

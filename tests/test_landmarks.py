@@ -45,7 +45,7 @@ def dlib_points(predictor, frame, box) -> np.ndarray:
 
 
 def test_numpy_predictor_gives_dlibs_points(grid_dir, test_names, others_dir, dlib_predictor):
-    ours = landmarks.load(face.predictor_path())
+    ours = face.landmark_model(face.predictor_path())
     paths = [grid.video_path(grid_dir, n) for n in test_names[:6]]
     paths += sorted((others_dir / "s26").glob("*.mp*"))[:3]
     paths += sorted((others_dir / "s31").glob("*.mp*"))[:3]

@@ -1,4 +1,4 @@
-"""What killed runs leave, and caches that grow (issue 22, finding 6): a download's work
+"""What killed runs leave, and caches that grow: a download's work
 folder is removed by the next run unless another run holds it; the browser-video cache
 stays under its size and age caps, least recently used first; upload folders that a
 killed server left go. Real files, real locks, a real `lipread download`.

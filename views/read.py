@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lipread import grid, pipeline, reading, video
+from lipread import formats, grid, pipeline, reading, video
 from lipread.app import browser, downloads, files, pictures, readers, stopwatch, widgets
 from lipread.app.sources import Source, split_labels, typed_truth, upload_label
 from lipread.enroll import profiles
@@ -141,7 +141,7 @@ def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch,
     try:
         view = mouth_view(source.digest, crop, str(path), start)
     except Exception as err:  # noqa: BLE001: any undecodable input gets a message
-        reason = str(err).replace(str(path), source.label)
+        reason = formats.without_advice(str(err).replace(str(path), source.label))
         st.error(f"This video can't be read: {reason}. Try another file: a video (mp4, mpg, "
                  f"mov, avi, mkv, webm) of at least 2 s showing one frontal face.")
         return None

@@ -17,7 +17,7 @@ lands in place before it has been checked: the download goes to a temporary fold
 beside the destination; it must be a whole zip archive (not Drive's HTML quota page)
 holding the expected files; it is extracted there and renamed into place in one step.
 When the data is already there, nothing is downloaded. The data gets splits/train.txt
-and splits/test.txt, with the same 100 test clips as ../shared/grid.
+and splits/test.txt, with the same 100 test clips as the shipped figures (models/README.md).
 `grid` fetches GRID's own archive (Zenodo record 3625687; corpus.py says what it holds),
 several files at once, resuming a broken transfer (DIR/.downloads/<file>.part); a speaker
 lands whole (sN/.complete) or not at all, and one already there is skipped.

@@ -1,7 +1,7 @@
 """Teach it your face: adapt the reader to one person from a few of their clips.
 
     lipread enroll --name alice --data-dir recordings/alice      # videos + a .txt sentence each
-    lipread enroll --name s26 --data-dir ../shared/others --speakers s26
+    lipread enroll --name s26 --data-dir others --speakers s26
     lipread predict --profile alice talk.mp4                     # then read with it
 
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos

@@ -2,7 +2,7 @@
 
     lipread export                                   # the shipped weights, into the cache
     lipread export --weights runs/lipnet/best.weights.h5 --out /tmp/lipnet.onnx
-    lipread export --check --data-dir ../shared/grid # and compare it with Keras on clips
+    lipread export --check --data-dir data # and compare it with Keras on clips
 
 Reading builds what it loads by itself the first time, into the per-user cache: the ONNX
 export (0.4 s; in $LIPREAD_CACHE_DIR/onnx, else ~/.cache/lipread/onnx, named by the weights'

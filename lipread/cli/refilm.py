@@ -1,6 +1,6 @@
 """Re-film GRID clips as another camera might have: a data folder of changed copies.
 
-    lipread refilm --data-dir ../shared/grid --dest /tmp/refilmed --variant padded
+    lipread refilm --data-dir data --dest /tmp/refilmed --variant padded
     lipread evaluate --data-dir /tmp/refilmed/padded --names /tmp/refilmed/padded/splits/test.txt
 
 Each variant re-encodes the clips of --names (default: the folder's splits/test.txt)

@@ -21,7 +21,7 @@ a video and an alignment are listed. The protocols are LipNet's (Assael et al. 2
   (a note names the missing ones); with none of them present there is nothing to test on,
   an error. No randomness: --seed and --test-per-speaker do not apply.
 - s1: today's split of speaker s1 (bare names), exactly as lipread download writes it into
-  DIR/splits/ (zenodo.write_splits: the 100 test clips of ../shared/grid when all are
+  DIR/splits/ (zenodo.write_splits: the 100 test clips of the shipped figures when all are
   there, else a seeded 10%); here written into DIR/splits/s1/.
 
 Peers, checked in a code library: rizkiarm/LipNet's training/overlapped_speakers/

@@ -1,7 +1,7 @@
 """Train LipNet on GRID with CTC, holding out a validation slice of the training clips.
 
-    lipread train --data-dir ../shared/grid --run-dir runs/lipnet --epochs 60
-    lipread train --data-dir ../shared/grid --run-dir runs/lipnet --epochs 60 --resume
+    lipread train --data-dir data --run-dir runs/lipnet --epochs 60
+    lipread train --data-dir data --run-dir runs/lipnet --epochs 60 --resume
 
 Every epoch writes the run's state (weights, optimizer, epoch) to --run-dir, so a run
 stopped at any point goes on with --resume; best.weights.h5 there holds the inference

@@ -54,7 +54,7 @@ ALIGNMENTS_ZIP_MAX_BYTES = 100_000_000
 MARKER = ".complete"  # DIR/sN/.complete: the speaker landed whole (JSON: what and whence)
 SEED = 0  # of the test split drawn when the data lacks the 100 clips below
 
-# The test split of ../shared/grid (and of the README's figures): evaluating on the same
+# The test split of the s1 data the shipped figures are measured on (models/README.md): evaluating on the same
 # 100 clips keeps a downloaded copy's numbers comparable. Every other clip trains.
 TEST_NAMES = """
 bbaf2n bbal6n bbal8p bbas1s bbbf9a bbil2n bbws8n bgau1a bgbn8n bgbu5a bgig7s bgig8p bgwb5s

@@ -37,7 +37,8 @@ def check_take(path) -> Take:
         formats.check_file(path)
         clip = video.read_clip(path)
     except (formats.FormatError, video.VideoError) as err:
-        return Take(None, 0.0, [f"the video can't be read ({err}); record it again"])
+        return Take(None, 0.0, [f"the video can't be read ({formats.without_advice(str(err))}); "
+                                "record it again"])
     try:
         view = video.cut_mouth(clip, path=path)
     except video.VideoError as err:

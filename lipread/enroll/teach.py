@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from lipread import decoding, pipeline, scoring
+from lipread import reading, scoring
+from lipread.constants import CROP_H, CROP_W
 from lipread.enroll import adapt, choose, methods, profiles
 from lipread.enroll.clips import Clip, crops, gather
 
@@ -22,9 +23,11 @@ MIN_HELD_OUT = 3  # clips needed before one is held out to stop training and to 
 
 
 def _read(model, frames, truth: str) -> dict:
-    from lipread.training.cropstore import center
+    """A clip's crops (with training's margin) read as any video is read, and scored."""
+    from lipread.training.cropstore import MARGIN
 
-    said = decoding.decode(pipeline.predict_probs(model, center(frames)[None])[0], "grammar")
+    crops = frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W]
+    said = reading.read_crops(crops, model, "grammar").sentence
     edits, words = scoring.error_counts(truth, said)[:2]
     return {"said": said, "word_errors": edits, "words": words}
 

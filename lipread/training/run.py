@@ -30,8 +30,8 @@ def train(recipe: Recipe | None = None, /, **settings) -> dict:
     run's summary, what `lipread train --json` writes; the weights are in run_dir.
 
         import lipread
-        lipread.train(data_dir="../shared/grid", run_dir="runs/lipnet", epochs=60)
-        lipread.train(data_dir="../shared/grid", run_dir="runs/lipnet", epochs=60, resume=True)
+        lipread.train(data_dir="data", run_dir="runs/lipnet", epochs=60)
+        lipread.train(data_dir="data", run_dir="runs/lipnet", epochs=60, resume=True)
     """
     recipe = dataclasses.replace(recipe, **settings) if recipe else Recipe(**settings)
     for what, path in [("init_weights", recipe.init_weights),
