@@ -235,8 +235,8 @@ def read_names(path) -> list[str]:
         if not name:
             continue
         if not CLIP_NAME.fullmatch(name):
-            raise ValueError(f"{path}: line {number} is not a clip name: {name[:40]!r} "
-                             "(one name a line, like bbaf2n)")
+            raise ValueError(f"{path}: line {number} is not a clip name: {name[:40]!r} (one "
+                             "name a line: SPEAKER/NAME, like s26/lgbj5a; a bare NAME is s1's)")
         names.append(name)
     if not names:
         raise ValueError(f"{path}: the names file lists no clips")

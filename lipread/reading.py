@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lipread import confidence, decoding, pipeline, video
+from lipread import confidence, decoding, likeness, pipeline, video
 from lipread.model import loader
 from lipread.video import DEFAULT_CROP
 
@@ -35,6 +35,7 @@ class Reading:
     reliable: bool
     words: list[confidence.Word] = field(repr=False)  # the grammar reading's: word, confidence, start_s, end_s
     start_s: float = 0.0  # where in the video the 3 s read begin
+    face_likeness: float | None = None  # the mouth's likeness to s1's (likeness.py)
     notices: list[str] = field(default_factory=list)  # how the video was read
     probs: np.ndarray | None = field(default=None, repr=False)  # (75, 41) per frame
     seconds: dict[str, float] = field(default_factory=dict, repr=False)  # pipeline.STAGES
@@ -48,7 +49,23 @@ class Reading:
                 "words": [{"word": w.word, "confidence": round(float(w.confidence), 4),
                            "start_s": round(float(w.start_s), 2),
                            "end_s": round(float(w.end_s), 2)} for w in self.words],
-                "start_s": round(float(self.start_s), 2), "notices": list(self.notices)}
+                "start_s": round(float(self.start_s), 2),
+                "face_likeness": None if self.face_likeness is None
+                else round(float(self.face_likeness), 3), "notices": list(self.notices)}
+
+    def unsure(self, profile: str | None = None) -> str | None:
+        """What to tell a person of an unreliable reading (None when it is reliable): the
+        reading is unsure; a face the general reader was not taught is said to be one, and
+        a profile's reading names the profile."""
+        if self.reliable:
+            return None
+        said = f"unreliable ({self.confidence:.0%}): "
+        if profile is not None:
+            return said + f"{profile}'s profile is unsure of this reading; its words may be wrong"
+        if self.face_likeness is not None and self.face_likeness < likeness.LIKE_AT:
+            return said + ("this face has not been taught (the reader learned GRID's s1), so "
+                           "the reading is likely wrong: teach it your face")
+        return said + "the reader is unsure of this reading; its words may be wrong"
 
     def to_json(self, **extra) -> str:
         """as_json() as text, with `extra` keys (a name, the truth) first and last."""
@@ -86,7 +103,8 @@ def read_crops(crops: np.ndarray, reader=None, decoder: str = decoding.DEFAULT,
     t0 = time.perf_counter()
     probs = pipeline.predict_probs(reader or default_reader(), video.normalize(crops))[0]
     seconds = {**more.pop("seconds", {}), "network": time.perf_counter() - t0}
-    return from_probs(probs, decoder, start_s, seconds=seconds, **more)
+    return from_probs(probs, decoder, start_s, seconds=seconds,
+                      face_likeness=likeness.likeness(crops), **more)
 
 
 def read(path, reader=None, decoder: str = decoding.DEFAULT, start: float = 0.0,
@@ -125,4 +143,5 @@ def read_many(paths, reader=None, decoder: str = decoding.DEFAULT, start: float 
         each = (time.perf_counter() - t0) / len(looked)
         for (path, view, seconds), p in zip(looked, probs):
             yield path, from_probs(p, decoder, start, notices=video.notices(view), view=view,
-                                   seconds={**seconds, "network": each})
+                                   seconds={**seconds, "network": each},
+                                   face_likeness=likeness.likeness(view.crops))

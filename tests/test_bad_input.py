@@ -42,7 +42,7 @@ def errors(proc, verb, count=1) -> list[str]:
     # (a good clip read with the untrained weights here is rightly noted as unreliable; their
     # first reading builds their ONNX export, said on its line)
     lines = [l for l in proc.stderr.splitlines()
-             if l.strip() and not (": note: " in l and ": unreliable (confidence " in l)
+             if l.strip() and not (": note: " in l and ": unreliable (" in l)
              and not l.startswith("preparing the reader once: ")]
     assert len(lines) == count, proc.stderr
     assert all(l.startswith(f"lipread {verb}: error: ") for l in lines), proc.stderr

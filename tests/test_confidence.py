@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import confidence, grid
+from lipread import confidence, grid, likeness
 from experiments import confidence as study
 
 ROOT = Path(__file__).resolve().parents[1]
 SURE_CLIP = "lbwy9a"  # a test clip the shipped network reads right, each word clearly
+UNSURE_S1_CLIP = "bgau1a"  # a test clip read right, yet unsure (confidence 0.25)
 OTHER_FACE = "s26/bgbsza"  # read "set blue at l eight please" for "bin green by s zero again"
 
 
@@ -114,25 +115,46 @@ def test_a_damaged_middle_gets_low_confidence_on_the_damaged_words(grid_dir, oth
     assert clean["reliable"] and not hurt["reliable"]
 
 
-@pytest.mark.parametrize("which", ["s1", "s26"])
+@pytest.mark.parametrize("which", ["s1", "s26", "s1-unsure"])
 def test_the_read_page_shades_words_and_warns_on_another_face(which, grid_dir, others_dir,
                                                               tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir if which == "s1" else others_dir))
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir if which.startswith("s1") else others_dir))
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
     monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
+    if which == "s1-unsure":
+        at.selectbox(key="clip").set_value(UNSURE_S1_CLIP).run()
     assert not at.exception, [e.value for e in at.exception]
     shaded = [m.value for m in at.markdown if m.value.startswith("**How sure**")]
     assert len(shaded) == 1 and shaded[0].count("-background[") == 6
     warned = [w.value for w in at.warning if w.value.startswith("Unreliable")]
     if which == "s1":  # bbaf2n, the picker's first clip: read right but for one letter
         assert not warned
-    else:  # s26's first clip, read wrong
-        assert len(warned) == 1 and "unlike the one the reader learned" in warned[0]
+    elif which == "s26":  # s26's first clip, read wrong: a face the reader was not taught
+        assert len(warned) == 1 and "this face has not been taught" in warned[0]
+        assert "teach it your face" in warned[0]
+    else:  # s1's own face, read right, yet unsure: unsure, not an untaught face
+        assert len(warned) == 1 and "the reader is unsure of this reading" in warned[0]
+        assert "not been taught" not in warned[0]
+
+
+def test_an_unsure_reading_says_whose_it_is(grid_dir, others_dir):
+    """The general reader on s1 (unsure) and on s26 (a face it was not taught), and a
+    profile's reading, each say what they are."""
+    import lipread
+
+    s1 = lipread.read(grid.video_path(grid_dir, UNSURE_S1_CLIP))
+    other = lipread.read(sorted((others_dir / "s26").glob("*.mpg"))[0])
+    assert not s1.reliable and not other.reliable
+    assert s1.face_likeness >= likeness.LIKE_AT > other.face_likeness
+    assert "the reader is unsure" in s1.unsure()
+    assert "has not been taught" in other.unsure() and "teach it your face" in other.unsure()
+    assert other.unsure("alice").startswith(f"unreliable ({other.confidence:.0%}): alice's")
+    assert s1.as_json()["face_likeness"] == round(s1.face_likeness, 3)
 
 
 # --- lipread evaluate: the test split by default, unreadable clips listed, confidences ----

@@ -18,6 +18,7 @@ import pytest
 from lipread.corpus import archives, transfer
 
 ROOT = Path(__file__).resolve().parents[1]
+STARTUP_S = 10  # a fresh `python -m lipread` on a busy machine, before its transfer starts
 
 
 class Hostile(http.server.BaseHTTPRequestHandler):
@@ -25,6 +26,11 @@ class Hostile(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         name = self.path.strip("/").split("?")[0]
+        if name.startswith("headers"):  # a status line, then one header without end
+            self._send(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while self._send(b"a"):
+                time.sleep(0.2)
+            return
         self.send_response(200)
         if name.startswith("drip"):  # a byte every 0.2 s of a "1 kB" file
             self.send_header("Content-Length", "1000")
@@ -32,6 +38,17 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             for _ in range(1000):
                 self._send(b"P")
                 time.sleep(0.2)
+        elif name.startswith("trickle"):  # no length: a byte every 0.2 s, without end
+            if "close" in name:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            while self._send(b"P"):
+                time.sleep(0.2)
+        elif name.startswith("stream"):  # no length: 11 kB/s, above the rate floor
+            self.send_header("Connection", "close")
+            self.end_headers()
+            while self._send(bytes(1100)):
+                time.sleep(0.1)
         elif name.startswith("huge"):  # says 10^12 bytes
             self.send_header("Content-Length", str(10 ** 12))
             self.end_headers()
@@ -101,6 +118,34 @@ def test_a_dripping_grid_file_keeps_its_part_to_resume(hostile, tmp_path):
     assert "alignments.zip: not done after 3 s (--deadline)" in line
     assert f"are kept in {part}: run again to resume" in line
     assert part.is_file() and 0 < part.stat().st_size < 1000
+
+
+@pytest.mark.parametrize("what, path", [
+    ("data", "trickle.zip"), ("data", "trickle-close.zip"), ("data", "stream.zip"),
+    ("data", "headers.zip"), ("grid", "trickle-close"), ("grid", "stream")])
+def test_a_download_without_a_length_ends_at_its_deadline(hostile, tmp_path, what, path):
+    """Whatever the server sends (no Content-Length, Connection: close, a stream fast
+    enough for the rate floor, headers that never end), the deadline holds: the command
+    ends within its deadline + 5 s, saying so."""
+    extra = ("--speakers", "s1") if what == "grid" else ()
+    began = time.monotonic()
+    proc = download(what, *extra, "--url", f"{hostile}/{path}", "--data-dir",
+                    tmp_path / "data", "--deadline", 3, timeout=60)
+    took = time.monotonic() - began
+    line = one_line(proc, 1)
+    assert "not done after 3 s (--deadline)" in line
+    assert took < 3 + 5 + STARTUP_S, f"ended after {took:.0f} s"
+
+
+@pytest.mark.parametrize("path", ["trickle.zip", "trickle-close.zip", "headers.zip"])
+def test_a_download_without_a_length_is_cut_at_the_minimum_rate(hostile, tmp_path, path):
+    part = tmp_path / "slow.zip.part"
+    began = time.monotonic()
+    with pytest.raises(archives.DownloadError) as caught:
+        transfer.http_fetch(f"{hostile}/{path}", part,
+                            limits=transfer.Limits(min_rate_kbps=1, window_s=2))
+    assert time.monotonic() - began < 2 + 5
+    assert "under 1 kB/s (--min-rate)" in str(caught.value)
 
 
 def test_a_declared_length_over_the_cap_is_refused_at_once(hostile, tmp_path):

@@ -44,7 +44,7 @@ def teach_page():
 
 
 def upload(at, i: int, path: Path):
-    key = next(u.key for u in at.get("file_uploader") if u.key.split("_")[2] == str(i))
+    key = next(u.key for u in at.get("file_uploader") if u.key.split("_")[1] == str(i))
     at.file_uploader(key=key).set_value((path.name, path.read_bytes(), "video/mpeg")).run()
     assert not at.exception, [e.value for e in at.exception]
 

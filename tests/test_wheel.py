@@ -81,7 +81,7 @@ def test_the_wheel_carries_the_weights_and_their_card(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         weights = z.read("lipread/models/lipnet.weights.h5")
-    for name in ("lipnet.weights.h5", "metrics.json", "README.md"):
+    for name in ("lipnet.weights.h5", "lipnet.face.npy", "metrics.json", "README.md"):
         assert f"lipread/models/{name}" in names, name
     assert hashlib.sha256(weights).digest() == hashlib.sha256(
         (ROOT / "models" / "lipnet.weights.h5").read_bytes()).digest()

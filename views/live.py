@@ -28,18 +28,19 @@ def crop_gif(key: str, _crops) -> bytes:
 
 
 def load_reader():
-    """The reader chosen in the sidebar (general or a profile), or None with a message."""
+    """(the reader chosen in the sidebar or None with a message, the profile's name or None
+    for the general reader)."""
     profile = widgets.pick_reader(profiles.names())
     try:
         weights, stamp = readers.weights(profile)
         if profile is None and stamp is None:
             st.error(f"No network weights at `{weights}`: put the released weights there "
                      "(or train them with `lipread train`), then reload.")
-            return None
-        return readers.get_reader(profile)
+            return None, profile
+        return readers.get_reader(profile), profile
     except Exception as err:  # noqa: BLE001: a broken file says so, the camera still shows
         st.error(f"The reader can't be loaded: {err}. Choose another reader, or reload.")
-        return None
+        return None, profile
 
 
 def choose_mode() -> tuple[bool, str]:
@@ -54,7 +55,7 @@ def choose_mode() -> tuple[bool, str]:
     return auto, decoder
 
 
-def show_reading(reading: capture.Capture, full: bool) -> None:
+def show_reading(reading: capture.Capture, full: bool, profile: str | None = None) -> None:
     head = (f"**{reading.number}.** {'automatic' if reading.how == 'auto' else 'button'}, "
             f"{reading.seconds:.1f} s at {reading.camera_fps:.0f} fps")
     with st.container(border=True, key=f"reading_{reading.number}"):
@@ -70,7 +71,7 @@ def show_reading(reading: capture.Capture, full: bool) -> None:
                     f"({reading.decoder} decoder):")
         with st.container(key=f"sentence_{reading.number}"):
             st.code(result.sentence or "(nothing read)", language=None)
-        widgets.show_confidence(result, key=f"confidence_{reading.number}")
+        widgets.show_confidence(result, key=f"confidence_{reading.number}", profile=profile)
         if not full:
             return
         for notice in reading.notices:
@@ -99,7 +100,7 @@ def main() -> None:
     sess = camera.session("live_session")
     with st.sidebar:
         auto, decoder = choose_mode()
-    model = load_reader()
+    model, profile = load_reader()
     sess.configure(model, decoder, auto)
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -115,7 +116,7 @@ def main() -> None:
     if not readings:
         st.caption("None yet.")
     for i, reading in enumerate(readings):
-        show_reading(reading, full=i < SHOWN)
+        show_reading(reading, full=i < SHOWN, profile=profile)
     camera.follow(sess, ctx.state.playing, status, "live_status")  # last: it polls on
 
 

@@ -175,7 +175,7 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
             truth = (source.typed_truth if typed else
                      widgets.load_truth(data_dir, source.truth_name, source.upload))
             widgets.show_reading(said, truth, clock,
-                                 "what you typed" if typed else "the alignment")
+                                 "what you typed" if typed else "the alignment", profile)
             show_downloads(source, said, truth, crop_gif(key, frames))
     if said is not None:
         st.subheader("The network's output over the 75 frames")

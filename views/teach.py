@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lipread import grid
 from lipread.app import camera, files, pictures, widgets
-from lipread.enroll import checks, jobs, profiles, prompts
+from lipread.enroll import checks, expect, jobs, profiles, prompts
 from lipread.live import segment
 
-MIN_PROMPTS, MAX_PROMPTS = 3, 20
+MIN_PROMPTS, MAX_PROMPTS = 3, prompts.MAX_PROMPTS
 TAKES_STALE_S = 24 * 3600  # a session's takes are kept a day, then swept
 
 
@@ -50,13 +51,12 @@ def choose_name() -> str | None:
 
 
 def choose_prompts() -> list[str]:
-    left, right = st.columns([1, 1])
-    n = left.number_input("Sentences to say", MIN_PROMPTS, MAX_PROMPTS, prompts.N_PROMPTS,
-                          key="teach_n", help="Ten take about 30 s; the last is held out "
-                          "to check the result")
-    if right.button("Other sentences", key="teach_reshuffle"):
-        st.session_state["teach_seed"] = st.session_state.get("teach_seed", 0) + 1
-    return prompts.prompts(int(n), st.session_state.get("teach_seed", 0))
+    n = int(st.number_input("Sentences to say", MIN_PROMPTS, MAX_PROMPTS, prompts.N_PROMPTS,
+                            key="teach_n", help="Each takes about 3 s to say; the last few "
+                            "are held out to check that teaching helped"))
+    with st.container(key="teach_expect"):
+        st.info(expect.what_to_expect(n))
+    return prompts.prompts(n)
 
 
 def recorder():
@@ -90,31 +90,33 @@ def collect(sess) -> None:
         if reading.label is None or reading.mp4 is None or reading.number in done:
             continue
         done.add(reading.number)
-        seed, i = reading.label
-        st.session_state[f"recorded_{seed}_{i}"] = reading.mp4
-        st.session_state[f"uploader_{seed}_{i}"] = st.session_state.get(
-            f"uploader_{seed}_{i}", 0) + 1
+        i = reading.label
+        st.session_state[f"recorded_{i}"] = reading.mp4
+        st.session_state[f"uploader_{i}"] = st.session_state.get(f"uploader_{i}", 0) + 1
 
 
 def record(i: int, sentence: str, folder, sess=None, playing: bool = False) -> bool:
     """One prompt: its sentence, its take (recorded or uploaded), the take's check.
     True: fit."""
-    seed = st.session_state.get("teach_seed", 0)
     with st.container(border=True, key=f"prompt_{i}"):
         st.markdown(f"**{i + 1}.** Say: **{sentence}**")
-        if sess is not None and st.button("Record", key=f"record_{seed}_{i}",
+        if sess is not None and st.button("Record", key=f"record_{i}",
                                           disabled=not playing,
                                           help="3 s of the camera after a countdown (start "
                                                "the camera above first)"):
-            sess.read_next(label=(seed, i))
+            sess.read_next(label=i)
             st.toast(f"Recording prompt {i + 1} in {segment.COUNTDOWN_S:g} s: "
                      f"\"{sentence}\"")
         upload = st.file_uploader("A video of you saying it", type=widgets.UPLOAD_TYPES,
-                                  key=f"take_{seed}_{i}_{st.session_state.get(f'uploader_{seed}_{i}', 0)}",
+                                  key=f"take_{i}_{st.session_state.get(f'uploader_{i}', 0)}",
                                   max_upload_size=widgets.MAX_UPLOAD_MB)
-        recorded = st.session_state.get(f"recorded_{seed}_{i}")
+        recorded = st.session_state.get(f"recorded_{i}")
         if upload is None and recorded is None:
             return False
+        if upload is not None:  # an upload says what it says: the prompt, unless told
+            sentence = take_sentence(i, sentence, upload.file_id)
+            if sentence is None:
+                return False
         data = upload.getvalue() if upload is not None else recorded
         suffix = files.safe_suffix(upload.name) if upload is not None else ".mp4"
         digest = files.sha256_bytes(data)
@@ -135,6 +137,25 @@ def record(i: int, sentence: str, folder, sess=None, playing: bool = False) -> b
         for problem in take.problems:
             st.warning(f"Take {i + 1}: {problem}. Record or upload another take.")
         return take.ok
+
+
+def take_sentence(i: int, prompt: str, upload_id: str) -> str | None:
+    """What an uploaded take says: the prompt, filled in and editable (None, with a message,
+    when what is typed is no GRID sentence)."""
+    key = f"said_{i}"
+    if st.session_state.get(f"{key}_for") != upload_id:  # a new upload starts from the prompt
+        st.session_state[f"{key}_for"] = upload_id
+        st.session_state[key] = prompt
+    typed = st.text_input("What this video says", key=key,
+                          help="The sentence said in the upload, if not the prompt: "
+                               "teaching and its check use it")
+    said = " ".join(typed.lower().split())
+    problem = grid.grammar_error(said)
+    if problem:
+        st.error(f"Take {i + 1}: \"{typed}\" is no GRID sentence ({problem}). Type what the "
+                 "video says.")
+        return None
+    return said
 
 
 def teach_button(name: str | None, ready: int, total: int, folder) -> None:
@@ -172,20 +193,36 @@ def show_jobs() -> None:
                 show_result(job)
 
 
-def show_result(job: jobs.Job) -> None:
-    card, name = job.card, job.name
-    tried = sorted(card.get("chosen_from") or {})
-    how = f"{card['method']}, chosen from {' and '.join(tried)}" if tried else card["method"]
-    st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method {how}, "
-               f"{len(card['trained_on'])} takes).")
-    held = card.get("held_out")
-    if held:
-        st.markdown(f"Last take, **{held['sentence']}**, read by a reader trained "
-                    "without it:  \n"
+def show_takes(card: dict) -> None:
+    """The held-out takes, each read by the general reader and by the taught one."""
+    judged = card.get("verdict") or {}
+    if judged.get("takes"):
+        st.markdown(f"The last {judged['takes']} take(s), held out of teaching, read by the "
+                    f"general reader: {judged['general_errors']} of {judged['words']} words "
+                    f"wrong; by the taught one: {judged['taught_errors']}.")
+    for held in card.get("held_out_takes") or []:
+        st.markdown(f"**{held['sentence']}**  \n"
                     f"before: `{held['before']['said']}` ({held['before']['word_errors']} of "
                     f"{held['before']['words']} words wrong)  \n"
                     f"after: `{held['after']['said']}` ({held['after']['word_errors']} of "
                     f"{held['after']['words']} words wrong)")
+
+
+def show_result(job: jobs.Job) -> None:
+    card, name = job.card, job.name
+    if not (card.get("verdict") or {}).get("kept", True):
+        stays = (f"{name}'s earlier profile stays" if name in profiles.names()
+                 else "the general reader stays")
+        st.warning(f"Teaching **{name}** did not help: the taught reader read your held-out "
+                   f"takes no better than the general reader, so no profile was made and "
+                   f"{stays}. Teach it more sentences: 20 or more help most.")
+        show_takes(card)
+        return
+    tried = sorted(card.get("chosen_from") or {})
+    how = f"{card['method']}, chosen from {' and '.join(tried)}" if tried else card["method"]
+    st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method {how}, "
+               f"{len(card['trained_on'])} takes).")
+    show_takes(card)
     if st.session_state.get("teach_watch") == name:
         st.session_state["reader_choice"] = name  # the read page now reads with it
         st.session_state.pop("teach_watch")

@@ -80,6 +80,10 @@ def upload_box():
     if uploaded is not None:
         st.caption("Showing your upload, not the clip picked above: remove the upload "
                    "(its ✕) to go back to the clips.")
+    upload_id = uploaded.file_id if uploaded is not None else None
+    if st.session_state.get("upload_truth_for") != upload_id:  # the truth is its upload's
+        st.session_state["upload_truth_for"] = upload_id
+        st.session_state["upload_truth"] = ""
     said = st.text_input("What was said (optional)", key="upload_truth",
                          disabled=uploaded is None, placeholder="bin blue at f two now",
                          help="Type the sentence said in your upload to see the reading "
@@ -145,7 +149,7 @@ def marked(words: list[tuple[str, bool]], colour: str) -> str:
 
 
 def show_reading(said, truth: str | None, clock: stopwatch.Stopwatch,
-                 truth_from: str = "the alignment") -> None:
+                 truth_from: str = "the alignment", profile: str | None = None) -> None:
     """A Reading (lipread/reading.py): its tokens, sentence, confidence, and the truth."""
     tokens, sentence, decoder = said.tokens, said.sentence, said.decoder
     st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
@@ -156,7 +160,7 @@ def show_reading(said, truth: str | None, clock: stopwatch.Stopwatch,
     with st.container(key="sentence"):
         st.code(sentence, language=None)
     clock.mark("sentence shown")
-    show_confidence(said)
+    show_confidence(said, profile=profile)
     if not sentence:
         st.info("The network emitted only blanks: it read nothing in this video.")
     if truth is None:
@@ -175,17 +179,18 @@ def confidence_colour(value: float) -> str:
     return "green" if value >= 0.9 else "orange" if value >= 0.6 else "red"
 
 
-def show_confidence(judged, key: str = "confidence"):
+def show_confidence(judged, key: str = "confidence", profile: str | None = None):
     """The grammar reading's words shaded by confidence, the sentence's figure, and a plain
-    warning when it is unreliable (`judged`: a Reading, or confidence.assess's Assessment)."""
+    warning when it is unreliable (`judged`: a Reading, read by `profile` or the general
+    reader)."""
     words = " ".join(f":{confidence_colour(w.confidence)}-background[{w.word} "
                      f"{w.confidence:.0%}]" for w in judged.words)
     with st.container(key=key):
         st.markdown(f"**How sure** (each word of the grammar reading; green 90% and up): "
                     f"{words}  \nSentence: {judged.confidence:.0%} that every word is right")
         if not judged.reliable:
-            st.warning(f"Unreliable ({judged.confidence:.0%}): this face is unlike the one the "
-                       "reader learned (GRID's speaker s1); the reading is likely wrong.")
+            said = judged.unsure(profile)
+            st.warning(said[0].upper() + said[1:] + ".")
     return judged
 
 

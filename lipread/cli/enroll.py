@@ -7,14 +7,17 @@
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
 each with its sentence beside it (<stem>.txt, words only); every sentence from the GRID
 grammar (command colour preposition letter digit adverb). By default every weight is
-fine-tuned (--method full) on all clips but the last, which is held out of training (it
-stops training early with --patience) and read before and after on the profile's card.
+fine-tuned (--method full) on all clips but the last one in five (at least one, from three
+clips on), held out of training: the general reader and the taught one read them, and the
+profile is made only when the taught one reads them better (else exit 1, the general reader
+stays; --keep-anyway keeps it). The last of them stops training early with --patience.
 --method auto trains adapters and full fine-tuning each on all clips but the last, keeps
 the one with the lower loss on it and trains that again on every clip (three trainings);
 its card reads the last clip by the kept method's trial, trained without it.
 The profile (weights and card) goes to profiles/NAME/ ($LIPREAD_PROFILES_DIR to move it),
 written whole or not at all; the general reader is never changed.
-Exit status: 0 enrolled, 1 a failure while running, 2 bad input.
+Exit status: 0 enrolled, 1 no profile made (no better than the general reader) or a
+failure while running, 2 bad input.
 From Python: lipread.teach(name, videos, sentences).
 """
 from __future__ import annotations
@@ -36,8 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--name", required=True, help="the profile's name: 1-32 of a-z 0-9 _ -")
     common.add_data_dir(p)
     p.add_argument("--names", default=None, metavar="FILE",
-                   help="file of clip names of --data-dir to enroll, one a line "
-                        "(default: every clip there)")
+                   help="file of clip names of --data-dir to enroll, one a line, each "
+                        "SPEAKER/NAME (s26/lgbj5a; a bare NAME is s1's) (default: every "
+                        "clip there)")
     common.add_speakers(p, "only these speakers' clips of --data-dir")
     p.add_argument("--method", choices=[*methods.REGISTRY, choose.AUTO], default=adapt.METHOD,
                    help=f"default {adapt.METHOD}. " + methods.describe() + f"; {choose.AUTO}: "
@@ -63,6 +67,9 @@ def parse_args(argv=None):
                         f"{', '.join(map(str, adapt.TEMPOS))} on their clips")
     p.add_argument("--seed", type=int, default=adapt.SEED)
     p.add_argument("--force", action="store_true", help="replace a profile of that name")
+    p.add_argument("--keep-anyway", action="store_true",
+                   help="keep the profile even when it reads the held-out takes no better "
+                        "than the general reader (or there are too few takes to check)")
     p.add_argument("--keep-clips", action="store_true",
                    help="copy the clips and their sentences into the profile (recordings/)")
     p.add_argument("--progress-file", default=None, metavar="PATH",
@@ -82,12 +89,11 @@ def tempo_arg(text: str) -> float | None:
 
 
 def progress_writer(path):
-    """progress(fraction, stage) that rewrites `path` whole each time, with an estimate."""
+    """progress(fraction, stage, seconds left or None) that rewrites `path` whole each time."""
     t0 = time.monotonic()
 
-    def write(fraction, stage):
+    def write(fraction, stage, eta=None):
         elapsed = time.monotonic() - t0
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0.05 else None
         data = {"fraction": round(fraction, 3), "stage": stage,
                 "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta)}
         fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=os.path.dirname(path) or ".")
@@ -127,12 +133,17 @@ def cli(argv=None) -> int:
         info = teach.teach(args.name, found, force=args.force, method=args.method, lr=args.lr,
                            max_epochs=args.max_epochs, patience=args.patience,
                            tempo=args.tempo, seed=args.seed, keep_clips=args.keep_clips,
+                           keep_anyway=args.keep_anyway,
                            log=lambda line: print(line, flush=True), progress=progress)
+    except teach.NoBetter as err:  # measured, not kept: the card says so; a failure to act on
+        if args.json:
+            common.write_json(args.json, err.card)
+        common.error(PROG, err)
+        return common.EXIT_FAILED
     except (OSError, ValueError) as err:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
-    h = info["held_out"]
-    if h:
+    for h in info["held_out_takes"]:
         print(f"held-out {h['name']} ({h['sentence']}): before '{h['before']['said']}' "
               f"({h['before']['word_errors']}/{h['before']['words']} words wrong), after "
               f"'{h['after']['said']}' ({h['after']['word_errors']}/{h['after']['words']})")

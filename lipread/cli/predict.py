@@ -25,9 +25,6 @@ from lipread import formats, grid, reading, video
 from lipread.cli import common
 
 PROG = "lipread predict"
-UNRELIABLE = ("unreliable (confidence %.2f): this face is unlike the one the reader learned; "
-              "the reading is likely wrong")
-
 
 def parse_args(argv=None):
     p = common.parser(PROG, __doc__)
@@ -132,7 +129,7 @@ def cli(argv=None) -> int:
             error(err)
             bad += 1
             continue
-        unsure = [] if said.reliable else [UNRELIABLE % said.confidence]
+        unsure = [] if said.reliable else [said.unsure(args.profile)]
         for notice in said.notices + unsure:
             print(f"{PROG}: note: {label}: {notice}", file=sys.stderr)
         results.append({"name": label, **said.as_json()})

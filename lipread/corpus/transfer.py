@@ -5,13 +5,10 @@ says what happened: how much arrived, whether the server answered, what is kept.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import re
 import sys
 import threading
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from lipread.corpus.archives import (
     Stopped,
     Unreachable,
 )
+from lipread.corpus.watch import Watch, watched_session
 from lipread.progress import Progress, megabytes
 
 TIMEOUT_S = 60  # to connect, and between two reads
@@ -65,7 +63,7 @@ def fetch(target: Path, drive_id: str, url: str | None, timeout: float = TIMEOUT
     hint = DRIVE_HINT.format(id=drive_id)
     quiet = not sys.stderr.isatty()  # a progress bar for people, silence for logs
     cancel = threading.Event()
-    watch = _Watch(limits, cancel.set)
+    watch = Watch(limits, cancel.set)
 
     def progress(have: int, total: int | None) -> None:
         watch.have = have
@@ -118,55 +116,6 @@ def _total_of(content_range: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-class _Watch:
-    """Ends a transfer that runs past its deadline or stays under the minimum rate: a
-    thread that samples the bytes received (`have`, kept up to date by the transfer) and
-    calls `cut` when a limit is passed."""
-
-    def __init__(self, limits: Limits, cut):
-        self.limits, self.cut = limits, cut  # cut(): end the transfer, from this thread
-        self.have, self.why = 0, None
-        self.start = time.monotonic()
-        self.samples = [(self.start, 0)]
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        limits = self.limits
-        while not self.done.wait(0.5):
-            now = time.monotonic()
-            self.samples.append((now, self.have))
-            while len(self.samples) > 2 and self.samples[1][0] <= now - limits.window_s:
-                self.samples.pop(0)
-            then, had = self.samples[0]
-            if now - self.start > limits.deadline_s:
-                self.why = (f"not done after {limits.deadline_s:g} s (--deadline)")
-            elif (now - then >= limits.window_s
-                  and (self.have - had) < limits.min_rate_kbps * 1000 * (now - then)):
-                self.why = (f"the server sent {self.have - had} bytes in the last "
-                            f"{now - then:.0f} s, under {limits.min_rate_kbps:g} kB/s "
-                            "(--min-rate)")
-            if self.why:
-                self.cut()
-                return
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join()
-
-
-def _shut(response) -> None:
-    """Shut a response's socket from another thread: a read blocked on a server sending a
-    byte at a time returns then, and the reading thread closes the stream itself."""
-    import socket
-
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    with contextlib.suppress(OSError):
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                progress: Progress | None = None,
                stop: threading.Event | None = None, limits: Limits = Limits(),
@@ -191,10 +140,17 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
     with open(part, "ab") as f:
         _lock(f, name)
         have = os.fstat(f.fileno()).st_size
-        total, started, ok, watch = None, False, False, None
+        total, started, ok = None, False, False
+        # Watched from the request on: a cut shuts every socket the session opened,
+        # whatever the server sends (no length, Connection: close, headers without end).
+        watch = Watch(limits)
+        watch.have = have
+        session = watched_session(watch)
+        connect_s = min(timeout, limits.deadline_s)
         try:
             headers = {"Range": f"bytes={have}-"} if have else {}
-            with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
+            with session.get(url, headers=headers, stream=True,
+                             timeout=(connect_s, timeout)) as r:
                 started = True
                 if r.status_code == 416 and have:  # nothing past the end: whole already?
                     if _total_of(r.headers.get("Content-Range")) == have:
@@ -220,13 +176,13 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                                    f"file it should be (check --url); nothing was kept")
                 if progress:
                     progress.begin(name, have, total)
-                watch = _Watch(limits, functools.partial(_shut, r))
-                watch.have = have
                 # read1: what has arrived, up to 64 kB, without waiting for the whole chunk,
                 # so that a slow server's bytes land (and count) as they come.
                 for chunk in iter(lambda: r.raw.read1(1 << 16, decode_content=True), b""):
                     if stop is not None and stop.is_set():
                         raise Stopped(f"{name}: stopped at {megabytes(have)}")
+                    if watch.why:  # a server that keeps sending, past a limit
+                        raise urllib3.exceptions.ProtocolError(watch.why)
                     f.write(chunk)
                     have += len(chunk)
                     watch.have = have
@@ -241,11 +197,11 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
                 ok = total is None or have == total
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as err:
             reason = _short_reason(err)
-            if watch is not None and watch.why:
+            if watch.why:
                 f.flush()
                 raise DownloadError(f"{name}: {watch.why}; {kept(have)}") from None
             if not started and isinstance(err, requests.exceptions.Timeout):
-                raise Unreachable(f"{url}: no answer within {timeout:g} s ({reason}): "
+                raise Unreachable(f"{url}: no answer within {connect_s:g} s ({reason}): "
                                   "check the network, or pass --url") from None
             if not started:
                 raise Unreachable(f"cannot reach {url}: {reason} (offline? check the "
@@ -257,8 +213,8 @@ def http_fetch(url: str, part: Path, timeout: float = TIMEOUT_S,
             f.truncate(0)
             raise
         finally:
-            if watch is not None:
-                watch.stop()
+            watch.stop()
+            session.close()
             if progress and started:
                 progress.end(name, ok)
             f.flush()

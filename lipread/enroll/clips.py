@@ -86,7 +86,9 @@ def find(data_dir, names_file=None, speakers=None) -> list[Clip]:
         try:
             found = [(n, grid.video_path(data_dir, n)) for n in names]
         except video.VideoError as err:
-            raise EnrollError(str(err)) from None
+            raise EnrollError(f"--names {names_file}: {err}; name each clip SPEAKER/NAME as "
+                              f"its folder in {data_dir} says (s26/lgbj5a; a bare name is "
+                              "s1's)") from None
     elif grid.list_speakers(data_dir):
         present = grid.list_speakers(data_dir)
         chosen = present if speakers is None else [s for s in present if s in speakers]

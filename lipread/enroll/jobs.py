@@ -77,6 +77,8 @@ def start(name: str, takes: Path, force: bool = False) -> Job:
     epochs = os.environ.get("LIPREAD_ENROLL_EPOCHS")  # fewer, for a quick try (and tests)
     if epochs:
         args += ["--max-epochs", epochs]
+    if os.environ.get("LIPREAD_ENROLL_KEEP_ANYWAY"):  # a profile however it reads (tests)
+        args += ["--keep-anyway"]
     with open(folder / "log.txt", "wb") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

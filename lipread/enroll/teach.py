@@ -19,7 +19,34 @@ from lipread.constants import CROP_H, CROP_W
 from lipread.enroll import adapt, choose, methods, profiles
 from lipread.enroll.clips import Clip, crops, gather
 
-MIN_HELD_OUT = 3  # clips needed before one is held out to stop training and to score it
+MIN_HELD_OUT = 3  # clips needed before any is held out to check the teaching
+HOLD_OUT_EVERY = 5  # one take in five (at least one) held out: 10 takes hold out 2, 40 hold 8
+WRITE_S = 5.0  # seconds to write the profile and build its ONNX export, in the time left
+
+
+class NoBetter(ValueError):
+    """The taught reader read the held-out takes no better than the general one: no profile
+    is made (the general reader stays); `card` says what was measured."""
+
+    def __init__(self, message: str, card: dict):
+        super().__init__(message)
+        self.card = card
+
+
+def held_out(n: int) -> list[int]:
+    """Which of n takes are held out of training to judge it: the last n // 5, at least one,
+    from MIN_HELD_OUT takes on (none below)."""
+    return list(range(n - max(1, n // HOLD_OUT_EVERY), n)) if n >= MIN_HELD_OUT else []
+
+
+def verdict(before: list[dict], after: list[dict]) -> dict:
+    """Held-out word errors of the general reader and the taught one; kept only when the
+    taught one makes fewer."""
+    general = sum(r["word_errors"] for r in before)
+    taught = sum(r["word_errors"] for r in after)
+    return {"takes": len(before), "words": sum(r["words"] for r in before),
+            "general_errors": general, "taught_errors": taught,
+            "kept": bool(before) and taught < general}
 
 
 def _read(model, frames, truth: str) -> dict:
@@ -44,7 +71,7 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
           method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
           max_epochs: int | None = adapt.MAX_EPOCHS, patience: int | None = adapt.PATIENCE,
           tempo: float | None = adapt.TEMPO, seed: int = adapt.SEED, keep_clips: bool = False,
-          log=print, progress=None) -> dict:
+          keep_anyway: bool = False, log=print, progress=None) -> dict:
     """Teach the reader a person's face: the shipped reader adapted to their clips, kept as
     profile `name` (profiles.path(name); `force` replaces one), never in place of the general
     reader. Returns the profile's card (its profile.json).
@@ -60,21 +87,25 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
     enroll`'s flags, with its defaults: `method` one of methods.REGISTRY or "auto" (chosen on
     the clips, choose.py); `lr` and `max_epochs` None: the method's own; `patience` None or
     0: no early stopping; `tempo` None: chosen on the clips. `keep_clips` copies the clips
-    into the profile; `log` takes its lines, progress(fraction, what) how far it is.
-    Raises ValueError (EnrollError, ProfileError) saying what is wrong.
+    into the profile; `log` takes its lines, progress(fraction, what, seconds left or None)
+    how far it is. The last takes (one in five) are held out: when the taught reader reads
+    them no better than the general one, no profile is made and NoBetter (a ValueError whose
+    .card says what was measured) is raised, unless `keep_anyway`.
+    Raises ValueError (EnrollError, ProfileError, NoBetter) saying what is wrong.
     """
     profiles.check_name(name)
     settings = settings_of(method, lr, max_epochs, patience, tempo, seed)
     clips = gather(videos, sentences)
-    held = len(clips) >= MIN_HELD_OUT
+    held = held_out(len(clips))
     if method == choose.AUTO:
         log(f"{len(clips)} clip(s) of {name}: "
             + (f"choosing the method by {clips[-1].name}, then training on all"
                if held else "too few to choose a method or hold one out"))
     else:
-        log(f"{len(clips)} clip(s) of {name}: training on {len(clips) - held}"
-            + (f", holding out {clips[-1].name}" if held else " (too few to hold one out)"))
-    return enroll(name, clips, settings, force, keep_clips, log, progress)
+        log(f"{len(clips)} clip(s) of {name}: training on {len(clips) - len(held)}"
+            + (f", holding out {', '.join(clips[i].name for i in held)} to check it" if held
+               else " (too few to hold one out)"))
+    return enroll(name, clips, settings, force, keep_clips, log, progress, keep_anyway)
 
 
 def settings_of(method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
@@ -93,15 +124,17 @@ def settings_of(method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RA
 
 
 def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool = False,
-           keep_clips: bool = False, log=print, progress=None) -> dict:
+           keep_clips: bool = False, log=print, progress=None, keep_anyway: bool = False) -> dict:
     """Adapt the shipped reader to `clips`; write profile `name`; return its card.
     `settings`: one adapt.Settings, or several to choose from on the person's clips
-    (choose.py). progress(fraction done, what) as it goes.
-    Raises EnrollError / ProfileError."""
+    (choose.py). The last takes (held_out()) stay out of training and judge it: a taught
+    reader that reads them no better than the general one raises NoBetter and no profile
+    is written (unless `keep_anyway`). progress(fraction done, what, seconds left or None)
+    as it goes. Raises EnrollError / ProfileError / NoBetter."""
     from lipread.model import loader
 
     t0 = time.perf_counter()
-    say = progress or (lambda fraction, what: None)
+    say = progress or (lambda fraction, what, eta=None: None)
     with profiles.writing(name, force) as folder:  # the lock first: a second one fails now
         frames = []
         for i, clip in enumerate(clips):
@@ -112,23 +145,24 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
         weights = loader.DEFAULT_WEIGHTS["lipnet"]
         base = loader.load_model("lipnet", weights)
         n = len(clips)
-        held = n - 1 if n >= MIN_HELD_OUT else None
+        held = held_out(n) if isinstance(settings, adapt.Settings) else held_out(n)[-1:]
         sentences = [c.sentence for c in clips]
-        before = None if held is None else _read(base, frames[held], sentences[held])
-
-        def adapting(fraction, what):
-            say(0.25 + 0.7 * fraction, what)
+        before = [_read(base, frames[i], sentences[i]) for i in held]
+        adapting = _timed(say, 0.25, 0.95)
         if isinstance(settings, adapt.Settings):
             result, trials, after = _one(frames, sentences, settings, base, held, log,
                                          adapting)
-            train = [i for i in range(n) if i != held]
+            train = [i for i in range(n) if i not in held]
         else:
-            choice = choose.choose(frames, sentences, settings, base, log, adapting)
+            choice = choose.choose(frames, sentences, settings, base, log,
+                                   lambda fraction, what: adapting(fraction, what))
             result, trials, train = choice.adapted, choice.trials, list(range(n))
             # The held-out reading: the chosen method's trial, trained without that clip.
-            after = None if held is None else _read(
-                trials[choice.picked.method].adapted.model, frames[held], sentences[held])
-        say(0.95, "writing the profile")
+            after = [_read(trials[choice.picked.method].adapted.model, frames[i], sentences[i])
+                     for i in held]
+        judged = verdict(before, after)
+        takes = [{"name": clips[i].name, "sentence": sentences[i], "before": b, "after": a}
+                 for i, b, a in zip(held, before, after)]
         info = {
             "name": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "method": result.settings.method, "tempo": result.tempo,
@@ -141,39 +175,65 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
             "base_weights": {"path": weights.name, "sha256_16": _sha(weights)},
             "clips": [{"name": c.name, "sentence": c.sentence} for c in clips],
             "trained_on": [clips[i].name for i in train],
-            "held_out": None if held is None else {
-                "name": clips[held].name, "sentence": sentences[held],
-                "before": before, "after": after,
-                # who read it after: the profile, or (when the profile trained on it too)
-                # the chosen method's trial, trained without it
-                "after_by": "trial" if held in train else "profile"},
+            # the last take held out, read by the general reader and by one trained without
+            # it (the profile, or, when the profile trained on it too, the chosen trial)
+            "held_out": {**takes[-1], "after_by": "trial" if held[-1] in train else "profile"}
+            if takes else None,
+            "held_out_takes": takes, "verdict": judged,
             "best_epoch": result.best_epoch, "epochs": result.epochs,
             "held_out_losses": [round(x, 3) for x in result.held_losses],
             "adapt_seconds": round(result.seconds + sum(t.adapted.seconds
                                                         for t in trials.values()), 1),
         }
+        info["seconds"] = round(time.perf_counter() - t0, 1)
+        if not (judged["kept"] or keep_anyway):
+            raise NoBetter(no_better(name, judged), info)
+        say(0.95, "writing the profile", WRITE_S)
         if keep_clips:
             (folder / profiles.RECORDINGS).mkdir()
             for clip in clips:
                 shutil.copy2(clip.path, folder / profiles.RECORDINGS / clip.path.name)
                 (folder / profiles.RECORDINGS / f"{clip.path.stem}.txt").write_text(
                     clip.sentence + "\n")
-        info["seconds"] = round(time.perf_counter() - t0, 1)
         profiles.save(folder, result.model, methods.get(result.settings.method), info)
-    say(1.0, "done")
+    say(1.0, "done", 0.0)
     return info
 
 
+def no_better(name: str, judged: dict) -> str:
+    """Why no profile was made, in one line that says what to do."""
+    if not judged["takes"]:
+        return (f"{name}: too few takes to check that teaching helps (held out: none; give "
+                f"{MIN_HELD_OUT} or more); no profile made, the general reader stays")
+    return (f"{name}: the taught reader read the {judged['takes']} held-out take(s) no better "
+            f"than the general one ({judged['taught_errors']} of {judged['words']} words "
+            f"wrong, against {judged['general_errors']}); no profile made, the general "
+            "reader stays. Teach it more sentences: 20 or more help most")
+
+
+def _timed(say, start: float, end: float):
+    """progress(fraction, what) of one stage, mapped onto [start, end] of the whole, with
+    the time left from the stage's own pace once a tenth of it is done."""
+    t0 = time.perf_counter()
+
+    def progress(fraction, what):
+        spent = time.perf_counter() - t0
+        eta = spent * (1 - fraction) / fraction + WRITE_S if fraction >= 0.1 else None
+        say(start + (end - start) * fraction, what, eta)
+    return progress
+
+
 def _one(frames, sentences, settings, base, held, log, progress):
-    """One method: trained on every clip but `held`, which stops it early (--patience) and
-    is read after. Returns (adapted, no trials, the held-out reading)."""
-    if held is None and settings.patience is not None:  # nothing to stop on
+    """One method: trained on every clip but those `held` (the last of them stops it early,
+    --patience), which are read after. Returns (adapted, no trials, the held-out readings)."""
+    if not held and settings.patience is not None:  # nothing to stop on
         epochs = settings.max_epochs or methods.get(settings.method).epochs
         settings = dataclasses.replace(settings, max_epochs=min(epochs, adapt.FIXED_EPOCHS))
-    train = [i for i in range(len(frames)) if i != held]
+    train = [i for i in range(len(frames)) if i not in held]
+    stop_on = (frames[held[-1]], sentences[held[-1]]) if held else None
     result = adapt.adapt(frames[train], [sentences[i] for i in train], settings, base,
-                         None if held is None else (frames[held], sentences[held]), log=log,
+                         stop_on, log=log,
                          progress=lambda epoch, epochs: progress(
                              epoch / epochs, f"adapting: epoch {epoch} of at most {epochs}"))
-    after = None if held is None else _read(result.model, frames[held], sentences[held])
+    after = [_read(result.model, frames[i], sentences[i]) for i in held]
     return result, {}, after

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lipread import decoding, encode, mouth, pipeline, reading, video
+from lipread import decoding, encode, likeness, mouth, pipeline, reading, video
 
 # Where a sentence sits in GRID's 3 s varies (its first lip motion 0.28-0.76 s in, p10-p90
 # of 40 s1 training clips) and the network reads best where it learned it: an automatic
@@ -65,7 +65,8 @@ def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[reading.Re
                       video.N_FRAMES / video.FPS, 0.0)
     view = video.MouthClip(windows[best], clip, track)
     said = reading.from_probs(probs[best], decoder, notices=video.notices(view), view=view,
-                              seconds={"mouth": t1 - t0, "network": t2 - t1})
+                              seconds={"mouth": t1 - t0, "network": t2 - t1},
+                              face_likeness=likeness.likeness(windows[best]))
     return said, start
 
 
