@@ -53,7 +53,7 @@ def enrolled(others_dir, tmp_path_factory):
     env = {"LIPREAD_PROFILES_DIR": str(tmp / "profiles")}
     general = sha(loader.DEFAULT_WEIGHTS["lipnet"])
     proc = lipread("enroll", "--name", "s26", "--data-dir", others_dir, "--names", names,
-                   "--max-epochs", EPOCHS, "--json", tmp / "card.json",
+                   "--max-epochs", EPOCHS, "--json", tmp / "card.json", "--keep-anyway",
                    "--progress-file", tmp / "progress.json", env=env)
     assert proc.returncode == 0, proc.stderr
     return {"env": env, "dir": tmp / "profiles", "card": json.loads((tmp / "card.json")
@@ -268,13 +268,63 @@ def test_teach_from_python_takes_videos_and_their_sentences(others_dir, tmp_path
     with pytest.raises(ValueError, match="with method auto each candidate"):
         teach.teach("amy", paths, method="auto", lr=1e-3)
     lines = []
-    card = teach.teach("amy", paths, said, max_epochs=1, tempo=1.0, log=lines.append)
+    card = teach.teach("amy", paths, said, max_epochs=1, tempo=1.0, log=lines.append,
+                       keep_anyway=True)
     assert card == profiles.card("amy") and card["epochs"] == 1
     assert card["clips"] == [{"name": c.name, "sentence": c.sentence} for c in found]
     assert card["trained_on"] == ENROLL[:2] and card["held_out"]["name"] == ENROLL[2]
-    assert lines[0] == f"3 clip(s) of amy: training on 2, holding out {ENROLL[2]}"
+    assert lines[0] == f"3 clip(s) of amy: training on 2, holding out {ENROLL[2]} to check it"
     with pytest.raises(profiles.ProfileError, match="exists"):
         teach.teach("amy", paths, max_epochs=1)
+
+
+# --- never worse than untaught -------------------------------------------------------
+
+def test_takes_held_out_to_check_the_teaching_are_one_in_five():
+    from lipread.enroll import teach
+
+    assert [teach.held_out(n) for n in (1, 2, 3, 4)] == [[], [], [2], [3]]
+    assert teach.held_out(9) == [8] and teach.held_out(10) == [8, 9]
+    assert teach.held_out(20) == [16, 17, 18, 19] and teach.held_out(40) == list(range(32, 40))
+
+
+def test_the_verdict_keeps_only_a_reader_that_reads_better():
+    from lipread.enroll import teach
+
+    def reads(*errors):
+        return [{"said": "x", "word_errors": e, "words": 6} for e in errors]
+    assert teach.verdict(reads(3, 2), reads(2, 2))["kept"]
+    same = teach.verdict(reads(3, 2), reads(2, 3))
+    assert not same["kept"] and same["general_errors"] == same["taught_errors"] == 5
+    assert not teach.verdict(reads(1), reads(2))["kept"]
+    assert not teach.verdict([], [])["kept"]  # nothing to check it on
+
+
+def test_a_taught_reader_no_better_than_the_general_one_makes_no_profile(others_dir,
+                                                                        tmp_path):
+    """Teaching that changes nothing (the tempo method at 1.0 trains nothing) reads the
+    held-out take as the general reader does: no profile, one line, exit 1, the card kept
+    in --json; --keep-anyway keeps it."""
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(ENROLL) + "\n")
+    env = {"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")}
+    flags = ["--name", "gus", "--data-dir", others_dir, "--names", names, "--method", "tempo",
+             "--tempo", "1.0", "--json", tmp_path / "card.json"]
+    proc = lipread("enroll", *flags, env=env)
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("lipread enroll: error: gus: the taught "
+                                                     "reader read the 1 held-out take(s) no "
+                                                     "better than the general one")
+    assert "no profile made, the general reader stays" in errors[0]
+    card = json.loads((tmp_path / "card.json").read_text())
+    judged = card["verdict"]
+    assert not judged["kept"] and judged["taught_errors"] == judged["general_errors"]
+    assert card["held_out_takes"][0]["name"] == ENROLL[-1]
+    assert not (tmp_path / "profiles" / "gus").exists() and leftovers(tmp_path / "profiles") == []
+    proc = lipread("enroll", *flags, "--keep-anyway", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "profiles" / "gus" / profiles.CARD_FILE).is_file()
 
 
 # --- the methods ---------------------------------------------------------------------
@@ -356,7 +406,7 @@ def test_early_stopping_keeps_the_best_epoch(others_dir, tmp_path, monkeypatch):
     out = tmp_path / "card.json"
     proc = lipread("enroll", "--name", "erin", "--data-dir", others_dir, "--names", names,
                    "--method", "full", "--lr", "3e-4", "--max-epochs", "4", "--patience", "2",
-                   "--tempo", "1.0", "--json", out,
+                   "--tempo", "1.0", "--json", out, "--keep-anyway",
                    env={"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")})
     assert proc.returncode == 0, proc.stderr
     card = json.loads(out.read_text())
@@ -378,7 +428,7 @@ def test_enroll_method_auto_card(others_dir, tmp_path):
     names.write_text("\n".join(ENROLL) + "\n")
     out = tmp_path / "card.json"
     proc = lipread("enroll", "--name", "finn", "--data-dir", others_dir, "--names", names,
-                   "--method", "auto", "--max-epochs", "2", "--json", out,
+                   "--method", "auto", "--max-epochs", "2", "--json", out, "--keep-anyway",
                    env={"LIPREAD_PROFILES_DIR": str(tmp_path / "profiles")})
     assert proc.returncode == 0, proc.stderr
     card = json.loads(out.read_text())

@@ -2,8 +2,8 @@
 at once, Teach running `lipread enroll` in the background, a reload finding it, and the
 read page's reader switched to the new profile.
 
-Real clips of GRID speaker s26 stand in for a person's takes (their words are not the
-prompts': this checks the flow; how well adaptation reads is test_enroll's and the study's).
+Real clips of GRID speaker s26 stand in for a person's takes, each uploaded with what it
+says (this checks the flow; how well adaptation reads is test_enroll's and the study's).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def page_env(grid_dir, tmp_path, monkeypatch, webrtc_in_apptest):
     monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "videos"))
     monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
     monkeypatch.setenv("LIPREAD_ENROLL_EPOCHS", "2")
+    monkeypatch.setenv("LIPREAD_ENROLL_KEEP_ANYWAY", "1")  # two epochs: kept however it reads
     monkeypatch.delenv("LIPREAD_WEIGHTS", raising=False)
     return tmp_path
 
@@ -54,16 +55,23 @@ def prompt_text(at) -> list[str]:
             if "Say: " in m.value]
 
 
-def test_prompts_cover_letters_and_digits_evenly():
-    from lipread.grid import GRID_SLOTS, grammar_error
+def test_every_prefix_of_the_prompts_covers_as_many_words_as_it_can():
+    from lipread.grid import GRID_SLOTS, GRID_WORDS, grammar_error
 
-    said = prompts.prompts(10)
-    assert len(said) == 10 and all(grammar_error(s) is None for s in said)
-    letters = [s.split()[3] for s in prompts.prompts(25)]
-    assert sorted(letters) == sorted(GRID_SLOTS[3])  # each letter once in 25
-    digits = [s.split()[4] for s in said]
-    assert sorted(digits) == sorted(GRID_SLOTS[4])  # each digit once in 10
-    assert prompts.prompts(10, seed=1) != said
+    every = prompts.prompts(len(prompts.PROMPTS))
+    assert len(set(every)) == len(every) >= prompts.MAX_PROMPTS
+    assert all(grammar_error(s) is None for s in every)
+    for n in range(1, len(every) + 1):
+        said = prompts.prompts(n)
+        assert said == every[:n]  # one list: the first n
+        words = {w for s in said for w in s.split()}
+        best = min(6 * n, 24 + 2 * (n - 4), 36 + (n - 10), len(GRID_WORDS))
+        assert len(words) == best, n  # as many of the 51 words as n sentences can hold
+        for slot, column in zip(GRID_SLOTS, zip(*(s.split() for s in said))):
+            counts = [column.count(w) for w in slot]
+            assert max(counts) - min(counts) <= 1, (n, slot)  # each slot's words evenly
+    with pytest.raises(ValueError, match="ask for 1 to"):
+        prompts.prompts(0)
 
 
 def test_prompts_and_checks(page_env, others_dir, tmp_path):
@@ -96,12 +104,65 @@ def test_prompts_and_checks(page_env, others_dir, tmp_path):
     assert sum("Good take" in s.value for s in at.success) == 2
 
 
+def sentence_of(others_dir: Path, stem: str) -> str:
+    from lipread import grid
+
+    return grid.load_sentence(grid.alignment_path(others_dir, f"s26/{stem}"))
+
+
+def test_an_upload_says_its_own_sentence(page_env, others_dir):
+    """An upload's sentence starts as its prompt and can be told; what is not a GRID
+    sentence is refused; a new upload starts from the prompt again; the take's file and
+    its check carry what it says."""
+    at = teach_page()
+    at.number_input(key="teach_n").set_value(3).run()
+    assert "With 3 sentences, expect about" in at.container(key="teach_expect").info[0].value
+    upload(at, 0, others_dir / "s26" / f"{TAKES[0]}.mpg")
+    assert at.text_input(key="said_0").value == prompts.prompts(3)[0]
+    at.text_input(key="said_0").set_value("Bin blue").run()
+    assert any("Take 1" in e.value and "no GRID sentence" in e.value for e in at.error)
+    assert not any("Good take" in s.value for s in at.success)
+    truth = sentence_of(others_dir, TAKES[0])
+    at.text_input(key="said_0").set_value(truth.upper()).run()
+    assert not at.error and any("Good take" in s.value for s in at.success)
+    takes = next((page_env / "profiles").rglob("take-01.txt"))
+    assert takes.read_text() == truth + "\n"
+    upload(at, 0, others_dir / "s26" / f"{TAKES[1]}.mpg")  # another video: the prompt again
+    assert at.text_input(key="said_0").value == prompts.prompts(3)[0]
+
+
+def test_teaching_that_did_not_help_says_so_and_keeps_the_general_reader(page_env):
+    """A finished enrollment whose taught reader read the held-out takes no better: the
+    page says so, shows the takes, offers no profile."""
+    import json
+
+    from lipread.enroll import jobs
+
+    folder = jobs.job_dir("erin")
+    folder.mkdir(parents=True)
+    take = {"name": "take-03", "sentence": "bin blue at f two now",
+            "before": {"said": "bin blue at f two now", "word_errors": 0, "words": 6},
+            "after": {"said": "bin red at f two now", "word_errors": 1, "words": 6}}
+    (folder / "card.json").write_text(json.dumps({
+        "name": "erin", "held_out_takes": [take], "held_out": take,
+        "verdict": {"takes": 1, "words": 6, "general_errors": 0, "taught_errors": 1,
+                    "kept": False}}))
+    at = teach_page()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "Teaching **erin** did not help" in w.value]
+    assert len(said) == 1 and "the general reader stays" in said[0]
+    assert any("after: `bin red at f two now`" in m.value for m in at.markdown)
+    assert not any(b.key == "use_erin" for b in at.button)
+    assert "erin" not in profiles.names()
+
+
 def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_dir):
     at = teach_page()
     at.number_input(key="teach_n").set_value(3).run()
     at.text_input(key="teach_name").set_value("dana").run()
     for i, stem in enumerate(TAKES):
         upload(at, i, others_dir / "s26" / f"{stem}.mpg")
+        at.text_input(key=f"said_{i}").set_value(sentence_of(others_dir, stem)).run()
     assert not at.button(key="teach_go").disabled
     at.button(key="teach_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -120,7 +181,8 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     card = profiles.card("dana")  # LIPREAD_PROFILES_DIR is the page's
     # The last take held out of training; the page reads it before and after.
     assert card["trained_on"] == ["take-01", "take-02"] and card["method"] == "full"
-    assert card["held_out"]["sentence"] == prompts.prompts(3)[2]
+    assert card["held_out"]["sentence"] == sentence_of(others_dir, TAKES[2])
+    assert [c["sentence"] for c in card["clips"]] == [sentence_of(others_dir, t) for t in TAKES]
     said = next(s.value for s in at.success if "Profile **dana** is ready" in s.value)
     assert "method full, 2 takes" in said
     assert any(f"after: `{card['held_out']['after']['said']}`" in m.value

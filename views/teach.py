@@ -210,7 +210,8 @@ def show_takes(card: dict) -> None:
 
 def show_result(job: jobs.Job) -> None:
     card, name = job.card, job.name
-    if not (card.get("verdict") or {}).get("kept", True):
+    judged = card.get("verdict") or {}
+    if not (judged.get("kept", True) or judged.get("kept_anyway")):
         stays = (f"{name}'s earlier profile stays" if name in profiles.names()
                  else "the general reader stays")
         st.warning(f"Teaching **{name}** did not help: the taught reader read your held-out "

@@ -188,6 +188,7 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
         info["seconds"] = round(time.perf_counter() - t0, 1)
         if not (judged["kept"] or keep_anyway):
             raise NoBetter(no_better(name, judged), info)
+        judged["kept_anyway"] = not judged["kept"]  # kept when asked to, however it reads
         say(0.95, "writing the profile", WRITE_S)
         if keep_clips:
             (folder / profiles.RECORDINGS).mkdir()
