@@ -6,7 +6,8 @@ import sys
 STUDIES = {"enroll": ("enroll_study", "adaptation methods compared on other speakers"),
            "confidence": ("confidence", "the confidence curve fitted, and how well it says "
                                         "a reading is right"),
-           "face": ("face_reference", "the face the reader learned, and how far others are")}
+           "face": ("face_reference", "the face the reader learned, and how far others are"),
+           "curve": ("teach_curve", "teaching a stranger: held-out WER by sentences taught")}
 USAGE = "usage: python -m experiments {" + ",".join(STUDIES) + "} [flags]  (<study> --help)"
 
 

@@ -1,11 +1,16 @@
 """The per-user cache of things built once from installed files (the ONNX exports, dlib's
 models in quickly loaded forms): $LIPREAD_CACHE_DIR/<kind>, else ~/.cache/lipread/<kind>
 ($XDG_CACHE_HOME honoured), else the temp folder's lipread-<uid>/<kind>. No project imports.
+
+The temp folder is shared with every local user, who may make lipread-<uid> first and put
+a network of theirs in it: that root is used only when it is this user's own folder (not
+a link), mode 0700, and so is everything found in it; else it is passed over.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -13,26 +18,74 @@ import time
 from pathlib import Path
 
 
+def _uid():
+    return getattr(os, "getuid", lambda: None)()  # None: no owners to check (Windows)
+
+
+def temp_root() -> Path:
+    return Path(tempfile.gettempdir()) / f"lipread-{_uid() if _uid() is not None else 'user'}"
+
+
 def roots() -> list[Path]:
     """The cache roots, first choice first."""
     explicit = os.environ.get("LIPREAD_CACHE_DIR")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    user = getattr(os, "getuid", lambda: "user")()
-    return ([Path(explicit)] if explicit else []) + [
-        base / "lipread", Path(tempfile.gettempdir()) / f"lipread-{user}"]
+    return ([Path(explicit)] if explicit else []) + [base / "lipread", temp_root()]
+
+
+def _own(path: Path, kind: int) -> bool:
+    """`path` is this user's, of `kind` (stat.S_IFDIR, S_IFREG), not a link to one."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_IFMT(st.st_mode) == kind and (_uid() is None or st.st_uid == _uid())
+
+
+def private(root: Path) -> str | None:
+    """None when `root` may be used: any root but the temp one; the temp one when it is
+    this user's own folder, mode 0700 (made if missing; made 0700 when it is ours and no
+    one else could write in it). Else why not."""
+    if root != temp_root() or _uid() is None:
+        return None
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as err:
+        return f"{root}: {err.strerror}"
+    if not _own(root, stat.S_IFDIR):
+        return f"{root} is not this user's own folder"
+    mode = os.lstat(root).st_mode
+    if mode & 0o022:
+        return f"{root} is writable by others (mode {stat.S_IMODE(mode):o}, not 700)"
+    if mode & 0o077:
+        os.chmod(root, 0o700)
+    return None
+
+
+def _trusted(root: Path, path: Path, kind: int) -> bool:
+    """`path` (in `root`) may be read: in the temp root, only what is this user's own."""
+    return root != temp_root() or _uid() is None or _own(path, kind)
 
 
 def folder(kind: str) -> Path:
     """The first writable one of the cache folders for `kind`, made if missing."""
+    passed = []
     for root in roots():
         path = root / kind
+        why = private(root)
+        if why:
+            passed.append(why)
+            continue
         try:
             path.mkdir(parents=True, exist_ok=True)
-            if os.access(path, os.W_OK):
+            if os.access(path, os.W_OK) and _trusted(root, path, stat.S_IFDIR):
                 return path
         except OSError:
             continue
-    raise OSError(f"no writable cache folder for {kind} (set LIPREAD_CACHE_DIR)")
+    raise OSError(f"no writable cache folder for {kind} (set LIPREAD_CACHE_DIR)"
+                  + "".join(f"; {why}: not used" for why in passed))
 
 
 def find(kind: str, name: str) -> Path | None:
@@ -40,8 +93,12 @@ def find(kind: str, name: str) -> Path | None:
     named by its source's identity may be shared, e.g. the user's default cache read by a
     run whose LIPREAD_CACHE_DIR is a fresh folder."""
     for root in roots():
-        if (root / kind / name).is_file():
-            return root / kind / name
+        path = root / kind / name
+        if root == temp_root() and (not os.path.lexists(root) or private(root)
+                                    or not _trusted(root, root / kind, stat.S_IFDIR)):
+            continue  # none there (none made for a look), or not this user's alone
+        if path.is_file() and _trusted(root, path, stat.S_IFREG):
+            return path
     return None
 
 

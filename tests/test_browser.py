@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lipread import grid, video
+from lipread.enroll import prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -185,13 +186,20 @@ def test_teach_page_in_the_browser(browser, others_env, app_url):
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.goto(f"{app_url}/teach")
     page.get_by_role("heading", name="Teach it your face").wait_for(timeout=120_000)
-    page.locator(".st-key-prompt_9").wait_for(timeout=60_000)  # the last of the 10 prompts
+    last = prompts.N_PROMPTS - 1
+    page.locator(f".st-key-prompt_{last}").wait_for(timeout=60_000)  # the last prompt
     nav = page.locator('[data-testid="stSidebarNav"]')
     nav.get_by_text("Teach it your face").wait_for(timeout=30_000)
     assert "Read a video" in nav.inner_text()
-    assert page.get_by_text("Say:").count() == 10
+    assert page.get_by_text("Say:").count() == prompts.N_PROMPTS
+    assert "expect about" in page.locator(".st-key-teach_expect").inner_text()
     first = page.locator('.st-key-prompt_0 [data-testid="stFileUploaderDropzoneInput"]')
     first.set_input_files(str(others_env / "s26" / "bgbsza.mpg"))
+    said = page.locator(".st-key-prompt_0").get_by_label("What this video says")
+    said.wait_for(timeout=120_000)
+    assert said.input_value() == prompts.prompts(1)[0]  # the prompt, until told otherwise
+    said.fill("bin green by s zero again")  # what the clip says
+    said.press("Enter")
     page.locator(".st-key-prompt_0").get_by_text("Good take").wait_for(timeout=120_000)
     page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,7 +1,8 @@
-"""Hostile archives: a zip bomb, overlapping members, duplicate names
-and an oversized alignment, through `lipread download data --zip` and through `lipread
-download grid` from an HTTP server of our own on 127.0.0.1: refused before anything is
-extracted, one line, exit 2, nothing landed, nothing left behind, in bounded memory.
+"""Hostile archives: a zip bomb, many small members that add up, overlapping members,
+duplicate names and an oversized alignment, through `lipread download data --zip` and
+through `lipread download grid` from an HTTP server of our own on 127.0.0.1: refused
+before anything is extracted, one line, exit 2, nothing landed, nothing left behind,
+in bounded memory.
 """
 from __future__ import annotations
 
@@ -72,7 +73,18 @@ def bad_zips(tmp_path_factory, grid_dir, test_names):
                      .exists() else next((grid_dir / "s1").iterdir()), f"data/s1/{clip}.mpg")
             zf.writestr(f"data/s1/{clip}.mpg", b"the second one would win")
     made["twice"] = root / "twice.zip"
+    made["many"] = many_small(root / "many.zip", "data/s1", 1100)
     return made
+
+
+def many_small(path: Path, folder: str, count: int) -> Path:
+    """`count` members of 999,999 zero bytes: each under the size a member's own ratio is
+    checked from, ~1 GB all together from ~1 MB."""
+    block = bytes(999_999)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(count):
+            zf.writestr(f"{folder}/c{i:04d}.mpg", block)
+    return path
 
 
 def download(*args, cwd=ROOT):
@@ -105,6 +117,7 @@ def assert_refused(proc, peak, *fragments):
     ("bomb", ("would unpack to 1.07 GB", "more than the 250.0 MB")),
     ("overlap", ("share bytes", "an overlapping zip")),
     ("twice", ("is in it twice",)),
+    ("many", ("its 1,100 members would unpack to 1.10 GB", "a zip bomb")),
 ])
 def test_a_hostile_data_zip_is_refused(bad_zips, tmp_path, kind, fragments):
     assert bad_zips[kind].stat().st_size < 5_000_000  # small on disk: harm only unpacked
@@ -112,6 +125,19 @@ def test_a_hostile_data_zip_is_refused(bad_zips, tmp_path, kind, fragments):
     proc, peak = download("data", "--zip", bad_zips[kind], "--data-dir", dest)
     assert_refused(proc, peak, bad_zips[kind].name, *fragments)
     assert list(tmp_path.iterdir()) == []  # nothing landed, no work folder left
+
+
+def test_members_over_the_archive_budget_are_refused_before_extraction(tmp_path):
+    """Members that do not compress, each small, but more than the archive should hold
+    all together: refused from the central directory, nothing written."""
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"data/s1/c{i}.mpg", os.urandom(400_000))
+    with pytest.raises(archives.Refused) as caught:
+        archives.check_zip(path, None, budget=1_000_000)
+    assert "would unpack to more than 1.0 MB, more than it should hold" in str(caught.value)
+    archives.check_zip(path, None, budget=2_000_000)  # within its budget: passes
 
 
 def test_the_caps_hold_what_real_archives_hold(grid_dir, test_names, tmp_path):
@@ -144,8 +170,9 @@ def record(tmp_path_factory, bad_zips, grid_dir, test_names):
     overlapping(root / "s26.zip", [f"s26/{clip}{i}.mpg" for i in range(10)], bytes(4096))
     with zipfile.ZipFile(root / "s31.zip", "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(grid.video_path(grid_dir, clip), f"s31/{clip}.mpg")
+    many_small(root / "s4.zip", "s4", 300)
     with zipfile.ZipFile(root / "alignments.zip", "w", zipfile.ZIP_DEFLATED) as zf:
-        for spk in ("s1", "s26"):
+        for spk in ("s1", "s26", "s4"):
             zf.write(grid.alignment_path(grid_dir, clip), f"alignments/{spk}/{clip}.align")
         zf.writestr(f"alignments/s31/{clip}.align", b"0 1000 sil\n" * 30_000)
     httpd = http.server.ThreadingHTTPServer(
@@ -160,6 +187,7 @@ def record(tmp_path_factory, bad_zips, grid_dir, test_names):
     ("s1", ("s1.zip", "would unpack to 1.07 GB")),
     ("s26", ("s26.zip", "share bytes")),
     ("s31", ("alignments.zip", "over 64 KB, not a GRID alignment")),
+    ("s4", ("s4.zip", "its 300 members would unpack to", "a zip bomb")),
 ])
 def test_a_hostile_grid_record_is_refused(record, tmp_path, speaker, fragments):
     dest = tmp_path / "grid"

@@ -31,7 +31,13 @@ BUILD_TIMEOUT_S = 300
 INSTALL_TIMEOUT_S = 1200  # requirements.txt: ~25 s from a local wheel cache
 READ_TIMEOUT_S = 300
 # Not copied for the build: caches, and what `make checkpoint` downloads into models/.
-LEFT_OUT = shutil.ignore_patterns("__pycache__", "*.pyc", "checkpoint*", "*.zip", ".*")
+CACHES = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+DOWNLOADED = shutil.ignore_patterns("checkpoint*", "*.zip")  # in models/ only
+
+
+def LEFT_OUT(folder, names):
+    out = CACHES(folder, names)
+    return out | DOWNLOADED(folder, names) if Path(folder).name == "models" else out
 
 
 def run(cmd, timeout, **kwargs):

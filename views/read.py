@@ -171,6 +171,7 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         if model is not None:
             with clock.step("network"):
                 said = read_crops(key, stamp, decoder, start, model, frames)
+            clock.steps["decode"] = said.seconds.get("decode", 0.0)  # within the reading
             typed = source.upload and source.typed_truth is not None
             truth = (source.typed_truth if typed else
                      widgets.load_truth(data_dir, source.truth_name, source.upload))

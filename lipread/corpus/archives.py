@@ -24,6 +24,9 @@ MAX_TOTAL_BYTES = 4_000_000_000  # all members, uncompressed
 MAX_MEMBERS = 100_000
 MAX_RATIO = 100  # uncompressed over compressed: video ~1, alignments ~5, a zip bomb ~1000
 RATIO_FROM_BYTES = 1_000_000  # members smaller than this may compress as well as they like
+# The whole archive's ratio (many small members, each under RATIO_FROM_BYTES, add up): real
+# archives are ~1 (video, weights) to ~5 (alignments).
+MAX_TOTAL_RATIO = 20
 DRIVE_HINT = ("Google Drive may have hit its daily download quota for this file: try "
               "again later, or download https://drive.google.com/uc?id={id} in a browser "
               "and pass it with --zip")
@@ -129,9 +132,10 @@ def glob_escape(text: str) -> str:
 # --- checking ---------------------------------------------------------------
 
 def check_zip(path: Path, drive_id: str | None, url: str | None = None,
-              hint: str | None = None) -> None:
+              hint: str | None = None, budget: int | None = None) -> None:
     """A whole zip archive, every member's CRC right; a clear word for what it is if not
-    (`hint`: what to do when an HTML page came instead)."""
+    (`hint`: what to do when an HTML page came instead). `budget`: the most its members
+    may unpack to, all together (what the archive should hold, with margin)."""
     size = path.stat().st_size
     if size == 0:
         raise DownloadError(f"{path.name}: the download is empty (0 bytes)")
@@ -148,7 +152,7 @@ def check_zip(path: Path, drive_id: str | None, url: str | None = None,
         raise DownloadError(f"{path.name}: {kind} ({size} bytes, starting {head[:8]!r})")
     try:
         with zipfile.ZipFile(path) as zf:
-            check_members(path, zf)
+            check_members(path, zf, budget)
             bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         raise DownloadError(f"{path.name}: corrupt zip ({err})") from None
@@ -165,14 +169,16 @@ def _refuse(path: Path, what: str) -> Refused:
                    "it should be (check --url or --zip)")
 
 
-def check_members(path: Path, zf: zipfile.ZipFile) -> None:
+def check_members(path: Path, zf: zipfile.ZipFile, budget: int | None = None) -> None:
     """The central directory against the caps above, before any member is decompressed:
-    sizes, ratios, member count, duplicate names, and members whose bytes overlap (one
-    stream listed many times: CVE-2024-0450, which this Python's zipfile predates)."""
+    sizes, ratios (each member's, and the whole archive's), the total against `budget`,
+    member count, duplicate names, and members whose bytes overlap (one stream listed
+    many times: CVE-2024-0450, which this Python's zipfile predates)."""
     members = zf.infolist()
     if len(members) > MAX_MEMBERS:
         raise _refuse(path, f"{len(members):,} members, more than the {MAX_MEMBERS:,} allowed")
-    seen, total = set(), 0
+    cap = min(MAX_TOTAL_BYTES, budget or MAX_TOTAL_BYTES)
+    seen, total, packed = set(), 0, 0
     for m in members:
         name = m.filename.rstrip("/")
         if name in seen:
@@ -185,9 +191,15 @@ def check_members(path: Path, zf: zipfile.ZipFile) -> None:
             raise _refuse(path, f"{name} would unpack {m.file_size // max(m.compress_size, 1):,}"
                                 f" times its size (a zip bomb; at most {MAX_RATIO}x)")
         total += m.file_size
-        if total > MAX_TOTAL_BYTES:
-            raise _refuse(path, f"its members would unpack to more than "
-                                f"{megabytes(MAX_TOTAL_BYTES)}")
+        packed += m.compress_size
+        if total > cap:
+            raise _refuse(path, f"its members would unpack to more than {megabytes(cap)}"
+                                + (", more than it should hold" if cap < MAX_TOTAL_BYTES
+                                   else ""))
+    if total > RATIO_FROM_BYTES and total > MAX_TOTAL_RATIO * max(packed, 1):
+        raise _refuse(path, f"its {len(members):,} members would unpack to "
+                            f"{megabytes(total)}, {total // max(packed, 1):,} times their "
+                            f"size (a zip bomb; at most {MAX_TOTAL_RATIO}x)")
     spans = sorted((m.header_offset, _data_end(zf, m), m.filename) for m in members)
     for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
         if end > start:

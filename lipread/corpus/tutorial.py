@@ -29,7 +29,8 @@ CHECKPOINT_DRIVE_ID = "1vWscXs4Vt0a_1IH1-ct2TCgXAZT-N3_Y"  # the tutorial's chec
 EXPECT_VIDEOS = 1000  # data.zip holds data/s1/*.mpg ...
 EXPECT_ALIGNMENTS = 1000  # ... and data/alignments/s1/*.align
 # The archives' sizes with margin (data.zip ~0.4 GB of MPEG clips, checkpoints.zip ~0.1 GB):
-# a download that would grow past these is not the file it should be.
+# a download that would grow past these is not the file it should be, nor one whose
+# members would unpack to more (video and weights hardly compress).
 DRIVE_HOSTS = ("drive.google.com", "drive.usercontent.google.com")  # gdown's, not plain HTTP
 DATA_ZIP_MAX_BYTES = 1_000_000_000
 CHECKPOINTS_ZIP_MAX_BYTES = 500_000_000
@@ -107,7 +108,7 @@ def _archive(work: Path, name: str, drive_id: str, url: str | None, local_zip,
         raise BadInput(f"{path.name}: {megabytes(path.stat().st_size)}, more than the "
                        f"{megabytes(limits.max_bytes)} it should be at most: not the file it "
                        "should be")
-    check_zip(path, drive_id, url)
+    check_zip(path, drive_id, url, budget=limits.max_bytes)  # unpacked: as big at most
     return path
 
 

@@ -148,9 +148,9 @@ class _Run:
             raise Stopped(f"{name}: not tried (interrupted)")
         url, path = file_url(self.base, name), self.root / DOWNLOADS / name
         self.fetched.add(name)
+        cap = ALIGNMENTS_ZIP_MAX_BYTES if name == ALIGNMENTS_ZIP else SPEAKER_ZIP_MAX_BYTES
         if not path.is_file():
             try:
-                cap = ALIGNMENTS_ZIP_MAX_BYTES if name == ALIGNMENTS_ZIP else SPEAKER_ZIP_MAX_BYTES
                 http_fetch(url, path.with_name(f"{name}.part"), TIMEOUT_S, self.progress,
                            self.stop, self.limits.capped(cap))
             except Unreachable:
@@ -158,7 +158,8 @@ class _Run:
                 raise
             os.replace(path.with_name(f"{name}.part"), path)
         try:
-            check_zip(path, None, url, hint=f"an error page? Check --url (now {self.base})")
+            check_zip(path, None, url, hint=f"an error page? Check --url (now {self.base})",
+                      budget=cap)  # unpacked: video hardly compresses
             return path, check(path) if check else None
         except DownloadError as err:
             path.unlink(missing_ok=True)

@@ -144,25 +144,12 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
         say(0.2, "loading the general reader")
         weights = loader.DEFAULT_WEIGHTS["lipnet"]
         base = loader.load_model("lipnet", weights)
-        n = len(clips)
-        held = held_out(n) if isinstance(settings, adapt.Settings) else held_out(n)[-1:]
         sentences = [c.sentence for c in clips]
-        before = [_read(base, frames[i], sentences[i]) for i in held]
-        adapting = _timed(say, 0.25, 0.95)
-        if isinstance(settings, adapt.Settings):
-            result, trials, after = _one(frames, sentences, settings, base, held, log,
-                                         adapting)
-            train = [i for i in range(n) if i not in held]
-        else:
-            choice = choose.choose(frames, sentences, settings, base, log,
-                                   lambda fraction, what: adapting(fraction, what))
-            result, trials, train = choice.adapted, choice.trials, list(range(n))
-            # The held-out reading: the chosen method's trial, trained without that clip.
-            after = [_read(trials[choice.picked.method].adapted.model, frames[i], sentences[i])
-                     for i in held]
-        judged = verdict(before, after)
+        taught = learn(frames, sentences, settings, base, log, _timed(say, 0.25, 0.95))
+        result, trials, train, held = taught.adapted, taught.trials, taught.train, taught.held
+        judged = taught.verdict
         takes = [{"name": clips[i].name, "sentence": sentences[i], "before": b, "after": a}
-                 for i, b, a in zip(held, before, after)]
+                 for i, b, a in zip(held, taught.before, taught.after)]
         info = {
             "name": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "method": result.settings.method, "tempo": result.tempo,
@@ -199,6 +186,38 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
         profiles.save(folder, result.model, methods.get(result.settings.method), info)
     say(1.0, "done", 0.0)
     return info
+
+
+@dataclasses.dataclass
+class Taught:
+    adapted: adapt.Adapted  # the person's reader
+    trials: dict  # method -> choose.Trial, for settings to choose from
+    train: list[int]  # the takes it trained on
+    held: list[int]  # the takes held out to judge it
+    before: list[dict]  # their readings by the general reader
+    after: list[dict]  # and by the taught one (or the chosen trial)
+    verdict: dict  # verdict(before, after)
+
+
+def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught:
+    """The general reader `base` taught the takes (uint8 crops with margin) saying
+    `sentences`, all but those held_out(), which judge it. `settings`: one adapt.Settings,
+    or several to choose from (choose.py: then the last take alone is held out, and the
+    chosen method trains again on every take). progress(fraction, what)."""
+    progress = progress or (lambda fraction, what: None)
+    n = len(frames)
+    held = held_out(n) if isinstance(settings, adapt.Settings) else held_out(n)[-1:]
+    before = [_read(base, frames[i], sentences[i]) for i in held]
+    if isinstance(settings, adapt.Settings):
+        result, trials, after = _one(frames, sentences, settings, base, held, log, progress)
+        train = [i for i in range(n) if i not in held]
+    else:
+        choice = choose.choose(frames, sentences, settings, base, log, progress)
+        result, trials, train = choice.adapted, choice.trials, list(range(n))
+        # The held-out reading: the chosen method's trial, trained without that take.
+        after = [_read(trials[choice.picked.method].adapted.model, frames[i], sentences[i])
+                 for i in held]
+    return Taught(result, trials, train, held, before, after, verdict(before, after))
 
 
 def no_better(name: str, judged: dict) -> str:

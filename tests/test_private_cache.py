@@ -1,0 +1,119 @@
+"""The temp folder's cache (lipread-<uid>, used when ~/.cache cannot be written) is shared
+ground: another local user may make it first and put a network of theirs in it. It is used
+only when it is this user's own folder, mode 0700, and only what this user owns is read
+from it; a first use makes it 0700.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lipread import cache
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_UID = 54321  # another local user (chown needs root)
+as_root = pytest.mark.skipif(getattr(os, "getuid", lambda: 1)() != 0,
+                             reason="another user's files need root to make")
+
+
+@pytest.fixture
+def no_home_cache(tmp_path, monkeypatch):
+    """The temp folder a tmp_path, ~/.cache one that cannot be written, no
+    LIPREAD_CACHE_DIR: the temp root is the only choice left."""
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.delenv("LIPREAD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return tmp_path / "tmp" / f"lipread-{os.getuid()}"
+
+
+def plant(root: Path, mode: int = 0o777, owner: int | None = None) -> Path:
+    """root/onnx/thing as someone who made root first would leave it."""
+    (root / "onnx").mkdir(parents=True)
+    (root / "onnx" / "thing").write_text("their network")
+    os.chmod(root, mode)
+    if owner is not None:
+        for path in (root, root / "onnx", root / "onnx" / "thing"):
+            os.chown(path, owner, owner)
+    return root / "onnx" / "thing"
+
+
+def test_the_temp_cache_is_made_for_this_user_alone(no_home_cache):
+    made = cache.folder("onnx")
+    assert made == no_home_cache / "onnx"
+    assert no_home_cache.stat().st_mode & 0o777 == 0o700
+    (made / "thing").write_text("ours")
+    assert cache.find("onnx", "thing") == made / "thing"
+
+
+def test_a_temp_cache_others_may_write_in_is_not_used(no_home_cache):
+    plant(no_home_cache, 0o777)
+    assert cache.find("onnx", "thing") is None
+    with pytest.raises(OSError) as caught:
+        cache.folder("onnx")
+    assert f"{no_home_cache} is writable by others" in str(caught.value)
+    assert "LIPREAD_CACHE_DIR" in str(caught.value)
+
+
+def test_a_temp_cache_that_is_a_link_is_not_used(no_home_cache, tmp_path):
+    theirs = tmp_path / "theirs"
+    plant(theirs, 0o700)
+    no_home_cache.symlink_to(theirs, target_is_directory=True)
+    assert cache.find("onnx", "thing") is None
+    with pytest.raises(OSError, match="is not this user's own folder"):
+        cache.folder("onnx")
+
+
+def test_a_temp_cache_of_ours_open_to_reading_is_closed(no_home_cache):
+    """A folder this user made 0755 (no one else could write in it): made 0700, used."""
+    plant(no_home_cache, 0o755)
+    assert cache.find("onnx", "thing") == no_home_cache / "onnx" / "thing"
+    assert no_home_cache.stat().st_mode & 0o777 == 0o700
+
+
+@as_root
+def test_a_temp_cache_made_by_another_user_is_not_used(no_home_cache):
+    plant(no_home_cache, 0o700, OTHER_UID)
+    assert cache.find("onnx", "thing") is None
+    with pytest.raises(OSError, match="is not this user's own folder"):
+        cache.folder("onnx")
+
+
+@as_root
+def test_a_file_of_another_user_in_our_temp_cache_is_not_read(no_home_cache):
+    thing = plant(no_home_cache, 0o700)
+    os.chown(thing, OTHER_UID, OTHER_UID)
+    assert cache.find("onnx", "thing") is None
+    os.chown(thing, os.getuid(), os.getgid())
+    assert cache.find("onnx", "thing") == thing
+
+
+def test_reading_with_a_planted_temp_cache_says_so_and_reads_nothing(tmp_path, grid_dir,
+                                                                     test_names):
+    """`lipread predict` where the temp cache is open to others and holds an export under
+    the name reading looks for: no sentence, one line saying why and what to set."""
+    from lipread import grid
+    from lipread.model import loader, onnx_export, onnx_reader
+
+    weights = loader.DEFAULT_WEIGHTS["lipnet"]
+    name = f"lipnet-{onnx_reader.weights_sha256(weights)[:32]}-g{onnx_export.GRAPH_VERSION}"
+    root = tmp_path / "tmp" / f"lipread-{os.getuid()}"
+    (root / "onnx").mkdir(parents=True)
+    (root / "onnx" / f"{name}.onnx").write_bytes(b"their network")
+    os.chmod(root, 0o777)
+    (tmp_path / "not-a-folder").write_text("")
+    env = {**{k: v for k, v in os.environ.items() if k != "LIPREAD_CACHE_DIR"},
+           "TMPDIR": str(tmp_path / "tmp"), "XDG_CACHE_HOME": str(tmp_path / "not-a-folder")}
+    proc = subprocess.run([sys.executable, "-m", "lipread", "predict",
+                           str(grid.video_path(grid_dir, test_names[0]))], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if "onnxruntime" not in line]
+    assert len(lines) == 1 and f"{root} is writable by others" in lines[0], proc.stderr
