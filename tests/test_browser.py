@@ -195,7 +195,7 @@ def test_teach_page_in_the_browser(browser, others_env, app_url):
     assert "expect about" in page.locator(".st-key-teach_expect").inner_text()
     first = page.locator('.st-key-prompt_0 [data-testid="stFileUploaderDropzoneInput"]')
     first.set_input_files(str(others_env / "s26" / "bgbsza.mpg"))
-    said = page.locator(".st-key-prompt_0").get_by_label("What this video says")
+    said = page.locator(".st-key-said_0 input")
     said.wait_for(timeout=120_000)
     assert said.input_value() == prompts.prompts(1)[0]  # the prompt, until told otherwise
     said.fill("bin green by s zero again")  # what the clip says

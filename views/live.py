@@ -27,7 +27,7 @@ def crop_gif(key: str, _crops) -> bytes:
     return pictures.gif_bytes(_crops)
 
 
-def load_reader():
+def choose_reader():
     """(the reader chosen in the sidebar or None with a message, the profile's name or None
     for the general reader)."""
     profile = widgets.pick_reader(profiles.names())
@@ -100,7 +100,7 @@ def main() -> None:
     sess = camera.session("live_session")
     with st.sidebar:
         auto, decoder = choose_mode()
-    model, profile = load_reader()
+    model, profile = choose_reader()
     sess.configure(model, decoder, auto)
     left, right = st.columns([3, 2], gap="large")
     with left:
