@@ -31,7 +31,10 @@ TRAIN_ARGS ?=
 EVAL_ARGS ?=
 PREDICT_ARGS ?=
 BENCH_ARGS ?=
-STREAMLIT_ARGS ?= --server.headless true
+# The app listens on this machine only (http://localhost:8501); to serve other machines,
+# e.g. behind a reverse proxy or on a trusted network (docs/security.md):
+#   make run STREAMLIT_ARGS="--server.headless true --server.address 0.0.0.0"
+STREAMLIT_ARGS ?= --server.headless true --server.address localhost
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-run run test test-layout browser-deps ensure-data data checkpoint train evaluate metrics predict bench bench-live enroll-study mutate

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lipread import budget as budgets
 from lipread import formats, mouth
 # The clip's figures, the video files' names and VideoError are constants.py's, named here too
 from lipread.constants import CROP_H, CROP_W, FPS, N_FRAMES, VideoError
@@ -23,6 +24,9 @@ from lipread.constants import VIDEO_EXTS as VIDEO_EXTS
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 # Only local files, only the video demuxers of formats.py (not setdefault: not weakened).
 os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = formats.FFMPEG_CAPTURE_OPTIONS
+# OpenCV's own warnings ("[ WARN:0@0.007] global cap.cpp:212 open VIDEOIO(FFMPEG): ...",
+# for a file FFmpeg will not open) likewise: errors only, unless OPENCV_LOG_LEVEL says.
+QUIET_OPENCV = "OPENCV_LOG_LEVEL" not in os.environ
 
 # Frame sizes: GRID's 360x288 up to a phone's 4K. Larger frames are refused before decoding
 # (an 8K frame costs ~100 MB, a 3 s clip GBs); frames over READ_SIZE are shrunk as decoded.
@@ -103,18 +107,21 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
     """read_clip's decoding of the checked file `source` (messages name `path`)."""
     import cv2
 
+    if QUIET_OPENCV:  # (the variable is read once, maybe before this module was imported)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can decode "
                              "(corrupt, or not a video at all)")
-        _frame_size(cap, path)
+        budget = budgets.Budget(path, *_frame_size(cap, path))  # what one reading decodes
         fps = cap.get(cv2.CAP_PROP_FPS)  # 0.0 when the file does not say
         fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
+        budget.check_rate(fps, seconds)
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)  # 0 or -1 when the file does not say
         duration = count / fps if count > 0 else 0.0
-        if start > 0:
-            cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)
+        if start > 0 and budget.check_seek(source, start, seconds, fps):
+            cap.set(cv2.CAP_PROP_POS_MSEC, start * 1000.0)  # (else: read up to it, counted)
         wanted = start + np.arange(round(seconds * FPS)) / FPS
         # Each 25 fps instant's nearest frame so far (an earlier frame wins a tie): a frame
         # can only be nearest to instants after the frame before it.
@@ -125,6 +132,7 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
             ok, frame = cap.read()
             if not ok:
                 break
+            budget.spend(frame)
             stamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if last is not None and not stamp > last:  # no usable timestamps: count frames
                 stamp = last + 1.0 / fps

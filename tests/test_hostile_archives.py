@@ -74,6 +74,12 @@ def bad_zips(tmp_path_factory, grid_dir, test_names):
             zf.writestr(f"data/s1/{clip}.mpg", b"the second one would win")
     made["twice"] = root / "twice.zip"
     made["many"] = many_small(root / "many.zip", "data/s1", 1100)
+    for kind, order in (("clash", (0, 1)), ("clash-after", (1, 0))):
+        with zipfile.ZipFile(root / f"{kind}.zip", "w") as zf:  # a file where a folder must be
+            members = [("data/s1", b"not a folder"), (f"data/s1/{clip}.mpg", bytes(100))]
+            for i in order:
+                zf.writestr(*members[i])
+        made[kind] = root / f"{kind}.zip"
     return made
 
 
@@ -117,7 +123,9 @@ def assert_refused(proc, peak, *fragments):
     ("bomb", ("would unpack to 1.07 GB", "more than the 250.0 MB")),
     ("overlap", ("share bytes", "an overlapping zip")),
     ("twice", ("is in it twice",)),
-    ("many", ("its 1,100 members would unpack to 1.10 GB", "a zip bomb")),
+    ("many", ("its members would unpack to more than 1.00 GB", "more than it should hold")),
+    ("clash", ("member 'data/s1' is a file where other members need a folder",)),
+    ("clash-after", ("member 'data/s1' is a file where other members need a folder",)),
 ])
 def test_a_hostile_data_zip_is_refused(bad_zips, tmp_path, kind, fragments):
     assert bad_zips[kind].stat().st_size < 5_000_000  # small on disk: harm only unpacked

@@ -73,6 +73,21 @@ def test_predict_refuses_what_names_other_files(pointers, kind, said):
     assert os.stat(pointers["secret"]).st_atime_ns == before
 
 
+@pytest.mark.parametrize("name, head", [
+    ("ps.mpg", b"\x00\x00\x01\xba#EXTM3U\n#EXTINF:3.0,\n"),  # MPEG-PS's, then a playlist
+    ("box.mp4", b"\x00\x00\x00\x18ftypisom\nffconcat version 1.0\n")],  # ftyp, then ffconcat
+    ids=["mpeg-ps-then-playlist", "ftyp-then-ffconcat"])
+def test_a_polyglot_file_is_one_line_without_opencvs_own_warning(pointers, name, head):
+    """A container's first bytes, then a file list: FFmpeg (held to the video demuxers)
+    opens nothing, and the one line is all the user sees; OpenCV's log stays quiet."""
+    polyglot = pointers["secret"].parent / name
+    polyglot.write_bytes(head + b"file secret.mp4\n")
+    proc = predict(polyglot, cwd=polyglot.parent)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"lipread predict: error: {polyglot}: not a video "
+                                        "OpenCV can decode (corrupt, or not a video at all)"]
+
+
 def test_ffmpeg_itself_refuses_a_concat_list(pointers):
     """Behind the check of the first bytes, OpenCV's FFmpeg is held to local files and the
     video demuxers: opened directly, the concat list opens nothing."""
@@ -263,3 +278,4 @@ def test_the_file_decoded_is_the_file_checked(pointers, tmp_path):
         cap.release()
     with pytest.raises(video.VideoError, match="concat list"):
         video.read_clip(path)
+

@@ -95,3 +95,99 @@ def test_upload_folders_left_by_a_killed_server_go(tmp_path, monkeypatch):
         assert sorted(p.name for p in path.parent.iterdir()) == ["upload.mp4"]
     assert not old.exists() and recent.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [recent.name]
+
+
+KILLED_ENROLLMENT = """
+import os, signal, sys
+from pathlib import Path
+from lipread.enroll import profiles
+with profiles.writing(sys.argv[1]) as folder:  # as `lipread enroll --keep-clips` fills it
+    (folder / "recordings").mkdir()
+    (folder / "recordings" / "take-01.mp4").write_bytes(b"a person's face")
+    (folder / profiles.WEIGHTS_FILE).write_bytes(b"their reader")
+    print(folder, flush=True)
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()  # running, until told
+"""
+
+
+def enrollment(name: str, how: str, profiles_dir: Path) -> subprocess.Popen:
+    """An enrollment of `name` in its own process, its work folder filled: killed there
+    ("kill"), or running until its stdin closes ("run")."""
+    return subprocess.Popen([sys.executable, "-c", KILLED_ENROLLMENT, name, how], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "LIPREAD_PROFILES_DIR": str(profiles_dir)})
+
+
+def work_folder(proc: subprocess.Popen) -> Path:
+    folder = Path(proc.stdout.readline().strip())
+    assert folder.name.startswith(".") and (folder / "recordings" / "take-01.mp4").is_file()
+    return folder
+
+
+def test_the_next_enrollment_of_any_name_removes_what_a_killed_one_left(tmp_path,
+                                                                        monkeypatch):
+    """A killed enrollment's hidden folder (the person's clips and weights) goes when the
+    next enrollment, of another name, starts; a running one's stays."""
+    from lipread.enroll import profiles
+
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path))
+    killed = enrollment("alice", "kill", tmp_path)
+    left = work_folder(killed)
+    assert killed.wait(30) == -9 and left.is_dir()
+    old = tmp_path / ".alice-old-k1ll3d00"  # one killed while it replaced a profile
+    (old / "alice").mkdir(parents=True)
+    running = enrollment("carol", "run", tmp_path)
+    try:
+        busy = work_folder(running)
+        with profiles.writing("bob") as folder:
+            (folder / profiles.CARD_FILE).write_text('{"method": "full"}')
+        assert not left.exists() and not old.exists()
+        assert busy.is_dir()  # carol's enrollment runs: its folder is its own
+    finally:
+        running.stdin.close()
+        running.wait(30)
+    assert not busy.exists()  # ended well: renamed into place
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == \
+        ["bob", "carol"]
+
+
+def test_the_teach_page_removes_what_a_killed_enrollment_left(tmp_path, monkeypatch,
+                                                              grid_dir, webrtc_in_apptest):
+    from conftest import open_page
+
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
+    monkeypatch.setenv("LIPREAD_DATA_DIR", str(grid_dir))
+    killed = enrollment("dana", "kill", tmp_path / "profiles")
+    left = work_folder(killed)
+    assert killed.wait(30) == -9
+    open_page("views/teach.py")
+    assert not left.exists()
+
+
+def test_a_finished_page_enrollment_leaves_no_zombie(tmp_path, monkeypatch):
+    """The page's enrollment child, once it has ended and written its card, is reaped when
+    the page looks at its job: no zombie process stays behind on the server."""
+    import types
+
+    from lipread.enroll import jobs
+
+    fake = tmp_path / "fake-python"  # `python -m lipread enroll ... --json CARD`: a card, at once
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    "card = sys.argv[sys.argv.index('--json') + 1]\n"
+                    "open(card, 'w').write(json.dumps({'method': 'full'}))\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(jobs, "sys", types.SimpleNamespace(executable=str(fake)))
+    monkeypatch.setattr(jobs, "can_train", lambda: True)
+    monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
+    jobs.start("erin", tmp_path)
+    pid = int((jobs.job_dir("erin") / "pid").read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    for _ in range(200):  # ended: a zombie until reaped
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    assert jobs.status("erin").state == "done"
+    assert [job.state for job in jobs.jobs()] == ["done"]
+    assert not stat.exists(), "the finished enrollment is a zombie"

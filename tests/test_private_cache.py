@@ -1,7 +1,8 @@
 """The temp folder's cache (lipread-<uid>, used when ~/.cache cannot be written) is shared
 ground: another local user may make it first and put a network of theirs in it. It is used
 only when it is this user's own folder, mode 0700, and only what this user owns is read
-from it; a first use makes it 0700.
+from it; a first use makes it 0700. And a cached ONNX export is read only when it is the
+very file written (its own sha256), not only one stamped with its weights'.
 """
 from __future__ import annotations
 
@@ -117,3 +118,37 @@ def test_reading_with_a_planted_temp_cache_says_so_and_reads_nothing(tmp_path, g
     assert proc.stdout == ""
     lines = [line for line in proc.stderr.splitlines() if "onnxruntime" not in line]
     assert len(lines) == 1 and f"{root} is writable by others" in lines[0], proc.stderr
+
+
+def test_a_cached_export_with_other_weights_under_its_stamp_is_built_again(tmp_path,
+                                                                          monkeypatch):
+    """An export in the cache whose weights were changed after it was written, its stamp
+    (the weights' sha256 in the graph) kept: never read, built again from the weights."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from lipread import pipeline
+    from lipread.model import loader, onnx_reader
+
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))  # out of sight
+    weights = loader.DEFAULT_WEIGHTS["lipnet"]
+    rng = np.random.default_rng(0)
+    frames = rng.random((1, *onnx_reader.onnx_export.INPUT_SHAPE), np.float32)
+    first = onnx_reader.load(weights)
+    honest = pipeline.predict_probs(first, frames)
+    model = onnx.load(first.path)
+    for init in model.graph.initializer:
+        if init.name == "dense_b":  # the blank: every frame reads nothing
+            bias = numpy_helper.to_array(init).copy()
+            bias[-1] += 50
+            init.CopyFrom(numpy_helper.from_array(bias, init.name))
+    first.path.write_bytes(model.SerializeToString())
+    stamp = {p.key: p.value for p in onnx.load(first.path).metadata_props}
+    assert stamp[onnx_reader.SHA_KEY] == onnx_reader.weights_sha256(weights)  # kept
+    again = onnx_reader.load(weights)
+    assert again.path == first.path
+    assert np.abs(pipeline.predict_probs(again, frames) - honest).max() < 1e-6
+    digest = first.path.with_name(first.path.name + onnx_reader.DIGEST)  # as written again
+    assert digest.read_text().strip() == onnx_reader.weights_sha256(first.path)

@@ -39,7 +39,8 @@ def choose_reader():
             return None, profile
         return readers.get_reader(profile), profile
     except Exception as err:  # noqa: BLE001: a broken file says so, the camera still shows
-        st.error(f"The reader can't be loaded: {err}. Choose another reader, or reload.")
+        why = profiles.page_reason(err) if profile is not None else err
+        st.error(f"The reader can't be loaded: {why}. Choose another reader, or reload.")
         return None, profile
 
 

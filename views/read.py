@@ -113,8 +113,8 @@ def load_network(weights: Path, stamp: tuple | None, clock: stopwatch.Stopwatch,
             with clock.step("model"):
                 return readers.get_reader(profile)
         except (OSError, ValueError) as err:
-            st.error(f"The profile {profile} can't be loaded: {err}. Choose the general "
-                     f"reader, or teach {profile} again. {meanwhile}")
+            st.error(f"The profile {profile} can't be loaded: {profiles.page_reason(err)}. "
+                     f"Choose the general reader, or teach {profile} again. {meanwhile}")
             return None
     if stamp is None:
         st.error(f"No network weights at `{weights}`. Train them with `lipread train` "

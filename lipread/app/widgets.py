@@ -128,11 +128,12 @@ def model_panel(weights: Path, stamp: tuple | None, profile: str | None = None) 
 
         try:
             card = profiles.card(profile)
-            st.markdown(f"Reader: **{profile}'s profile** (`{weights}`), adapted from the "
-                        f"general one by `{card['method']}` on {len(card['trained_on'])} "
-                        "clips")
+            taught = card.get("trained_on")
+            st.markdown(f"Reader: **{profile}'s profile** (`{weights.name}`), adapted from "
+                        f"the general one by `{card['method']}`"
+                        + (f" on {len(taught)} clips" if isinstance(taught, list) else ""))
         except profiles.ProfileError as err:
-            st.caption(str(err))
+            st.caption(profiles.page_reason(err))
         return
     size = f", {stamp[2] / 1e6:.1f} MB" if stamp else ", **missing**"
     st.markdown(f"Architecture: `{ARCH}` (LipNet: 3D convolutions, 2 bidirectional GRUs)  \n"

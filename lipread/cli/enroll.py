@@ -36,7 +36,8 @@ PROG = "lipread enroll"
 
 def parse_args(argv=None):
     p = common.parser(PROG, __doc__)
-    p.add_argument("--name", required=True, help="the profile's name: 1-32 of a-z 0-9 _ -")
+    p.add_argument("--name", required=True,
+                   help="the profile's name: 1-32 of a-z 0-9 _ -, a letter or digit first")
     common.add_data_dir(p)
     p.add_argument("--names", default=None, metavar="FILE",
                    help="file of clip names of --data-dir to enroll, one a line, each "

@@ -178,12 +178,14 @@ def check_members(path: Path, zf: zipfile.ZipFile, budget: int | None = None) ->
     if len(members) > MAX_MEMBERS:
         raise _refuse(path, f"{len(members):,} members, more than the {MAX_MEMBERS:,} allowed")
     cap = min(MAX_TOTAL_BYTES, budget or MAX_TOTAL_BYTES)
-    seen, total, packed = set(), 0, 0
+    seen, folders, total, packed = {}, set(), 0, 0
     for m in members:
         name = m.filename.rstrip("/")
-        if name in seen:
+        where = _landing(m.filename)  # where extraction puts it
+        if where in seen:
             raise _refuse(path, f"{name!r} is in it twice")
-        seen.add(name)
+        seen[where] = None if m.is_dir() else name
+        folders.update(where[:i] for i in range(1, len(where)))
         if m.file_size > MAX_MEMBER_BYTES:
             raise _refuse(path, f"{name} would unpack to {megabytes(m.file_size)}, more than "
                                 f"the {megabytes(MAX_MEMBER_BYTES)} one member may")
@@ -196,6 +198,9 @@ def check_members(path: Path, zf: zipfile.ZipFile, budget: int | None = None) ->
             raise _refuse(path, f"its members would unpack to more than {megabytes(cap)}"
                                 + (", more than it should hold" if cap < MAX_TOTAL_BYTES
                                    else ""))
+    clash = next((seen[w] for w in folders if seen.get(w)), None)
+    if clash is not None:
+        raise _refuse(path, f"member {clash!r} is a file where other members need a folder")
     if total > RATIO_FROM_BYTES and total > MAX_TOTAL_RATIO * max(packed, 1):
         raise _refuse(path, f"its {len(members):,} members would unpack to "
                             f"{megabytes(total)}, {total // max(packed, 1):,} times their "
@@ -206,6 +211,12 @@ def check_members(path: Path, zf: zipfile.ZipFile, budget: int | None = None) ->
             raise _refuse(path, f"members {name} and {other} share bytes (an overlapping zip)")
     if spans and spans[-1][1] > zf.start_dir:
         raise _refuse(path, f"member {spans[-1][2]} runs into the central directory")
+
+
+def _landing(name: str) -> tuple[str, ...]:
+    """A member's path below the folder it is extracted into, as zipfile.extract lays it
+    out (empty, '.' and '..' parts dropped)."""
+    return tuple(part for part in name.split("/") if part not in ("", ".", ".."))
 
 
 def _data_end(zf: zipfile.ZipFile, m: zipfile.ZipInfo) -> int:

@@ -117,9 +117,12 @@ def status(name: str) -> Job:
     except (OSError, ValueError):
         pid = None
     fraction, stage = float(progress.get("fraction", 0.0)), progress.get("stage", "starting")
+    alive = pid is not None and _alive(pid)  # first: a child that has ended is reaped
+    if pid is not None and not alive:  # gone, and reaped: never waited for again (its
+        (folder / "pid").unlink(missing_ok=True)  # number may be another child's later)
     if card is not None:
         return Job(name, "done", 1.0, "done", 0, card, None)
-    if pid is not None and _alive(pid):
+    if alive:
         return Job(name, "running", fraction, stage, progress.get("eta_s"), None, None)
     try:
         lines = (folder / "log.txt").read_text(errors="replace").strip().splitlines()
@@ -145,7 +148,9 @@ def forget(name: str) -> None:
 
 
 def sweep_takes(max_age_s: float) -> list[Path]:
-    """Remove takes folders untouched for max_age_s (their sessions are long gone)."""
+    """Remove takes folders untouched for max_age_s (their sessions are long gone), and
+    the work folders killed enrollments left (profiles.sweep): the Teach page's start."""
+    profiles.sweep()
     root, gone = profiles.root() / TAKES, []
     if not root.is_dir():
         return gone

@@ -18,17 +18,25 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-NAME = re.compile(r"[a-z0-9_-]{1,32}")
+from lipread.enroll import cards
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # a letter or digit first: never a flag
 WEIGHTS_FILE, CARD_FILE, RECORDINGS = "reader.weights.h5", "profile.json", "recordings"
 GENERAL = "general"  # the shipped reader, in the page's reader choice: no profile's name
-MAX_CARD_BYTES = 1 << 20  # a card is a few kB
 
 
 class ProfileError(ValueError):
-    """A bad profile name, a missing or broken profile, or one being written already."""
+    """A bad profile name, a missing or broken profile, or one being written already.
+    `page`: what a visitor of the page is told instead, where the message names a path."""
+
+    def __init__(self, message: str, page: str | None = None):
+        super().__init__(message)
+        self.page = page
 
 
 def root() -> Path:
@@ -37,8 +45,8 @@ def root() -> Path:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise ProfileError(f"profile name {name!r}: use 1-32 of a-z, 0-9, _ and - "
-                           "(e.g. alice or bob-2)")
+        raise ProfileError(f"profile name {name!r}: use 1-32 of a-z, 0-9, _ and -, "
+                           "starting with a letter or digit (e.g. alice or bob-2)")
     if name == GENERAL:
         raise ProfileError(f"profile name {name!r} is the general reader's; choose another")
     return name
@@ -63,14 +71,12 @@ def writing(name: str, force: bool = False):
     runs, and when `name` exists unless `force`."""
     final = path(name)
     root().mkdir(parents=True, exist_ok=True)
-    lock_path = root() / f".{name}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    sweep()  # what killed enrollments (of any name) left, first
+    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_within(fd, LOCK_WAIT_S):  # a sweep holds it for milliseconds
             raise ProfileError(f"profile {name!r}: another enrollment of it is running; wait "
-                               "for it to end") from None
+                               "for it to end")
         if final.exists() and not force:
             raise ProfileError(f"profile {name!r} exists ({final}); pass --force to replace "
                                "it, or choose another name")
@@ -90,23 +96,100 @@ def writing(name: str, force: bool = False):
         os.close(fd)  # the lock goes with it; the empty lock file stays, harmless
 
 
+# A work folder `writing` makes: .NAME-XXXXXXXX/, or .NAME-old-XXXXXXXX/ (mkdtemp's suffix)
+WORK = re.compile(r"\.([a-z0-9][a-z0-9_-]{0,35})-[a-z0-9_]{8}")
+
+
+LOCK_WAIT_S = 1.0
+
+
+def _lock_path(name: str) -> Path:
+    return root() / f".{name}.lock"
+
+
+def _lock_within(fd: int, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.05) + 1):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(0.05)
+    return False
+
+
+def sweep() -> list[Path]:
+    """Remove the work folders that killed enrollments left (a person's weights, their
+    clips with --keep-clips): each one whose name's enrollment is not running (its lock
+    is free). Run by every enrollment as it starts, and by the Teach page."""
+    if not root().is_dir():
+        return []
+    removed = []
+    for folder in sorted(root().iterdir()):
+        match = WORK.fullmatch(folder.name)
+        if not match or folder.is_symlink() or not folder.is_dir():
+            continue
+        named = match.group(1)  # .bob-old-XXXXXXXX: bob's old profile, or bob-old's work
+        names_ = {named, named.removesuffix("-old")} - {""}
+        with contextlib.ExitStack() as held:
+            if all(_free(n, held) for n in names_):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def _free(name: str, held: contextlib.ExitStack) -> bool:
+    """Whether no enrollment of `name` runs: its lock taken (kept in `held`), or no lock
+    file (none ever started; `writing` makes it before its folder)."""
+    try:
+        fd = os.open(_lock_path(name), os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    held.callback(os.close, fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
 def card(name: str) -> dict:
-    """A profile's card (ProfileError when it is missing or unreadable)."""
+    """A profile's card, checked (cards.py). ProfileError, one line naming the profile and
+    no path, when it is missing, unreadable or damaged."""
     file = path(name) / CARD_FILE
     if not file.is_file():
         have = ", ".join(names()) or "none"
         raise ProfileError(f"profile {name!r}: no such profile in {root()} (profiles: {have}); "
-                           "make one with lipread enroll")
+                           "make one with lipread enroll", page="it is not there any more")
     try:
-        if file.stat().st_size > MAX_CARD_BYTES:
-            raise ValueError("too big")
-        data = json.loads(file.read_text())
-        if not isinstance(data, dict) or "method" not in data:
-            raise ValueError("no method")
-        return data
-    except (OSError, ValueError) as err:
-        raise ProfileError(f"{file}: not a profile card ({err}); enroll {name!r} again "
+        return cards.read(file)
+    except cards.Damaged as err:
+        raise ProfileError(f"profile {name!r}: not a profile card ({err}); enroll {name!r} "
+                           "again with --force") from None
+
+
+def page_reason(err: Exception) -> str:
+    """Why a profile could not be loaded, for a visitor of the page: a ProfileError's own
+    words without the command line's advice (they name no path); anything else (the
+    server's cache, a file system) in general words, the details to the server's log."""
+    if isinstance(err, ProfileError):
+        return err.page or str(err).split("; enroll ")[0]
+    print(f"lipread: a profile could not be loaded: {type(err).__name__}: {err}",
+          file=sys.stderr)
+    return "the server could not load it (its log says why)"
+
+
+def weights_file(name: str) -> Path:
+    """The profile's weights, a plain file of bounded size (cards.check_weights), else
+    ProfileError (one line naming the profile, no path)."""
+    weights = path(name) / WEIGHTS_FILE
+    try:
+        cards.check_weights(weights)
+    except cards.Damaged as err:
+        raise ProfileError(f"profile {name!r}: its weights {err}; enroll {name!r} again "
                            "with --force") from None
+    return weights
 
 
 def load_reader(name: str, runtime: str = "onnx"):
@@ -119,12 +202,20 @@ def load_reader(name: str, runtime: str = "onnx"):
 
     info = card(name)
     method = methods.get(info["method"])
-    weights = path(name) / WEIGHTS_FILE
+    weights = weights_file(name)
     try:
         return onnx_reader.load(weights, adapters=method.adapters, prompt=method.prompt,
                                 tempo=float(info.get("tempo", 1.0)))
-    except (onnx_export.ExportError, onnx_reader.OnnxError, OSError) as err:
-        raise ProfileError(f"{err}; enroll {name!r} again with --force") from None
+    except onnx_export.ExportError:
+        reason = "they do not fit its card's network"
+    except onnx_reader.OnnxError:
+        reason = "they could not be made a reader"
+    except OSError as err:
+        if err.errno is None:  # the cache's (cache.folder), not the profile's: as it is
+            raise
+        reason = err.strerror
+    raise ProfileError(f"profile {name!r}: its weights cannot be read ({reason}); enroll "
+                       f"{name!r} again with --force") from None
 
 
 def load(name: str):
@@ -136,7 +227,7 @@ def load(name: str):
 
     info = card(name)
     method = methods.get(info["method"])
-    weights = path(name) / WEIGHTS_FILE
+    weights = weights_file(name)
     units = loader.gru_units_in(weights) or networks.GRU_UNITS
     model = networks.build_lipnet(units, method.adapters, method.prompt,
                                   float(info.get("tempo", 1.0)))
@@ -144,13 +235,12 @@ def load(name: str):
         warnings.simplefilter("always")
         try:
             model.load_weights(weights)
-        except (ValueError, OSError) as err:
-            first = (str(err).strip().splitlines() or ["unreadable"])[0]
-            raise ProfileError(f"{weights}: does not fit its card's network ({first}); "
-                               f"enroll {name!r} again with --force") from None
+        except (ValueError, OSError):
+            raise ProfileError(f"profile {name!r}: its weights do not fit its card's "
+                               f"network; enroll {name!r} again with --force") from None
     if [w for w in caught if "saving" in w.filename]:
-        raise ProfileError(f"{weights}: does not fit its card's network; enroll {name!r} "
-                           "again with --force")
+        raise ProfileError(f"profile {name!r}: its weights do not fit its card's network; "
+                           f"enroll {name!r} again with --force")
     return model
 
 
