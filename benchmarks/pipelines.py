@@ -157,7 +157,7 @@ def measure_reader(args) -> dict:
     import onnxruntime
 
     clip = str(args.clip_path)
-    model = loader.load_reader("lipnet", args.weights, "onnx")
+    model = loader.load_network("lipnet", args.weights, "onnx")
     r = {"runtime": "onnx", "onnxruntime": onnxruntime.__version__, "crops": {}}
     for crop in video.CROPS:
         log(f"this project, ONNX Runtime: one clip, file to sentence, {crop} crop")

@@ -49,11 +49,11 @@ def load_reader(name: str | os.PathLike | None = None, *, arch: str = "lipnet",
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
     if arch != "lipnet" and name in (None, GENERAL):
-        return loader.load_reader(arch, None, runtime)
+        return loader.load_network(arch, None, runtime)
     if name is None or name == GENERAL:
         if runtime is None:
             return reading.default_reader()
-        return loader.load_reader(arch, os.environ.get(reading.WEIGHTS_ENV) or None, runtime)
+        return loader.load_network(arch, os.environ.get(reading.WEIGHTS_ENV) or None, runtime)
     if arch != "lipnet" or is_file_name(name):
-        return loader.load_reader(arch, name, runtime)
-    return profiles.load_reader(name, runtime or loader.default_runtime())
+        return loader.load_network(arch, name, runtime)
+    return profiles.load_network(name, runtime or loader.default_runtime())

@@ -82,7 +82,7 @@ def default_reader():
 
 @functools.lru_cache(maxsize=2)
 def _loaded(weights: str | None):
-    return loader.load_reader("lipnet", weights)
+    return loader.load_network("lipnet", weights)
 
 
 def from_probs(probs: np.ndarray, decoder: str = decoding.DEFAULT, start_s: float = 0.0,

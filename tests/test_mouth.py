@@ -38,7 +38,7 @@ def ffmpeg(*args) -> None:
 
 @pytest.fixture(scope="module")
 def model():
-    return loader.load_reader("lipnet")  # what predict and the page read with
+    return loader.load_network("lipnet")  # what predict and the page read with
 
 
 ORIGINAL = "bgau1a"  # a test-split clip the shipped network reads right, as MPEG-1 and H.264

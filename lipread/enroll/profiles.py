@@ -192,7 +192,7 @@ def weights_file(name: str) -> Path:
     return weights
 
 
-def load_reader(name: str, runtime: str = "onnx"):
+def load_network(name: str, runtime: str = "onnx"):
     """The person's network to read with: under ONNX Runtime (exported once, its adapters
     folded in; no TensorFlow) or, with runtime "keras", as `load` builds it."""
     if runtime == "keras":

@@ -176,7 +176,7 @@ def default_runtime(arch: str = "lipnet") -> str:
     return os.environ.get("LIPREAD_RUNTIME") or ("onnx" if has_onnx_tooling() else "keras")
 
 
-def load_reader(arch: str = "lipnet", weights=None, runtime: str | None = None):
+def load_network(arch: str = "lipnet", weights=None, runtime: str | None = None):
     """The network to read with: `runtime` "onnx" (lipnet's default: ONNX Runtime, no
     TensorFlow imported) or "keras" (load_model). Either goes to pipeline.predict_probs.
 
