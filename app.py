@@ -11,7 +11,8 @@
 
 (views/, not pages/: Streamlit lists a pages/ folder by itself, beside st.navigation.)
 Optional: LIPREAD_WEIGHTS (another weights file), LIPREAD_CACHE_DIR (converted videos),
-LIPREAD_SPEAKERS (as --speakers), LIPREAD_PROFILES_DIR (people's profiles; profiles/).
+LIPREAD_SPEAKERS (as --speakers), LIPREAD_PROFILES_DIR (people's profiles; profiles/),
+LIPREAD_SHARE_PROFILES=1 (list the profiles made on the Teach page to every visitor).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import streamlit as st
 sys.dont_write_bytecode = True  # `streamlit run app.py` writes nothing into the project
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lipread.app import keras_session
+from lipread.app import keras_session, visitors
 
 APP_NAME = "LipRead"
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -39,6 +40,7 @@ def main() -> None:
         logging.getLogger(APP_NAME).warning("Streamlit's Keras clean-up could not be "
                                             "switched off (%s): clip switches will be slower",
                                             err)
+    visitors.token()  # kept in the address: a reload is the same visitor (profiles' owner)
     st.navigation([
         st.Page(VIEWS / "read.py", title="Read a video", icon=":material/movie:",
                 default=True),

@@ -317,11 +317,14 @@ def read_right_clip(grid_dir, shipped_probs) -> tuple[str, str]:
                 "models/README.md measures ~90% of their words right: they are broken")
 
 
-def open_page(view: str, timeout: int = 300):
-    """AppTest of app.py switched to `view` (views/<page>.py), run without an exception."""
+def open_page(view: str, timeout: int = 300, visitor: str | None = None):
+    """AppTest of app.py switched to `view` (views/<page>.py), run without an exception;
+    `visitor`: the browser's token in the address (a reload of that browser)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    if visitor is not None:
+        at.query_params["visitor"] = visitor
     at.run()
     at.switch_page(view).run()
     assert not at.exception, [e.value for e in at.exception]

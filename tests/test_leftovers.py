@@ -181,7 +181,8 @@ def test_a_finished_page_enrollment_leaves_no_zombie(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "sys", types.SimpleNamespace(executable=str(fake)))
     monkeypatch.setattr(jobs, "can_train", lambda: True)
     monkeypatch.setenv("LIPREAD_PROFILES_DIR", str(tmp_path / "profiles"))
-    jobs.start("erin", tmp_path)
+    (tmp_path / "takes").mkdir()
+    jobs.start("erin", tmp_path / "takes")
     pid = int((jobs.job_dir("erin") / "pid").read_text())
     stat = Path(f"/proc/{pid}/stat")
     for _ in range(200):  # ended: a zombie until reaped

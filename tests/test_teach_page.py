@@ -40,8 +40,11 @@ def page_env_data() -> Path:
     return Path(os.environ["LIPREAD_DATA_DIR"])
 
 
-def teach_page():
-    return open_page(TEACH, TIMEOUT)
+VISITOR = "0123456789abcdef0123456789abcdef"  # a browser's token (lipread/app/visitors.py)
+
+
+def teach_page(visitor: str | None = None):
+    return open_page(TEACH, TIMEOUT, visitor)
 
 
 def upload(at, i: int, path: Path):
@@ -138,8 +141,11 @@ def test_teaching_that_did_not_help_says_so_and_keeps_the_general_reader(page_en
 
     from lipread.enroll import jobs
 
+    from lipread.app import visitors
+
     folder = jobs.job_dir("erin")
     folder.mkdir(parents=True)
+    (folder / "owner").write_text(visitors.owner(VISITOR))  # this visitor's job
     take = {"name": "take-03", "sentence": "bin blue at f two now",
             "before": {"said": "bin blue at f two now", "word_errors": 0, "words": 6},
             "after": {"said": "bin red at f two now", "word_errors": 1, "words": 6}}
@@ -147,7 +153,7 @@ def test_teaching_that_did_not_help_says_so_and_keeps_the_general_reader(page_en
         "name": "erin", "held_out_takes": [take], "held_out": take,
         "verdict": {"takes": 1, "words": 6, "general_errors": 0, "taught_errors": 1,
                     "kept": False}}))
-    at = teach_page()
+    at = teach_page(VISITOR)
     assert not at.exception, [e.value for e in at.exception]
     said = [w.value for w in at.warning if "Teaching **erin** did not help" in w.value]
     assert len(said) == 1 and "the general reader stays" in said[0]
@@ -166,8 +172,9 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     assert not at.button(key="teach_go").disabled
     at.button(key="teach_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    # A reload is a new session: it finds the enrollment running (or done).
-    again = teach_page()
+    # A reload is a new session of the same browser: it finds the enrollment running (or
+    # done); its takes are the job's now, no longer the session's.
+    again = teach_page(at.query_params["visitor"])
     assert again.container(key="job_dana") is not None
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
@@ -179,6 +186,12 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     assert any("Profile **dana** is ready" in s.value for s in at.success)
     assert at.session_state["reader_choice"] == "dana"
     card = profiles.card("dana")  # LIPREAD_PROFILES_DIR is the page's
+    from lipread.app import visitors
+
+    assert card["owner"] == visitors.owner(at.query_params["visitor"])
+    left = [p for p in (page_env / "profiles").rglob("take-*")
+            if profiles.RECORDINGS not in p.parts]
+    assert left == []  # the takes went when the profile was made (it keeps its copies)
     # The last take held out of training; the page reads it before and after.
     assert card["trained_on"] == ["take-01", "take-02"] and card["method"] == "full"
     assert card["held_out"]["sentence"] == sentence_of(others_dir, TAKES[2])

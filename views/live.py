@@ -15,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lipread import decoding, video
-from lipread.app import camera, pictures, readers, widgets
+from lipread.app import camera, pictures, readers, visitors, widgets
 from lipread.enroll import profiles
 from lipread.live import capture, segment
 
@@ -30,7 +30,7 @@ def crop_gif(key: str, _crops) -> bytes:
 def choose_reader():
     """(the reader chosen in the sidebar or None with a message, the profile's name or None
     for the general reader)."""
-    profile = widgets.pick_reader(profiles.names())
+    profile = widgets.pick_reader(profiles.visible(visitors.owner()))
     try:
         weights, stamp = readers.weights(profile)
         if profile is None and stamp is None:

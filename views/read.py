@@ -21,7 +21,8 @@ import numpy as np
 import streamlit as st
 
 from lipread import formats, grid, pipeline, reading, video
-from lipread.app import browser, downloads, files, pictures, readers, stopwatch, widgets
+from lipread.app import (browser, downloads, files, pictures, readers, stopwatch, visitors,
+                         widgets)
 from lipread.app.sources import Source, split_labels, typed_truth, upload_label
 from lipread.enroll import profiles
 
@@ -247,7 +248,7 @@ def read_page() -> None:
         uploaded, said = widgets.upload_box()
         crop = widgets.pick_crop()
         decoder = widgets.pick_decoder()
-        profile = widgets.pick_reader(profiles.names())
+        profile = widgets.pick_reader(profiles.visible(visitors.owner()))
         weights, stamp = readers.weights(profile)
         widgets.model_panel(weights, stamp, profile)
     source = choose_source(data_dir, clip, uploaded, said)

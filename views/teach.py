@@ -6,18 +6,45 @@ uploaded, checked at once (a face, moving lips, its length) and shown as the net
 see it; "Teach" runs
 `lipread enroll` in a background process (lipread/enroll/jobs.py) whose progress this page
 polls, so that a reload finds it; when it is done, the read page reads with the new profile.
+
+A profile made here is the visitor's (lipread/app/visitors.py; profiles.py: whose a profile
+is): listed to them alone, its job and held-out sentences shown to them alone, replaced or
+deleted by them alone. Their takes are kept private (0700/0600) and briefly (jobs.py).
 """
 from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
 
 import streamlit as st
 
 from lipread import grid
-from lipread.app import camera, files, pictures, widgets
+from lipread.app import camera, files, pictures, visitors, widgets
 from lipread.enroll import checks, expect, jobs, profiles, prompts
 from lipread.live import segment
 
 MIN_PROMPTS, MAX_PROMPTS = 3, prompts.MAX_PROMPTS
-TAKES_STALE_S = 24 * 3600  # a session's takes are kept a day, then swept
+TAKES_STALE_S = 3600  # a session's takes are swept an hour after it last touched them
+SWEEP_S = 300  # and looked for that often
+
+
+@st.cache_resource(show_spinner=False)
+def sweeper() -> threading.Thread:
+    """One thread per server: the takes of visitors who left go within TAKES_STALE_S
+    (every SWEEP_S), whether or not anyone opens this page again."""
+    def sweep():
+        while True:
+            time.sleep(SWEEP_S)
+            try:
+                jobs.sweep_stale_takes(TAKES_STALE_S)
+            except OSError as err:  # a folder that went meanwhile: the next round
+                print(f"lipread: sweeping takes: {err}", file=sys.stderr)
+
+    thread = threading.Thread(target=sweep, name="lipread-takes-sweeper", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -30,12 +57,28 @@ def crop_gif(digest: str, _frames) -> bytes:
     return pictures.gif_bytes(_frames)
 
 
-def takes_folder():
-    """This session's takes folder (made on first use; swept a day later)."""
+def takes_folder() -> Path:
+    """This session's takes folder: made when its first take arrives (jobs.write_take),
+    kept fresh while the session uses it, swept an hour after it stops."""
     token = st.session_state.get("takes_token")
     folder = jobs.takes_dir(token)
     st.session_state["takes_token"] = folder.name
+    if folder.is_dir():
+        try:
+            folder.touch()  # the sweep spares a session still here
+        except OSError:
+            pass
     return folder
+
+
+def forget_takes(folder: Path) -> None:
+    """The takes gone from the page as from the server: uploads and recordings cleared."""
+    jobs.remove_takes(folder)
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(("written_", "recorded_")):
+            del st.session_state[key]
+    for i in range(MAX_PROMPTS):  # a fresh uploader each (their keys count up)
+        st.session_state[f"uploader_{i}"] = st.session_state.get(f"uploader_{i}", 0) + 1
 
 
 def choose_name() -> str | None:
@@ -122,13 +165,14 @@ def record(i: int, sentence: str, folder, sess=None, playing: bool = False) -> b
         digest = files.sha256_bytes(data)
         stem = f"take-{i + 1:02d}"
         path = folder / f"{stem}{suffix}"
-        if st.session_state.get(f"written_{stem}") != (digest, sentence, str(path)):
+        if st.session_state.get(f"written_{stem}") != (digest, sentence, str(path)) \
+                or not path.is_file():
             for old in folder.glob(f"{stem}.*"):  # a new take replaces the last one
                 old.unlink()
-            path.write_bytes(data)
-            (folder / f"{stem}.txt").write_text(sentence + "\n")
+            jobs.write_take(path, data)
+            jobs.write_take(folder / f"{stem}.txt", (sentence + "\n").encode())
             st.session_state[f"written_{stem}"] = (digest, sentence, str(path))
-        take = checked(digest, str(path))
+        take = checked(f"{digest}:{path.name}", str(path))  # its message names the take
         if take.crops is not None:
             st.image(crop_gif(digest, take.crops), width=280,
                      caption="What the network will see")
@@ -158,7 +202,20 @@ def take_sentence(i: int, prompt: str, upload_id: str) -> str | None:
     return said
 
 
-def teach_button(name: str | None, ready: int, total: int, folder) -> None:
+def taken(name: str, owner: str) -> bool:
+    """Whether `name` is someone else's: the operator's profile, or another visitor's
+    profile or running enrollment."""
+    exists = (profiles.path(name) / profiles.CARD_FILE).is_file()
+    if exists and not profiles.owned_by(name, owner):
+        return True
+    return jobs.job_dir(name).is_dir() and jobs.owner_of(name) != owner \
+        and jobs.status(name).state == "running"
+
+
+def teach_button(name: str | None, ready: int, total: int, folder, owner: str) -> None:
+    if name is not None and taken(name, owner):
+        st.error(f"The name {name} is taken; choose another.")
+        name = None
     exists = name is not None and (profiles.path(name) / profiles.CARD_FILE).is_file()
     force = exists and st.checkbox(f"Replace the profile {name}", key="teach_force")
     missing = [] if name else ["a name"]
@@ -170,19 +227,50 @@ def teach_button(name: str | None, ready: int, total: int, folder) -> None:
         missing.append("TensorFlow and Keras (pip install -r requirements-train.txt)")
     if st.button("Teach", type="primary", disabled=bool(missing), key="teach_go"):
         try:
-            jobs.start(name, folder, force)
+            jobs.start(name, folder, force, owner)
             st.session_state["teach_watch"] = name
-        except (OSError, ValueError) as err:
-            st.error(f"Can't start: {err}")
+            forget_takes(folder)  # moved into the job: gone when it ends
+        except (OSError, ValueError) as err:  # in words without a server path
+            if not isinstance(err, ValueError):
+                print(f"lipread: teaching {name} could not start: {err}", file=sys.stderr)
+            st.error("Can't start: " + (str(err) if isinstance(err, ValueError)
+                                        else "the server could not (its log says why)"))
     if missing:
         st.caption("Teach needs " + ", ".join(missing) + ".")
 
 
+def your_profiles(folder: Path, owner: str) -> None:
+    """The visitor's own profiles, each to delete, and their takes to remove."""
+    mine = [n for n in profiles.names() if profiles.owned_by(n, owner)]
+    has_takes = folder.is_dir() and any(folder.iterdir())
+    if not (mine or has_takes):
+        return
+    with st.container(border=True, key="teach_yours"):
+        st.markdown("**Yours**: profiles made here are listed to you alone (this browser); "
+                    "your takes are removed when a profile is made from them, or an hour "
+                    "after you leave.")
+        for name in mine:
+            if st.button(f"Delete my profile {name}", key=f"delete_{name}",
+                         help="Its reader, its card and the recordings it keeps"):
+                try:
+                    profiles.delete(name)
+                    jobs.forget(name)
+                    if st.session_state.get("reader_choice") == name:
+                        st.session_state.pop("reader_choice")
+                    st.toast(f"Deleted the profile {name}.")
+                    st.rerun()
+                except profiles.ProfileError as err:
+                    st.error(f"Can't delete it: {profiles.page_reason(err)}")
+        if has_takes and st.button("Remove my takes", key="remove_takes"):
+            forget_takes(folder)
+            st.rerun()
+
+
 @st.fragment(run_every=1.0)
-def show_jobs() -> None:
-    """Every enrollment on record, polled each second; a finished one the session started
-    switches the read page's reader to it."""
-    for job in jobs.jobs():
+def show_jobs(owner: str) -> None:
+    """The visitor's enrollments on record, polled each second; a finished one the session
+    started switches the read page's reader to it."""
+    for job in jobs.jobs(owner):
         with st.container(border=True, key=f"job_{job.name}"):
             if job.state == "running":
                 eta = f", about {job.eta_s:.0f} s left" if job.eta_s is not None else ""
@@ -241,6 +329,8 @@ def main() -> None:
     st.caption("Face the camera, well lit, and say each sentence at an even pace. A take "
                "can also be filmed with a phone and uploaded under its prompt.")
     jobs.sweep_takes(TAKES_STALE_S)
+    sweeper()
+    owner = visitors.owner()
     folder = takes_folder()
     name = choose_name()
     sentences = choose_prompts()
@@ -249,8 +339,9 @@ def main() -> None:
     for extra in sorted(folder.glob("take-*")):  # takes of prompts no longer asked
         if int(extra.stem.split("-")[1]) > len(sentences):
             extra.unlink()
-    teach_button(name, ready, len(sentences), folder)
-    show_jobs()
+    teach_button(name, ready, len(sentences), folder, owner)
+    your_profiles(folder, owner)
+    show_jobs(owner)
 
 
 main()

@@ -73,11 +73,22 @@ def parse_args(argv=None):
                         "than the general reader (or there are too few takes to check)")
     p.add_argument("--keep-clips", action="store_true",
                    help="copy the clips and their sentences into the profile (recordings/)")
+    p.add_argument("--owner", default=None, type=owner_arg, metavar="HASH",
+                   help="the page visitor who made it (32 hex digits, the Teach page's): "
+                        "without it the profile is the operator's, listed to every visitor")
     p.add_argument("--progress-file", default=None, metavar="PATH",
                    help="keep {fraction, stage, eta_s} as JSON here while it runs (the page "
                         "reads it)")
     common.add_json(p, "the profile's card")
     return p.parse_args(argv)
+
+
+def owner_arg(text: str) -> str:
+    from lipread.enroll import profiles
+
+    if not profiles.OWNER.fullmatch(text):
+        raise argparse.ArgumentTypeError("must be 32 hex digits (a-f, 0-9)")
+    return text
 
 
 def tempo_arg(text: str) -> float | None:
@@ -134,7 +145,7 @@ def cli(argv=None) -> int:
         info = teach.teach(args.name, found, force=args.force, method=args.method, lr=args.lr,
                            max_epochs=args.max_epochs, patience=args.patience,
                            tempo=args.tempo, seed=args.seed, keep_clips=args.keep_clips,
-                           keep_anyway=args.keep_anyway,
+                           keep_anyway=args.keep_anyway, owner=args.owner,
                            log=lambda line: print(line, flush=True), progress=progress)
     except teach.NoBetter as err:  # measured, not kept: the card says so; a failure to act on
         if args.json:

@@ -3,6 +3,7 @@ enough; with its mouth crops to show."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,19 +32,29 @@ def lip_motion(track) -> float:
     return float(np.percentile(opening, 95) - np.percentile(opening, 5))
 
 
+def unplaced(message: str, path) -> str:
+    """A message about the take at `path` naming the take's file, never where it is: the
+    page shows it to a visitor."""
+    path = Path(path)
+    for where in (str(path.resolve()), str(path), str(path.parent.resolve()), str(path.parent)):
+        if where not in ("", "."):
+            message = message.replace(where + "/", "").replace(where, path.name)
+    return message
+
+
 def check_take(path) -> Take:
     """What is wrong with a take, in words a person can act on (Take.problems)."""
     try:
         formats.check_file(path)
         clip = video.read_clip(path)
     except (formats.FormatError, video.VideoError) as err:
-        return Take(None, 0.0, [f"the video can't be read ({formats.without_advice(str(err))}); "
-                                "record it again"])
+        said = formats.without_advice(unplaced(str(err), path))
+        return Take(None, 0.0, [f"the video can't be read ({said}); record it again"])
     try:
         view = video.cut_mouth(clip, path=path)
     except video.VideoError as err:
         return Take(None, clip.duration,
-                    [f"{str(err).split(': ', 1)[-1]}; face the camera, well lit"])
+                    [f"{unplaced(str(err), path).split(': ', 1)[-1]}; face the camera, well lit"])
     problems = []
     if clip.duration > MAX_SECONDS:
         problems.append(f"it is {clip.duration:.1f} s long; only the first 3 s are read: "

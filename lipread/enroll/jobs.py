@@ -2,8 +2,14 @@
 state in a folder of the profiles dir, so that a reloaded page (a new session) finds it.
 
     <profiles dir>/.jobs/<name>/   log.txt, progress.json (written by enroll as it runs),
-                                   card.json (when it succeeded), pid
+                                   card.json (when it succeeded), pid, owner (the visitor's
+                                   hash), takes/ (the session's takes, while it runs)
     <profiles dir>/.takes/<token>/ the takes of one page session: take-01.mp4, take-01.txt ...
+
+A person's takes are kept private and briefly: folders 0700 and files 0600, a session's
+folder made when its first take arrives, moved into the job when Teach starts and removed
+when the job ends (the profile keeps its copies, --keep-clips), or swept an hour after its
+session last touched it (the visitor left).
 """
 from __future__ import annotations
 
@@ -38,13 +44,44 @@ def job_dir(name: str) -> Path:
 
 
 def takes_dir(token: str | None = None) -> Path:
-    """A fresh folder for one session's takes (a random token), or the one `token` names."""
+    """Where one session's takes go (a random token), or the one `token` names: made only
+    when a take is written (write_take)."""
     token = token or secrets.token_hex(8)
     if not token.isalnum():
         raise ValueError(f"not a takes token: {token!r}")
-    folder = profiles.root() / TAKES / token
-    folder.mkdir(parents=True, exist_ok=True)
+    return profiles.root() / TAKES / token
+
+
+def private_dir(folder: Path) -> Path:
+    """`folder` made (with its parents) and kept 0700: the owner alone lists or enters it."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask; an old folder too
     return folder
+
+
+def write_take(path: Path, data: bytes) -> None:
+    """A take's file (its video or its sentence), 0600 in a 0700 folder (in a 0700 one:
+    no session's token listed) made now if need be; a file there already is replaced."""
+    private_dir(path.parent.parent)
+    private_dir(path.parent)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(data)
+
+
+def remove_takes(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def owner_of(name: str) -> str | None:
+    """The visitor who started the job of `name` (None: none recorded)."""
+    try:
+        owner = (job_dir(name) / "owner").read_text().strip()
+    except OSError:
+        return None
+    return owner or None
 
 
 def can_train() -> bool:
@@ -58,8 +95,11 @@ def can_train() -> bool:
         return False
 
 
-def start(name: str, takes: Path, force: bool = False) -> Job:
-    """`lipread enroll` on the takes, in its own process (arguments as a list, no shell)."""
+def start(name: str, takes: Path, force: bool = False, owner: str | None = None) -> Job:
+    """`lipread enroll` on the takes, in its own process (arguments as a list, no shell).
+    The takes folder moves into the job's (removed when it ends); `owner`, the page
+    visitor's hash, owns the job and the profile it makes. Refused while a job of that name
+    runs; an ended one (anyone's) is replaced."""
     if not can_train():
         raise profiles.ProfileError("teaching trains a network, which needs TensorFlow and "
                                     "Keras; this install reads only (pip install -r "
@@ -68,12 +108,20 @@ def start(name: str, takes: Path, force: bool = False) -> Job:
     folder = job_dir(name)
     if folder.exists():
         if status(name).state == "running":
-            raise profiles.ProfileError(f"profile {name!r}: an enrollment of it is running")
+            raise profiles.ProfileError(
+                f"profile {name!r}: an enrollment of it is running" if owner_of(name) == owner
+                else f"profile {name!r}: someone else is teaching that name; choose another")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    private_dir(folder.parent)
+    folder.mkdir(mode=0o700)
+    os.chmod(folder, 0o700)
+    (folder / "owner").write_text(owner or "")
+    moved = folder / "takes"
+    os.replace(takes, moved)  # the session's takes are the job's now, gone when it ends
     args = [sys.executable, "-m", "lipread", "enroll", "--name", name, "--data-dir",
-            str(takes), "--keep-clips", "--progress-file", str(folder / "progress.json"),
-            "--json", str(folder / "card.json"), *(["--force"] if force else [])]
+            str(moved), "--keep-clips", "--progress-file", str(folder / "progress.json"),
+            "--json", str(folder / "card.json"), *(["--force"] if force else []),
+            *(["--owner", owner] if owner else [])]
     epochs = os.environ.get("LIPREAD_ENROLL_EPOCHS")  # fewer, for a quick try (and tests)
     if epochs:
         args += ["--max-epochs", epochs]
@@ -120,6 +168,8 @@ def status(name: str) -> Job:
     alive = pid is not None and _alive(pid)  # first: a child that has ended is reaped
     if pid is not None and not alive:  # gone, and reaped: never waited for again (its
         (folder / "pid").unlink(missing_ok=True)  # number may be another child's later)
+    if card is not None or not alive:  # ended, or its card written last: its takes go
+        remove_takes(folder / "takes")  # (the profile, if made, kept its own copies)
     if card is not None:
         return Job(name, "done", 1.0, "done", 0, card, None)
     if alive:
@@ -133,14 +183,15 @@ def status(name: str) -> Job:
                said[-1].split("error: ", 1)[-1])
 
 
-def jobs() -> list[Job]:
-    """Every enrollment the page started that is still on record, newest first."""
+def jobs(owner: str | None = None, every: bool = False) -> list[Job]:
+    """The enrollments visitor `owner` started that are still on record (`every`: all of
+    everyone's), newest first."""
     root = profiles.root() / JOBS
     if not root.is_dir():
         return []
     found = sorted((p for p in root.iterdir() if profiles.NAME.fullmatch(p.name)),
                    key=lambda p: p.stat().st_mtime, reverse=True)
-    return [status(p.name) for p in found]
+    return [status(p.name) for p in found if every or owner_of(p.name) == owner]
 
 
 def forget(name: str) -> None:
@@ -148,9 +199,16 @@ def forget(name: str) -> None:
 
 
 def sweep_takes(max_age_s: float) -> list[Path]:
-    """Remove takes folders untouched for max_age_s (their sessions are long gone), and
-    the work folders killed enrollments left (profiles.sweep): the Teach page's start."""
+    """Remove takes folders untouched for max_age_s (their sessions are long gone), the
+    takes of jobs that ended, and the work folders killed enrollments left
+    (profiles.sweep): the Teach page's start."""
     profiles.sweep()
+    return sweep_stale_takes(max_age_s)
+
+
+def sweep_stale_takes(max_age_s: float) -> list[Path]:
+    """The takes of jobs that ended, and takes folders untouched for max_age_s."""
+    jobs(every=True)  # status() removes an ended job's takes
     root, gone = profiles.root() / TAKES, []
     if not root.is_dir():
         return gone

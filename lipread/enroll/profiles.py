@@ -6,6 +6,11 @@
                                               held-out clip read before and after
     <profiles dir>/<name>/recordings/         the clips recorded in the page, when made there
 
+Whose a profile is: its card's "owner", the page visitor's hash (lipread/app/visitors.py)
+for one made on the Teach page, listed to that visitor alone (unless the operator sets
+LIPREAD_SHARE_PROFILES=1) and replaced or deleted by them alone; none for one made with
+`lipread enroll`: the operator's, listed to every visitor, replaced by none from the page.
+
 The profiles dir is profiles/ (git-ignored), or $LIPREAD_PROFILES_DIR. A profile is written
 whole into a fresh hidden folder and renamed into place, so a stopped enrollment leaves no
 half profile; one enrollment of a name at a time (a lock file in the profiles dir).
@@ -62,6 +67,56 @@ def names() -> list[str]:
         return []
     return sorted(p.name for p in root().iterdir()
                   if NAME.fullmatch(p.name) and (p / CARD_FILE).is_file())
+
+
+SHARE_ENV = "LIPREAD_SHARE_PROFILES"
+OWNER = re.compile(r"[0-9a-f]{32}")
+
+
+def shared() -> bool:
+    """Whether the operator lists the page's profiles to every visitor
+    (LIPREAD_SHARE_PROFILES=1)."""
+    return os.environ.get(SHARE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def owner_of(name: str) -> str | None:
+    """Who made the profile on the page (its card's owner), or None: the operator's (made
+    with `lipread enroll`). A card that can't be read is the operator's to mend."""
+    try:
+        owner = cards.read(path(name) / CARD_FILE).get("owner")
+    except (cards.Damaged, ProfileError):
+        return None
+    return owner if isinstance(owner, str) and OWNER.fullmatch(owner) else None
+
+
+def owned_by(name: str, owner: str) -> bool:
+    """Whether the visitor `owner` made profile `name` on the page (and so may replace or
+    delete it)."""
+    return bool(owner) and owner_of(name) == owner
+
+
+def visible(owner: str) -> list[str]:
+    """The profiles a page visitor may read with: the operator's, their own, and every
+    other visitor's only when shared()."""
+    share = shared()
+    return [n for n in names() if share or owner_of(n) in (None, owner)]
+
+
+def delete(name: str) -> None:
+    """Remove profile `name`, weights, card and recordings (ProfileError while an
+    enrollment of it runs)."""
+    final = path(name)
+    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if not _lock_within(fd, LOCK_WAIT_S):
+            raise ProfileError(f"profile {name!r}: an enrollment of it is running; wait for "
+                               "it to end")
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=root()))
+            os.replace(final, old / name)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -71,7 +71,7 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
           method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
           max_epochs: int | None = adapt.MAX_EPOCHS, patience: int | None = adapt.PATIENCE,
           tempo: float | None = adapt.TEMPO, seed: int = adapt.SEED, keep_clips: bool = False,
-          keep_anyway: bool = False, log=print, progress=None) -> dict:
+          keep_anyway: bool = False, log=print, progress=None, owner: str | None = None) -> dict:
     """Teach the reader a person's face: the shipped reader adapted to their clips, kept as
     profile `name` (profiles.path(name); `force` replaces one), never in place of the general
     reader. Returns the profile's card (its profile.json).
@@ -105,7 +105,7 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
         log(f"{len(clips)} clip(s) of {name}: training on {len(clips) - len(held)}"
             + (f", holding out {', '.join(clips[i].name for i in held)} to check it" if held
                else " (too few to hold one out)"))
-    return enroll(name, clips, settings, force, keep_clips, log, progress, keep_anyway)
+    return enroll(name, clips, settings, force, keep_clips, log, progress, keep_anyway, owner)
 
 
 def settings_of(method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RATE,
@@ -124,7 +124,8 @@ def settings_of(method: str = adapt.METHOD, lr: float | None = adapt.LEARNING_RA
 
 
 def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool = False,
-           keep_clips: bool = False, log=print, progress=None, keep_anyway: bool = False) -> dict:
+           keep_clips: bool = False, log=print, progress=None, keep_anyway: bool = False,
+           owner: str | None = None) -> dict:
     """Adapt the shipped reader to `clips`; write profile `name`; return its card.
     `settings`: one adapt.Settings, or several to choose from on the person's clips
     (choose.py). The last takes (held_out()) stay out of training and judge it: a taught
@@ -173,6 +174,8 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
                                                         for t in trials.values()), 1),
         }
         info["seconds"] = round(time.perf_counter() - t0, 1)
+        if owner:  # made on the page, by this visitor (profiles.py: whose a profile is)
+            info["owner"] = owner
         if not (judged["kept"] or keep_anyway):
             raise NoBetter(no_better(name, judged), info)
         judged["kept_anyway"] = not judged["kept"]  # kept when asked to, however it reads
