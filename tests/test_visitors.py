@@ -224,6 +224,8 @@ def test_the_job_takes_the_takes_and_removes_them_when_it_ends(page_env, tmp_pat
     folder = jobs.job_dir("alice")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert (folder / "takes" / "take-01.txt").is_file()  # while it runs
+    with pytest.raises(profiles.ProfileError, match="the takes are gone"):
+        jobs.start("carol", takes, owner=owner)
     with pytest.raises(profiles.ProfileError, match="someone else is teaching"):
         jobs.start("alice", takes, owner=visitors.owner(BOB))
     hold.unlink()

@@ -106,11 +106,14 @@ def start(name: str, takes: Path, force: bool = False, owner: str | None = None)
                                     "requirements-train.txt, or the Docker image's default "
                                     "stage)")
     folder = job_dir(name)
+    if folder.exists() and status(name).state == "running":
+        raise profiles.ProfileError(
+            f"profile {name!r}: an enrollment of it is running" if owner_of(name) == owner
+            else f"profile {name!r}: someone else is teaching that name; choose another")
+    if not takes.is_dir():
+        raise profiles.ProfileError("the takes are gone (removed, or an hour old); record "
+                                    "them again")
     if folder.exists():
-        if status(name).state == "running":
-            raise profiles.ProfileError(
-                f"profile {name!r}: an enrollment of it is running" if owner_of(name) == owner
-                else f"profile {name!r}: someone else is teaching that name; choose another")
         shutil.rmtree(folder)
     private_dir(folder.parent)
     folder.mkdir(mode=0o700)
