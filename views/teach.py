@@ -26,8 +26,8 @@ from lipread.enroll import checks, expect, jobs, profiles, prompts
 from lipread.live import segment
 
 MIN_PROMPTS, MAX_PROMPTS = 3, prompts.MAX_PROMPTS
-TAKES_STALE_S = 3600  # a session's takes are swept an hour after it last touched them
-SWEEP_S = 300  # and looked for that often
+SWEEP_S = 300  # how often the server looks for takes left behind
+TAKES_STALE_S = 3600 - SWEEP_S  # gone within an hour of their visitor's last take
 
 
 @st.cache_resource(show_spinner=False)
