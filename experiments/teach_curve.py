@@ -5,6 +5,7 @@ setting was chosen on, as the number of sentences grows, on clips held out of ev
     python -m experiments curve run --speaker s4 --folds 2,3,4 --ns 5,9,15,20,30,40
     python -m experiments curve run --speaker s4 --folds 0,1 --ns 9,20 --order random
     python -m experiments curve table --speaker s4
+    python -m experiments curve run --speaker s26 --fold-size 1 --folds 0,1,2,3,4,5,6,7,8,9 --ns 9
 
 Folds: the speaker's clips in a fixed shuffled order (SEED); fold k holds out clips
 10k..10k+9, read by the general reader and by the taught one (grammar decoder, 60 words:
@@ -78,7 +79,7 @@ def run(args) -> None:
     names, crops, sentences = clips_of(Path(args.data_dir), args.speaker)
     base = loader.load_model("lipnet")
     for f in map(int, args.folds.split(",")):
-        tested = list(range(f * FOLD, (f + 1) * FOLD))
+        tested = list(range(f * args.fold_size, (f + 1) * args.fold_size))
         pool = [i for i in range(len(names)) if i not in tested]
         if args.order == "coverage":
             pool = by_coverage(pool, sentences)
@@ -101,6 +102,8 @@ def run(args) -> None:
                    "used_errors": errors(after) if kept else errors(general), "kept": kept,
                    "verdict": taught.verdict, "seconds": round(seconds, 1),
                    "epochs": taught.adapted.epochs, "tempo": taught.adapted.tempo,
+                   "held_losses": [round(x, 3) for x in taught.adapted.held_losses[:1]
+                                   + taught.adapted.held_losses[-1:]],
                    "taught": [names[i] for i in taught_ids]}
             with open(out, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -154,6 +157,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=os.environ.get("LIPREAD_OTHERS_DIR"))
     p.add_argument("--folds", default="2,3,4")
     p.add_argument("--ns", default="5,9,15,20,30,40")
+    p.add_argument("--fold-size", type=int, default=FOLD,
+                   help="clips a fold holds out (1 with --ns 9 on ten clips: leave-one-out)")
     p.add_argument("--order", choices=("coverage", "random"), default="coverage")
     p.add_argument("--config", default="default")
     p.add_argument("--out", default=str(OUT))

@@ -288,16 +288,21 @@ def test_takes_held_out_to_check_the_teaching_are_one_in_five():
     assert teach.held_out(20) == [16, 17, 18, 19] and teach.held_out(40) == list(range(32, 40))
 
 
-def test_the_verdict_keeps_only_a_reader_that_reads_better():
+def test_the_verdict_keeps_a_reader_surer_of_the_true_sentences_and_no_worse_in_words():
     from lipread.enroll import teach
 
-    def reads(*errors):
-        return [{"said": "x", "word_errors": e, "words": 6} for e in errors]
-    assert teach.verdict(reads(3, 2), reads(2, 2))["kept"]
-    same = teach.verdict(reads(3, 2), reads(2, 3))
-    assert not same["kept"] and same["general_errors"] == same["taught_errors"] == 5
-    assert not teach.verdict(reads(1), reads(2))["kept"]
+    def reads(errors, loss):
+        return [{"said": "x", "word_errors": errors, "words": 6, "loss": loss}]
+    judged = teach.verdict(reads(3, 65.8), reads(3, 32.5))
+    assert judged["kept"] and (judged["general_loss"], judged["taught_loss"]) == (65.8, 32.5)
+    assert teach.verdict(reads(4, 81.8), reads(5, 58.5))["kept"]  # one word more: noise
+    assert not teach.verdict(reads(4, 81.8), reads(6, 58.5))["kept"]  # two: not
+    assert not teach.verdict(reads(3, 32.5), reads(1, 65.8))["kept"]  # less sure: not
+    assert not teach.verdict(reads(3, 32.5), reads(3, 32.501))["kept"]  # the same reader
     assert not teach.verdict([], [])["kept"]  # nothing to check it on
+    two = teach.verdict(reads(3, 10.0) + reads(2, 10.0), reads(2, 9.0) + reads(2, 9.0))
+    assert two["kept"] and (two["general_errors"], two["taught_errors"]) == (5, 4)
+    assert (two["general_loss"], two["taught_loss"]) == (20.0, 18.0)
 
 
 def test_a_taught_reader_no_better_than_the_general_one_makes_no_profile(others_dir,

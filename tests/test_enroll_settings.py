@@ -93,3 +93,25 @@ def test_rehearsal_without_the_clips_is_refused(s26):
     with pytest.raises(ValueError, match="rehearse=2 needs the general reader's own clips"):
         adapt.adapt(crops, sentences, adapt.Settings(max_epochs=1, tempo=1.2, rehearse=2),
                     loader.load_model("lipnet"), log=None)
+
+
+def test_many_takes_train_on_at_most_max_samples_clips_few_on_the_methods_epochs():
+    full = adapt.methods.get("full")
+    assert adapt.default_epochs(full, 4) == adapt.default_epochs(full, 8) == full.epochs
+    assert adapt.default_epochs(full, 16) == full.epochs  # 1,280 clips: under the cap
+    assert adapt.default_epochs(full, 32) == 64  # 40 takes, 8 held out: 2,048 clips
+    for n in (20, 32, 40, 100, 5000):
+        epochs = adapt.default_epochs(full, n)
+        assert 1 <= epochs <= full.epochs
+        assert epochs * n <= adapt.MAX_SAMPLES or epochs == 1
+
+
+def test_a_cosine_schedule_falls_from_the_rate_to_zero_over_the_run():
+    settings = adapt.Settings(lr=1e-3, max_epochs=10, schedule="cosine")
+    rate = adapt.learning_rate(settings, 16)  # 16 clips an epoch: 4 batches of 4
+    assert float(rate(0)) == pytest.approx(1e-3)
+    assert float(rate(20)) == pytest.approx(5e-4, rel=1e-3)  # half way: half the rate
+    assert float(rate(40)) == pytest.approx(0.0, abs=1e-9)
+    assert adapt.learning_rate(adapt.Settings(lr=2e-4), 16) == 2e-4  # constant: the rate
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        adapt.learning_rate(adapt.Settings(lr=2e-4, schedule="linear"), 16)

@@ -215,3 +215,24 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     again.run()
     assert any("Profile **dana** is ready" in s.value for s in again.success)
     assert "reader_choice" not in again.session_state  # another session: its own choice
+
+
+def test_what_to_expect_reads_the_measured_curve():
+    """Before recording, the page says the s4 curve's words right and the measured time:
+    at a measured size exactly, between two sizes in between, never more than measured."""
+    from lipread.enroll import expect
+
+    assert expect.words_right(0) == pytest.approx(10 * (1 - expect.CURVE[0]))
+    assert expect.words_right(20) == pytest.approx(10 * (1 - expect.CURVE[20]))
+    low, high = sorted((expect.words_right(30), expect.words_right(40)))
+    assert low <= expect.words_right(35) <= high
+    assert expect.words_right(400) == expect.words_right(max(expect.CURVE))
+    assert expect.minutes(40) == pytest.approx(
+        (expect.SECONDS[40] + expect.EXTRA_S + 40 * expect.PER_TAKE_S) / 60)
+    assert expect.minutes(9) < expect.minutes(20) < expect.minutes(40)
+    said = expect.what_to_expect(20)
+    assert said.startswith(f"With 20 sentences, expect about {expect.words_right(20):.0f} of "
+                           "10 words right")
+    assert f"against about {expect.words_right(0):.0f} untaught" in said
+    assert "about 2 minutes" in said
+    assert "about 1 minute of teaching" in expect.what_to_expect(5)

@@ -9,7 +9,8 @@ each with its sentence beside it (<stem>.txt, words only); every sentence from t
 grammar (command colour preposition letter digit adverb). By default every weight is
 fine-tuned (--method full) on all clips but the last one in five (at least one, from three
 clips on), held out of training: the general reader and the taught one read them, and the
-profile is made only when the taught one reads them better (else exit 1, the general reader
+profile is made only when the taught one reads them better: a lower CTC loss on their true
+sentences, and at most one more of their words wrong (else exit 1, the general reader
 stays; --keep-anyway keeps it). The last of them stops training early with --patience.
 --method auto trains adapters and full fine-tuning each on all clips but the last, keeps
 the one with the lower loss on it and trains that again on every clip (three trainings);

@@ -23,6 +23,8 @@ METHOD = "full"
 LEARNING_RATE = None  # None: the method's own (methods.py)
 MAX_EPOCHS = None  # None: the method's own (methods.py); an epoch: SAMPLES_PER_EPOCH clips
 SAMPLES_PER_EPOCH = 8
+MAX_SAMPLES = 2048  # clips a run trains on when its epochs are the method's own: 40 takes
+# (32 trained, 8 held out) run 64 epochs, not 80, to teach within 3 minutes on 2 cores
 PATIENCE = None  # epochs without a lower held-out loss before stopping (None: never stop)
 STUDY_PATIENCE = 8  # the early-stopping rule the study compares
 FIXED_EPOCHS = 15  # run when too few clips were given to hold one out (under 3)
@@ -34,6 +36,7 @@ SEED = 0
 TEMPO = None  # None: chosen from TEMPOS on the person's clips (estimate_tempo)
 REHEARSE = 0  # clips of the general reader's own speaker mixed into each epoch (0: none)
 AVERAGE_FROM = None  # from this epoch on the weights are averaged, epoch by epoch (None: the last)
+SCHEDULE = "constant"  # or "cosine": the learning rate falls to zero over the run
 TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 and s31 in ~48
 
 
@@ -50,6 +53,7 @@ class Settings:
     tempo: float | None = TEMPO
     average_from: int | None = AVERAGE_FROM
     rehearse: int = REHEARSE
+    schedule: str = SCHEDULE
 
 
 @dataclass
@@ -114,6 +118,27 @@ def slowed(clips, tempo: float) -> np.ndarray:
     return clips[:, np.clip(np.round(np.arange(n) / tempo), 0, n - 1).astype(np.int32)]
 
 
+def default_epochs(method: methods.Method, n_clips: int) -> int:
+    """The method's own epochs, fewer where they would train on more than MAX_SAMPLES
+    clips (an epoch: SAMPLES_PER_EPOCH clips, or every clip when there are more)."""
+    return max(1, min(method.epochs, MAX_SAMPLES // max(SAMPLES_PER_EPOCH, n_clips)))
+
+
+def learning_rate(settings: Settings, n_clips: int):
+    """The optimizer's learning rate: settings.lr throughout, or falling from it to zero
+    along a cosine over every step of the run (schedule "cosine")."""
+    import keras
+
+    if settings.schedule == "constant":
+        return settings.lr
+    if settings.schedule != "cosine":
+        raise ValueError(f"unknown schedule {settings.schedule!r}: constant or cosine")
+    per_epoch = math.ceil((max(SAMPLES_PER_EPOCH, n_clips) + settings.rehearse)
+                          / settings.batch_size)  # as epoch_batches draws them
+    return keras.optimizers.schedules.CosineDecay(settings.lr,
+                                                  max(1, per_epoch * settings.max_epochs))
+
+
 def stop_epoch(losses, patience: int) -> int:
     """The epoch early stopping keeps, given the held-out losses (epoch 0 first) in order."""
     best = 0
@@ -150,7 +175,8 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     tempo = settings.tempo or estimate_tempo(base, clips, labels)
     method = methods.get(settings.method)
     settings = dataclasses.replace(settings, lr=settings.lr or method.lr,
-                                   max_epochs=settings.max_epochs or method.epochs)
+                                   max_epochs=settings.max_epochs
+                                   or default_epochs(method, len(clips)))
     model = methods.build(method, base, tempo)
     extra = 0
     if settings.rehearse and rehearsal is None:
@@ -160,8 +186,9 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
         extra = len(rehearsal[0])
         clips = np.concatenate([clips, slowed(np.asarray(rehearsal[0]), tempo)])
         labels = np.concatenate([labels, labels_of(rehearsal[1])])
-    model.compile(optimizer=keras.optimizers.Adam(settings.lr, clipnorm=CLIPNORM),
-                  loss=losses.ctc_loss)
+    model.compile(optimizer=keras.optimizers.Adam(
+        learning_rate(settings, len(clips) - extra), clipnorm=CLIPNORM),
+        loss=losses.ctc_loss)
     if not model.trainable_weights:  # the tempo alone: nothing to train
         settings = dataclasses.replace(settings, max_epochs=0)
     held_x = held_y = None

@@ -21,6 +21,7 @@ from lipread.enroll.clips import Clip, crops, gather
 
 MIN_HELD_OUT = 3  # clips needed before any is held out to check the teaching
 HOLD_OUT_EVERY = 5  # one take in five (at least one) held out: 10 takes hold out 2, 40 hold 8
+ALLOWED_WORSE = 1  # held-out words the taught reader may get wrong beyond the general one's
 WRITE_S = 5.0  # seconds to write the profile and build its ONNX export, in the time left
 
 
@@ -40,23 +41,33 @@ def held_out(n: int) -> list[int]:
 
 
 def verdict(before: list[dict], after: list[dict]) -> dict:
-    """Held-out word errors of the general reader and the taught one; kept only when the
-    taught one makes fewer."""
+    """Held-out readings of the general reader and the taught one. The taught one is kept
+    when it is surer of the takes' true sentences (a lower CTC loss: a smooth measure, where
+    a few takes' word counts are mostly noise) and gets at most ALLOWED_WORSE more of their
+    words wrong."""
     general = sum(r["word_errors"] for r in before)
     taught = sum(r["word_errors"] for r in after)
+    general_loss = round(sum(r.get("loss", 0.0) for r in before), 2)  # (rounded: the same
+    taught_loss = round(sum(r.get("loss", 0.0) for r in after), 2)  # reader does not win)
+    better = taught_loss < general_loss and taught <= general + ALLOWED_WORSE
     return {"takes": len(before), "words": sum(r["words"] for r in before),
             "general_errors": general, "taught_errors": taught,
-            "kept": bool(before) and taught < general}
+            "general_loss": general_loss, "taught_loss": taught_loss,
+            "kept": bool(before) and better}
 
 
 def _read(model, frames, truth: str) -> dict:
     """A clip's crops (with training's margin) read as any video is read, and scored."""
     from lipread.training.cropstore import MARGIN
 
+    from lipread.training import losses
+
     crops = frames[:, MARGIN:MARGIN + CROP_H, MARGIN:MARGIN + CROP_W]
-    said = reading.read_crops(crops, model, "grammar").sentence
-    edits, words = scoring.error_counts(truth, said)[:2]
-    return {"said": said, "word_errors": edits, "words": words}
+    read = reading.read_crops(crops, model, "grammar")
+    edits, words = scoring.error_counts(truth, read.sentence)[:2]
+    loss = losses.ctc_loss(adapt.labels_of([truth]), np.asarray(read.probs)[None])
+    return {"said": read.sentence, "word_errors": edits, "words": words,
+            "loss": float(np.asarray(loss).reshape(-1)[0])}
 
 
 def _sha(path) -> str:
@@ -230,7 +241,8 @@ def no_better(name: str, judged: dict) -> str:
                 f"{MIN_HELD_OUT} or more); no profile made, the general reader stays")
     return (f"{name}: the taught reader read the {judged['takes']} held-out take(s) no better "
             f"than the general one ({judged['taught_errors']} of {judged['words']} words "
-            f"wrong, against {judged['general_errors']}); no profile made, the general "
+            f"wrong, against {judged['general_errors']}; CTC loss {judged.get('taught_loss')} "
+            f"against {judged.get('general_loss')}); no profile made, the general "
             "reader stays. Teach it more sentences: 20 or more help most")
 
 
