@@ -180,7 +180,8 @@ def others_env(others_dir, tmp_path, monkeypatch):
 
 def test_teach_page_in_the_browser(browser, others_env, app_url):
     """/teach: in the navigation beside the read page; a take uploaded is checked at once
-    and its crops shown. Leaves artifacts/teach.png."""
+    and its crops shown, with the sentence it says. Leaves artifacts/teach.png and
+    artifacts/teach-upload-take.png."""
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     errors = []
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -202,7 +203,9 @@ def test_teach_page_in_the_browser(browser, others_env, app_url):
     said.press("Enter")
     page.locator(".st-key-prompt_0").get_by_text("Good take").wait_for(timeout=120_000)
     page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
+    assert 'saying "bin green by s zero again"' in page.locator(".st-key-prompt_0").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "teach.png"), full_page=True)
+    page.locator(".st-key-prompt_0").screenshot(path=str(ARTIFACTS / "teach-upload-take.png"))
     assert not errors
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -179,7 +179,12 @@ def test_teach_page_records_a_take_with_the_camera(playwright, app_url, grid_dir
         page.locator(".st-key-prompt_0").get_by_text("Good take").wait_for(timeout=60_000)
         page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
         assert page.locator(".st-key-prompt_1").get_by_text("Good take").count() == 0
+        prompt = page.locator(".st-key-prompt_0 strong").nth(1).inner_text()  # after "1."
+        assert f'saying "{prompt}"' in page.locator(".st-key-prompt_0").inner_text()
+        page.get_by_text("Teach it your face").first.click()  # focus off "Record": no tooltip
+        page.mouse.move(0, 0)
         page.screenshot(path=str(ARTIFACTS / "teach-record.png"), full_page=True)
+        page.locator(".st-key-prompt_0").screenshot(path=str(ARTIFACTS / "teach-record-take.png"))
 
 
 @pytest.mark.parametrize("flags, error, said", [

@@ -128,6 +128,7 @@ def test_an_upload_says_its_own_sentence(page_env, others_dir):
     truth = sentence_of(others_dir, TAKES[0])
     at.text_input(key="said_0").set_value(truth.upper()).run()
     assert not at.error and any("Good take" in s.value for s in at.success)
+    assert any(f'saying "{truth}"' in s.value for s in at.success)  # what it says, lowered
     takes = next((page_env / "profiles").rglob("take-01.txt"))
     assert takes.read_text() == truth + "\n"
     upload(at, 0, others_dir / "s26" / f"{TAKES[1]}.mpg")  # another video: the prompt again

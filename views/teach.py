@@ -177,7 +177,8 @@ def record(i: int, sentence: str, folder, sess=None, playing: bool = False) -> b
             st.image(crop_gif(digest, take.crops), width=280,
                      caption="What the network will see")
         if take.ok:
-            st.success(f"Good take ({take.seconds:.1f} s).")
+            st.success(f"Good take ({take.seconds:.1f} s), saying \"{sentence}\": teaching "
+                       "and its check use that sentence.")
         for problem in take.problems:
             st.warning(f"Take {i + 1}: {problem}. Record or upload another take.")
         return take.ok
