@@ -71,11 +71,13 @@ def test_enroll_writes_a_whole_profile_and_leaves_the_general_reader(enrolled):
     card = enrolled["card"]
     assert json.loads((folder / profiles.CARD_FILE).read_text()) == card
     assert [c["name"] for c in card["clips"]] == ENROLL
-    # The default: every weight fine-tuned at 2e-4 on the first three, the last held out;
-    # every epoch run and the last kept; the tempo chosen.
-    assert card["trained_on"] == ENROLL[:-1] and card["held_out"]["name"] == ENROLL[-1]
+    # The default: every weight fine-tuned at 2e-4 on the first three, the last held out to
+    # check it; having passed, trained again on all four (few takes: cheap); every epoch
+    # run and the last kept; the tempo chosen.
+    assert card["trained_on"] == ENROLL and card["held_out"]["name"] == ENROLL[-1]
+    assert card["trained_again_on_every_take"] and card["verdict"]["kept"]
     assert card["held_out"]["sentence"] == "lay red by i seven please"
-    assert card["held_out"]["after_by"] == "profile" and card["chosen_from"] is None
+    assert card["held_out"]["after_by"] == "trial" and card["chosen_from"] is None
     assert card["method"] == "full" and card["settings"]["lr"] == 2e-4
     assert card["epochs"] == int(EPOCHS)
     assert 0 < card["seconds"] and card["adapt_seconds"] <= card["seconds"]
@@ -95,20 +97,19 @@ def read(others_dir, names, *flags, env=None):
 
 
 def test_predict_with_the_profile_reads_its_clips_better(enrolled, others_dir):
-    """Trained on three clips, the profile reads them better than the general reader does;
-    the held-out clip as its card says, before and after."""
+    """Trained on the four clips, the profile reads them better than the general reader
+    does; the general reader reads the held-out clip as the card says."""
     from lipread import grid
 
     truth = {n: grid.load_sentence(grid.alignment_path(others_dir, n)) for n in ENROLL}
     general = read(others_dir, ENROLL, env=enrolled["env"])
     person = read(others_dir, ENROLL, "--profile", "s26", env=enrolled["env"])
-    trained = ENROLL[:-1]
+    trained = ENROLL
     wer = {k: scoring.error_rates([truth[n] for n in trained], [r[n] for n in trained])[0]
            for k, r in (("general", general), ("profile", person))}
     assert wer["profile"] < wer["general"], wer
     held = enrolled["card"]["held_out"]
     assert general[ENROLL[-1]] == held["before"]["said"]
-    assert person[ENROLL[-1]] == held["after"]["said"]
 
 
 def test_evaluate_with_the_profile(enrolled, others_dir):
@@ -272,8 +273,12 @@ def test_teach_from_python_takes_videos_and_their_sentences(others_dir, tmp_path
                        keep_anyway=True)
     assert card == profiles.card("amy") and card["epochs"] == 1
     assert card["clips"] == [{"name": c.name, "sentence": c.sentence} for c in found]
-    assert card["trained_on"] == ENROLL[:2] and card["held_out"]["name"] == ENROLL[2]
-    assert lines[0] == f"3 clip(s) of amy: training on 2, holding out {ENROLL[2]} to check it"
+    assert card["held_out"]["name"] == ENROLL[2]
+    again = card["verdict"]["kept"]  # (kept anyway when it did not pass: not taught again)
+    assert card["trained_again_on_every_take"] == again
+    assert card["trained_on"] == (ENROLL[:3] if again else ENROLL[:2])
+    assert lines[0] == (f"3 clip(s) of amy: training on 2, holding out {ENROLL[2]} to check "
+                        "it, then on all of them if it passes")
     with pytest.raises(profiles.ProfileError, match="exists"):
         teach.teach("amy", paths, max_epochs=1)
 
@@ -286,6 +291,19 @@ def test_takes_held_out_to_check_the_teaching_are_one_in_five():
     assert [teach.held_out(n) for n in (1, 2, 3, 4)] == [[], [], [2], [3]]
     assert teach.held_out(9) == [8] and teach.held_out(10) == [8, 9]
     assert teach.held_out(20) == [16, 17, 18, 19] and teach.held_out(40) == list(range(32, 40))
+
+
+def test_few_takes_that_pass_the_check_are_taught_again_all_of_them():
+    from lipread.enroll import teach
+
+    default = adapt.Settings()
+    assert teach.trains_again(default, 8, 9, [8])  # 640 + 720 clips
+    assert teach.trains_again(default, 11, 13, [11, 12])  # 880 + 1,040
+    assert not teach.trains_again(default, 12, 14, [12, 13])  # 960 + 1,120: over 2,048
+    assert not teach.trains_again(default, 32, 40, list(range(32, 40)))
+    assert not teach.trains_again(default, 2, 2, [])  # nothing held out: nothing checked
+    assert not teach.trains_again(adapt.Settings(patience=8), 8, 9, [8])  # stopped early
+    assert teach.trains_again(adapt.Settings(max_epochs=8), 32, 40, list(range(32, 40)))
 
 
 def test_the_verdict_keeps_a_reader_surer_of_the_true_sentences_and_no_worse_in_words():

@@ -29,7 +29,9 @@ def show_takes(card: dict) -> None:
     if judged.get("takes"):
         st.markdown(f"The last {judged['takes']} take(s), held out of teaching, read by the "
                     f"general reader: {judged['general_errors']} of {judged['words']} words "
-                    f"wrong; by the taught one: {judged['taught_errors']}.")
+                    f"wrong; by the taught one: {judged['taught_errors']}."
+                    + (" Having passed, the profile then learned them too."
+                       if card.get("trained_again_on_every_take") else ""))
     for held in card.get("held_out_takes") or []:
         st.markdown(f"**{held['sentence']}**  \n"
                     f"before: `{held['before']['said']}` ({held['before']['word_errors']} of "

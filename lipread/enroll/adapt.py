@@ -124,6 +124,13 @@ def default_epochs(method: methods.Method, n_clips: int) -> int:
     return max(1, min(method.epochs, MAX_SAMPLES // max(SAMPLES_PER_EPOCH, n_clips)))
 
 
+def samples(settings: Settings, n_clips: int) -> int:
+    """Clips a run on `n_clips` trains on: its epochs (settings.max_epochs, or the
+    method's own) of SAMPLES_PER_EPOCH clips, or of every clip when there are more."""
+    epochs = settings.max_epochs or default_epochs(methods.get(settings.method), n_clips)
+    return epochs * (max(SAMPLES_PER_EPOCH, n_clips) + settings.rehearse)
+
+
 def learning_rate(settings: Settings, n_clips: int):
     """The optimizer's learning rate: settings.lr throughout, or falling from it to zero
     along a cosine over every step of the run (schedule "cosine")."""

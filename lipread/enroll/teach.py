@@ -113,9 +113,11 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
             + (f"choosing the method by {clips[-1].name}, then training on all"
                if held else "too few to choose a method or hold one out"))
     else:
-        log(f"{len(clips)} clip(s) of {name}: training on {len(clips) - len(held)}"
+        n, again = len(clips), trains_again(settings, len(clips) - len(held), len(clips), held)
+        log(f"{n} clip(s) of {name}: training on {n - len(held)}"
             + (f", holding out {', '.join(clips[i].name for i in held)} to check it" if held
-               else " (too few to hold one out)"))
+               else " (too few to hold one out)")
+            + (", then on all of them if it passes" if again else ""))
     return enroll(name, clips, settings, force, keep_clips, log, progress, keep_anyway, owner)
 
 
@@ -179,6 +181,9 @@ def enroll(name: str, clips: list[Clip], settings=adapt.Settings(), force: bool 
             "held_out": {**takes[-1], "after_by": "trial" if held[-1] in train else "profile"}
             if takes else None,
             "held_out_takes": takes, "verdict": judged,
+            # the check read a reader trained without them; the profile then trained on them
+            "trained_again_on_every_take": bool(held) and set(held) <= set(train)
+            and isinstance(settings, adapt.Settings),
             "best_epoch": result.best_epoch, "epochs": result.epochs,
             "held_out_losses": [round(x, 3) for x in result.held_losses],
             "adapt_seconds": round(result.seconds + sum(t.adapted.seconds
@@ -215,7 +220,8 @@ class Taught:
 
 def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught:
     """The general reader `base` taught the takes (uint8 crops with margin) saying
-    `sentences`, all but those held_out(), which judge it. `settings`: one adapt.Settings,
+    `sentences`, all but those held_out(), which judge it; a reader that passes trains
+    again on every take when that is cheap (trains_again). `settings`: one adapt.Settings,
     or several to choose from (choose.py: then the last take alone is held out, and the
     chosen method trains again on every take). progress(fraction, what)."""
     progress = progress or (lambda fraction, what: None)
@@ -223,8 +229,23 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
     held = held_out(n) if isinstance(settings, adapt.Settings) else held_out(n)[-1:]
     before = [_read(base, frames[i], sentences[i]) for i in held]
     if isinstance(settings, adapt.Settings):
-        result, trials, after = _one(frames, sentences, settings, base, held, log, progress)
         train = [i for i in range(n) if i not in held]
+        again = trains_again(settings, len(train), n, held)
+        first = adapt.samples(settings, len(train))  # the share of the work the check's run is
+        share = first / (first + (adapt.samples(settings, n) if again else 0))
+        result, trials, after = _one(frames, sentences, settings, base, held, log,
+                                     lambda f, what: progress(share * f, what))
+        judged = verdict(before, after)
+        if again and judged["kept"]:  # checked: now the same teaching on every take
+            checked = result
+            result = adapt.adapt(frames, sentences, settings, base, log=log,
+                                 progress=lambda epoch, epochs: progress(
+                                     share + (1 - share) * epoch / epochs,
+                                     f"teaching every take: epoch {epoch} of {epochs}"))
+            result.held_losses = checked.held_losses  # the check's, epoch by epoch
+            result.seconds += checked.seconds
+            train = list(range(n))
+        return Taught(result, trials, train, held, before, after, judged)
     else:
         choice = choose.choose(frames, sentences, settings, base, log, progress)
         result, trials, train = choice.adapted, choice.trials, list(range(n))
@@ -232,6 +253,15 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
         after = [_read(trials[choice.picked.method].adapted.model, frames[i], sentences[i])
                  for i in held]
     return Taught(result, trials, train, held, before, after, verdict(before, after))
+
+
+def trains_again(settings: adapt.Settings, trained: int, n: int, held: list[int]) -> bool:
+    """Whether a teaching that passed its check trains again on every take, the held-out
+    ones too: when both runs together stay within adapt.MAX_SAMPLES clips (up to 13 takes
+    with the default; a held-out take is then a large share of what it learns from), and
+    the run is not stopped early."""
+    return bool(held) and settings.patience is None and (
+        adapt.samples(settings, trained) + adapt.samples(settings, n) <= adapt.MAX_SAMPLES)
 
 
 def no_better(name: str, judged: dict) -> str:
