@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lipread import grid
-from lipread.enroll import adapt, teach
+from lipread.enroll import adapt, judge, teach
 
 OUT = Path("artifacts/teach-curve.jsonl")
 SEED = 0  # of the clips' order
@@ -83,7 +83,7 @@ def run(args) -> None:
         pool = [i for i in range(len(names)) if i not in tested]
         if args.order == "coverage":
             pool = by_coverage(pool, sentences)
-        general = [teach._read(base, crops[i], sentences[i]) for i in tested]
+        general = [judge.read_take(base, crops[i], sentences[i]) for i in tested]
         for n in map(int, args.ns.split(",")):
             key = (args.speaker, args.config, args.order, n, f)
             if key in done or n > len(pool):
@@ -93,7 +93,7 @@ def run(args) -> None:
             taught = teach.learn(crops[taught_ids], [sentences[i] for i in taught_ids],
                                  settings_of(args.config), base, log=None)
             seconds = time.perf_counter() - t0
-            after = [teach._read(taught.adapted.model, crops[i], sentences[i])
+            after = [judge.read_take(taught.adapted.model, crops[i], sentences[i])
                      for i in tested]
             kept = taught.verdict["kept"]
             row = {"speaker": args.speaker, "config": args.config, "order": args.order,

@@ -286,39 +286,39 @@ def test_teach_from_python_takes_videos_and_their_sentences(others_dir, tmp_path
 # --- never worse than untaught -------------------------------------------------------
 
 def test_takes_held_out_to_check_the_teaching_are_one_in_five():
-    from lipread.enroll import teach
+    from lipread.enroll import judge
 
-    assert [teach.held_out(n) for n in (1, 2, 3, 4)] == [[], [], [2], [3]]
-    assert teach.held_out(9) == [8] and teach.held_out(10) == [8, 9]
-    assert teach.held_out(20) == [16, 17, 18, 19] and teach.held_out(40) == list(range(32, 40))
+    assert [judge.held_out(n) for n in (1, 2, 3, 4)] == [[], [], [2], [3]]
+    assert judge.held_out(9) == [8] and judge.held_out(10) == [8, 9]
+    assert judge.held_out(20) == [16, 17, 18, 19] and judge.held_out(40) == list(range(32, 40))
 
 
 def test_few_takes_that_pass_the_check_are_taught_again_all_of_them():
-    from lipread.enroll import teach
+    from lipread.enroll import judge
 
     default = adapt.Settings()
-    assert teach.trains_again(default, 8, 9, [8])  # 640 + 720 clips
-    assert teach.trains_again(default, 11, 13, [11, 12])  # 880 + 1,040
-    assert not teach.trains_again(default, 12, 14, [12, 13])  # 960 + 1,120: over 2,048
-    assert not teach.trains_again(default, 32, 40, list(range(32, 40)))
-    assert not teach.trains_again(default, 2, 2, [])  # nothing held out: nothing checked
-    assert not teach.trains_again(adapt.Settings(patience=8), 8, 9, [8])  # stopped early
-    assert teach.trains_again(adapt.Settings(max_epochs=8), 32, 40, list(range(32, 40)))
+    assert judge.trains_again(default, 8, 9, [8])  # 640 + 720 clips
+    assert judge.trains_again(default, 11, 13, [11, 12])  # 880 + 1,040
+    assert not judge.trains_again(default, 12, 14, [12, 13])  # 960 + 1,120: over 2,048
+    assert not judge.trains_again(default, 32, 40, list(range(32, 40)))
+    assert not judge.trains_again(default, 2, 2, [])  # nothing held out: nothing checked
+    assert not judge.trains_again(adapt.Settings(patience=8), 8, 9, [8])  # stopped early
+    assert judge.trains_again(adapt.Settings(max_epochs=8), 32, 40, list(range(32, 40)))
 
 
 def test_the_verdict_keeps_a_reader_surer_of_the_true_sentences_and_no_worse_in_words():
-    from lipread.enroll import teach
+    from lipread.enroll import judge
 
     def reads(errors, loss):
         return [{"said": "x", "word_errors": errors, "words": 6, "loss": loss}]
-    judged = teach.verdict(reads(3, 65.8), reads(3, 32.5))
+    judged = judge.verdict(reads(3, 65.8), reads(3, 32.5))
     assert judged["kept"] and (judged["general_loss"], judged["taught_loss"]) == (65.8, 32.5)
-    assert teach.verdict(reads(4, 81.8), reads(5, 58.5))["kept"]  # one word more: noise
-    assert not teach.verdict(reads(4, 81.8), reads(6, 58.5))["kept"]  # two: not
-    assert not teach.verdict(reads(3, 32.5), reads(1, 65.8))["kept"]  # less sure: not
-    assert not teach.verdict(reads(3, 32.5), reads(3, 32.501))["kept"]  # the same reader
-    assert not teach.verdict([], [])["kept"]  # nothing to check it on
-    two = teach.verdict(reads(3, 10.0) + reads(2, 10.0), reads(2, 9.0) + reads(2, 9.0))
+    assert judge.verdict(reads(4, 81.8), reads(5, 58.5))["kept"]  # one word more: noise
+    assert not judge.verdict(reads(4, 81.8), reads(6, 58.5))["kept"]  # two: not
+    assert not judge.verdict(reads(3, 32.5), reads(1, 65.8))["kept"]  # less sure: not
+    assert not judge.verdict(reads(3, 32.5), reads(3, 32.501))["kept"]  # the same reader
+    assert not judge.verdict([], [])["kept"]  # nothing to check it on
+    two = judge.verdict(reads(3, 10.0) + reads(2, 10.0), reads(2, 9.0) + reads(2, 9.0))
     assert two["kept"] and (two["general_errors"], two["taught_errors"]) == (5, 4)
     assert (two["general_loss"], two["taught_loss"]) == (20.0, 18.0)
 
@@ -513,3 +513,24 @@ def test_study_folds_configurations_and_summary(tmp_path):
     assert (t["folds"], t["words"]) == (2, 12)
     assert t["wer_before"] == pytest.approx(7 / 12) and t["wer_after"] == pytest.approx(3 / 12)
     assert "| report-s31 | auto | 9 | 2 | 12 | 58.3% | 25.0% |" in tally.table(out)
+
+
+def test_enroll_shows_its_progress_on_a_terminal_only():
+    import io
+
+    from lipread.cli import enroll
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    assert enroll.progress_line(io.StringIO()) is None  # a log or a pipe: no redrawn line
+    screen = Terminal()
+    show = enroll.progress_line(screen)
+    show(0.1, "finding the mouth in s4/bbaf2a")
+    show(0.5, "adapting: epoch 32 of at most 64", 75.0)
+    show(1.0, "done", 0.0)
+    lines = screen.getvalue().split("\r")[1:]
+    assert [line.split()[:2] for line in lines] == [["teaching:", "10%"], ["teaching:", "50%"],
+                                                     ["teaching:", "100%"]]
+    assert "adapting: epoch 32 of at most 64, about 01:15 left" in lines[1]
+    assert not lines[1].endswith("\n") and lines[2].endswith("\n")  # redrawn, then ended

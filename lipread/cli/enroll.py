@@ -11,7 +11,8 @@ fine-tuned (--method full) on all clips but the last one in five (at least one, 
 clips on), held out of training: the general reader and the taught one read them, and the
 profile is made only when the taught one reads them better: a lower CTC loss on their true
 sentences, and at most one more of their words wrong (else exit 1, the general reader
-stays; --keep-anyway keeps it). The last of them stops training early with --patience.
+stays; --keep-anyway keeps it). Up to 13 clips, a profile that passes then trains again on
+all of them. On a terminal, a line shows how far it is and the time left. The last of them stops training early with --patience.
 --method auto trains adapters and full fine-tuning each on all clips but the last, keeps
 the one with the lower loss on it and trains that again on every clip (three trainings);
 its card reads the last clip by the kept method's trial, trained without it.
@@ -27,9 +28,11 @@ import argparse
 import json
 import os
 import tempfile
+import sys
 import time
 
 from lipread.cli import common
+from lipread.progress import clock
 from lipread.enroll import adapt, choose, methods
 
 PROG = "lipread enroll"
@@ -116,6 +119,34 @@ def progress_writer(path):
     return write
 
 
+def progress_line(stream=None):
+    """progress(fraction, stage, seconds left or None) as one line redrawn on a terminal
+    (stderr); nothing when stderr is not one (logs get the lines `log` prints)."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return None
+
+    def show(fraction, stage, eta=None):
+        left = f", about {clock(eta)} left" if eta is not None else ""
+        line = f"teaching: {fraction:4.0%}  {stage}{left}"
+        stream.write(f"\r{line[:120]:<120}" + ("\n" if fraction >= 1.0 else ""))
+        stream.flush()
+    return show
+
+
+def say(line: str, progress, args) -> None:
+    """A log line on stdout, the terminal's progress line (stderr) wiped first."""
+    if progress is not None and not args.progress_file:
+        sys.stderr.write(f"\r{'':<120}\r")
+    print(line, flush=True)
+
+
+def end_line(progress, args) -> None:
+    """The terminal's progress line ended, so that an error starts a line of its own."""
+    if progress is not None and not args.progress_file:
+        sys.stderr.write("\n")
+
+
 def cli(argv=None) -> int:
     common.quiet_tensorflow()
     args = parse_args(argv)
@@ -141,19 +172,21 @@ def cli(argv=None) -> int:
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     common.import_keras()
-    progress = progress_writer(args.progress_file) if args.progress_file else None
+    progress = progress_writer(args.progress_file) if args.progress_file else progress_line()
     try:
         info = teach.teach(args.name, found, force=args.force, method=args.method, lr=args.lr,
                            max_epochs=args.max_epochs, patience=args.patience,
                            tempo=args.tempo, seed=args.seed, keep_clips=args.keep_clips,
                            keep_anyway=args.keep_anyway, owner=args.owner,
-                           log=lambda line: print(line, flush=True), progress=progress)
+                           log=lambda line: say(line, progress, args), progress=progress)
     except teach.NoBetter as err:  # measured, not kept: the card says so; a failure to act on
+        end_line(progress, args)
         if args.json:
             common.write_json(args.json, err.card)
         common.error(PROG, err)
         return common.EXIT_FAILED
     except (OSError, ValueError) as err:
+        end_line(progress, args)
         common.error(PROG, err)
         return common.EXIT_BAD_INPUT
     for h in info["held_out_takes"]:
