@@ -124,11 +124,17 @@ def default_epochs(method: methods.Method, n_clips: int) -> int:
     return max(1, min(method.epochs, MAX_SAMPLES // max(SAMPLES_PER_EPOCH, n_clips)))
 
 
+def per_epoch(settings: Settings, n_clips: int) -> int:
+    """Clips an epoch on `n_clips` draws (epoch_batches): SAMPLES_PER_EPOCH, or every clip
+    when there are more, and the rehearsal's."""
+    return max(SAMPLES_PER_EPOCH, n_clips) + settings.rehearse
+
+
 def samples(settings: Settings, n_clips: int) -> int:
     """Clips a run on `n_clips` trains on: its epochs (settings.max_epochs, or the
-    method's own) of SAMPLES_PER_EPOCH clips, or of every clip when there are more."""
+    method's own) of per_epoch() clips."""
     epochs = settings.max_epochs or default_epochs(methods.get(settings.method), n_clips)
-    return epochs * (max(SAMPLES_PER_EPOCH, n_clips) + settings.rehearse)
+    return epochs * per_epoch(settings, n_clips)
 
 
 def learning_rate(settings: Settings, n_clips: int):
@@ -140,10 +146,8 @@ def learning_rate(settings: Settings, n_clips: int):
         return settings.lr
     if settings.schedule != "cosine":
         raise ValueError(f"unknown schedule {settings.schedule!r}: constant or cosine")
-    per_epoch = math.ceil((max(SAMPLES_PER_EPOCH, n_clips) + settings.rehearse)
-                          / settings.batch_size)  # as epoch_batches draws them
-    return keras.optimizers.schedules.CosineDecay(settings.lr,
-                                                  max(1, per_epoch * settings.max_epochs))
+    steps = math.ceil(per_epoch(settings, n_clips) / settings.batch_size) * settings.max_epochs
+    return keras.optimizers.schedules.CosineDecay(settings.lr, max(1, steps))
 
 
 def stop_epoch(losses, patience: int) -> int:
