@@ -16,6 +16,8 @@ LIPREAD_SHARE_PROFILES=1 (list the profiles made on the Teach page to every visi
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -50,5 +52,21 @@ def main() -> None:
     ]).run()
 
 
+@contextlib.asynccontextmanager
+async def warm_up(_app):
+    """At the server's start, before it takes its first visitor: what a first visit would
+    load, loaded (lipread.app.readers.warm), so that the first reading is as quick as
+    the next."""
+    from lipread import grid
+    from lipread.app import readers
+
+    missed = await asyncio.to_thread(readers.warm, grid.resolve_data_dir())
+    for line in missed:
+        logging.getLogger(APP_NAME).warning("not loaded at start: %s", line)
+    yield
+
+
 if __name__ == "__main__":  # `streamlit run` and AppTest run this file as __main__
     main()
+else:  # `streamlit run app.py` finds this and serves it (uvicorn), warming up first
+    app = st.App(__file__, lifespan=warm_up)

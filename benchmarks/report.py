@@ -140,7 +140,8 @@ def summary(result: dict) -> str:
     for t in result["targets"]:
         value = "not measured" if t["figure"] is None else f"{t['figure']:.3f} {t['unit']}"
         state = {None: "-", True: "met", False: "MISSED"}[t["met"]]
-        lines.append(f"target, {t['target']} <= {t['limit']:g} {t['unit']}: {state} ({value})")
+        sign = ">=" if t.get("at_least") else "<="
+        lines.append(f"target, {t['target']} {sign} {t['limit']:g} {t['unit']}: {state} ({value})")
     return "\n".join(lines)
 
 

@@ -7,7 +7,9 @@ STUDIES = {"enroll": ("enroll_study", "adaptation methods compared on other spea
            "confidence": ("confidence", "the confidence curve fitted, and how well it says "
                                         "a reading is right"),
            "face": ("face_reference", "the face the reader learned, and how far others are"),
-           "curve": ("teach_curve", "teaching a stranger: held-out WER by sentences taught")}
+           "curve": ("teach_curve", "teaching a stranger: held-out WER by sentences taught"),
+           "crops": ("crop_drift", "how far the landmark crops moved: test clips' corners, "
+                                   "saved and compared")}
 USAGE = "usage: python -m experiments {" + ",".join(STUDIES) + "} [flags]  (<study> --help)"
 
 

@@ -14,9 +14,17 @@ a taught profile), teach (a person's clips and sentences to a profile), train (a
 GRID). The stages, one module each, are in docs/architecture.md; `lipread <verb>` is the
 command.
 """
-from lipread.enroll.teach import teach
 from lipread.readers import load_reader
 from lipread.reading import Reading, read
-from lipread.training.run import train
 
 __all__ = ["Reading", "load_reader", "read", "teach", "train"]
+_LATER = {"teach": "lipread.enroll.teach", "train": "lipread.training.run"}  # imported
+# when first used: a reading does not pay for teaching's and training's modules
+
+
+def __getattr__(name: str):
+    if name in _LATER:
+        import importlib
+
+        return getattr(importlib.import_module(_LATER[name]), name)
+    raise AttributeError(f"module 'lipread' has no attribute {name!r}")

@@ -2,9 +2,10 @@
 
     points, lost, box, first, faces = track_landmarks(frames)   # (T, H, W) uint8 grey
 
-The detector runs on a few frames and its box is carried from frame to frame by the
-landmarks (detector 4.5-11 ms a 360x288 frame on these 2 cores, the 68 points 0.8-2.6 ms);
-the detections after the first run in a thread beside the fits. Both models
+The detector runs once, and again only when the landmarks say the face moved away from
+its box or a detection is needed to find it again (detector 4.5-11 ms a 360x288 frame on
+these 2 cores, the 68 points 0.8-2.6 ms); its box is carried from fit to fit by the
+landmarks. Both models
 come from PyPI (dlib-bin; face-recognition-models ships dlib's 68-point predictor):
 nothing is downloaded at run time. The predictor runs as landmarks.py's NumPy arrays
 (the same points, loaded in ~0.05 s instead of ~0.9 s). It imports only the bottom
@@ -17,7 +18,6 @@ import functools
 import importlib.util
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +26,11 @@ from lipread import cache
 from lipread import landmarks as trees  # (face.landmarks is the function below)
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
-DETECT_EVERY = 25  # frames between detector runs (1 s at 25 fps); landmarks carry the box
-LANDMARK_EVERY = 3  # frames between landmark fits (~1.5 ms each), interpolated in between
-# and then smoothed: every 2nd frame cost 28 ms more a clip for the same validation figures
+LANDMARK_EVERY = 6  # frames between landmark fits (~1.8 ms each), interpolated in between
+# and then smoothed: chosen on the training clips' validation slice, where it reads as
+# well as every 3rd frame (docs/mouth.md), at half the fits
+MOVED = 0.25  # the face detected again once the landmarks carried its box this share of the
+# box's width away, or zoomed it by this share: the detector's box is where fits start
 SEARCH_EVERY = 3  # frames between tries while no face is found yet (damaged first frames)
 DETECT_MAX_SIDE = 640  # frames are shrunk to this for the detector (it costs per pixel)
 MIN_FACE_PX = 80  # dlib's frontal detector finds faces from ~80 px wide at upsample 0
@@ -167,12 +169,23 @@ def _too_small(box) -> FaceError:
                      f"at least {MIN_FACE_PX} px wide: film closer or at a higher resolution")
 
 
-def _first_face(frames: np.ndarray):
+def _frame(frames, t: int):
+    """Frame t of `frames` (an array, or pipeline's frames still being decoded), or None
+    past the clip's end."""
+    try:
+        return frames[t]
+    except IndexError:
+        return None
+
+
+def _first_face(frames):
     """(frame index, boxes) of the first frame, tried every SEARCH_EVERY, showing a face."""
-    for t in range(0, len(frames), SEARCH_EVERY):
-        boxes = detect_faces(frames[t])
+    t = 0
+    while (frame := _frame(frames, t)) is not None:
+        boxes = detect_faces(frame)
         if boxes:
             return t, boxes
+        t += SEARCH_EVERY
     # None at the detector's own scale: a face smaller than it finds, or none at all.
     for t in range(0, len(frames), max(1, len(frames) // 4)):
         small = detect_faces(frames[t], upsample=1)
@@ -182,66 +195,83 @@ def _first_face(frames: np.ndarray):
                     "frontal face, well lit")
 
 
-def track_landmarks(frames: np.ndarray):
-    """(landmarks (T, 68, 2), lost (T,) bool, first box, its frame, most faces seen).
+def track_landmarks(frames):
+    """(landmarks (T, 68, 2), lost (T,) bool, first box, its frame, most faces seen) of
+    (T, H, W) uint8 grey `frames`: an array, or any sequence whose frames[t] waits for
+    frame t and raises IndexError past the end (the fits start before decoding ends).
 
-    The 68 points are fitted on every LANDMARK_EVERY-th frame (and on each detection
-    frame) and interpolated in between; each fit starts from the detector's last box,
-    moved and scaled with the landmarks since. A detection that finds no face near the
-    tracked one marks the frames up to the next detection lost (landmarks carried).
+    The 68 points are fitted on every LANDMARK_EVERY-th frame (and the last) and
+    interpolated in between; each fit starts from the detector's box, moved and scaled
+    with the landmarks since. The detector runs again where the landmarks carried the box
+    MOVED away from it; a detection that finds no face near the tracked one marks that
+    fit lost (landmarks carried), and each later fit detects again until the face is back.
     """
     first, boxes = _first_face(frames)
     box = boxes[0]
     if box[2] - box[0] < MIN_FACE_PX:
         raise _too_small(box)
-    faces, n = len(boxes), len(frames)
+    fits, gone, faces = _follow(frames, first, box)
+    n = len(frames)
     points = np.zeros((n, 68, 2), np.float32)
     lost = np.zeros(n, bool)
     lost[:first] = True
-    keys = sorted(set(range(first, n, LANDMARK_EVERY)) | set(range(first, n, DETECT_EVERY))
-                  | {n - 1})
-    # The later detections do not depend on the fits: run in a thread meanwhile (dlib's
-    # detector lets go of the interpreter, so they take the other core).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        detections = {t: pool.submit(detect_faces, frames[t])
-                      for t in range(first + DETECT_EVERY, n, DETECT_EVERY)}
-        faces = max(faces, _follow(frames, keys, first, box, detections, points, lost))
+    keys = sorted(fits)
+    points[keys], lost[keys] = np.stack([fits[t] for t in keys]), [t in gone for t in keys]
     for a, b in zip(keys, keys[1:]):  # frames between fits: interpolated, or lost if b is
         for t in range(a + 1, b):
             w = (t - a) / (b - a)
             points[t] = (1 - w) * points[a] + w * points[b]
             lost[t] = lost[b]
     points[:first] = points[first]  # damaged first frames: the first face found, carried back
-    return points, lost, box, first, faces
+    return points, lost, box, first, max(len(boxes), faces)
 
 
-def _follow(frames, keys, first, box, detections, points, lost) -> int:
-    """track_landmarks' fits on the frames `keys` into `points` (and `lost`), from the face
-    `box` on frame `first`; `detections`: each later detection frame's pending
-    detect_faces. Returns the most faces a detection saw."""
-    faces = 0
+def _carried(anchor_box, anchor: np.ndarray, last: np.ndarray, ahead):
+    """The detector's box, moved and scaled with the landmarks since that detection and
+    moved on by `ahead` (the face's expected move since the last fit); and how far that is
+    (the larger of the move over the box's width and the zoom's change)."""
+    shift = last.mean(0) - anchor.mean(0) + ahead
+    zoom = _spread(last) / max(_spread(anchor), 1e-6)
+    cx = (anchor_box[0] + anchor_box[2]) / 2 + shift[0]
+    cy = (anchor_box[1] + anchor_box[3]) / 2 + shift[1]
+    hw = zoom * (anchor_box[2] - anchor_box[0]) / 2
+    hh = zoom * (anchor_box[3] - anchor_box[1]) / 2
+    moved = max(float(np.hypot(*shift)) / max(anchor_box[2] - anchor_box[0], 1), abs(zoom - 1))
+    return (cx - hw, cy - hh, cx + hw, cy + hh), moved
+
+
+def _follow(frames, first: int, box):
+    """track_landmarks' fits, from the face `box` found on frame `first`: every
+    LANDMARK_EVERY-th frame and the last, each from where the last two fits say the face
+    is heading. Returns ({frame: (68, 2) points}, the frames of them where the face was
+    lost, the most faces a later detection saw)."""
+    faces, gone = 0, set()
     anchor_box, anchor = box, landmarks(frames[first], box)
-    points[first], last, tracking = anchor, anchor, True
-    for t in keys[1:]:
-        if t in detections:
-            found = detections[t].result()
+    fits, last, tracking, t, end = {first: anchor}, anchor, True, first, False
+    velocity, seen = np.zeros(2), first  # the face's move a frame; the last fit's frame
+    while not end:
+        t += LANDMARK_EVERY
+        frame = _frame(frames, t)
+        if frame is None:  # past the end: the last frame is fitted too
+            t, end = len(frames) - 1, True
+            if t in fits:
+                break
+            frame = frames[t]
+        carried, moved = _carried(anchor_box, anchor, last, velocity * (t - seen))
+        if tracking and moved < MOVED:
+            fit = landmarks(frame, carried)
+        else:
+            found = detect_faces(frame)  # moved away, or lost: where is the face now?
             faces = max(faces, len(found))
-            near = max(found, key=lambda b: _overlap(b, anchor_box), default=None)
-            tracking = near is not None and _overlap(near, anchor_box) > 0.1
-            if tracking:
-                anchor_box = near
-                anchor = last = points[t] = landmarks(frames[t], near)
+            near = max(found, key=lambda b: _overlap(b, carried), default=None)
+            tracking = near is not None and _overlap(near, carried) > 0.1
+            if not tracking:
+                gone.add(t)
+                fits[t], velocity = last, np.zeros(2)
                 continue
-        if not tracking:
-            lost[t] = True
-            points[t] = last
-            continue
-        # The detector's box, moved and scaled with the landmarks since that detection.
-        shift = last.mean(0) - anchor.mean(0)
-        zoom = _spread(last) / max(_spread(anchor), 1e-6)
-        cx = (anchor_box[0] + anchor_box[2]) / 2 + shift[0]
-        cy = (anchor_box[1] + anchor_box[3]) / 2 + shift[1]
-        hw = zoom * (anchor_box[2] - anchor_box[0]) / 2
-        hh = zoom * (anchor_box[3] - anchor_box[1]) / 2
-        last = points[t] = landmarks(frames[t], (cx - hw, cy - hh, cx + hw, cy + hh))
-    return faces
+            anchor_box = near
+            anchor = fit = landmarks(frame, near)
+        velocity = (fit.mean(0) - last.mean(0)) / (t - seen)
+        last = fits[t] = fit
+        seen = t
+    return fits, gone, faces

@@ -19,6 +19,7 @@ exports, named by the model file's size and time.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from array import array
@@ -30,7 +31,8 @@ import numpy as np
 
 N_POINTS = 68  # iBUG 300-W's scheme
 LEAF_NUMBERS = 2 + 2 * 2 * N_POINTS  # a leaf: its header, then 136 (mantissa, exponent)
-VERSION = 1  # of the cached arrays' layout
+VERSION = 2  # of the cached arrays' layout
+ALIGN = 64  # bytes: each cached array starts at a multiple (mapped, read in place)
 
 
 class ModelError(ValueError):
@@ -254,16 +256,30 @@ def parse(buf: bytes) -> ShapePredictor:
 def cached_name(model: Path) -> str:
     """The name of `model`'s arrays in a cache: its version, size and time."""
     stat = model.stat()
-    return f"landmarks-v{VERSION}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    return f"landmarks-v{VERSION}-{stat.st_size}-{stat.st_mtime_ns}.arrays"
 
 
 def convert(model: Path, out: Path) -> ShapePredictor:
-    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all)."""
+    """Parse dlib's `model` file and write its arrays to `out` (whole or not at all): a
+    line of JSON naming each array's dtype, shape and offset, then the arrays, each at a
+    multiple of ALIGN bytes, so that read() maps them in place."""
     sp = parse(Path(model).read_bytes())
+    arrays = {k: np.ascontiguousarray(getattr(sp, k)) for k in sp.__dataclass_fields__}
+    layout, offset = {}, 4096  # the header's room
+    for k, a in arrays.items():
+        layout[k] = [a.dtype.str, list(a.shape), offset]
+        offset += -(-a.nbytes // ALIGN) * ALIGN
+    header = json.dumps(layout).encode() + b"\n"
+    if len(header) > 4096:
+        raise ModelError("too many arrays for the cache's header")
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: getattr(sp, k) for k in sp.__dataclass_fields__})
+            f.write(header)
+            for k, a in arrays.items():
+                f.seek(layout[k][2])
+                f.write(a.tobytes())
+            f.truncate(offset)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -271,6 +287,25 @@ def convert(model: Path, out: Path) -> ShapePredictor:
 
 
 def read(path: Path) -> ShapePredictor:
-    """Arrays that convert() wrote (OSError, ValueError or KeyError for a damaged file)."""
-    with np.load(path) as z:
-        return ShapePredictor(**{k: z[k] for k in ShapePredictor.__dataclass_fields__})
+    """Arrays that convert() wrote, mapped from the file rather than read: the 65 MB of
+    leaves cost nothing until fits touch them (a copy and its check took 50 ms and more of
+    a cold start). OSError, ValueError or KeyError for a damaged file."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    try:
+        layout = json.loads(head[:head.index(b"\n")])
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not converted arrays ({err})") from None
+    size, arrays = path.stat().st_size, {}
+    for k in ShapePredictor.__dataclass_fields__:
+        try:
+            dtype, shape, offset = layout[k]
+            dtype, shape, offset = np.dtype(dtype), tuple(int(n) for n in shape), int(offset)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: {k}: {err}") from None
+        end = offset + dtype.itemsize * int(np.prod(shape))
+        if dtype.hasobject or offset < 4096 or offset % ALIGN or end > size:
+            raise ValueError(f"{path}: {k} lies outside the file")
+        arrays[k] = np.memmap(path, dtype, "r", offset, shape).view(np.ndarray)
+    return ShapePredictor(**arrays)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipread.constants import CROP_H, CROP_W  # the crop's size (named here for its callers)
-from lipread.face import DETECT_EVERY, LANDMARK_EVERY, FaceError, track_landmarks
+from lipread.face import LANDMARK_EVERY, MOVED, FaceError, track_landmarks
 
 # --- what the network reads -------------------------------------------------------------
 # Where the crop puts the mouth: its centre (the mean of the 20 lip points) in the middle of
@@ -38,13 +38,13 @@ SMOOTH_CENTRE = 9  # frames in the running median, then mean, of the mouth centr
 SMOOTH_POSE = 25  # frames in the running median, then mean, of scale and angle (1 s)
 
 
-CROP_VERSION = 3  # raised whenever the way crops are computed changes (caches are keyed by it)
+CROP_VERSION = 4  # raised whenever the way crops are computed changes (caches are keyed by it)
 
 
 def settings() -> str:
     """Everything that shapes the crops: caches of landmark crops are keyed by it."""
     return (f"v{CROP_VERSION} centre={MOUTH_CENTRE} width={MOUTH_WIDTH} smooth={SMOOTH_CENTRE},{SMOOTH_POSE} "
-            f"every={LANDMARK_EVERY},{DETECT_EVERY}")
+            f"every={LANDMARK_EVERY} moved={MOVED}")
 
 
 @dataclass

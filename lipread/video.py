@@ -85,25 +85,27 @@ def _gray(frame: np.ndarray, path) -> np.ndarray:
     return gray
 
 
-def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS) -> Clip:
+def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS, ready=None) -> Clip:
     """Decode `seconds` of a video from `start`, resampled to 25 fps by the frames' timestamps.
 
     Any frame rate: each 25 fps instant takes the frame shown at that moment, so a 30 or
     50 fps video gives the same 75 frames as its 25 fps original. Only a video container
     this reads is opened (formats.py); at most one frame per 25 fps instant is kept while
-    decoding, so memory is bounded whatever the file's frame rate or length.
+    decoding, so memory is bounded whatever the file's frame rate or length. `ready`, if
+    given, is called with the list of the instants' frames that are final so far, as they
+    grow (a later frame can no longer be nearer to them), for a reader that starts early.
     """
     path = Path(path)
     if start < 0:
         raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
     try:
         with formats.opened(path) as (_, source):
-            return _decode(path, source, start, seconds)
+            return _decode(path, source, start, seconds, ready)
     except formats.FormatError as err:
         raise VideoError(str(err)) from None
 
 
-def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
+def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Clip:
     """read_clip's decoding of the checked file `source` (messages name `path`)."""
     import cv2
 
@@ -128,24 +130,37 @@ def _decode(path: Path, source: str, start: float, seconds: float) -> Clip:
         kept, best = [None] * len(wanted), np.full(len(wanted), np.inf)
         last, goes_on = None, False
         end = start + seconds + 1.0 / fps
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            budget.spend(frame)
+        size = np.empty((int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                         int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))), np.uint8)  # until a frame
+        while cap.grab():  # decoded, but not yet converted to an image
             stamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if last is not None and not stamp > last:  # no usable timestamps: count frames
                 stamp = last + 1.0 / fps
             if stamp > end:
+                budget.spend(size)
                 goes_on = True
                 break
-            if stamp >= start - 1.0 / fps:
-                gray = _gray(frame, path)
-                distance = np.round(np.abs(wanted - stamp), 6)  # in µs: a tie is a tie
-                for k in np.flatnonzero((wanted > (-np.inf if last is None else last))
-                                        & (distance < best)):
-                    kept[k], best[k] = gray, distance[k]
-                last = stamp
+            distance = np.round(np.abs(wanted - stamp), 6)  # in µs: a tie is a tie
+            candidate = (wanted > (-np.inf if last is None else last)) & (distance < best)
+            # Converted only if it may be an instant's frame: within half a frame of one
+            # (the next frame would be nearer to the rest), or the first after an instant.
+            half = 0.5 * max(1.0 / fps, 0.0 if last is None else stamp - last) + 1e-6
+            if stamp < start - 1.0 / fps or not (candidate & ((distance <= half) | (
+                    (best == np.inf) & (wanted <= stamp)))).any():
+                budget.spend(size)
+                if stamp >= start - 1.0 / fps:
+                    last = stamp
+                continue
+            ok, frame = cap.retrieve()
+            if not ok:
+                break
+            budget.spend(frame)
+            size, gray = frame, _gray(frame, path)
+            for k in np.flatnonzero(candidate):
+                kept[k], best[k] = gray, distance[k]
+            last = stamp
+            if ready is not None:  # the instants up to this frame: no later one is nearer
+                ready(kept[:int(np.searchsorted(wanted, stamp, side="right"))])
     finally:
         cap.release()
     if last is None:
@@ -192,8 +207,10 @@ def read_mouth(path, crop: str = DEFAULT_CROP, margin: int = 0, start: float = 0
     return cut_mouth(read_clip(path, start), crop, margin, path)
 
 
-def cut_mouth(clip: Clip, crop: str = DEFAULT_CROP, margin: int = 0, path="video") -> MouthClip:
-    """The mouth crops of a decoded clip (raises VideoError, naming `path`)."""
+def cut_mouth(clip: Clip, crop: str = DEFAULT_CROP, margin: int = 0, path="video",
+              track=None) -> MouthClip:
+    """The mouth crops of a decoded clip (raises VideoError, naming `path`); `track`: the
+    landmark crop's mouth.locate of its frames, or its FaceError, when already made."""
     frames = clip.frames
     if len(frames) < MIN_FRAMES:
         raise VideoError(
@@ -208,8 +225,10 @@ def cut_mouth(clip: Clip, crop: str = DEFAULT_CROP, margin: int = 0, path="video
                 f"{path}: frames are {width}x{height}; the fixed mouth window needs at least "
                 f"{need_w}x{need_h} (GRID framing is 360x288): use the landmark crop")
         return MouthClip(fit_length(crop_mouth(frames, margin)), clip, None)
+    if isinstance(track, mouth.FaceError):  # found while decoding (pipeline.look)
+        raise VideoError(f"{path}: {track}")
     try:
-        track = mouth.locate(frames)
+        track = track or mouth.locate(frames)
     except mouth.FaceError as err:
         raise VideoError(f"{path}: {err}") from None
     return MouthClip(fit_length(mouth.crop(frames, track, margin)), clip, track)

@@ -412,3 +412,18 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "can't be loaded" in errors[0]
     assert len(at.get("video")) == 1 and not at.get("vega_lite_chart")
+
+
+def test_the_server_loads_at_its_start_what_a_first_visit_needs(app_env, tmp_path,
+                                                                 monkeypatch):
+    """app.py's warm-up (a server's start, before its first visitor): the reader, the face
+    models and a look at a clip, loaded; what cannot be loaded is named, and the server
+    still starts (the visit then says what is wrong)."""
+    from lipread import face
+    from lipread.app import readers
+
+    assert readers.warm(app_env) == []
+    assert face._models.cache_info().currsize == 1
+    monkeypatch.setenv("LIPREAD_WEIGHTS", str(tmp_path / "none.weights.h5"))
+    missed = readers.warm(tmp_path / "no-data")
+    assert len(missed) == 1 and missed[0].startswith("the reader: ")

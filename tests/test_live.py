@@ -3,6 +3,7 @@ settings, the fake camera file, and a LiveSession fed a real GRID clip frame by 
 the WebRTC thread feeds it (in real time, as a camera would), read as `predict` reads it."""
 from __future__ import annotations
 
+import threading
 import time
 from fractions import Fraction
 
@@ -234,6 +235,21 @@ def test_a_session_reads_a_clip_as_predict_reads_the_file(grid_dir, shipped_mode
     assert inset.std() > 10
     stats = session.stats()
     assert stats["frames"] == 175 and stats["preview_fps"] > 15
+
+
+def test_the_page_wakes_when_the_readings_change_and_only_then():
+    """What the Live page waits on between looks at the session: a change since the version
+    it drew wakes it (at once if it came already, while the page was drawing); without one
+    it waits its time out."""
+    session = LiveSession(read=False)
+    seen = session.version
+    assert not session.wait_change(seen, 0.01)
+    timer = threading.Timer(0.05, session._changed)
+    timer.start()
+    assert session.wait_change(seen, 60)  # woken by the change, long before 60 s
+    timer.join()
+    assert session.version == seen + 1 and session.wait_change(seen, 0)
+    assert not session.wait_change(session.version, 0)
 
 
 def test_the_button_reads_the_next_three_seconds(grid_dir, shipped_model):

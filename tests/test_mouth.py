@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import face, grid, mouth, reading, video
+from lipread import face, grid, mouth, pipeline, reading, video
 from lipread.cli import refilm
 from conftest import made_once
 from lipread.model import loader
@@ -132,6 +132,51 @@ def test_crop_does_not_jitter(grid_dir, test_names):
     assert np.mean(steps) < JITTER_MEAN_PX, steps
     assert max(largest) < JITTER_MAX_PX, largest
     assert max(scale_steps) < SCALE_STEP, scale_steps
+
+
+def counted_detections(monkeypatch) -> list:
+    """Every face detection made from now on (dlib's detector still runs)."""
+    calls, detect = [], face.detect_faces
+    monkeypatch.setattr(face, "detect_faces",
+                        lambda *a, **k: calls.append(a[0].shape) or detect(*a, **k))
+    return calls
+
+
+def test_a_still_face_is_detected_once_and_found_as_frames_decode(grid_dir, test_names,
+                                                                   monkeypatch):
+    """A GRID speaker keeps still: one face detection a clip. The mouth found on the frames
+    as they are decoded is the one found on the whole decoded clip."""
+    calls = counted_detections(monkeypatch)
+    for name in test_names[:3]:
+        path = grid.video_path(grid_dir, name)
+        view, seconds = pipeline.look(path)
+        assert len(calls) == 1, name
+        whole = mouth.locate(video.read_clip(path).frames)
+        np.testing.assert_array_equal(view.track.landmarks, whole.landmarks)
+        assert set(seconds) == {"read", "mouth"} and min(seconds.values()) >= 0
+        calls.clear()
+
+
+PAN_PX_PER_S = 90  # the face crosses 270 px (about two face widths) in the 3 s
+
+
+def test_a_face_moving_across_the_frame_is_followed(original, tmp_path, monkeypatch):
+    """The face slides sideways through a wider frame: found again as it goes (the
+    landmarks say it left its box), never lost, its lips where the still original's are in
+    the crop, and read the same."""
+    pan = tmp_path / "pan.mp4"
+    ffmpeg("-i", original[0], "-filter_complex",
+           "color=c=0x303030:s=720x288:r=25:d=3[bg];"
+           f"[bg][0:v]overlay=x='min(t*{PAN_PX_PER_S},360)':y=0:shortest=1", *H264, pan)
+    calls = counted_detections(monkeypatch)
+    result = reading.read(pan, loader.load_network("lipnet"), "grammar")
+    track, still = result.view.track, original[1].view.track
+    assert len(calls) > 1 and track.lost == 0
+    moved = track.mouth_points.mean(1)[:, 0] - still.mouth_points.mean(1)[:, 0]
+    assert abs(moved[-1] - PAN_PX_PER_S * (len(moved) - 1) / video.FPS) < 5, moved[-1]
+    shift = np.abs(crop_points(track) - crop_points(still))
+    assert shift.max() < POINTS_TOLERANCE_PX, shift.max()
+    assert result.sentence == original[1].sentence
 
 
 def test_long_video_is_read_from_its_start_or_from_start(grid_dir, test_names, tmp_path):

@@ -113,12 +113,13 @@ def main() -> None:
             st.toast(f"Reading in {segment.COUNTDOWN_S:g} s…")
         status = st.empty()
     st.subheader("Readings, newest first")
+    seen = sess.version  # what this run draws (a reading done meanwhile: drawn next run)
     readings = list(sess.readings)  # a copy: the reader thread inserts as this draws
     if not readings:
         st.caption("None yet.")
     for i, reading in enumerate(readings):
         show_reading(reading, full=i < SHOWN, profile=profile)
-    camera.follow(sess, ctx.state.playing, status, "live_status")  # last: it polls on
+    camera.follow(sess, ctx.state.playing, status, "live_status", seen)  # last: it waits on
 
 
 main()

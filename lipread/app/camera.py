@@ -3,8 +3,6 @@
 page records takes with it."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from lipread.live import ice
@@ -68,19 +66,19 @@ def show_status(sess: LiveSession, playing: bool, key: str) -> None:
                    f"{stats['frames']} frames so far.", help="Measured over the last frames")
 
 
-def follow(sess: LiveSession, playing: bool, place, key: str) -> None:
+def follow(sess: LiveSession, playing: bool, place, key: str, seen: int) -> None:
     """The status into `place` once, and while the camera plays, every POLL_S until the
-    session's readings change; then the page reruns. Call it last in a script run: it
-    keeps the run going (a widget's rerun interrupts it at the next status update)."""
-    seen, tick = sess.version, 0
+    session's readings move on from version `seen` (the one this run drew): then, at once,
+    the page reruns. Call it last in a script run: it keeps the run going (a widget's
+    rerun interrupts it at the next status update)."""
+    tick = 0
     while True:
         with place.container():  # keys are once a run: the status is `key`, then `key_1`...
             show_status(sess, playing, f"{key}_{tick}" if tick else key)
         tick += 1
         if not playing:
             return
-        time.sleep(POLL_S)
-        if sess.version != seen:
+        if sess.wait_change(seen, POLL_S):
             st.rerun()
 
 

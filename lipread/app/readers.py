@@ -33,3 +33,38 @@ def get_reader(name: str | None = None):
     raises OSError or ValueError saying what is wrong."""
     path, stamp = weights(name)
     return _loaded(name, str(path), stamp)
+
+
+def warm(data_dir: Path) -> list[str]:
+    """Everything a first visit would load, loaded now (the server's start, app.py): the
+    general reader, the face models, and one throwaway look at a clip of `data_dir` (the
+    video decoder's and the pictures' first use). Returns what could not be warmed (the
+    visit then says why); never raises."""
+    import importlib
+
+    from lipread import face, grid
+
+    missed = []
+    for module in ("imageio.v3", "pandas", "lipread.app.pictures", "lipread.enroll.profiles"):
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            missed.append(f"{module}: {err}")
+    steps = {"the reader": lambda: get_reader(None), "the face models": face.prepare,
+             "a clip": lambda: _look_once(data_dir, grid)}
+    for name, step in steps.items():
+        try:
+            step()
+        except Exception as err:  # noqa: BLE001: the visit loads it again and says why
+            missed.append(f"{name}: {err}")
+    return missed
+
+
+def _look_once(data_dir: Path, grid) -> None:
+    from lipread.app import pictures
+
+    clips = grid.list_clips(data_dir)
+    if clips:
+        view, _ = pipeline.look(grid.video_path(data_dir, clips[0]))
+        pictures.gif_bytes(view.crops[:2], scale=pictures.GIF_SCALE)
+        pictures.landmark_picture(view.clip.frames, view.track)

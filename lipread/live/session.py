@@ -59,7 +59,8 @@ class LiveSession:
         self.tracker, self.segmenter = FaceTracker(), segment.Segmenter(auto)
         self.state = None  # the tracker's newest FaceState
         self.readings: list[capture.Capture] = []
-        self.version = 0  # raised whenever `readings` changes
+        self.version = 0  # raised whenever `readings` changes (under `changed`)
+        self.changed = threading.Condition()  # told when `version` is raised
         self.alert: str | None = None  # something that went wrong, until the next capture
         self.thread: threading.Thread | None = None
         self.out_times: deque = deque(maxlen=250)  # monotonic times frames went back
@@ -231,7 +232,7 @@ class LiveSession:
                                   label=self.label if cap.how == "button" else None)
         self.readings.insert(0, reading)
         del self.readings[MAX_READINGS:]
-        self.version += 1
+        self._changed()
         reader_pool().submit(self._read, reading, picked, starts, self.size, self.model)
 
     # --- the reader thread -------------------------------------------------------------------
@@ -257,8 +258,15 @@ class LiveSession:
         self._changed()
 
     def _changed(self) -> None:
-        with self.cond:
+        with self.changed:
             self.version += 1
+            self.changed.notify_all()
+
+    def wait_change(self, seen: int, timeout: float) -> bool:
+        """Whether `version` moved on from `seen` within `timeout` seconds (at once, if it
+        already has): the page's wait between looks at the session."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.version != seen, timeout)
 
     def _log(self, reading: capture.Capture) -> None:
         path = os.environ.get(LOG_ENV)
