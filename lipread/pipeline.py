@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -73,6 +74,14 @@ def look(path, crop: str = DEFAULT_CROP, start: float = 0.0) -> tuple[video.Mout
     return view, {"read": t1 - t0, "mouth": time.perf_counter() - t1}
 
 
+@functools.lru_cache(maxsize=1)
+def decoders() -> ThreadPoolExecutor:
+    """The threads clips decode in, kept: a new thread's first frames land in memory the
+    system must first hand over (measured: a 3 s clip's 7.8 MB of frames stacked in 40-110
+    ms, against 2 ms in a thread that has decoded before)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lipread-decode")
+
+
 class Decoding:
     """A clip decoding in a thread: frames[t] waits for its t-th 25 fps frame (IndexError
     past the end), len() and clip() for the whole (clip() raises the decoder's error)."""
@@ -81,9 +90,7 @@ class Decoding:
         self._ready, self._done, self._clip, self._error = [], False, None, None
         self.ended = 0.0  # perf_counter() when the decoding ended
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._decode, args=(path, start), daemon=True,
-                                        name="lipread-decode")
-        self._thread.start()
+        self._job = decoders().submit(self._decode, path, start)
 
     def _decode(self, path, start):
         try:
@@ -93,10 +100,10 @@ class Decoding:
         with self._changed:
             self._done, self.ended = True, time.perf_counter()
             if self._clip is not None:
-                self._ready = list(self._clip.frames)
+                self._ready = self._clip.frames
             self._changed.notify_all()
 
-    def _publish(self, frames: list) -> None:
+    def _publish(self, frames: np.ndarray) -> None:
         with self._changed:
             self._ready = frames
             self._changed.notify_all()
@@ -114,7 +121,7 @@ class Decoding:
             return len(self._ready)
 
     def clip(self) -> video.Clip:
-        self._thread.join()
+        self._job.result()
         if self._error is not None:
             raise self._error
         return self._clip

@@ -127,7 +127,7 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
         wanted = start + np.arange(round(seconds * FPS)) / FPS
         # Each 25 fps instant's nearest frame so far (an earlier frame wins a tie): a frame
         # can only be nearest to instants after the frame before it.
-        kept, best = [None] * len(wanted), np.full(len(wanted), np.inf)
+        kept, best = None, np.full(len(wanted), np.inf)  # kept: (instants, H, W) when known
         last, goes_on = None, False
         end = start + seconds + 1.0 / fps
         size = np.empty((int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
@@ -156,6 +156,11 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
                 break
             budget.spend(frame)
             size, gray = frame, _gray(frame, path)
+            if kept is None:  # filled as decoded: no copy of the whole clip at the end
+                kept = np.empty((len(wanted), *gray.shape), np.uint8)
+            elif gray.shape != kept.shape[1:]:
+                raise VideoError(f"{path}: its frames change size mid-stream: re-encode it "
+                                 "(e.g. ffmpeg -i in.mp4 out.mp4)")
             for k in np.flatnonzero(candidate):
                 kept[k], best[k] = gray, distance[k]
             last = stamp
@@ -169,9 +174,11 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
             raise VideoError(f"{path}: {length}nothing from {start:g} s on")
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     n = int(np.count_nonzero(wanted <= last + 0.5 / fps + 1e-6))
+    if kept is None or np.isinf(best[:n]).any():  # (every instant read has its frame)
+        raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     if duration or not goes_on:  # (unsaid and going on: 0) a header's length may be short
         duration = max(duration, last + 1.0 / fps)
-    return Clip(np.stack(kept[:n]), fps, duration, start)
+    return Clip(kept[:n], fps, duration, start)
 
 
 @dataclass

@@ -37,9 +37,10 @@ def get_reader(name: str | None = None):
 
 def warm(data_dir: Path) -> list[str]:
     """Everything a first visit would load, loaded now (the server's start, app.py): the
-    general reader, the face models, and one throwaway look at a clip of `data_dir` (the
-    video decoder's and the pictures' first use). Returns what could not be warmed (the
-    visit then says why); never raises."""
+    general reader, the face models (landmarks fitted by dlib's own predictor: a server
+    reads many videos, face.use_dlib_predictor), and one throwaway reading of a clip of `data_dir`
+    (the video decoder's, the decoders' and the pictures' first use). Returns what could
+    not be warmed (the visit then says why); never raises."""
     import importlib
 
     from lipread import face, grid
@@ -51,6 +52,7 @@ def warm(data_dir: Path) -> list[str]:
         except ImportError as err:
             missed.append(f"{module}: {err}")
     steps = {"the reader": lambda: get_reader(None), "the face models": face.prepare,
+             "dlib's landmark predictor": face.use_dlib_predictor,  # a server reads many
              "a clip": lambda: _look_once(data_dir, grid)}
     for name, step in steps.items():
         try:
@@ -63,8 +65,11 @@ def warm(data_dir: Path) -> list[str]:
 def _look_once(data_dir: Path, grid) -> None:
     from lipread.app import pictures
 
+    from lipread import reading
+
     clips = grid.list_clips(data_dir)
     if clips:
-        view, _ = pipeline.look(grid.video_path(data_dir, clips[0]))
-        pictures.gif_bytes(view.crops[:2], scale=pictures.GIF_SCALE)
-        pictures.landmark_picture(view.clip.frames, view.track)
+        said = reading.read(grid.video_path(data_dir, clips[0]), get_reader(None))
+        pictures.gif_bytes(said.view.crops[:2], scale=pictures.GIF_SCALE)
+        pictures.landmark_picture(said.view.clip.frames, said.view.track)
+        pictures.probability_chart(said.probs)
