@@ -29,6 +29,8 @@ PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 LANDMARK_EVERY = 6  # frames between landmark fits (~1.8 ms each), interpolated in between
 # and then smoothed: chosen on the training clips' validation slice, where it reads as
 # well as every 3rd frame (docs/mouth.md), at half the fits
+STILL_PX = 0.5  # px a frame: a face moving slower is taken as still (fits jitter by more
+# than that from frame to frame; a box moved on by the jitter would only add to it)
 MOVED = 0.25  # the face detected again once the landmarks carried its box this share of the
 # box's width away, or zoomed it by this share: the detector's box is where fits start
 SEARCH_EVERY = 3  # frames between tries while no face is found yet (damaged first frames)
@@ -272,6 +274,8 @@ def _follow(frames, first: int, box):
             anchor_box = near
             anchor = fit = landmarks(frame, near)
         velocity = (fit.mean(0) - last.mean(0)) / (t - seen)
+        if np.hypot(*velocity) < STILL_PX:  # the fits' own jitter, not a move
+            velocity = np.zeros(2)
         last = fits[t] = fit
         seen = t
     return fits, gone, faces
