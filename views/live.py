@@ -4,10 +4,10 @@ The camera's frames come over WebRTC (streamlit-webrtc, aiortc): each is drawn b
 the face box, the lip points and the crop the network reads; a capture starts when the
 lips move (or on the button) and is read as a file is read (lipread/live/). The work runs
 in threads of lipread/live/session.py, never in this script run. While the camera runs,
-the script run ends by polling them (camera.follow): the server, not a browser timer,
-notices a reading, as streamlit-webrtc's own examples do. (A `run_every` fragment polled
-at first; its browser timer was sometimes lost when the page reran, on a busy machine,
-and the page stopped following the camera.)
+the script run ends by waiting on them (camera.follow): the server, not a browser timer,
+notices a reading, the moment it is done, and reruns the page. (A browser timer was
+sometimes lost when the page reran on a busy machine, and the page stopped following the
+camera.)
 """
 from __future__ import annotations
 
