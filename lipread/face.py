@@ -31,6 +31,9 @@ LANDMARK_EVERY = 6  # frames between landmark fits (~1.8 ms each), interpolated 
 # well as every 3rd frame (docs/mouth.md), at half the fits
 STILL_PX = 0.5  # px a frame: a face moving slower is taken as still (fits jitter by more
 # than that from frame to frame; a box moved on by the jitter would only add to it)
+SAME_FACE = 0.6  # the carried box's picture correlates at least this with the detected
+# face's (speech: 0.88 and over, on 60 s1 training clips and s26, s31, s4), else the face
+# is looked for again: it left, or something covered it
 MOVED = 0.25  # the face detected again once the landmarks carried its box this share of the
 # box's width away, or zoomed it by this share: the detector's box is where fits start
 SEARCH_EVERY = 3  # frames between tries while no face is found yet (damaged first frames)
@@ -205,7 +208,7 @@ def track_landmarks(frames):
     The 68 points are fitted on every LANDMARK_EVERY-th frame (and the last) and
     interpolated in between; each fit starts from the detector's box, moved and scaled
     with the landmarks since. The detector runs again where the landmarks carried the box
-    MOVED away from it; a detection that finds no face near the tracked one marks that
+    MOVED away from it, or the box no longer shows what it showed (SAME_FACE); a detection that finds no face near the tracked one marks that
     fit lost (landmarks carried), and each later fit detects again until the face is back.
     """
     first, boxes = _first_face(frames)
@@ -242,6 +245,27 @@ def _carried(anchor_box, anchor: np.ndarray, last: np.ndarray, ahead):
     return (cx - hw, cy - hh, cx + hw, cy + hh), moved
 
 
+def _look(frame: np.ndarray, box) -> np.ndarray | None:
+    """The picture in `box`, shrunk to 16x16 and standardised; None where there is nothing
+    to compare (off the frame, or flat: a blank or grey frame)."""
+    import cv2
+
+    height, width = frame.shape
+    left, top = max(int(round(box[0])), 0), max(int(round(box[1])), 0)
+    right, bottom = min(int(round(box[2])), width), min(int(round(box[3])), height)
+    if right - left < 4 or bottom - top < 4:
+        return None
+    x = cv2.resize(frame[top:bottom, left:right], (16, 16),
+                   interpolation=cv2.INTER_AREA).astype(np.float32)
+    spread = float(x.std())
+    return None if spread < 2.0 else (x - x.mean()) / spread
+
+
+def _alike(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two _look pictures show the same thing (correlation at least SAME_FACE)."""
+    return a is not None and b is not None and float((a * b).mean()) >= SAME_FACE
+
+
 def _follow(frames, first: int, box):
     """track_landmarks' fits, from the face `box` found on frame `first`: every
     LANDMARK_EVERY-th frame and the last, each from where the last two fits say the face
@@ -249,6 +273,7 @@ def _follow(frames, first: int, box):
     lost, the most faces a later detection saw)."""
     faces, gone = 0, set()
     anchor_box, anchor = box, landmarks(frames[first], box)
+    anchor_look = _look(frames[first], box)
     fits, last, tracking, t, end = {first: anchor}, anchor, True, first, False
     velocity, seen = np.zeros(2), first  # the face's move a frame; the last fit's frame
     while not end:
@@ -260,7 +285,7 @@ def _follow(frames, first: int, box):
                 break
             frame = frames[t]
         carried, moved = _carried(anchor_box, anchor, last, velocity * (t - seen))
-        if tracking and moved < MOVED:
+        if tracking and moved < MOVED and _alike(anchor_look, _look(frame, carried)):
             fit = landmarks(frame, carried)
         else:
             found = detect_faces(frame)  # moved away, or lost: where is the face now?
@@ -271,7 +296,7 @@ def _follow(frames, first: int, box):
                 gone.add(t)
                 fits[t], velocity = last, np.zeros(2)
                 continue
-            anchor_box = near
+            anchor_box, anchor_look = near, _look(frame, near)
             anchor = fit = landmarks(frame, near)
         velocity = (fit.mean(0) - last.mean(0)) / (t - seen)
         if np.hypot(*velocity) < STILL_PX:  # the fits' own jitter, not a move

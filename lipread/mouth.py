@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipread.constants import CROP_H, CROP_W  # the crop's size (named here for its callers)
-from lipread.face import LANDMARK_EVERY, MOVED, STILL_PX, FaceError, track_landmarks
+from lipread.face import (LANDMARK_EVERY, MOVED, SAME_FACE, STILL_PX, FaceError,
+                          track_landmarks)
 
 # --- what the network reads -------------------------------------------------------------
 # Where the crop puts the mouth: its centre (the mean of the 20 lip points) in the middle of
@@ -44,7 +45,7 @@ CROP_VERSION = 4  # raised whenever the way crops are computed changes (caches a
 def settings() -> str:
     """Everything that shapes the crops: caches of landmark crops are keyed by it."""
     return (f"v{CROP_VERSION} centre={MOUTH_CENTRE} width={MOUTH_WIDTH} smooth={SMOOTH_CENTRE},{SMOOTH_POSE} "
-            f"every={LANDMARK_EVERY} moved={MOVED} still={STILL_PX}")
+            f"every={LANDMARK_EVERY} moved={MOVED} still={STILL_PX} same={SAME_FACE}")
 
 
 @dataclass

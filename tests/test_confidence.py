@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipread import confidence, grid, likeness
+from lipread import confidence, face, grid, likeness, video
 from experiments import confidence as study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,8 +93,10 @@ DAMAGED_S = (1.2, 2.0)  # the span of SURE_CLIP blanked out (grey frames): "with
 
 def test_a_damaged_middle_gets_low_confidence_on_the_damaged_words(grid_dir, others_dir,
                                                                   tmp_path):
-    """SURE_CLIP with 0.8 s of its middle painted grey by ffmpeg: the words read there are
-    doubted, the words read around it are not, and the sentence is unreliable."""
+    """SURE_CLIP with 0.8 s of its middle painted grey by ffmpeg: the face is lost there and
+    found again where it was after it; the words read there are doubted, the words around
+    it are sure where they are right and doubted where they are wrong, and the sentence is
+    unreliable."""
     from conftest import ffmpeg_exe
 
     start, end = DAMAGED_S
@@ -104,12 +106,21 @@ def test_a_damaged_middle_gets_low_confidence_on_the_damaged_words(grid_dir, oth
                     f"drawbox=enable='between(t,{start},{end})':x=0:y=0:w=iw:h=ih:"
                     "color=gray:t=fill", "-c:v", "libx264", "-crf", "18", str(damaged)],
                    check=True, timeout=120)
+    source = grid.video_path(grid_dir, SURE_CLIP)
+    lost, found = video.read_mouth(damaged).track, video.read_mouth(source).track
+    assert abs(lost.lost - (end - start) * video.FPS) <= face.LANDMARK_EVERY  # the grey ones
+    after = slice(round(end * video.FPS) + 6, None)  # from the first fit after the grey
+    moved = np.abs(lost.mouth_points[after].mean(1) - found.mouth_points[after].mean(1))
+    assert moved.max() < 3, moved.max()  # the mouth found again where it is
     (clean, hurt), _ = predict_json(grid_dir, others_dir, SURE_CLIP, str(damaged))
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, SURE_CLIP)).split()
     inside = [w for w in hurt["words"] if start <= w["start_s"] < end]
-    outside = [w for w in hurt["words"] if w["end_s"] <= start or w["start_s"] >= end]
-    assert len(inside) >= 2 and len(outside) >= 2
+    outside = [(w, said == w["word"]) for w, said in zip(hurt["words"], truth)
+               if w["end_s"] <= start or w["start_s"] >= end]
+    assert len(inside) >= 2 and len(outside) >= 2 and any(right for _, right in outside)
     assert max(w["confidence"] for w in inside) < 0.7
-    assert min(w["confidence"] for w in outside) >= 0.85
+    for w, right in outside:
+        assert (w["confidence"] >= 0.85) == right, (w, right)
     # the clean clip's words are surer where the damage will be
     assert min(w["confidence"] for w in clean["words"]) > max(w["confidence"] for w in inside)
     assert clean["reliable"] and not hurt["reliable"]
