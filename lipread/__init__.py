@@ -1,8 +1,8 @@
 """LipRead: read GRID sentences from the lips alone, with a LipNet network.
 
     import lipread
-    reading = lipread.read("bbaf2n.mpg")              # the shipped reader
-    print(reading.sentence, reading.confidence)      # bin blue at f two now 0.49
+    reading = lipread.read("lbwy9a.mpg")              # the shipped reader
+    print(reading.sentence, reading.confidence)      # lay blue with y nine again 0.74
     alice = lipread.load_reader("alice")             # a face taught with lipread.teach
     print(lipread.read("alice-1.mp4", alice).sentence)
 

@@ -113,8 +113,8 @@ def read(path, reader=None, decoder: str = decoding.DEFAULT, start: float = 0.0,
     shipped reader) and decoded by `decoder`. Raises video.VideoError for a video that can't
     be read (the message says why).
 
-        >>> lipread.read("bbaf2n.mpg").sentence
-        'bin blue at f two now'
+        >>> lipread.read("lbwy9a.mpg").sentence
+        'lay blue with y nine again'
     """
     view, seconds = pipeline.look(path, crop, start)
     return read_crops(view.crops, reader, decoder, start, notices=video.notices(view),
