@@ -33,6 +33,9 @@ QUIET_OPENCV = "OPENCV_LOG_LEVEL" not in os.environ
 MAX_SIZE = (3840, 2160)  # 4K UHD, either way round
 MAX_PIXELS = MAX_SIZE[0] * MAX_SIZE[1]
 READ_SIZE = (1920, 1080)  # ample for the mouth: the crop is 140x46 pixels
+# Frames up to this size decode in one thread: GRID's 360x288 MPEG-1 in less time and half
+# the CPU of FFmpeg's threads (the other core finds the face meanwhile); larger, in threads.
+ONE_THREAD_PIXELS = 640 * 480
 
 
 MIN_FRAMES = 50  # 2 s: shorter clips are too cut to hold a GRID sentence
@@ -66,6 +69,23 @@ def _frame_size(cap, path) -> tuple[int, int]:
                          f"{MAX_SIZE[0]}x{MAX_SIZE[1]} this reads (decoding them would take "
                          "gigabytes): scale the video down, e.g. to 1280 pixels wide")
     return width, height
+
+
+def _open(source: str, path, threads: int | None = None):
+    """An opened cv2.VideoCapture of `source` (decoding in `threads`, None: FFmpeg's choice)
+    and its frame size (width, height), checked."""
+    import cv2
+
+    params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
+    cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can decode "
+                             "(corrupt, or not a video at all)")
+        return cap, _frame_size(cap, path)
+    except BaseException:
+        cap.release()
+        raise
 
 
 def _gray(frame: np.ndarray, path) -> np.ndarray:
@@ -111,12 +131,12 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
 
     if QUIET_OPENCV:  # (the variable is read once, maybe before this module was imported)
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+    cap, size = _open(source, path, threads=1)
+    if size[0] * size[1] > ONE_THREAD_PIXELS:  # opened again, to decode in FFmpeg's threads
+        cap.release()
+        cap, size = _open(source, path)
     try:
-        if not cap.isOpened():
-            raise VideoError(f"{path}: not a video OpenCV can decode "
-                             "(corrupt, or not a video at all)")
-        budget = budgets.Budget(path, *_frame_size(cap, path))  # what one reading decodes
+        budget = budgets.Budget(path, *size)  # what one reading decodes
         fps = cap.get(cv2.CAP_PROP_FPS)  # 0.0 when the file does not say
         fps = fps if 1.0 <= fps <= 1000.0 else float(FPS)
         budget.check_rate(fps, seconds)
@@ -128,6 +148,9 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
         # Each 25 fps instant's nearest frame so far (an earlier frame wins a tie): a frame
         # can only be nearest to instants after the frame before it.
         kept, best = None, np.full(len(wanted), np.inf)  # kept: (instants, H, W) when known
+        # Instants whose nearest frame so far is the last one converted (`gray`), still after
+        # it: written once a later frame proves no nearer, not on every frame that comes.
+        pending = np.zeros(len(wanted), bool)
         last, goes_on = None, False
         end = start + seconds + 1.0 / fps
         size = np.empty((int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
@@ -155,14 +178,17 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
             if not ok:
                 break
             budget.spend(frame)
+            if pending.any():  # the last frame stays nearest where this one is not nearer
+                kept[pending & ~candidate] = gray
             size, gray = frame, _gray(frame, path)
             if kept is None:  # filled as decoded: no copy of the whole clip at the end
                 kept = np.empty((len(wanted), *gray.shape), np.uint8)
             elif gray.shape != kept.shape[1:]:
                 raise VideoError(f"{path}: its frames change size mid-stream: re-encode it "
                                  "(e.g. ffmpeg -i in.mp4 out.mp4)")
-            for k in np.flatnonzero(candidate):
-                kept[k], best[k] = gray, distance[k]
+            best[candidate] = distance[candidate]
+            kept[candidate & (wanted <= stamp)] = gray  # no later frame can be nearer
+            pending = candidate & (wanted > stamp)
             last = stamp
             if ready is not None:  # the instants up to this frame: no later one is nearer
                 ready(kept[:int(np.searchsorted(wanted, stamp, side="right"))])
@@ -174,6 +200,9 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
             raise VideoError(f"{path}: {length}nothing from {start:g} s on")
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     n = int(np.count_nonzero(wanted <= last + 0.5 / fps + 1e-6))
+    pending[n:] = False  # (instants after the clip's end are cut)
+    if pending.any():
+        kept[pending] = gray
     if kept is None or np.isinf(best[:n]).any():  # (every instant read has its frame)
         raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
     if duration or not goes_on:  # (unsaid and going on: 0) a header's length may be short
