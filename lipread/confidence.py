@@ -57,12 +57,11 @@ def word_confidence(margin: float, slope: float = WORD_SLOPE, bias: float = WORD
 def margins(probs: np.ndarray) -> list[tuple[str, float, int, int]]:
     """(word, margin, first frame, last frame) for each word of the grammar's best path."""
     graph = grammar_graph()
-    words, score, nodes = graph.best_path(probs)
+    words, score, nodes, through = graph.best_through(probs)
     out = []
     for slot, word in enumerate(words):
-        own = graph.word_nodes[(slot, word)]
-        frames = np.flatnonzero(np.isin(nodes, own))
-        _, rival, _ = graph.best_path(probs, banned=own)
+        frames = np.flatnonzero(np.isin(nodes, graph.word_nodes[(slot, word)]))
+        rival = max(s for (k, w), s in through.items() if k == slot and w != word)
         out.append((word, score - rival, int(frames[0]), int(frames[-1])))
     return out
 

@@ -110,6 +110,14 @@ class GrammarGraph:
         for i, p in enumerate(self.preds):
             self.pred_table[i, : len(p) + 1] = [i] + p
         self.class_array = np.array(self.classes)
+        succs = [[] for _ in range(n)]  # the nodes each node may lead to (itself first)
+        for i, p in enumerate(self.preds):
+            for j in [i] + p:
+                succs[j].append(i)
+        self.succ_table = np.full((n, max(len(s) for s in succs)), -1, dtype=np.int64)
+        for i, s in enumerate(succs):
+            self.succ_table[i, : len(s)] = s
+        self.is_end = np.isin(np.arange(n), self.end)
 
     def _node(self, cls: int, preds: list[int]) -> int:
         self.classes.append(cls)
@@ -126,24 +134,57 @@ class GrammarGraph:
         words, score, _ = self.best_path(probs)
         return words, score
 
+    def _emit(self, probs: np.ndarray, banned=()) -> np.ndarray:
+        """(T, nodes) log-probabilities of each node's class; -inf for `banned` nodes."""
+        logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _LOG_FLOOR))
+        emit = logp[:, self.class_array]
+        if len(banned):
+            emit[:, list(banned)] = -np.inf
+        return emit
+
+    def _forward(self, emit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, nodes) best score of a path ending at each node at each frame, and the
+        predecessor it came from."""
+        T, n = emit.shape
+        scores, back = np.full((T, n), -np.inf), np.zeros((T, n), dtype=np.int64)
+        scores[0, self.start] = emit[0, self.start]
+        padded = np.full(n + 1, -np.inf)  # index -1 reads -inf
+        rows = np.arange(n)
+        for t in range(1, T):
+            padded[:-1] = scores[t - 1]
+            cand = padded[self.pred_table]  # (nodes, width)
+            best = cand.argmax(axis=1)
+            back[t] = self.pred_table[rows, best]
+            scores[t] = cand[rows, best] + emit[t]
+        return scores, back
+
+    def best_through(self, probs: np.ndarray) -> tuple[list[str], float, np.ndarray, dict]:
+        """best_path's words, score and nodes, and for every (slot, word) the score of the
+        best path that says that word there: the forward pass met by one backward pass
+        (max-marginals; every path says exactly one word of each slot, on nodes of its own)."""
+        emit = self._emit(probs)
+        forward, back = self._forward(emit)
+        T, n = emit.shape
+        behind = np.where(self.is_end, 0.0, -np.inf)  # best score of the frames after t
+        padded = np.full(n + 1, -np.inf)
+        through = forward[-1] + behind
+        for t in range(T - 2, -1, -1):
+            padded[:-1] = emit[t + 1] + behind
+            behind = padded[self.succ_table].max(axis=1)
+            through = np.maximum(through, forward[t] + behind)
+        words, score, nodes = self._trace(forward[-1], back)
+        return words, score, nodes, {key: float(through[own].max())
+                                     for key, own in self.word_nodes.items()}
+
     def best_path(self, probs: np.ndarray, banned=()) -> tuple[list[str], float, np.ndarray]:
         """The best path's words, its log-probability and its node at each frame; nodes in
         `banned` are never entered (a word's nodes: the best path without that word)."""
-        logp = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _LOG_FLOOR))
-        emit = logp[:, self.class_array]  # (T, nodes)
-        if len(banned):
-            emit[:, list(banned)] = -np.inf
-        T, n = emit.shape
-        score = np.full(n, -np.inf)
-        score[self.start] = emit[0, self.start]
-        back = np.zeros((T, n), dtype=np.int64)
-        padded = np.append(score, -np.inf)  # index -1 reads -inf
-        for t in range(1, T):
-            padded[:-1] = score
-            cand = padded[self.pred_table]  # (nodes, width)
-            best = cand.argmax(axis=1)
-            back[t] = self.pred_table[np.arange(n), best]
-            score = cand[np.arange(n), best] + emit[t]
+        scores, back = self._forward(self._emit(probs, banned))
+        return self._trace(scores[-1], back)
+
+    def _trace(self, score: np.ndarray, back: np.ndarray) -> tuple[list[str], float, np.ndarray]:
+        """The best path back from the last frame's `score`s."""
+        T = len(back)
         node = max(self.end, key=lambda i: score[i])
         best_score = float(score[node])
         # Words end only at their last character, and every path passes through

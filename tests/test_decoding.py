@@ -177,6 +177,25 @@ def test_grammar_finds_the_best_ctc_path_over_every_sentence(seed):
     assert tuple(words) == rest and score == pytest.approx(scores[rest], abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_words_best_path_is_the_best_sentence_that_says_it(seed):
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(16, NUM_CLASSES)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    logp = np.log(np.maximum(probs, 1e-12))
+    scores = {words: ctc_viterbi(logp, text_to_ids(" ".join(words)))
+              for words in itertools.product(*TINY_SLOTS)}
+    graph = decoding.GrammarGraph(TINY_SLOTS)
+    words, score, nodes, through = graph.best_through(probs)
+    assert (words, score) == graph.best(probs) and np.array_equal(nodes, graph.best_path(probs)[2])
+    assert sorted(through) == sorted((s, w) for s, slot in enumerate(TINY_SLOTS) for w in slot)
+    for (slot, word), found in through.items():
+        said = max(v for w, v in scores.items() if w[slot] == word)
+        assert found == pytest.approx(said, abs=1e-9), (slot, word)
+
+
 def test_unknown_decoder():
     with pytest.raises(ValueError) as err:
         decoding.decode(np.zeros((75, NUM_CLASSES)), "viterbi")
