@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread import face, grid, pipeline, reading, video
+from lipread import face, feeds, grid, pipeline, reading, video
 from lipread.grid import BLANK_ID, GRID_SLOTS
 from lipread.model import loader, networks
 from lipread.training import dataset, losses, recipe
@@ -114,6 +114,7 @@ def measure_ours(args) -> dict:
     import numpy as np
 
     face.use_dlib_predictor()  # as measure_reader
+    feeds.start_worker()
     clip = str(args.clip_path)
     weights = Path(args.weights or loader.DEFAULT_WEIGHTS["lipnet"])
     if weights.is_file():
@@ -159,6 +160,7 @@ def measure_reader(args) -> dict:
     clip = str(args.clip_path)
     model = loader.load_network("lipnet", args.weights, "onnx")
     face.use_dlib_predictor()  # as the page's server, evaluate and Live read: many videos
+    feeds.start_worker()  # as the page's server starts it (and any process's second reading)
     r = {"runtime": "onnx", "onnxruntime": onnxruntime.__version__, "crops": {}}
     for crop in video.CROPS:
         log(f"this project, ONNX Runtime: one clip, file to sentence, {crop} crop")

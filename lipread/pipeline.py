@@ -4,13 +4,11 @@ mouth (find and cut it), network. reading.py decodes and judges what comes out.
 from __future__ import annotations
 
 import functools
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lipread import mouth, video
+from lipread import feeds, mouth, video
 from lipread.video import DEFAULT_CROP, INPUT_SHAPE
 
 STAGES = ("read", "mouth", "network", "decode")  # the keys of Reading.seconds
@@ -55,76 +53,26 @@ def look(path, crop: str = DEFAULT_CROP, start: float = 0.0) -> tuple[video.Mout
     with their seconds ({"read": .., "mouth": ..}). Raises video.VideoError.
 
     With landmarks, the face is found and followed on the frames as they are decoded (the
-    decoder in a thread of its own, on the other core): "read" is the time to the last
-    frame, "mouth" what finding and cutting the mouth took after it."""
+    decoder in a process or thread of its own, on the other core: feeds.py): "read" is the
+    time to the last frame, "mouth" what finding and cutting the mouth took after it."""
     t0 = time.perf_counter()
     if crop != "landmarks":
         clip = video.read_clip(path, start)
         t1 = time.perf_counter()
         view = video.cut_mouth(clip, crop, path=path)
         return view, {"read": t1 - t0, "mouth": time.perf_counter() - t1}
-    frames = Decoding(path, start)
+    frames = feeds.feed(path, start)
     try:
-        track = mouth.locate(frames)
-    except mouth.FaceError as err:  # unless the video itself is at fault (said first)
-        track = err
-    clip = frames.clip()
+        try:
+            track = mouth.locate(frames)
+        except mouth.FaceError as err:  # unless the video itself is at fault (said first)
+            track = err
+        clip = frames.clip()
+    finally:
+        frames.close()
     t1 = max(frames.ended, t0)
     view = video.cut_mouth(clip, crop, path=path, track=track)
     return view, {"read": t1 - t0, "mouth": time.perf_counter() - t1}
-
-
-@functools.lru_cache(maxsize=1)
-def decoders() -> ThreadPoolExecutor:
-    """The threads clips decode in, kept: a new thread's first frames land in memory the
-    system must first hand over (measured: a 3 s clip's 7.8 MB of frames stacked in 40-110
-    ms, against 2 ms in a thread that has decoded before)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lipread-decode")
-
-
-class Decoding:
-    """A clip decoding in a thread: frames[t] waits for its t-th 25 fps frame (IndexError
-    past the end), len() and clip() for the whole (clip() raises the decoder's error)."""
-
-    def __init__(self, path, start: float = 0.0):
-        self._ready, self._done, self._clip, self._error = [], False, None, None
-        self.ended = 0.0  # perf_counter() when the decoding ended
-        self._changed = threading.Condition()
-        self._job = decoders().submit(self._decode, path, start)
-
-    def _decode(self, path, start):
-        try:
-            self._clip = video.read_clip(path, start, ready=self._publish)
-        except BaseException as err:  # raised to the reader by clip()
-            self._error = err
-        with self._changed:
-            self._done, self.ended = True, time.perf_counter()
-            if self._clip is not None:
-                self._ready = self._clip.frames
-            self._changed.notify_all()
-
-    def _publish(self, frames: np.ndarray) -> None:
-        with self._changed:
-            self._ready = frames
-            self._changed.notify_all()
-
-    def __getitem__(self, t: int) -> np.ndarray:
-        with self._changed:
-            self._changed.wait_for(lambda: self._done or len(self._ready) > t)
-            if 0 <= t < len(self._ready):
-                return self._ready[t]
-        raise IndexError(t)
-
-    def __len__(self) -> int:
-        with self._changed:
-            self._changed.wait_for(lambda: self._done)
-            return len(self._ready)
-
-    def clip(self) -> video.Clip:
-        self._job.result()
-        if self._error is not None:
-            raise self._error
-        return self._clip
 
 
 class Ensemble:

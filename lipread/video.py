@@ -105,7 +105,8 @@ def _gray(frame: np.ndarray, path) -> np.ndarray:
     return gray
 
 
-def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS, ready=None) -> Clip:
+def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS, ready=None,
+              into=None) -> Clip:
     """Decode `seconds` of a video from `start`, resampled to 25 fps by the frames' timestamps.
 
     Any frame rate: each 25 fps instant takes the frame shown at that moment, so a 30 or
@@ -113,19 +114,21 @@ def read_clip(path, start: float = 0.0, seconds: float = N_FRAMES / FPS, ready=N
     this reads is opened (formats.py); at most one frame per 25 fps instant is kept while
     decoding, so memory is bounded whatever the file's frame rate or length. `ready`, if
     given, is called with the list of the instants' frames that are final so far, as they
-    grow (a later frame can no longer be nearer to them), for a reader that starts early.
+    grow (a later frame can no longer be nearer to them), for a reader that starts early;
+    `into`, if given, is called with the frames' (instants, H, W) shape and returns the
+    uint8 array to decode into (the clip's frames are then a view of it).
     """
     path = Path(path)
     if start < 0:
         raise VideoError(f"{path}: the start time must be 0 or more, not {start}")
     try:
         with formats.opened(path) as (_, source):
-            return _decode(path, source, start, seconds, ready)
+            return _decode(path, source, start, seconds, ready, into)
     except formats.FormatError as err:
         raise VideoError(str(err)) from None
 
 
-def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Clip:
+def _decode(path: Path, source: str, start: float, seconds: float, ready, into) -> Clip:
     """read_clip's decoding of the checked file `source` (messages name `path`)."""
     import cv2
 
@@ -182,7 +185,8 @@ def _decode(path: Path, source: str, start: float, seconds: float, ready) -> Cli
                 kept[pending & ~candidate] = gray
             size, gray = frame, _gray(frame, path)
             if kept is None:  # filled as decoded: no copy of the whole clip at the end
-                kept = np.empty((len(wanted), *gray.shape), np.uint8)
+                shape = (len(wanted), *gray.shape)
+                kept = np.empty(shape, np.uint8) if into is None else into(shape)
             elif gray.shape != kept.shape[1:]:
                 raise VideoError(f"{path}: its frames change size mid-stream: re-encode it "
                                  "(e.g. ffmpeg -i in.mp4 out.mp4)")

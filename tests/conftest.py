@@ -141,6 +141,9 @@ def _children_without_mutmut_stats() -> None:
 
 if os.environ.get("MUTANT_UNDER_TEST"):
     _children_without_mutmut_stats()
+    # mutmut forks a process per mutant: a decoding process started before the fork would
+    # be shared by them; readings decode in a thread (test_feeds starts its own workers)
+    os.environ["LIPREAD_DECODE_PROCESS"] = "0"
 
 
 LOADERS = ("lipread.face", "lipread.mouth", "lipread.landmarks", "lipread.pipeline")  # their caches load models

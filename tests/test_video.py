@@ -238,9 +238,14 @@ def test_a_later_start_seeks_to_the_frame_shown_then(tmp_path, start, monkeypatc
     long = encoded(tmp_path, "long.mp4", numbered_frames(1125), 25, *lossless)
     reads, opened = [], cv2.VideoCapture
 
-    class Counted:  # OpenCV's capture, its reads counted
+    class Counted:  # OpenCV's capture, the frames it decodes counted (not raw packets)
         def __init__(self, *args):
             self.cap = opened(*args)
+            self.raw = len(args) > 2 and list(args[2][:2]) == [cv2.CAP_PROP_FORMAT, -1]
+
+        def grab(self):
+            reads.append(0 if self.raw else 1)
+            return self.cap.grab()
 
         def read(self):
             reads.append(1)
@@ -255,7 +260,7 @@ def test_a_later_start_seeks_to_the_frame_shown_then(tmp_path, start, monkeypatc
     assert frame_numbers(clip.frames) == list(range(first, first + video.N_FRAMES))
     assert (clip.start, clip.duration) == (start, 45.0)
     # The 75, the two after them that end it, and one before (a seek may land a frame early).
-    assert len(reads) <= video.N_FRAMES + 3
+    assert sum(reads) <= video.N_FRAMES + 3
 
 
 def test_a_stream_without_timestamps_is_read_frame_by_frame(tmp_path):

@@ -38,12 +38,13 @@ def get_reader(name: str | None = None):
 def warm(data_dir: Path) -> list[str]:
     """Everything a first visit would load, loaded now (the server's start, app.py): the
     general reader, the face models (landmarks fitted by dlib's own predictor: a server
-    reads many videos, face.use_dlib_predictor), and one throwaway reading of a clip of `data_dir`
-    (the video decoder's, the decoders' and the pictures' first use). Returns what could
+    reads many videos, face.use_dlib_predictor), the process videos decode in (feeds.py),
+    and one throwaway reading of a clip of `data_dir` (the video decoder's, the decoders'
+    and the pictures' first use). Returns what could
     not be warmed (the visit then says why); never raises."""
     import importlib
 
-    from lipread import face, grid
+    from lipread import face, feeds, grid
 
     missed = []
     for module in ("imageio.v3", "pandas", "lipread.app.pictures", "lipread.enroll.profiles"):
@@ -53,6 +54,7 @@ def warm(data_dir: Path) -> list[str]:
             missed.append(f"{module}: {err}")
     steps = {"the reader": lambda: get_reader(None), "the face models": face.prepare,
              "dlib's landmark predictor": face.use_dlib_predictor,  # a server reads many
+             "the decoding process": feeds.start_worker,  # (None where it cannot run)
              "a clip": lambda: _look_once(data_dir, grid)}
     for name, step in steps.items():
         try:
