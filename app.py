@@ -55,12 +55,12 @@ def main() -> None:
 @contextlib.asynccontextmanager
 async def warm_up(_app):
     """At the server's start, before it takes its first visitor: what a first visit would
-    load, loaded (lipread.app.readers.warm), so that the first reading is as quick as
+    load, loaded (lipread.app.cached.warm), so that the first reading is as quick as
     the next."""
     from lipread import grid
-    from lipread.app import readers
+    from lipread.app import cached
 
-    missed = await asyncio.to_thread(readers.warm, grid.resolve_data_dir())
+    missed = await asyncio.to_thread(cached.warm, grid.resolve_data_dir())
     for line in missed:
         logging.getLogger(APP_NAME).warning("not loaded at start: %s", line)
     yield

@@ -22,10 +22,13 @@ from pathlib import Path
 PREDICT_RUNS = 5  # timed runs of each runtime, after an uncounted first one
 PAGE_RUNS = 3  # fresh servers per runtime, after an uncounted first one
 PAGE_TIMEOUT_S = 180  # the browser's wait for the first sentence
-# The page's sentence, from the current run (not a stale element of an earlier one).
+# The page's sentence, its words on screen, from the current run (not a stale element
+# of an earlier one).
 SENTENCE_SHOWN = """() => {
   const s = document.querySelector('.st-key-sentence [data-testid="stElementContainer"]');
-  return s !== null && s.getAttribute('data-stale') === 'false'; }"""
+  const words = document.querySelector('.st-key-sentence code');
+  return s !== null && s.getAttribute('data-stale') === 'false' && words !== null
+      && words.innerText.trim().length > 0; }"""
 
 
 def child_env(**extra) -> dict:

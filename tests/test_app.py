@@ -63,11 +63,11 @@ def run_app(clip: str | None = None, decoder: str | None = None, upload=None):
 
 
 def shown_sentence(at) -> str:
-    return at.container("sentence").code[0].value
+    return at.container("sentence").markdown[0].value.strip("`")
 
 
 def shown_tokens(at) -> list[int]:
-    return [int(t) for t in at.code[0].value.split()]
+    return [int(t) for t in at.container("tokens").markdown[0].value.strip("`").split()]
 
 
 def plain(markdown: str) -> str:
@@ -417,13 +417,21 @@ def test_missing_or_corrupt_weights_give_a_message(app_env, tmp_path, monkeypatc
 def test_the_server_loads_at_its_start_what_a_first_visit_needs(app_env, tmp_path,
                                                                  monkeypatch):
     """app.py's warm-up (a server's start, before its first visitor): the reader, the face
-    models and a look at a clip, loaded; what cannot be loaded is named, and the server
-    still starts (the visit then says what is wrong)."""
-    from lipread import face
-    from lipread.app import readers
+    models, and the clip a first visit shows read and converted for the browser; what
+    cannot be loaded is named, and the server still starts (the visit then says what is
+    wrong)."""
+    import streamlit as st
 
-    assert readers.warm(app_env) == []
+    from lipread import face
+    from lipread.app import cached
+
+    st.cache_data.clear()
+    assert cached.warm(app_env) == []
     assert face._models.cache_info().currsize == 1
+    assert list((tmp_path / "videos").glob("*.mp4"))  # the first clip, for the browser
+    at = run_app()  # the first visit: nothing left to read or convert
+    timings = at.container("timings").caption[0].value
+    assert "crops (cached)" in timings and "first read: read" in timings, timings
     monkeypatch.setenv("LIPREAD_WEIGHTS", str(tmp_path / "none.weights.h5"))
-    missed = readers.warm(tmp_path / "no-data")
+    missed = cached.warm(tmp_path / "no-data")
     assert len(missed) == 1 and missed[0].startswith("the reader: ")

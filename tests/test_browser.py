@@ -88,7 +88,7 @@ VIDEO_PLAYS = """async () => {
 
 
 def reading(page) -> tuple[list[int], str]:
-    tokens = [int(t) for t in page.locator('[data-testid="stCode"]').first.inner_text().split()]
+    tokens = [int(t) for t in page.locator(".st-key-tokens code").first.inner_text().split()]
     return tokens, page.locator(".st-key-sentence code").inner_text().strip()
 
 

@@ -324,7 +324,7 @@ def test_app_says_what_is_wrong(faceless, grid_dir, tmp_path, monkeypatch):
                                               "video/mp4"))
     at.run()
     assert not at.error and any("6.0 s long; read 0-3 s" in i.value for i in at.info)
-    words = at.container("sentence").code[0].value.split()
+    words = at.container("sentence").markdown[0].value.strip("`").split()
     assert len(words) == 6 and all(w in slot for w, slot in zip(words, grid.GRID_SLOTS))
     assert not at.exception
 

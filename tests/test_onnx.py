@@ -45,7 +45,7 @@ teach = AppTest.from_file(sys.argv[1], default_timeout=300).run()
 teach.switch_page("views/teach.py").run()
 print(json.dumps({
     "errors": [str(e.value) for e in [*read.exception, *teach.exception]],
-    "sentence": read.container("sentence").code[0].value,
+    "sentence": read.container("sentence").markdown[0].value.strip("`"),
     "teach_disabled": teach.button(key="teach_go").disabled,
     "teach_says": [c.value for c in teach.caption if c.value.startswith("Teach needs")],
     "imported": sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "jax"}),

@@ -212,7 +212,8 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
 
     clip = at.selectbox(key="clip").value
     person = reading.read(grid.video_path(page_env_data(), clip), profiles.load("dana"))
-    assert [int(t) for t in at.code[0].value.split()] == person.tokens
+    tokens = at.container("tokens").markdown[0].value.strip("`").split()
+    assert [int(t) for t in tokens] == person.tokens
     again.run()
     assert any("Profile **dana** is ready" in s.value for s in again.success)
     assert "reader_choice" not in again.session_state  # another session: its own choice

@@ -71,7 +71,7 @@ def show_reading(reading: capture.Capture, full: bool, profile: str | None = Non
         st.markdown(head + f", read {reading.latency:.2f} s after it ended "
                     f"({reading.decoder} decoder):")
         with st.container(key=f"sentence_{reading.number}"):
-            st.code(result.sentence or "(nothing read)", language=None)
+            widgets.code_line(result.sentence or "(nothing read)")
         widgets.show_confidence(result, key=f"confidence_{reading.number}", profile=profile)
         if not full:
             return
@@ -88,7 +88,7 @@ def show_reading(reading: capture.Capture, full: bool, profile: str | None = Non
                                    mime="video/mp4", key=f"download_{reading.number}")
         with right:
             st.markdown("**Raw CTC tokens** (`_` blank, `·` space)")
-            st.code(pictures.token_chars(result.tokens), language=None, wrap_lines=True)
+            widgets.code_line(pictures.token_chars(result.tokens))
             data, spec = pictures.probability_chart(result.probs)
             st.vega_lite_chart(data, spec, width="stretch")
 

@@ -11,70 +11,21 @@ LIPREAD_SPEAKERS (as --speakers; default: every speaker folder present).
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
-from lipread import formats, grid, pipeline, reading, video
-from lipread.app import (browser, downloads, files, pictures, readers, stopwatch, visitors,
-                         widgets)
-from lipread.app.sources import Source, split_labels, typed_truth, upload_label
+from lipread import formats, grid, reading, video
+from lipread.app import (browser, cached, downloads, files, pictures, readers, stopwatch,
+                         visitors, widgets)
+from lipread.app.sources import Source, typed_truth, upload_label
 from lipread.enroll import profiles
 
 APP_NAME = "LipRead"
 ARCH = widgets.ARCH
 MAX_UPLOAD_MB = widgets.MAX_UPLOAD_MB
-
-
-# --- cached: the network once per process; lists and arrays per content ------------
-
-@st.cache_data(ttl=30, show_spinner=False)
-def clip_list(data_dir: str, speakers: tuple[str, ...] | None) -> list[str]:
-    return grid.list_clips(data_dir, speakers)
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def clip_labels(data_dir: str) -> dict[str, str]:
-    return split_labels(data_dir)
-
-
-def chosen_speakers(argv=None) -> tuple[str, ...] | None:
-    """`streamlit run app.py -- --speakers s1,s26-s31`, else $LIPREAD_SPEAKERS; None: every
-    speaker folder present. ValueError says what is wrong with the text."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--speakers")
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    text = known.speakers or os.environ.get("LIPREAD_SPEAKERS")
-    return tuple(f"s{n}" for n in grid.parse_speakers(text)) if text else None
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def mouth_view(digest: str, crop: str, _path: str, start: float = 0.0) -> dict:
-    """The crops, a picture of where the mouth was found, notices, and each step's time."""
-    view, seconds = pipeline.look(_path, crop, start)
-    frames = view.clip.frames
-    picture = (pictures.landmark_picture(frames, view.track) if view.track is not None
-               else pictures.window_picture(frames))
-    faces = view.track.faces if view.track is not None else 0
-    return {"crops": view.crops, "picture": picture, "notices": video.notices(view),
-            "faces": faces, "size": frames.shape[1:][::-1], "fps": view.clip.fps,
-            "duration": view.clip.duration, "seconds": seconds}
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def crop_gif(digest: str, _frames: np.ndarray) -> bytes:
-    return pictures.gif_bytes(_frames, scale=pictures.GIF_SCALE)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def read_crops(digest: str, stamp: tuple, decoder: str, start: float, _reader,
-               _frames: np.ndarray) -> reading.Reading:
-    return reading.read_crops(_frames, _reader, decoder, start)
 
 
 # --- sidebar: each piece returns the user's choice -----------------------------------
@@ -140,7 +91,7 @@ def read_view(source: Source, path: Path, crop: str, clock: stopwatch.Stopwatch,
     """The cached crops of the video; each step's time goes on the clock when it ran now."""
     begun = time.perf_counter()
     try:
-        view = mouth_view(source.digest, crop, str(path), start)
+        view = cached.mouth_view(source.digest, crop, str(path), start)
     except Exception as err:  # noqa: BLE001: any undecodable input gets a message
         reason = formats.without_advice(str(err).replace(str(path), source.label))
         st.error(f"This video can't be read: {reason}. Try another file: a video (mp4, mpg, "
@@ -163,7 +114,7 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
     view = read_view(source, path, crop, clock, start)
     if view is None:
         return
-    frames, key = view["crops"], f"{source.digest}-{crop}-{start:g}"
+    frames, key = view["crops"], cached.view_key(source.digest, crop, start)
     model = load_network(weights, stamp, clock, profile)
     left, right = st.columns(2, gap="large")
     said = None
@@ -171,14 +122,14 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
         st.subheader(f"What the network read: {source.label}")
         if model is not None:
             with clock.step("network"):
-                said = read_crops(key, stamp, decoder, start, model, frames)
+                said = cached.read_crops(key, stamp, decoder, start, model, frames)
             clock.steps["decode"] = said.seconds.get("decode", 0.0)  # within the reading
             typed = source.upload and source.typed_truth is not None
             truth = (source.typed_truth if typed else
                      widgets.load_truth(data_dir, source.truth_name, source.upload))
             widgets.show_reading(said, truth, clock,
                                  "what you typed" if typed else "the alignment", profile)
-            show_downloads(source, said, truth, crop_gif(key, frames))
+            show_downloads(source, said, truth, cached.crop_gif(key, frames))
     if said is not None:
         st.subheader("The network's output over the 75 frames")
         st.caption("Each frame's probability of each token (only tokens that reach 2%); "
@@ -197,7 +148,7 @@ def show_clip(source: Source, path: Path, weights: Path, stamp, decoder: str, cr
                      "The reading above doesn't depend on it.")
         st.subheader("What the network sees")
         with st.container(key="crops"):
-            st.image(crop_gif(key, frames), width=video.CROP_W * pictures.GIF_SCALE,
+            st.image(cached.crop_gif(key, frames), width=video.CROP_W * pictures.GIF_SCALE,
                      caption=f"The {len(frames)} mouth crops ({video.CROP_W}x{video.CROP_H}, "
                              f"grayscale, shown {pictures.GIF_SCALE}x) fed to the network, "
                              "looping at 25 fps")
@@ -236,15 +187,15 @@ def read_page() -> None:
     clock = stopwatch.Stopwatch()
     data_dir = grid.resolve_data_dir()
     try:
-        speakers = chosen_speakers()
+        speakers = cached.chosen_speakers()
     except ValueError as err:
         st.error(f"--speakers / LIPREAD_SPEAKERS: {err}. Every speaker folder is shown.")
         speakers = None
-    clips = clip_list(str(data_dir), speakers)
+    clips = cached.clip_list(str(data_dir), speakers)
     with st.sidebar:
         st.title(APP_NAME)
         st.caption("Reads a GRID sentence from the lips alone, with a LipNet network.")
-        clip = widgets.pick_clip(data_dir, clips, clip_labels(str(data_dir)))
+        clip = widgets.pick_clip(data_dir, clips, cached.clip_labels(str(data_dir)))
         uploaded, said = widgets.upload_box()
         crop = widgets.pick_crop()
         decoder = widgets.pick_decoder()

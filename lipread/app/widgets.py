@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from lipread import decoding, face, grid, scoring, video
-from lipread.app import modelcard, pictures, stopwatch
+from lipread.app import cached, modelcard, pictures, stopwatch
 
 ARCH = "lipnet"
 MAX_UPLOAD_MB = 50  # also server.maxUploadSize in .streamlit/config.toml
@@ -52,7 +52,7 @@ def pick_clip(data_dir: Path, clips: list[str], labels: dict[str, str]) -> str |
     options = groups[speaker]
     tests = [c for c in options if labels.get(c) == "test"]
     if st.session_state.get("clip") not in options:  # first visit, or another speaker
-        st.session_state["clip"] = tests[0] if tests else options[0]
+        st.session_state["clip"] = cached.first_clip(options, labels)
 
     def random_test_clip():
         st.session_state["clip"] = str(np.random.default_rng().choice(tests))
@@ -149,17 +149,24 @@ def marked(words: list[tuple[str, bool]], colour: str) -> str:
     return " ".join(w if ok else f":{colour}-background[**{w}**]" for w, ok in words) or "—"
 
 
+def code_line(text: str) -> None:
+    """`text` in a code font, as markdown: st.code would first load its 1.5 MB syntax
+    highlighter into the browser, holding back a first visit's sentence by a second."""
+    st.markdown(f"`{text.replace('`', chr(39))}`" if text else "")
+
+
 def show_reading(said, truth: str | None, clock: stopwatch.Stopwatch,
                  truth_from: str = "the alignment", profile: str | None = None) -> None:
     """A Reading (lipread/reading.py): its tokens, sentence, confidence, and the truth."""
     tokens, sentence, decoder = said.tokens, said.sentence, said.decoder
     st.markdown("**Raw CTC tokens**: the network's class id at each of the 75 frames "
                 f"({grid.BLANK_ID} is the CTC blank), then the same as characters (`_` blank)")
-    st.code(" ".join(map(str, tokens)), language=None, wrap_lines=True)
-    st.code(pictures.token_chars(tokens), language=None, wrap_lines=True)
+    with st.container(key="tokens"):
+        code_line(" ".join(map(str, tokens)))
+        code_line(pictures.token_chars(tokens))
     st.markdown(f"**Sentence** ({decoder} decoder)")
     with st.container(key="sentence"):
-        st.code(sentence, language=None)
+        code_line(sentence)
     clock.mark("sentence shown")
     show_confidence(said, profile=profile)
     if not sentence:
