@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lipread import feeds, pipeline, reading, video
+from lipread import worker as worker_module
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux only")
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def worker():
-    worker = feeds.Worker()
+    worker = feeds.new_worker()
     yield worker
     worker.stop()
 
@@ -101,12 +102,12 @@ def test_a_clip_too_large_for_the_child_is_decoded_here(grid_dir, tmp_path, work
                                                        ffmpeg_encode):
     large = ffmpeg_encode(grid_dir / "s1" / "bbaf2n.mpg", tmp_path / "large.mp4",
                           "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "ultrafast")
-    assert 75 * 1280 * 720 > feeds.WORKER_BYTES
+    assert 75 * 1280 * 720 > worker_module.WORKER_BYTES
     frames, clip = decoded(worker.decode(large, 0.0))
     assert np.array_equal(clip.frames, video.read_clip(large).frames)
     assert np.array_equal(np.stack(frames), clip.frames)
     small = worker.decode(grid_dir / "s1" / "bbaf2n.mpg", 0.0)  # the child is free again
-    assert isinstance(small, feeds.WorkerFeed)
+    assert isinstance(small, worker_module.WorkerFeed)
     small.close()
 
 
