@@ -89,8 +89,8 @@ def from_probs(probs: np.ndarray, decoder: str = decoding.DEFAULT, start_s: floa
                **more) -> Reading:
     """The network's (75, 41) output, decoded and judged; `more`: notices, seconds, view."""
     t0 = time.perf_counter()
-    sentence = decoding.decode(probs, decoder)
-    judged = confidence.assess(probs)
+    judged = confidence.assess(probs)  # the grammar's best path, with each word's margin
+    sentence = judged.sentence if decoder == "grammar" else decoding.decode(probs, decoder)
     seconds = {**more.pop("seconds", {}), "decode": time.perf_counter() - t0}
     return Reading(sentence, decoder, decoding.raw_tokens(probs).tolist(), judged.confidence,
                    judged.reliable, judged.words, start_s, probs=probs, seconds=seconds, **more)
