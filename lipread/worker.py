@@ -19,6 +19,7 @@ import numpy as np
 from lipread import video
 
 WORKER_BYTES = 24 * 2**20  # the most frames the child decodes into: 75 of 640x480 grey
+STARTUP_S = 60  # the longest wait for the child to be up (it imports NumPy and OpenCV)
 ROOT = Path(__file__).resolve().parents[1]  # the folder lipread is imported from
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from lipread import worker; "
         "worker.serve(int(sys.argv[2]), int(sys.argv[3]))")
@@ -51,7 +52,9 @@ class Worker:
         self._pid = os.getpid()  # a forked copy of this process must not share the child
         self._lock = threading.Lock()  # one clip at a time
         self._map, self._size, self.gone = None, 0, False
-        if self.receive() != ("up",):
+        if not self._conn.poll(STARTUP_S) or self.receive() != ("up",):
+            self._proc.kill()
+            self._lost()
             raise WorkerGone("the decoding process did not start")
 
     def decode(self, path, start: float):
