@@ -112,16 +112,11 @@ def start_worker() -> Worker | None:
             found = None
             if hasattr(os, "memfd_create"):
                 try:
-                    found = new_worker()
+                    found = Worker(fallback=ThreadFeed)
                 except (OSError, worker.WorkerGone):
                     found = None
             _Started.worker.append(found)
         return _Started.worker[0]
-
-
-def new_worker() -> Worker:
-    """A decoding process of its own (start_worker's is the process's), up."""
-    return Worker(fallback=ThreadFeed)
 
 
 def _worker_if_up() -> Worker | None:

@@ -22,7 +22,7 @@ WORKER_BYTES = 24 * 2**20  # the most frames the child decodes into: 75 of 640x4
 STARTUP_S = 60  # the longest wait for the child to be up (it imports NumPy and OpenCV)
 ROOT = Path(__file__).resolve().parents[1]  # the folder lipread is imported from
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from lipread import worker; "
-        "worker.serve(int(sys.argv[2]), int(sys.argv[3]))")
+        "worker.main(int(sys.argv[2]), int(sys.argv[3]))")
 
 
 class WorkerGone(RuntimeError):
@@ -33,20 +33,27 @@ class _Declined(Exception):
     """(In the child) a clip larger than WORKER_BYTES: decoded in the parent's thread."""
 
 
+def spawn(sock_fd: int, memfd: int) -> subprocess.Popen:
+    """The child process, serving on the socket `sock_fd` into `memfd` (both passed on);
+    nothing of it reaches the user's terminal."""
+    return subprocess.Popen(
+        [sys.executable, "-c", BOOT, str(ROOT), str(sock_fd), str(memfd)],
+        pass_fds=(sock_fd, memfd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+
+
 class Worker:
     """The kept child process and the memory it decodes into (grown, never shrunk).
-    `fallback(path, start)`: the feed a clip goes on in when the child cannot decode it."""
+    `fallback(path, start)`: the feed a clip goes on in when the child cannot decode it;
+    `launch(sock_fd, memfd)`: what serves them (spawn; its result's kill() and wait())."""
 
-    def __init__(self, fallback):
+    def __init__(self, fallback, launch=spawn):
         self.fallback = fallback
         self._memfd = os.memfd_create("lipread-frames", os.MFD_CLOEXEC)
         mine, theirs = socket.socketpair()
         self._conn = connection.Connection(mine.detach())
         try:
-            self._proc = subprocess.Popen(  # nothing of it reaches the user's terminal
-                [sys.executable, "-c", BOOT, str(ROOT), str(theirs.fileno()), str(self._memfd)],
-                pass_fds=(theirs.fileno(), self._memfd), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._proc = launch(theirs.fileno(), self._memfd)
         finally:
             theirs.close()
         self._pid = os.getpid()  # a forked copy of this process must not share the child
@@ -170,15 +177,20 @@ class WorkerFeed:
         self._frames = None
 
 
-def serve(sock_fd: int, memfd: int) -> None:
-    """The child process: decode each clip sent on the socket into the shared memory,
-    saying its shape, each frame as it is final, and the end (or the error)."""
+def main(sock_fd: int, memfd: int) -> None:
+    """The child process (BOOT): serve until the reader's process ends."""
     import signal
 
     import cv2
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to answer
     cv2.setNumThreads(1)  # this process decodes one frame at a time: no pool to wake
+    serve(sock_fd, memfd)
+
+
+def serve(sock_fd: int, memfd: int) -> None:
+    """Decode each clip sent on the socket into the shared memory, saying its shape, each
+    frame as it is final, and the end (or the error); return when the socket closes."""
     conn = connection.Connection(sock_fd)
     memory = {"map": None, "size": 0}
 
@@ -198,6 +210,8 @@ def serve(sock_fd: int, memfd: int) -> None:
             _serve_one(conn, conn.recv(), into)
     except (EOFError, OSError):  # the reader's process ended: so does this one
         return
+    finally:
+        conn.close()
 
 
 def _serve_one(conn, job, into) -> None:

@@ -68,6 +68,12 @@ MUTATION_TESTS = {
     "lipread.corpus.archives": ("test_archives.py", "test_workspaces.py",
                                 "test_hostile_archives.py", "test_download.py"),
     "lipread.cli.flagtypes": ("test_bad_input.py",),
+    "lipread.confidence": ("test_confidence.py", "test_decoding.py"),
+    "lipread.feeds": ("test_feeds.py",),
+    "lipread.worker": ("test_feeds.py",),
+    "lipread.scoring": ("test_decoding.py", "test_app_media.py"),
+    "lipread.formats": ("test_bad_input.py", "test_hostile_video.py", "test_video.py"),
+    "lipread.budget": ("test_decode_budget.py", "test_hostile_video.py", "test_video.py"),
 }
 
 

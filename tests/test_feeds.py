@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,9 +19,33 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux o
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def worker():
-    worker = feeds.new_worker()
+class Serving:
+    """worker.serve in a thread of this process: the child's own loop, where a test's
+    coverage sees it (Worker's launch)."""
+
+    def __init__(self, sock_fd: int, memfd: int):
+        sock_fd, memfd = os.dup(sock_fd), os.dup(memfd)
+        self.thread = threading.Thread(target=self.run, args=(sock_fd, memfd), daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def run(sock_fd, memfd):
+        try:
+            worker_module.serve(sock_fd, memfd)
+        finally:
+            os.close(memfd)
+
+    def kill(self):
+        """(A thread cannot be killed: closing the socket ends it.)"""
+
+    def wait(self, timeout=None):
+        self.thread.join(timeout)
+
+
+@pytest.fixture(params=["process", "thread"])
+def worker(request):
+    launch = {"process": worker_module.spawn, "thread": Serving}[request.param]
+    worker = worker_module.Worker(fallback=feeds.ThreadFeed, launch=launch)
     yield worker
     worker.stop()
 
@@ -112,6 +137,8 @@ def test_a_clip_too_large_for_the_child_is_decoded_here(grid_dir, tmp_path, work
 
 
 def test_a_reading_goes_on_when_the_child_is_killed(grid_dir, worker):
+    if not isinstance(worker._proc, subprocess.Popen):
+        pytest.skip("a thread cannot be killed")
     path = grid_dir / "s1" / "bbaf2n.mpg"
     feed = worker.decode(path, 0.0)
     os.kill(worker._proc.pid, signal.SIGKILL)
