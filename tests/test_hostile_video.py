@@ -161,7 +161,15 @@ def test_the_containers_read(tmp_path, name, head, kind):
     (b"v=0\no=- 0 0 IN IP4 127.0.0.1\n", "SDP"), (b"\x89PNG\r\n\x1a\n", "image (PNG)"),
     (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image (WebP)"), (b"\x47\x40\x11\x10", "transport stream"),
     (b"\x00\x00\x00\x01\x67\x64", "raw video stream"), (b"hello\n", "text file"),
-    (bytes(range(200, 256)), "not a video format")])
+    (bytes(range(200, 256)), "not a video format"),
+    # each edge of what a file is said to be
+    (b" \r\n\t\xef\xbb\xbf#EXTM3U\n", "HLS playlist"),  # blank lines and a BOM first
+    (b"Xv=0\n", "text file"),  # a pointer's first line is the file's first line
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a video format"),  # RIFF, but sound, not WebP
+    (b"G", "text file"), (b"\x47\x40", "transport stream"),  # one byte: not a TS packet
+    (b"\x00\x00\x01\x65\x88", "raw video stream"),  # a 3-byte start code
+    (b"plain text\twith tabs\r\n", "text file"),
+    (b"ascii and DEL\x7f", "not a video format"), (b"high bit\x80", "not a video format")])
 def test_everything_else_is_refused_with_its_reason(tmp_path, head, said):
     path = tmp_path / "upload.mp4"
     path.write_bytes(head)

@@ -117,6 +117,11 @@ def test_the_numpy_beam_search_is_tensorflows(shipped_probs):
         p /= p.sum(axis=1, keepdims=True)
         assert 0 in decoding.beam_ids(p)
         assert decoding.beam_ids(p) == decoding.keras_beam_ids(p)
+    # and frames where many prefixes compete: what a beam of 32 keeps and drops (a beam of
+    # 100 reads each of these otherwise)
+    for seed in (0, 1, 4):
+        p = np.random.default_rng(seed).dirichlet(np.ones(probs.shape[1]) * 0.5, size=40)
+        assert decoding.beam_ids(p) == decoding.keras_beam_ids(p)
 
 
 def test_reading_imports_no_training_stack(grid_dir, cache, shipped_probs, test_names):
