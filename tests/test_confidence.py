@@ -31,10 +31,25 @@ def test_margins_are_the_best_path_over_its_best_rival():
     assert all(m > 5.0 for _, m, _, _ in found)
     assert [f for *_, f, _ in found] == sorted(f for *_, f, _ in found)  # in order
     judged = confidence.assess(probs)
-    assert judged.sentence == text and judged.reliable
+    assert judged.sentence == text and judged.reliable is True
+    assert [w.word for w in judged.words] == text.split()
     assert judged.confidence == pytest.approx(np.prod([w.confidence for w in judged.words]))
-    for w in judged.words:
+    for w, (_, margin, first, last) in zip(judged.words, found):
         assert 0 <= w.start_s < w.end_s <= 3.0
+        # a word starts where its first frame starts and ends where its last frame ends
+        assert (w.start_s, w.end_s) == (first / 25, (last + 1) / 25)
+        assert w.margin == margin and w.confidence == confidence.word_confidence(margin)
+
+
+def test_a_reading_exactly_at_the_threshold_is_reliable(monkeypatch):
+    from test_decoding import spell, tight_path
+
+    probs = spell(tight_path("set red by q five again"), confidence=0.6)
+    judged = confidence.assess(probs)
+    monkeypatch.setattr(confidence, "RELIABLE_AT", judged.confidence)
+    assert confidence.assess(probs).reliable
+    monkeypatch.setattr(confidence, "RELIABLE_AT", float(np.nextafter(judged.confidence, 1.0)))
+    assert not confidence.assess(probs).reliable
 
 
 def test_word_confidence_grows_with_the_margin():

@@ -245,6 +245,25 @@ def test_error_rates_are_corpus_level():
     assert wer == pytest.approx(1 / 12)
     assert cer == pytest.approx(scoring.edit_distance("five", "nine") / sum(map(len, truths)))
     assert scoring.error_counts("a b c", "a c") == (1, 3, 2, 5)
+    # a one-word, one-letter truth: the rates are over its own length
+    assert scoring.error_rates(["five"], ["nine"]) == (1.0, 0.5)
+    assert scoring.error_rates(["a"], ["b"]) == (1.0, 1.0)
+
+
+def _fewest_edits(ref, hyp) -> int:
+    """The fewest insertions, deletions and substitutions, by plain recursion."""
+    if not ref or not hyp:
+        return len(ref) + len(hyp)
+    return min(_fewest_edits(ref[1:], hyp) + 1, _fewest_edits(ref, hyp[1:]) + 1,
+               _fewest_edits(ref[1:], hyp[1:]) + (ref[0] != hyp[0]))
+
+
+@pytest.mark.parametrize("ref, hyp", [
+    ("", ""), ("", "abc"), ("abc", ""), ("a", ""), ("", "a"), ("ab", "aXb"), ("aXb", "ab"),
+    ("kitten", "sitting"), ("five", "nine"), ("abcdef", "azced"),
+    ("bin blue at f two now".split(), "bin at f two two now".split())])
+def test_the_edit_distance_is_the_fewest_edits(ref, hyp):
+    assert scoring.edit_distance(ref, hyp) == _fewest_edits(ref, hyp)
 
 
 # --- the shipped network's output on the folder's test clips -------------------------------
