@@ -41,6 +41,17 @@ def test_margins_are_the_best_path_over_its_best_rival():
         assert w.margin == margin and w.confidence == confidence.word_confidence(margin)
 
 
+def test_the_json_of_an_assessment_says_each_word_rounded():
+    """`lipread predict --json`'s confidence part: the sentence's confidence to 4 places,
+    whether it is reliable, and each word with its confidence and times (to 10 ms)."""
+    judged = confidence.Assessment("bin blue", 0.123456, False, [
+        confidence.Word("bin", 0.987654, 0.123, 0.456, 9.0),
+        confidence.Word("blue", 0.5, 0.456, 0.791, 1.0)])
+    assert judged.as_json() == {"confidence": 0.1235, "reliable": False, "words": [
+        {"word": "bin", "confidence": 0.9877, "start_s": 0.12, "end_s": 0.46},
+        {"word": "blue", "confidence": 0.5, "start_s": 0.46, "end_s": 0.79}]}
+
+
 def test_a_reading_exactly_at_the_threshold_is_reliable(monkeypatch):
     from test_decoding import spell, tight_path
 
