@@ -74,6 +74,8 @@ MUTATION_TESTS = {
     "lipread.scoring": ("test_decoding.py", "test_app_media.py"),
     "lipread.formats": ("test_bad_input.py", "test_hostile_video.py", "test_video.py"),
     "lipread.budget": ("test_decode_budget.py", "test_hostile_video.py", "test_video.py"),
+    "lipread.grid": ("test_utils.py",),
+    "lipread.live.segment": ("test_live.py",),
 }
 
 

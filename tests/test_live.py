@@ -103,6 +103,43 @@ def test_no_face_is_no_motion_and_manual_mode_waits_for_the_button():
     assert found[0].end - found[0].start == pytest.approx(segment.MAX_S)
 
 
+def test_each_sentence_after_a_pause_is_a_capture_of_its_own():
+    still = [0.1] * 50
+    found = feed(segment.Segmenter(), still + speech(1.5) + still + speech(1.0) + still)
+    assert [c.how for c in found] == ["auto", "auto"]
+    assert found[0].start == pytest.approx(2.0 - frames.LEAD_S, abs=0.1)
+    assert found[1].start == pytest.approx(2.0 + 1.5 + 2.0 - frames.LEAD_S, abs=0.1)
+    assert found[0].end <= found[1].start
+
+
+def test_the_lips_move_when_their_opening_spans_moving_within_the_window():
+    """Openings MOVING apart inside MOTION_WINDOW_S are motion; less apart, or as far apart
+    but further apart in time, or across a frame without a face, are not."""
+    apart = [0.0, segment.MOVING] * 40
+    assert len(feed(segment.Segmenter(), [0.0] * 25 + apart + [0.0] * 50)) == 1
+    assert feed(segment.Segmenter(), [0.0] * 25 + [0.0, segment.MOVING * 0.9] * 40) == []
+    seg = segment.Segmenter()
+    assert seg.moving(0.0, 0.0) is False and seg.moving(0.2, segment.MOVING) is True
+    seg = segment.Segmenter()
+    assert seg.moving(0.0, 0.0) is False and seg.moving(0.28, segment.MOVING) is False
+    lost = [0.0, None, segment.MOVING, None] * 20  # a face lost between the openings
+    assert feed(segment.Segmenter(), [0.0] * 25 + lost + [0.0] * 50) == []
+
+
+def test_the_button_overrides_an_automatic_capture_and_cancel_stops_both():
+    seg = segment.Segmenter()
+    feed(seg, [0.1] * 25 + speech(0.5))
+    assert seg.state == "capturing"
+    seg.arm(now=1.5, countdown=1.0)
+    assert seg.state == "countdown"
+    seg.cancel()
+    assert seg.state == "waiting"
+    assert feed(seg, [0.1] * 200, t0=1.54) == []  # no capture left to finish
+    seg.arm(now=10.0, countdown=0.0)
+    found = feed(seg, [0.1] * 100, t0=10.0)
+    assert [(c.how, c.start, c.end) for c in found] == [("button", 10.0, 10.0 + segment.MAX_S)]
+
+
 # --- ICE servers -----------------------------------------------------------------------------
 
 def test_no_ice_server_is_contacted_unless_configured(monkeypatch):

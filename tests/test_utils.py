@@ -1,6 +1,7 @@
 """Vocabulary, alignments and video loading, on real GRID clips."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import numpy as np
@@ -61,6 +62,37 @@ def test_malformed_alignment_line_is_a_clear_error(tmp_path, line):
     path.write_text(f"0 23750 sil\n{line}\n")
     with pytest.raises(grid.AlignmentError, match=r"bad\.align: line 2"):
         grid.load_alignments(path)
+
+
+def test_an_alignment_says_each_word_and_silence_in_frames(tmp_path):
+    """Times are in thousandths of a frame at 25 fps; words are read in lower case; a
+    word may last no time, never less."""
+    path = tmp_path / "clip.align"
+    path.write_text("0 23750 sil\n23750 29500 BIN\n29500 29500 sp\n29500 74500 Blue\n")
+    assert grid.load_alignment_segments(path) == [
+        (0.0, 23.75, "sil"), (23.75, 29.5, "bin"), (29.5, 29.5, "sp"), (29.5, 74.5, "blue")]
+
+
+def test_alignment_files_that_are_no_alignment_say_why(tmp_path):
+    """Nothing over the size bound is read whole; a folder, bytes that are not text and
+    a file of blank lines each say what is wrong with them."""
+    line = b"0 23750 sil\n"
+    fits = tmp_path / "fits.align"
+    fits.write_bytes(line * (grid.MAX_ALIGNMENT_BYTES // len(line))
+                     + b"\n" * (grid.MAX_ALIGNMENT_BYTES % len(line)))
+    assert fits.stat().st_size == grid.MAX_ALIGNMENT_BYTES
+    assert len(grid.load_alignment_segments(fits)) == grid.MAX_ALIGNMENT_BYTES // len(line)
+    big = tmp_path / "big.align"
+    big.write_bytes(fits.read_bytes() + b"\n")
+    cases = {big: "big.align: over 64 KB, not a GRID alignment",
+             tmp_path: "not a regular file",
+             tmp_path / "latin.align": "latin.align: unreadable alignment file",
+             tmp_path / "blank.align": "blank.align: the alignment file holds no words"}
+    (tmp_path / "latin.align").write_bytes(b"0 23750 caf\xe9\n")
+    (tmp_path / "blank.align").write_text("\n  \n\t\n")
+    for path, message in cases.items():
+        with pytest.raises(grid.AlignmentError, match=re.escape(message)):
+            grid.load_alignment_segments(path)
 
 
 def test_missing_alignment(tmp_path):
@@ -235,11 +267,88 @@ def test_data_dir_layout(grid_dir, train_names, test_names, tmp_path, monkeypatc
 
 
 def test_names_files(tmp_path):
-    (tmp_path / "names.txt").write_text("a1\n\n# comment\nb2  # why\n")
-    assert grid.read_names(tmp_path / "names.txt") == ["a1", "b2"]
-    (tmp_path / "empty.txt").write_text("\n")
-    with pytest.raises(ValueError, match="lists no clips"):
-        grid.read_names(tmp_path / "empty.txt")
+    """One name a line (SPEAKER/NAME or s1's bare NAME); blank lines, # comments, a
+    byte-order mark and Windows line ends are fine; anything else names its file and line."""
+    (tmp_path / "names.txt").write_bytes(b"\xef\xbb\xbfa1\r\n\r\n# comment\r\n  s26/b2  # why\r\n")
+    assert grid.read_names(tmp_path / "names.txt") == ["a1", "s26/b2"]
+    refused = {"empty.txt": (b"\n# only a comment\n", "empty.txt: the names file lists no clips"),
+               "nul.txt": (b"a1\n\x00\n", "nul.txt: not a text file of clip names"),
+               "latin.txt": (b"caf\xe9\n", "latin.txt: not a text file of clip names"),
+               "path.txt": (b"a1\n../etc/passwd\n", "path.txt: line 2 is not a clip name"),
+               "deep.txt": (b"x/y/z\n", "deep.txt: line 1 is not a clip name"),
+               "speaker.txt": (b"s123/a\n", "speaker.txt: line 1 is not a clip name"),
+               "dot.txt": (b".hidden\n", "dot.txt: line 1 is not a clip name")}
+    for name, (data, said) in refused.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=re.escape(said)):
+            grid.read_names(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="is a directory, not a names file"):
+        grid.read_names(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such names file"):
+        grid.read_names(tmp_path / "none.txt")
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as fh:
+        fh.truncate(grid.MAX_NAMES_BYTES + 1)
+    with pytest.raises(ValueError, match="big.txt: over 16 MB, not a file of clip names"):
+        grid.read_names(big)
+
+
+def test_a_folder_of_speakers_lists_their_clips_by_name(tmp_path):
+    """Speaker folders in number order, each clip once whatever its extension's case,
+    prefixed with its speaker unless s1 is the only one; what is no video, no file or no
+    speaker folder is not a clip."""
+    for rel in ("s10/b.mp4", "s2/a.MPG", "s2/a.mp4", "s2/c.txt", "s2/dir.mp4/x", "s1/z.mpg",
+                "s3/notes.txt", "x1/a.mpg", "s2x/a.mpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        if not rel.endswith("/x"):
+            (tmp_path / rel).write_bytes(b"")
+    assert grid.list_speakers(tmp_path) == ["s1", "s2", "s10"]
+    assert grid.list_clips(tmp_path) == ["s1/z", "s2/a", "s10/b"]
+    assert grid.list_clips(tmp_path, ["s2", "s4"]) == ["s2/a"]
+    assert grid.list_clips(tmp_path, ["s1"]) == ["z"]
+    assert grid.list_speakers(tmp_path / "none") == []
+    assert grid.video_path(tmp_path, "s2/a").name in {"a.mpg", "a.MPG", "a.mp4"}
+    assert grid.video_path(tmp_path, "s2/a").parent == tmp_path / "s2"
+    only_s1 = tmp_path / "tutorial"
+    (only_s1 / "s1").mkdir(parents=True)
+    (only_s1 / "s1" / "bbaf2n.mpg").write_bytes(b"")
+    assert grid.list_clips(only_s1) == ["bbaf2n"]
+    assert grid.video_path(only_s1, "bbaf2n") == only_s1 / "s1" / "bbaf2n.mpg"
+    assert grid.alignment_path(only_s1, "s26/lgbj5a") == only_s1 / "alignments/s26/lgbj5a.align"
+    assert grid.alignment_path(only_s1, "bbaf2n") == only_s1 / "alignments/s1/bbaf2n.align"
+    assert grid.speaker_of("s26/lgbj5a") == "s26" and grid.speaker_of("lgbj5a") == "s1"
+
+
+@pytest.mark.parametrize("text, chosen", [
+    ("s1-s3", [1, 2, 3]), ("S4", [4]), ("1-2,s34", [1, 2, 34]), ("s3, s1", [1, 3]),
+    ("s5-s5,s5", [5])])
+def test_speakers_are_named_singly_or_in_ranges(text, chosen):
+    assert grid.parse_speakers(text) == chosen
+
+
+@pytest.mark.parametrize("text, said", [
+    ("s0", "s0: GRID's speakers are s1 to s34"), ("s1-s35", "GRID's speakers are s1 to s34"),
+    ("s3-s1", "s3-s1: a range goes from low to high (s1-s3)"),
+    ("s1;s2", "not a speaker or a range of them: 's1;s2'"), ("", "not a speaker"),
+    ("s1-", "not a speaker")])
+def test_speakers_that_grid_has_not_are_refused(text, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        grid.parse_speakers(text)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("bin blue at f two now", None), ("BIN blue at f two now", "'BIN' is no GRID command"),
+    ("bin blue at f two", "5 words; a GRID sentence has 6: command colour preposition letter "
+     "digit adverb, e.g. 'bin blue at f two now'"),
+    ("bin blue at f two now please", "7 words"),
+    ("bin now at f two blue", "'now' is no GRID colour (blue, green, red, white, ...)"),
+    ("bin blue at w two now", "'w' is no GRID letter"),
+    ("bin blue at f two later", "'later' is no GRID adverb (again, now, please, soon, ...)")])
+def test_a_sentence_that_is_not_grids_says_which_word(text, said):
+    if said is None:
+        assert grid.grammar_error(text) is None
+    else:
+        assert said in grid.grammar_error(text)
 
 
 def test_normalize_is_over_the_whole_clip():
