@@ -9,7 +9,9 @@ STUDIES = {"enroll": ("enroll_study", "adaptation methods compared on other spea
            "face": ("face_reference", "the face the reader learned, and how far others are"),
            "curve": ("teach_curve", "teaching a stranger: held-out WER by sentences taught"),
            "crops": ("crop_drift", "how far the landmark crops moved: test clips' corners, "
-                                   "saved and compared")}
+                                   "saved and compared"),
+           "times": ("word_times", "where a reading says each word is, against when it "
+                                   "is said")}
 USAGE = "usage: python -m experiments {" + ",".join(STUDIES) + "} [flags]  (<study> --help)"
 
 
