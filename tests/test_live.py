@@ -72,7 +72,7 @@ def test_a_sentence_is_captured_from_just_before_the_lips_move_to_half_a_second_
     cap = found[0]
     onset = 2.0  # the first moving frame
     assert cap.how == "auto"
-    assert abs(cap.start - (onset - frames.LEAD_S)) <= 0.1
+    assert cap.start == pytest.approx(onset - frames.LEAD_S)
     assert 3.5 + segment.STILL_S - 0.2 <= cap.end <= 3.5 + segment.STILL_S + 0.3
     assert cap.end - cap.start <= segment.MAX_S + 1e-6
 
@@ -89,6 +89,8 @@ def test_long_speech_is_cut_at_three_seconds_and_waits_for_stillness():
     found = feed(seg, [0.1] * 25 + speech(6.0))
     assert len(found) == 1 and found[0].end - found[0].start == pytest.approx(segment.MAX_S)
     assert seg.state == "waiting" and not seg.ready  # mid-sentence: no second capture yet
+    again = feed(seg, [0.1] * 25 + speech(1.0) + [0.1] * 25, t0=7.0)  # a pause, a sentence
+    assert [c.start for c in again] == [pytest.approx(8.0 - frames.LEAD_S)]
 
 
 def test_no_face_is_no_motion_and_manual_mode_waits_for_the_button():
@@ -119,7 +121,8 @@ def test_the_lips_move_when_their_opening_spans_moving_within_the_window():
     assert len(feed(segment.Segmenter(), [0.0] * 25 + apart + [0.0] * 50)) == 1
     assert feed(segment.Segmenter(), [0.0] * 25 + [0.0, segment.MOVING * 0.9] * 40) == []
     seg = segment.Segmenter()
-    assert seg.moving(0.0, 0.0) is False and seg.moving(0.2, segment.MOVING) is True
+    assert seg.moving(0.0, 0.0) is False
+    assert seg.moving(segment.MOTION_WINDOW_S, segment.MOVING) is True
     seg = segment.Segmenter()
     assert seg.moving(0.0, 0.0) is False and seg.moving(0.28, segment.MOVING) is False
     lost = [0.0, None, segment.MOVING, None] * 20  # a face lost between the openings
@@ -138,6 +141,37 @@ def test_the_button_overrides_an_automatic_capture_and_cancel_stops_both():
     seg.arm(now=10.0, countdown=0.0)
     found = feed(seg, [0.1] * 100, t0=10.0)
     assert [(c.how, c.start, c.end) for c in found] == [("button", 10.0, 10.0 + segment.MAX_S)]
+
+
+def test_a_motion_of_the_shortest_speech_is_read_and_ends_after_stillness():
+    """Times of a 10 fps camera: the lips move from 0.5 s to 0.9 s (MIN_SPEECH_S), are
+    read, and the capture ends on the first frame STILL_S after the last motion."""
+    opening = [0.0] * 5 + [0.1, 0.0, 0.1] + [0.0] * 20
+    seg = segment.Segmenter()
+    out = [(k / 10, seg.update(k / 10, o)) for k, o in enumerate(opening)]
+    found = [(t, c) for t, c in out if c is not None]
+    assert seg.last_motion == 0.9 and 0.9 - 0.5 == segment.MIN_SPEECH_S
+    assert len(found) == 1
+    t, cap = found[0]
+    assert t == cap.end == 1.5  # 0.9 + STILL_S, the first frame at it or after
+    assert cap.start == pytest.approx(0.5 - frames.LEAD_S)
+
+
+def test_captures_come_out_on_the_frame_they_end_and_the_button_starts_on_time():
+    seg = segment.Segmenter(auto=False)
+    seg.arm(now=0.0, countdown=1.0)
+    assert seg.update(0.875, 0.1) is None and seg.state == "countdown"
+    assert seg.update(1.0, 0.1) is None and seg.state == "capturing"
+    ends = [t for t in np.arange(1.125, 5.0, 0.125) if seg.update(t, 0.1) is not None]
+    assert ends == [1.0 + segment.MAX_S]  # 4.0 exactly, a frame time
+
+
+def test_after_the_button_an_automatic_capture_waits_for_stillness():
+    seg = segment.Segmenter()
+    seg.arm(now=0.0, countdown=0.0)
+    found = feed(seg, speech(4.0) + [0.1] * 25 + speech(1.0) + [0.1] * 25)
+    assert [c.how for c in found] == ["button", "auto"]
+    assert found[1].start == pytest.approx(5.0 - frames.LEAD_S)
 
 
 # --- ICE servers -----------------------------------------------------------------------------

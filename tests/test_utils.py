@@ -68,7 +68,7 @@ def test_an_alignment_says_each_word_and_silence_in_frames(tmp_path):
     """Times are in thousandths of a frame at 25 fps; words are read in lower case; a
     word may last no time, never less."""
     path = tmp_path / "clip.align"
-    path.write_text("0 23750 sil\n23750 29500 BIN\n29500 29500 sp\n29500 74500 Blue\n")
+    path.write_text("0 23750 sil\n23750 29500 BIN\n\n29500 29500 sp\n29500 74500 Blue\n")
     assert grid.load_alignment_segments(path) == [
         (0.0, 23.75, "sil"), (23.75, 29.5, "bin"), (29.5, 29.5, "sp"), (29.5, 74.5, "blue")]
 
@@ -90,6 +90,10 @@ def test_alignment_files_that_are_no_alignment_say_why(tmp_path):
              tmp_path / "blank.align": "blank.align: the alignment file holds no words"}
     (tmp_path / "latin.align").write_bytes(b"0 23750 caf\xe9\n")
     (tmp_path / "blank.align").write_text("\n  \n\t\n")
+    huge = tmp_path / "huge.align"  # a terabyte of holes: refused from its first 64 KB
+    with open(huge, "wb") as fh:
+        fh.truncate(1 << 40)
+    cases[huge] = "huge.align: over 64 KB"
     for path, message in cases.items():
         with pytest.raises(grid.AlignmentError, match=re.escape(message)):
             grid.load_alignment_segments(path)
