@@ -115,3 +115,20 @@ def test_a_cosine_schedule_falls_from_the_rate_to_zero_over_the_run():
     assert adapt.learning_rate(adapt.Settings(lr=2e-4), 16) == 2e-4  # constant: the rate
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         adapt.learning_rate(adapt.Settings(lr=2e-4, schedule="linear"), 16)
+
+
+def test_the_time_left_is_the_pace_so_far_once_a_tenth_is_done(monkeypatch):
+    """Teaching's progress maps its stage onto [start, end] of the whole and says the time
+    left only from a tenth of the stage on: what is left at the pace so far, and writing."""
+    from lipread.enroll import teach
+
+    clock = iter([100.0, 104.0, 110.0, 150.0])  # the stage starts at 100 s
+    monkeypatch.setattr(teach.time, "perf_counter", lambda: next(clock))
+    said = []
+    progress = teach._timed(lambda f, what, eta: said.append((f, what, eta)), 0.25, 0.95)
+    progress(0.05, "epoch 1")
+    progress(0.1, "epoch 2")
+    progress(0.5, "epoch 10")
+    assert said[0] == (pytest.approx(0.285), "epoch 1", None)
+    assert said[1] == (pytest.approx(0.32), "epoch 2", pytest.approx(10 * 9 + teach.WRITE_S))
+    assert said[2] == (pytest.approx(0.6), "epoch 10", pytest.approx(50 + teach.WRITE_S))

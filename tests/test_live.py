@@ -166,6 +166,36 @@ def test_captures_come_out_on_the_frame_they_end_and_the_button_starts_on_time()
     assert ends == [1.0 + segment.MAX_S]  # 4.0 exactly, a frame time
 
 
+def test_stillness_and_the_three_seconds_end_on_the_frame_that_reaches_them():
+    """At 8 fps (times exact in binary): a sentence ends on the frame STILL_S after the
+    last motion, not a frame later; a capture cut at MAX_S comes out on a frame at its very
+    end; and after a cut the next capture may start from the frame STILL_S after motion."""
+    speaking = [0.1, 0.0] * 4  # a second of motion at 8 fps
+    seg, ended = segment.Segmenter(), None
+    for k, o in enumerate([0.0] * 8 + speaking + [0.0] * 16):
+        if seg.update(k / 8, o) is not None:
+            ended = k / 8
+            break
+    assert ended == seg.last_motion + segment.STILL_S
+
+    seg, k = segment.Segmenter(), 0
+    while seg.state != "capturing":
+        seg.update(k / 8, [0.0, 0.1][k % 2] if k >= 8 else 0.0)
+        k += 1
+    end = seg.capturing.end
+    while (k + 1) / 8 < end:
+        k += 1
+        assert seg.update(k / 8, [0.0, 0.1][k % 2]) is None
+    assert seg.update(end, 0.0) is not None and not seg.ready  # cut mid-sentence
+    ready_at = None
+    for k in range(k + 1, k + 40):
+        seg.update(k / 8, [0.0, 0.1][k % 2] if k < 40 else 0.0)  # speech goes on to 5 s
+        if seg.ready:
+            ready_at = k / 8
+            break
+    assert ready_at == seg.last_motion + segment.STILL_S
+
+
 def test_after_the_button_an_automatic_capture_waits_for_stillness():
     seg = segment.Segmenter()
     seg.arm(now=0.0, countdown=0.0)
