@@ -188,10 +188,11 @@ enroll-study: setup-run
 
 # Mutation testing (not in CI): mutmut changes one thing at a time in the modules that
 # pyproject.toml's [tool.mutmut] names (decoders, confidence, scores, video reader and its
-# feeds, file checks, mouth crop, losses, archive checks, flag types) and runs the tests
-# that reach it; tests/mutation_report.py then gives each module's kill rate and every
-# survivor not known to be equivalent (exit 1 if any). MUTANTS: mutmut's name patterns,
-# e.g. MUTANTS='lipread.decoding.*' (all when empty); the whole set is ~2700 mutants, hours
+# feeds, file checks, mouth crop, losses, archive checks, flag types, GRID's files and
+# names, Live's segmenter) and runs the tests that reach it; tests/mutation_report.py then
+# gives each module's kill rate and every survivor not known to be equivalent (exit 1 if
+# any). MUTANTS: mutmut's name patterns, e.g. MUTANTS='lipread.decoding.*' (all when
+# empty); the whole set is ~3100 mutants, hours
 # on 2 cores (docs/testing.md). mutants/ holds the run (ignored).
 MUTANTS ?=
 mutate: setup
