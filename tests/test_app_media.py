@@ -101,6 +101,15 @@ def test_word_diff_marks_the_differing_words():
     assert read == [("bin", True), ("red", False), ("at", True), ("two", True), ("now", True)]
 
 
+def test_a_word_said_often_in_a_long_reading_still_matches_the_truth():
+    """However long the two sides, a word they share is matched: no word is skipped for
+    being common (difflib's "autojunk" heuristic drops words over 1% of a 200-word side)."""
+    long_read = " ".join([f"w{i}" for i in range(200)] + ["now"] * 5)
+    truth, read = scoring.word_diff("bin now", long_read)
+    assert truth == [("bin", False), ("now", True)]
+    assert [(i, w) for i, (w, ok) in enumerate(read) if ok] == [(200, "now")]
+
+
 def test_model_card_from_json_readme_or_nothing(tmp_path):
     assert modelcard.read_model_card(tmp_path) == {}
     (tmp_path / "README.md").write_text(
