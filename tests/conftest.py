@@ -76,6 +76,8 @@ MUTATION_TESTS = {
     "lipread.budget": ("test_decode_budget.py", "test_hostile_video.py", "test_video.py"),
     "lipread.grid": ("test_utils.py",),
     "lipread.live.segment": ("test_live.py",),
+    "lipread.enroll.prompts": ("test_teach_page.py",),
+    "lipread.enroll.expect": ("test_teach_page.py",),
 }
 
 

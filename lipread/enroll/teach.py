@@ -19,6 +19,7 @@ from lipread.enroll.judge import held_out, no_better, read_take, trains_again, v
 from lipread.enroll.clips import Clip, crops, gather
 
 WRITE_S = 5.0  # seconds to write the profile and build its ONNX export, in the time left
+PACE_STEPS = 5  # the time left is paced by the median of the last 5 epochs' steps
 
 
 class NoBetter(ValueError):
@@ -194,7 +195,7 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
         first = adapt.samples(settings, len(train))  # the share of the work the check's run is
         share = first / (first + (adapt.samples(settings, n) if again else 0))
         result, trials, after = _one(frames, sentences, settings, base, held, log,
-                                     lambda f, what: progress(share * f, what))
+                                     lambda f, what: progress(share * f, what, int(again)))
         judged = verdict(before, after)
         if again and judged["kept"]:  # checked: now the same teaching on every take
             checked = result
@@ -216,15 +217,31 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
 
 
 def _timed(say, start: float, end: float):
-    """progress(fraction, what) of one stage, mapped onto [start, end] of the whole, with
-    the time left from the stage's own pace once a tenth of it is done."""
+    """progress(fraction, what, starts=0) of one stage, mapped onto [start, end] of the
+    whole, with the time left (time_left) from the reports so far; `starts`: runs still to
+    start after this one (each pays a start-up again)."""
     t0 = time.perf_counter()
+    seen = []  # (seconds into the stage, fraction) of each report
 
-    def progress(fraction, what):
-        spent = time.perf_counter() - t0
-        eta = spent * (1 - fraction) / fraction + WRITE_S if fraction >= 0.1 else None
-        say(start + (end - start) * fraction, what, eta)
+    def progress(fraction, what, starts=0):
+        seen.append((time.perf_counter() - t0, fraction))
+        say(start + (end - start) * fraction, what, time_left(seen, starts))
     return progress
+
+
+def time_left(seen: list[tuple[float, float]], starts: int = 0) -> float | None:
+    """Seconds left, from the reports (seconds, fraction done) so far: what is left at the
+    pace of the latest epochs (the median step of the last PACE_STEPS, so that a run's
+    start-up, a one-off, is not taken for its pace), a start-up for each run still to
+    start (the first report's seconds beyond one step at that pace: reading the held-out
+    takes, building and tracing the network), and writing. None before two steps."""
+    steps = [(t1 - t0) / (f1 - f0) for (t0, f0), (t1, f1) in zip(seen, seen[1:]) if f1 > f0]
+    if len(steps) < 2:
+        return None
+    pace = float(np.median(steps[-PACE_STEPS:]))  # seconds per whole stage
+    (first_s, first_f), (_, done) = seen[0], seen[-1]
+    start_up = max(0.0, first_s - pace * first_f)
+    return pace * (1 - done) + starts * start_up + WRITE_S
 
 
 def _one(frames, sentences, settings, base, held, log, progress):
