@@ -10,6 +10,8 @@ STUDIES = {"enroll": ("enroll_study", "adaptation methods compared on other spea
            "curve": ("teach_curve", "teaching a stranger: held-out WER by sentences taught"),
            "crops": ("crop_drift", "how far the landmark crops moved: test clips' corners, "
                                    "saved and compared"),
+           "eta": ("time_left", "how right teaching's time left is, against the time it "
+                                "took"),
            "times": ("word_times", "where a reading says each word is, against when it "
                                    "is said")}
 USAGE = "usage: python -m experiments {" + ",".join(STUDIES) + "} [flags]  (<study> --help)"

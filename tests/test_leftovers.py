@@ -13,6 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from lipread.app import browser, files
 from lipread.corpus import archives
 
@@ -192,3 +194,21 @@ def test_a_finished_page_enrollment_leaves_no_zombie(tmp_path, monkeypatch):
     assert jobs.status("erin").state == "done"
     assert [job.state for job in jobs.jobs()] == ["done"]
     assert not stat.exists(), "the finished enrollment is a zombie"
+
+
+def test_the_time_left_counts_down_between_progress_reports(tmp_path):
+    """A run's start-up writes no progress for a while: the page's time left is what the
+    file said less the time since it was written, never under a second."""
+    import os
+    import time
+
+    from lipread.enroll import jobs
+
+    said = tmp_path / "progress.json"
+    said.write_text("{}")
+    ten_ago = time.time() - 10
+    os.utime(said, (ten_ago, ten_ago))
+    assert jobs.counted_down(said, 30) == pytest.approx(20, abs=1)
+    assert jobs.counted_down(said, 5) == 1.0
+    assert jobs.counted_down(said, None) is None
+    assert jobs.counted_down(tmp_path / "gone.json", 30) == 30

@@ -159,6 +159,18 @@ def _json(path: Path) -> dict | None:
         return None
 
 
+def counted_down(path: Path, eta_s) -> float | None:
+    """The time left a progress file said, less the time since it was written (a run's
+    start-up writes nothing for a while), never under a second."""
+    if eta_s is None:
+        return None
+    try:
+        since = max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        since = 0.0
+    return max(1.0, float(eta_s) - since)
+
+
 def status(name: str) -> Job:
     folder = job_dir(name)
     progress = _json(folder / "progress.json") or {}
@@ -176,7 +188,9 @@ def status(name: str) -> Job:
     if card is not None:
         return Job(name, "done", 1.0, "done", 0, card, None)
     if alive:
-        return Job(name, "running", fraction, stage, progress.get("eta_s"), None, None)
+        return Job(name, "running", fraction, stage, counted_down(folder / "progress.json",
+                                                                  progress.get("eta_s")),
+                   None, None)
     try:
         lines = (folder / "log.txt").read_text(errors="replace").strip().splitlines()
     except OSError:
