@@ -78,6 +78,11 @@ MUTATION_TESTS = {
     "lipread.live.segment": ("test_live.py",),
     "lipread.enroll.prompts": ("test_teach_page.py",),
     "lipread.enroll.expect": ("test_teach_page.py",),
+    "lipread.live.frames": ("test_live.py",),
+    "lipread.live.capture": ("test_live.py",),
+    "lipread.live.tracker": ("test_live.py",),
+    "lipread.corpus.protocols": ("test_splits.py",),
+    "lipread.training.checkpoint": ("test_checkpoint.py",),
 }
 
 

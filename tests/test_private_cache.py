@@ -152,3 +152,126 @@ def test_a_cached_export_with_other_weights_under_its_stamp_is_built_again(tmp_p
     assert np.abs(pipeline.predict_probs(again, frames) - honest).max() < 1e-6
     digest = first.path.with_name(first.path.name + onnx_reader.DIGEST)  # as written again
     assert digest.read_text().strip() == onnx_reader.weights_sha256(first.path)
+
+
+def test_the_cache_roots_are_the_chosen_one_the_users_then_the_temp_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    temp = tmp_path / "tmp" / f"lipread-{os.getuid()}"
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "chosen"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.roots() == [tmp_path / "chosen", tmp_path / "xdg" / "lipread", temp]
+    monkeypatch.delenv("LIPREAD_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "")  # empty: as if unset
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.roots() == [tmp_path / "home" / ".cache" / "lipread", temp]
+
+
+def test_a_cache_folder_is_the_first_that_can_be_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "chosen"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.folder("onnx") == tmp_path / "chosen" / "onnx"  # made, parents too
+    assert (tmp_path / "chosen" / "onnx").is_dir() and not (tmp_path / "xdg").exists()
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")
+    assert cache.folder("onnx") == tmp_path / "xdg" / "lipread" / "onnx"
+    (tmp_path / "xdg" / "lipread" / "onnx").rmdir()
+    (tmp_path / "xdg" / "lipread" / "onnx").write_text("")  # a file where the folder goes
+    assert cache.folder("onnx") == tmp_path / "tmp" / f"lipread-{os.getuid()}" / "onnx"
+
+
+def test_no_cache_folder_at_all_says_what_to_set_and_why_the_temp_one_was_passed_over(
+        no_home_cache, tmp_path):
+    (tmp_path / "tmp").rmdir()
+    (tmp_path / "tmp").write_text("")  # the temp root's parent is a file
+    with pytest.raises(OSError) as caught:
+        cache.folder("onnx")
+    assert str(caught.value) == (f"no writable cache folder for onnx (set LIPREAD_CACHE_DIR)"
+                                 f"; {no_home_cache}: Not a directory: not used")
+
+
+def test_a_built_thing_is_found_in_any_cache_folder_first_choice_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "chosen"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    temp = tmp_path / "tmp" / f"lipread-{os.getuid()}"
+    assert cache.find("onnx", "net") is None
+    assert not temp.exists()  # a look makes no temp folder
+    (tmp_path / "xdg" / "lipread" / "onnx").mkdir(parents=True)
+    (tmp_path / "xdg" / "lipread" / "onnx" / "net").write_text("the user's")
+    assert cache.find("onnx", "net") == tmp_path / "xdg" / "lipread" / "onnx" / "net"
+    (tmp_path / "chosen" / "onnx" / "net").mkdir(parents=True)  # a folder is no build
+    assert cache.find("onnx", "net") == tmp_path / "xdg" / "lipread" / "onnx" / "net"
+    (tmp_path / "chosen" / "onnx" / "net").rmdir()
+    (tmp_path / "chosen" / "onnx" / "net").write_text("chosen")
+    assert cache.find("onnx", "net") == tmp_path / "chosen" / "onnx" / "net"
+    assert cache.find("dlib", "net") is None  # another kind's
+
+
+def test_a_build_in_our_own_temp_cache_is_found(no_home_cache):
+    (no_home_cache / "onnx").mkdir(parents=True, mode=0o700)
+    os.chmod(no_home_cache, 0o700)
+    (no_home_cache / "onnx" / "net").write_text("ours")
+    assert cache.find("onnx", "net") == no_home_cache / "onnx" / "net"
+    os.chmod(no_home_cache / "onnx", 0o700)
+    (no_home_cache / "onnx").rename(no_home_cache / "elsewhere")
+    (no_home_cache / "onnx").symlink_to(no_home_cache / "elsewhere")  # a link: not read
+    assert cache.find("onnx", "net") is None
+
+
+def _said(capsys, build):
+    build()
+    out = capsys.readouterr()
+    assert out.out == ""
+    return out.err
+
+
+def test_builds_on_first_use_are_said_on_one_line_with_where_they_are_kept(capsys, tmp_path):
+    def two_builds():
+        with cache.preparing():
+            with cache.preparing("exporting the network", tmp_path / "onnx"):
+                with cache.preparing("a part of it", tmp_path / "elsewhere"):  # not said
+                    pass
+            with cache.preparing("converting the model", tmp_path / "dlib"):
+                pass
+
+    assert _said(capsys, two_builds) == (
+        "preparing the reader once: exporting the network (0.0 s), converting the model "
+        f"(0.0 s); kept in {tmp_path}\n")
+    assert _said(capsys, lambda: cache.preparing().__enter__()) == ""  # no build: nothing
+
+    def nothing_built():
+        with cache.preparing():
+            with cache.preparing():
+                pass
+
+    assert _said(capsys, nothing_built) == ""
+
+
+def test_a_build_alone_is_its_own_line_and_one_that_fails_says_so(capsys, tmp_path):
+    def fails():
+        with pytest.raises(RuntimeError):
+            with cache.preparing("exporting", tmp_path / "onnx"):
+                raise RuntimeError("no")
+
+    assert _said(capsys, fails) == f"preparing the reader once: exporting (failed); kept in {tmp_path / 'onnx'}\n"
+
+    def unkept():
+        with cache.preparing("checking"):
+            pass
+
+    assert _said(capsys, unkept) == "preparing the reader once: checking (0.0 s)\n"
+
+    def apart():  # two places with nothing in common but the root: both named
+        with cache.preparing():
+            with cache.preparing("one", Path("/one")):
+                pass
+            with cache.preparing("two", Path("/two")):
+                pass
+            with cache.preparing("again", Path("/one")):
+                pass
+
+    assert _said(capsys, apart) == ("preparing the reader once: one (0.0 s), two (0.0 s), "
+                                    "again (0.0 s); kept in /one, /two\n")

@@ -115,8 +115,8 @@ def load(weights, onnx_path=None, **person) -> OnnxReader:
     sha = weights_sha256(weights)
     if onnx_path is not None:
         return OnnxReader(onnx_path, sha)
-    shape = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}" for k, v in
-                    sorted(person.items()) if v and v != 1.0)
+    shape = "".join(f"-{k}" if v is True else f"-{k}{v:g}" for k, v in sorted(person.items())
+                    if v is True or (v is not False and v != 1.0))  # True == 1.0: said first
     name = f"lipnet-{sha[:32]}{shape}-g{onnx_export.GRAPH_VERSION}.onnx"
     found = cache.find("onnx", name)
     data = _checked_bytes(found) if found is not None else None

@@ -132,8 +132,9 @@ def load_optimizer(variables, folder: Path) -> None:
             arrays = [saved[f"v{i}"] for i in range(len(variables))]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: damaged ({type(err).__name__}). {FRESH}") from None
-    for var, array in zip(variables, arrays):
+    for var, array in zip(variables, arrays):  # all checked before any is assigned
         if tuple(var.shape) != array.shape:
             raise CheckpointError(f"{path}: holds another optimizer's state ({array.shape} "
                                   f"for {tuple(var.shape)}). {FRESH}")
+    for var, array in zip(variables, arrays):
         var.assign(array)
