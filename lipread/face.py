@@ -9,8 +9,8 @@ landmarks. Both models
 come from PyPI (dlib-bin; face-recognition-models ships dlib's 68-point predictor):
 nothing is downloaded at run time. The predictor runs as landmarks.py's NumPy arrays
 (the same points, loaded in ~0.05 s instead of ~0.9 s). It imports only the bottom
-modules cache.py and landmarks.py. Left out of `make mutate` for its time (~600 mutants x
-~24 s of tests); tests/test_landmarks.py holds it to dlib's own points.
+modules cache.py and landmarks.py. tests/test_tracking.py follows a face made of frames
+(`make mutate` runs it); tests/test_landmarks.py holds the points to dlib's own.
 """
 from __future__ import annotations
 
@@ -208,8 +208,10 @@ def track_landmarks(frames):
     The 68 points are fitted on every LANDMARK_EVERY-th frame (and the last) and
     interpolated in between; each fit starts from the detector's box, moved and scaled
     with the landmarks since. The detector runs again where the landmarks carried the box
-    MOVED away from it, or the box no longer shows what it showed (SAME_FACE); a detection that finds no face near the tracked one marks that
-    fit lost (landmarks carried), and each later fit detects again until the face is back.
+    MOVED away from it, or the box no longer shows what it showed (SAME_FACE); a detection
+    that finds neither a face near the tracked one nor one that looks like it (a jump)
+    marks that fit lost (landmarks carried), and each later fit detects again until the
+    face is back.
     """
     first, boxes = _first_face(frames)
     box = boxes[0]
@@ -285,20 +287,25 @@ def _follow(frames, first: int, box):
                 break
             frame = frames[t]
         carried, moved = _carried(anchor_box, anchor, last, velocity * (t - seen))
+        jumped = False
         if tracking and moved < MOVED and _alike(anchor_look, _look(frame, carried)):
             fit = landmarks(frame, carried)
         else:
             found = detect_faces(frame)  # moved away, or lost: where is the face now?
             faces = max(faces, len(found))
             near = max(found, key=lambda b: _overlap(b, carried), default=None)
-            tracking = near is not None and _overlap(near, carried) > 0.1
+            jumped = near is None or _overlap(near, carried) <= 0.1
+            if jumped:  # not near the box: the face it showed, gone elsewhere?
+                near = next((b for b in found if _alike(anchor_look, _look(frame, b))), None)
+            tracking = near is not None
             if not tracking:
                 gone.add(t)
                 fits[t], velocity = last, np.zeros(2)
                 continue
             anchor_box, anchor_look = near, _look(frame, near)
             anchor = fit = landmarks(frame, near)
-        velocity = (fit.mean(0) - last.mean(0)) / (t - seen)
+        # a jump is no pace to carry the next box at
+        velocity = np.zeros(2) if jumped else (fit.mean(0) - last.mean(0)) / (t - seen)
         if np.hypot(*velocity) < STILL_PX:  # the fits' own jitter, not a move
             velocity = np.zeros(2)
         last = fits[t] = fit

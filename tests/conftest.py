@@ -83,6 +83,11 @@ MUTATION_TESTS = {
     "lipread.live.tracker": ("test_live.py",),
     "lipread.corpus.protocols": ("test_splits.py",),
     "lipread.training.checkpoint": ("test_checkpoint.py",),
+    "lipread.cache": ("test_private_cache.py",),
+    "lipread.enroll.profiles": ("test_profiles.py",),
+    "lipread.enroll.cards": ("test_profiles.py",),
+    "lipread.face": ("test_tracking.py",),
+    "lipread.encode": ("test_encode.py",),
 }
 
 

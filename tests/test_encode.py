@@ -1,0 +1,215 @@
+"""Writing video in this process (lipread.encode), read back with PyAV: the camera's frames
+as an MP4, a browser's copy (H.264 and AAC, upright, its first seconds, even sizes), a clip
+filmed again through FFmpeg's filters, each written whole or not at all, and the child
+process's command line with its one-line errors.
+"""
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import ffmpeg_exe
+from lipread import encode, formats
+
+
+def lavfi(path, source, *args):
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source,
+                    *args, str(path)], check=True, timeout=60)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Small videos: 3 s with a tone, 2 s of an odd size without sound, one filmed
+    sideways (a display matrix), and one with sound only."""
+    d = tmp_path_factory.mktemp("clips")
+    voiced = d / "voiced.mkv"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=s=96x64:r=25:d=3", "-f", "lavfi", "-i", "sine=f=440:d=3",
+                    "-c:v", "mpeg4", "-c:a", "pcm_s16le", str(voiced)], check=True, timeout=60)
+    odd = lavfi(d / "odd.mkv", "testsrc=s=75x49:r=10:d=2", "-c:v", "mpeg4")
+    land = lavfi(d / "land.mp4", "testsrc=s=96x64:r=25:d=1", "-c:v", "libx264",
+                 "-pix_fmt", "yuv420p")
+    phone = d / "phone.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-display_rotation:v:0",
+                    "90", "-i", str(land), "-c", "copy", str(phone)], check=True, timeout=60)
+    sound = lavfi(d / "sound.mkv", "sine=f=440:d=1", "-c:a", "pcm_s16le")
+    return {"voiced": voiced, "odd": odd, "land": land, "phone": phone, "sound": sound}
+
+
+def probe(path):
+    """(video codec, pix_fmt, width, height, frame rate, frames, seconds of video, audio
+    codec or None, the first frame in RGB, its rotation)."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        a = c.streams.audio[0].codec_context.name if c.streams.audio else None
+        frames = list(c.decode(v))
+        first = frames[0]
+        seconds = float((frames[-1].pts - frames[0].pts) * v.time_base)
+        return (v.codec_context.name, v.codec_context.pix_fmt, v.width, v.height,
+                v.average_rate, len(frames), seconds, a,
+                first.to_ndarray(format="rgb24").astype(np.int16), first.rotation)
+
+
+def test_the_cameras_frames_become_an_h264_mp4_at_25_fps():
+    frames = []
+    for i in range(30):
+        y = np.full((48, 64), 40 + 5 * i, np.uint8)
+        y[10:20, 10:30] = 200
+        frames.append(np.concatenate([y, np.full((24, 64), 128, np.uint8)]))
+    data = encode.mp4_from_yuv(frames, (64, 48))
+    assert data[4:8] == b"ftyp" and b"moov" in data[:4096]  # faststart: the index first
+    import io
+
+    with av.open(io.BytesIO(data)) as c:
+        v = c.streams.video[0]
+        got = [f.to_ndarray()[:48] for f in c.decode(v)]  # yuv420p: Y, as written
+        assert v.codec_context.name == "h264" and v.average_rate == 25
+    assert len(got) == 30 and got[0].shape == (48, 64)
+    assert abs(int(got[29][40, 50]) - (40 + 5 * 29)) <= 4 and abs(int(got[0][15, 20]) - 200) <= 8
+    slow = encode.mp4_from_yuv(frames[:5], (64, 48), fps=10)
+    with av.open(io.BytesIO(slow)) as c:
+        assert c.streams.video[0].average_rate == 10 and c.streams.video[0].frames == 5
+
+
+def test_frames_of_an_odd_size_are_written_at_the_even_size_below():
+    import io
+
+    data = encode.mp4_from_yuv([np.full((72, 66), 100, np.uint8)] * 3, (65, 49))
+    with av.open(io.BytesIO(data)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (64, 48) and v.frames == 3
+    assert encode._even(1) == 2 and encode._even(2) == 2 and encode._even(75) == 74
+
+
+def test_a_browser_copy_is_h264_with_aac_sound(clips, tmp_path):
+    out = encode.browser_copy(clips["voiced"], tmp_path / "copy.mp4")
+    assert out == tmp_path / "copy.mp4"
+    codec, pix, w, h, rate, n, seconds, audio, first, rotation = probe(out)
+    assert (codec, pix, w, h, rate, n, audio, rotation) == ("h264", "yuv420p", 96, 64, 25, 75,
+                                                            "aac", 0)
+    _, _, _, _, _, _, _, _, original, _ = probe(clips["voiced"])
+    assert np.abs(first - original).mean() < 8
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].bit_rate in range(100_000, 140_000)
+        assert c.streams.audio[0].rate == 44100
+
+
+def test_a_browser_copy_keeps_the_first_seconds_asked_for(clips, tmp_path):
+    out = encode.browser_copy(clips["voiced"], tmp_path / "copy.mp4", seconds=1)
+    *_, n, seconds, audio, _, _ = probe(out)
+    assert n in (25, 26) and seconds <= 1.0 and audio == "aac"
+    with av.open(str(out)) as c:
+        sound = sum(f.samples for f in c.decode(audio=0))
+    assert 44100 * 0.9 < sound < 44100 * 1.2  # the sound cut with the video
+
+
+def test_a_browser_copy_of_an_odd_silent_video_is_even_and_silent(clips, tmp_path):
+    codec, pix, w, h, rate, n, _, audio, _, _ = probe(
+        encode.browser_copy(clips["odd"], tmp_path / "copy.mp4"))
+    assert (codec, pix, w, h, rate, n, audio) == ("h264", "yuv420p", 74, 48, 10, 20, None)
+
+
+def test_a_browser_copy_stands_a_sideways_video_upright(clips, tmp_path):
+    *_, phone_first, phone_rotation = probe(clips["phone"])
+    assert phone_rotation != 0
+    _, _, w, h, *_, first, rotation = probe(encode.browser_copy(clips["phone"],
+                                                                tmp_path / "copy.mp4"))
+    assert (w, h, rotation) == (64, 96, 0)
+    *_, land, _ = probe(clips["land"])
+    turned = np.rot90(land, round(phone_rotation / 90) % 4)
+    assert np.abs(first - turned).mean() < 8 < np.abs(first - turned[::-1, ::-1]).mean()
+
+
+def test_frames_are_turned_by_whole_quarter_turns():
+    frame = av.VideoFrame.from_ndarray(np.arange(6 * 4 * 3, dtype=np.uint8).reshape(4, 6, 3),
+                                       format="rgb24")
+    frame.pts, frame.time_base = 7, Fraction(1, 25)
+    assert encode._rotated(frame, 0) is frame and encode._rotated(frame, 360) is frame
+    for degrees, turns in ((90, 1), (-90, 3), (180, 2), (270, 3), (89, 1)):
+        turned = encode._rotated(frame, degrees)
+        assert np.array_equal(turned.to_ndarray(format="rgb24"),
+                              np.rot90(frame.to_ndarray(format="rgb24"), turns))
+        assert turned.pts == 7 and turned.time_base == Fraction(1, 25)
+
+
+def test_a_file_with_no_video_makes_no_copy(clips, tmp_path):
+    with pytest.raises(encode.EncodeError, match=r"sound\.mkv: no video stream$"):
+        encode.browser_copy(clips["sound"], tmp_path / "copy.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_ffmpeg_cannot_decode_leaves_no_copy(tmp_path):
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 20)
+    with pytest.raises((encode.EncodeError, formats.FormatError)) as err:
+        encode.browser_copy(broken, tmp_path / "copy.mp4")
+    assert "broken.mkv" in str(err.value) or "no video frame" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mkv"]
+
+
+def test_what_is_written_is_whole_or_removed(tmp_path):
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with encode._written(dst) as name:
+            assert name == str(dst)
+            dst.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert not dst.exists()
+    with encode._written(dst) as name:
+        dst.write_bytes(b"whole")
+    assert dst.read_bytes() == b"whole"
+
+
+def test_refilm_pads_and_resamples_as_its_filters_say(clips, tmp_path):
+    out = encode.refilm(clips["land"], tmp_path / "padded.mp4", "pad=160:100:30:20")
+    codec, pix, w, h, rate, n, _, audio, first, _ = probe(out)
+    assert (codec, pix, w, h, rate, n, audio) == ("h264", "yuv420p", 160, 100, 25, 25, None)
+    *_, land, _ = probe(clips["land"])
+    assert np.abs(first[20:84, 30:126] - land).mean() < 4 and first[:15].max() < 20
+    faster = encode.refilm(clips["land"], tmp_path / "fps50.mp4", "fps=50")
+    _, _, w, h, rate, n, *_ = probe(faster)
+    assert (w, h, rate) == (96, 64, 50) and n in (49, 50, 51)
+
+
+def test_refilm_with_no_frame_through_its_filters_leaves_nothing(clips, tmp_path):
+    with pytest.raises(encode.EncodeError) as err:
+        encode.refilm(clips["land"], tmp_path / "none.mp4", "trim=start=100")
+    assert str(err.value) == f"{clips['land']}: no frame came through the filters 'trim=start=100'"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, code, said", [
+    ([], 2, "usage: python -m lipread.encode browser SRC DST [SECONDS]"),
+    (["copy", "a", "b"], 2, "usage: python -m lipread.encode browser SRC DST [SECONDS]"),
+    (["browser", "a"], 2, "usage: python -m lipread.encode browser SRC DST [SECONDS]"),
+    (["browser", "a", "b", "1", "2"], 2, "usage: python -m lipread.encode"),
+    (["browser", "{voiced}", "{dst}", "0"], 2,
+     "lipread.encode: error: SECONDS must be more than 0, not 0"),
+    (["browser", "{voiced}", "{dst}", "nan"], 2,
+     "lipread.encode: error: SECONDS must be more than 0, not nan"),
+    (["browser", "{voiced}", "{dst}", "soon"], 2,
+     "lipread.encode: error: could not convert string to float: 'soon'"),
+    (["browser", "{sound}", "{dst}"], 1, "lipread.encode: error: {sound}: no video stream"),
+    (["browser", "{missing}", "{dst}"], 2, "lipread.encode: error: "),
+])
+def test_the_child_process_command_says_one_line_and_its_exit_code(clips, tmp_path, capsys,
+                                                                     argv, code, said):
+    names = {"voiced": clips["voiced"], "sound": clips["sound"], "dst": tmp_path / "c.mp4",
+             "missing": tmp_path / "missing.mp4"}
+    argv = [a.format(**names) for a in argv]
+    assert encode.main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith(said.format(**names)) and err.count("\n") == 1
+    assert not (tmp_path / "c.mp4").exists()
+
+
+def test_the_child_process_command_writes_the_copy(clips, tmp_path, capsys):
+    assert encode.main(["browser", str(clips["voiced"]), str(tmp_path / "c.mp4"), "2"]) == 0
+    assert capsys.readouterr().err == ""
+    *_, n, _, audio, _, _ = probe(tmp_path / "c.mp4")
+    assert n in (50, 51) and audio == "aac"
