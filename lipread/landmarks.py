@@ -217,6 +217,8 @@ def parse(buf: bytes) -> ShapePredictor:
     if take(1)[0] != 1:
         raise ModelError("not a version-1 dlib shape predictor")
     rows, cols = np.abs(take(2))
+    if rows * cols != 2 * N_POINTS:
+        raise ModelError("not dlib's 68-point model layout")
     initial = _floats(take(2 * rows * cols).reshape(-1, 2)).reshape(-1, 2)
     n_cascades = int(take(1)[0])
     n_trees = int(v[i])
@@ -243,7 +245,7 @@ def parse(buf: bytes) -> ShapePredictor:
     deltas = []
     for _ in range(n_cascades):
         deltas.append(_floats(take(4 * int(take(1)[0])).reshape(-1, 2, 2)))
-    if i != len(v) or rows * cols != 2 * N_POINTS:
+    if i != len(v):
         raise ModelError("not dlib's 68-point model layout")
     return ShapePredictor(initial, split[..., 0], split[..., 1], _floats(split[..., 2:]),
                           _floats(leaf.reshape(*leaf.shape[:3], -1, 2)).reshape(

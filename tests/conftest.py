@@ -88,6 +88,7 @@ MUTATION_TESTS = {
     "lipread.enroll.cards": ("test_profiles.py",),
     "lipread.face": ("test_tracking.py",),
     "lipread.encode": ("test_encode.py",),
+    "lipread.landmarks": ("test_landmarks.py",),
 }
 
 

@@ -174,3 +174,136 @@ def test_use_dlib_predictor_switches_to_the_same_points(grid_dir, test_names):
     for a, b in zip(ours, theirs):
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a, b)
+
+
+def dlib_float(value: np.float32) -> bytes:
+    """dlib's serialization of a float: (mantissa, exponent) integers, value = m * 2**e."""
+    m, e = np.frexp(np.float64(value))
+    return varint(int(m * 2 ** 24)) + varint(int(e) - 24)
+
+
+def tiny_model(seed: int, depth: int = 3, cascades: int = 3, trees: int = 4,
+               features: int = 24) -> bytes:
+    """A shape predictor of dlib's layout made of random numbers, a few kB: what dlib
+    loads, and what parse() must read and run as dlib does."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda lo, hi, n: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
+    out = [varint(1), varint(-136), varint(-1)]
+    out += [dlib_float(v) for v in f32(0.15, 0.85, 136)]
+    out.append(varint(cascades))
+    for _ in range(cascades):
+        out.append(varint(trees))
+        for _ in range(trees):
+            out.append(varint(2 ** depth - 1))
+            for a, b, t in zip(rng.integers(0, features, 2 ** depth - 1),
+                               rng.integers(0, features, 2 ** depth - 1),
+                               f32(-40, 40, 2 ** depth - 1)):
+                out += [varint(int(a)), varint(int(b)), dlib_float(t)]
+            out.append(varint(2 ** depth))
+            for _ in range(2 ** depth):
+                out += [varint(-136), varint(-1)] + [dlib_float(v) for v in f32(-0.03, 0.03, 136)]
+    out.append(varint(cascades))
+    for _ in range(cascades):
+        out.append(varint(features))
+        out += [varint(int(i)) for i in rng.integers(0, 68, features)]
+    out.append(varint(cascades))
+    for _ in range(cascades):
+        out.append(varint(features))
+        out += [dlib_float(v) for v in f32(-0.25, 0.25, 2 * features)]
+    return b"".join(out)
+
+
+@pytest.fixture(scope="module")
+def few_frames(grid_dir, test_names):
+    frames = video.read_clip(grid.video_path(grid_dir, test_names[2]), seconds=0.3).frames
+    box = face.detect_faces(frames[0])[0]
+    return frames, box
+
+
+@pytest.mark.parametrize("seed, depth", [(0, 3), (1, 4), (2, 2)])
+def test_a_small_model_of_dlibs_layout_gives_dlibs_points(tmp_path, few_frames, seed, depth):
+    import dlib
+
+    path = tmp_path / "tiny.dat"
+    path.write_bytes(tiny_model(seed, depth))
+    theirs = dlib.shape_predictor(str(path))
+    ours = landmarks.parse(path.read_bytes())
+    assert ours.leaves.shape == (3, 4, 2 ** depth, 68, 2) and ours.anchors.shape == (3, 24)
+    frames, (left, top, right, bottom) = few_frames
+    h, w = frames[0].shape
+    boxes = [(left, top, right, bottom), (left + 7, top - 5, right + 3, bottom + 9),
+             (w - 60, h - 50, w + 60, h + 70), (-40, -30, 60, 90)]  # half off the frame
+    for frame in frames[::2]:
+        for box in boxes:
+            got = ours(frame, box)
+            assert got.dtype == np.int64 and got.shape == (68, 2)
+            np.testing.assert_array_equal(got, dlib_points(theirs, frame, box))
+
+
+def test_a_model_converted_to_arrays_reads_back_the_same(tmp_path, few_frames):
+    model = tmp_path / "tiny.dat"
+    model.write_bytes(tiny_model(3))
+    out = tmp_path / "tiny.arrays"
+    made = landmarks.convert(model, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.arrays", "tiny.dat"]
+    read = landmarks.read(out)
+    for name in landmarks.ShapePredictor.__dataclass_fields__:
+        a, b = getattr(made, name), getattr(read, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+        assert getattr(read, name).ctypes.data % landmarks.ALIGN == 0  # mapped in place
+    frames, box = few_frames
+    np.testing.assert_array_equal(made(frames[0], box), read(frames[0], box))
+    stat = model.stat()
+    assert landmarks.cached_name(model) == (
+        f"landmarks-v{landmarks.VERSION}-{stat.st_size}-{stat.st_mtime_ns}.arrays")
+
+
+def test_damaged_arrays_are_refused_with_the_file_named(tmp_path):
+    model = tmp_path / "tiny.dat"
+    model.write_bytes(tiny_model(4))
+    good = tmp_path / "good.arrays"
+    landmarks.convert(model, good)
+    data = good.read_bytes()
+    header = data[:data.index(b"\n")]
+    cases = {
+        "text": (b"not json\n" + data[9:], "not converted arrays"),
+        "no-line": (b"x" * 5000, "not converted arrays"),
+        "short": (data[:len(data) - 100], "lies outside the file"),
+        "early": (data.replace(b'[68, 2], 4096]', b'[68, 2], 4032]', 1), "initial lies outside"),
+        "unaligned": (data.replace(b'[68, 2], 4096]', b'[68, 2], 4100]', 1),
+                      "initial lies outside"),
+        "no-field": (data.replace(b'"anchors"', b'"anchorz"', 1), "anchors"),
+        "object": (data.replace(b'"<i8"', b'"|O"', 1), "lies outside the file"),
+        "shape": (data.replace(b'[68, 2]', b'[68, "x"]', 1), "initial: "),
+    }
+    for name, (damaged, said) in cases.items():
+        assert damaged != data, name
+        path = tmp_path / f"{name}.arrays"
+        path.write_bytes(damaged)
+        with pytest.raises((ValueError, KeyError)) as err:
+            landmarks.read(path)
+        assert said in str(err.value), (name, err.value)
+        assert str(path) in str(err.value) or name == "no-field", (name, err.value)
+
+
+def test_a_model_whose_trees_are_deeper_or_ragged_is_refused():
+    model = landmarks.parse(tiny_model(5))
+    fields = {k: getattr(model, k) for k in landmarks.ShapePredictor.__dataclass_fields__}
+    with pytest.raises(landmarks.ModelError, match="not dlib's 68-point model's shape"):
+        landmarks.ShapePredictor(**{**fields, "leaves": fields["leaves"][:, :, :7]})
+    deep = {**fields, "splits_a": np.zeros((3, 4, 17), np.int64),
+            "splits_b": np.zeros((3, 4, 17), np.int64),
+            "thresholds": np.zeros((3, 4, 17), np.float32),
+            "leaves": np.zeros((3, 4, 18, 68, 2), np.float32)}
+    with pytest.raises(landmarks.ModelError):
+        landmarks.ShapePredictor(**deep)
+
+
+@pytest.mark.parametrize("cut, said", [
+    (lambda b: b[:len(b) // 2], "ends"),
+    (lambda b: b + varint(7), "not dlib's 68-point model layout"),
+    (lambda b: varint(1) + varint(-10) + varint(-1) + b[4:], "68-point model layout"),
+])
+def test_a_model_file_cut_short_or_with_more_is_refused(cut, said):
+    with pytest.raises(landmarks.ModelError, match=said):
+        landmarks.parse(cut(tiny_model(6)))
