@@ -89,6 +89,10 @@ MUTATION_TESTS = {
     "lipread.face": ("test_tracking.py",),
     "lipread.encode": ("test_encode.py",),
     "lipread.landmarks": ("test_landmarks.py",),
+    "lipread.corpus.transfer": ("test_download.py", "test_hostile_servers.py",
+                                "test_corpus_download.py"),
+    "lipread.corpus.zenodo": ("test_corpus_download.py", "test_hostile_servers.py"),
+    "lipread.corpus.tutorial": ("test_download.py",),
 }
 
 
@@ -145,23 +149,45 @@ def _grid_problem(folder: Path) -> str | None:
     return None
 
 
-def _children_without_mutmut_stats() -> None:
+CHILD_HITS = None  # under mutmut's first pass: where children write the functions they ran
+
+
+def _children_with_mutmut_stats() -> None:
     """mutmut's first pass ("stats": which tests reach which function) is traced in this
-    process only; a `lipread` child started from another folder would look for mutmut's
-    settings there and fail. Children of that pass run the unchanged code; under a mutant
-    they run the mutant, as this process does."""
+    process; a Python child (a `lipread` command a test runs) records its own through
+    tests/mutation_child/sitecustomize.py, and pytest_runtest_teardown below adds them
+    to the test. Under a mutant, children run the mutant, as this process does."""
+    global CHILD_HITS
+    import tempfile
+
+    CHILD_HITS = tempfile.mkdtemp(prefix="lipread-mutmut-hits-")
+    site = str(Path(__file__).with_name("mutation_child"))
     real_init = subprocess.Popen.__init__
 
     def init(self, *args, env=None, **kwargs):
-        if os.environ.get("MUTANT_UNDER_TEST") == "stats":
-            env = {k: v for k, v in (os.environ if env is None else env).items()
-                   if k != "MUTANT_UNDER_TEST"}
+        env = dict(os.environ if env is None else env)
+        env["MUTMUT_CHILD_HITS"], env["MUTANT_UNDER_TEST"] = CHILD_HITS, "stats"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
         real_init(self, *args, env=env, **kwargs)
     subprocess.Popen.__init__ = init
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """The functions this test's children ran, handed to mutmut before it files the
+    test's own (its teardown hook runs after this one)."""
+    if CHILD_HITS is None:
+        return
+    from mutmut.state import state
+
+    for path in Path(CHILD_HITS).glob("*.hits"):
+        state()._stats.update(path.read_text().split())
+        path.unlink()
+
+
+if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    _children_with_mutmut_stats()
 if os.environ.get("MUTANT_UNDER_TEST"):
-    _children_without_mutmut_stats()
     # mutmut forks a process per mutant: a decoding process started before the fork would
     # be shared by them; readings decode in a thread (test_feeds starts its own workers)
     os.environ["LIPREAD_DECODE_PROCESS"] = "0"

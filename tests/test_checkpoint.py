@@ -310,3 +310,37 @@ def test_a_damaged_optimizer_state_names_its_file(tmp_path, damage, said):
     with pytest.raises(checkpoint.CheckpointError) as err:
         checkpoint.load_optimizer([_Variable((3,)), _Variable((1,))], tmp_path)
     assert str(err.value) == f"{path}: {said}. {checkpoint.FRESH}"
+
+
+def test_tidying_what_another_run_removes_meanwhile_goes_on(tmp_path, monkeypatch):
+    """Two runs tidying one folder (a resumed run beside a killed one's last save): each
+    stray may be gone by the time it is removed; tidy goes on and keeps the checkpoint."""
+    import pathlib
+    import shutil as real_shutil
+
+    kept = _save(tmp_path, 3)
+    (tmp_path / "checkpoint-2-deadbeef").mkdir()
+    (tmp_path / ".checkpoint-4.abc.partial").mkdir()
+    (tmp_path / ".checkpoint.abc.link").symlink_to(kept.name)
+    (tmp_path / ".checkpoint.stray").write_text("")
+
+    class Racing:  # removes each folder itself first, then asks for the removal asked
+        def __getattr__(self, name):
+            return getattr(real_shutil, name)
+
+        @staticmethod
+        def rmtree(path, *args, **kwargs):
+            real_shutil.rmtree(path)
+            return real_shutil.rmtree(path, *args, **kwargs)
+
+    unlink = pathlib.Path.unlink
+
+    def racing_unlink(self, *args, **kwargs):
+        unlink(self)
+        return unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "shutil", Racing())
+    monkeypatch.setattr(pathlib.Path, "unlink", racing_unlink)
+    checkpoint.tidy(tmp_path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", kept.name]

@@ -107,8 +107,7 @@ def read_state(run_dir) -> tuple[Path, dict]:
         raise CheckpointError(f"{path}: missing from the checkpoint. {FRESH}") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: damaged ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else 'unreadable'}). "
-                              f"{FRESH}") from None
+                              f"{str(err).partition(chr(10))[0]}). {FRESH}") from None
     if epoch < 1:
         raise CheckpointError(f"{path}: damaged (epoch {epoch}). {FRESH}")
     return folder, state
