@@ -6,6 +6,7 @@ lipread predict.
 from __future__ import annotations
 
 import json
+import random
 import os
 import shutil
 import subprocess
@@ -246,3 +247,146 @@ def test_bad_input(corpus_dir, tmp_path, case, fragments):
     for fragment in fragments:
         assert fragment in line, line
     assert not (tmp_path / "out").exists()
+
+
+# --- the protocols on lists of names, directly -----------------------------------
+
+def stems(n: int, prefix: str = "c") -> list[str]:
+    return [f"{prefix}{i:02d}" for i in range(n)]
+
+
+def test_overlapped_draws_half_at_most_and_says_so():
+    split = protocols.overlapped({"s1": stems(8), "s26": stems(3, "d")}, seed=4,
+                                 test_per_speaker=2)
+    assert split.protocol == "overlapped" and split.held_out == []
+    assert split.speakers == {"s1": {"clips": 8, "train": 6, "test": 2},
+                              "s26": {"clips": 3, "train": 2, "test": 1}}
+    assert split.notes == ["s26: 3 clips, so 1 test clips (at most half of a speaker's "
+                           "clips), not 2"]
+    assert len(split.test) == 3 and len(split.train) == 8
+    assert sorted(split.train + split.test) == sorted(
+        [f"s1/{s}" for s in stems(8)] + [f"s26/{s}" for s in stems(3, "d")])
+    assert split.train == sorted(n for n in split.train if n.startswith("s1/")) + sorted(
+        n for n in split.train if n.startswith("s26/"))  # by speaker, in name order
+    drawn = random.Random("4-s1").sample(stems(8), 2)
+    assert sorted(n for n in split.test if n.startswith("s1/")) == sorted(
+        f"s1/{s}" for s in drawn)
+
+
+def test_overlapped_of_exactly_twice_the_asked_clips_says_nothing():
+    split = protocols.overlapped({"s1": stems(6)}, test_per_speaker=3)
+    assert split.notes == [] and len(split.test) == 3
+    assert all("/" not in n for n in split.train + split.test)  # s1 alone: bare names
+    odd = protocols.overlapped({"s1": stems(7)}, test_per_speaker=3)
+    assert odd.notes == [] and len(odd.test) == 3 and len(odd.train) == 4
+
+
+def test_unseen_tests_on_the_held_out_and_says_who_is_missing():
+    split = protocols.unseen({"s3": stems(2), "s2": stems(3, "b"), "s9": stems(1, "z")})
+    assert split.protocol == "unseen" and split.held_out == ["s2"]
+    assert split.test == ["s2/b00", "s2/b01", "s2/b02"]
+    assert split.train == ["s3/c00", "s3/c01", "s9/z00"]
+    assert split.speakers == {"s3": {"clips": 2, "train": 2, "test": 0},
+                              "s2": {"clips": 3, "train": 0, "test": 3},
+                              "s9": {"clips": 1, "train": 1, "test": 0}}
+    assert split.notes == ["held out: s2 (s1, s20, s22 not there)"]
+    every = protocols.unseen({s: ["x"] for s in ("s1", "s2", "s20", "s22", "s5")})
+    assert every.notes == [] and every.held_out == ["s1", "s2", "s20", "s22"]
+
+
+def test_unseen_with_nothing_to_test_or_train_on_says_which():
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.unseen({"s26": ["a"], "s27": ["b"], "s31": ["c"]})
+    assert str(err.value) == ("none of the unseen-speaker protocol's held-out speakers (s1, "
+                              "s2, s20, s22) is there (found s26-s27, s31): nothing to test on")
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.unseen({"s1": ["a"], "s2": ["b"], "s22": ["c"]})
+    assert str(err.value) == ("only held-out speakers (s1-s2, s22) are there: nothing to train "
+                              "on (the unseen protocol trains on every other speaker)")
+
+
+@pytest.mark.parametrize("speakers, said", [
+    (["s2", "s3", "s4", "s7"], "s2-s4, s7"),
+    (["s7", "s3", "s2"], "s2-s3, s7"),
+    (["s10"], "s10"),
+    (["s1", "s3", "s5"], "s1, s3, s5"),
+    (["s9", "s10", "s11", "s20"], "s9-s11, s20"),
+    ([], ""),
+])
+def test_speakers_are_named_in_ranges(speakers, said):
+    assert protocols.speaker_range(speakers) == said
+
+
+def fake_corpus(root: Path, layout: dict) -> Path:
+    """root/sN/<stem>.mpg (empty) and, for stems in `layout[sN][1]`, their alignments."""
+    for speaker, (videos, aligned) in layout.items():
+        (root / speaker).mkdir(parents=True)
+        (root / "alignments" / speaker).mkdir(parents=True)
+        for stem in videos:
+            (root / speaker / f"{stem}.mpg").write_bytes(b"")
+        for stem in aligned:
+            (root / "alignments" / speaker / f"{stem}.align").write_text("0 1 sil\n")
+    return root
+
+
+def test_the_speakers_chosen_are_those_there_and_the_rest_noted(tmp_path):
+    root = fake_corpus(tmp_path / "d", {"s1": (["a"], ["a"]), "s3": (["b"], ["b"])})
+    assert protocols.chosen_speakers(root) == (["s1", "s3"], [])
+    assert protocols.chosen_speakers(root, [3]) == (["s3"], [])
+    assert protocols.chosen_speakers(root, [1, 2, 3, 4, 9]) == (
+        ["s1", "s3"], [f"not in {root}: s2, s4, s9"])
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.chosen_speakers(root, [5, 6])
+    assert str(err.value) == (f"{root}: none of the speakers asked for (s5-s6) is there "
+                              "(it holds s1, s3)")
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.chosen_speakers(tmp_path / "nosuch")
+    assert str(err.value) == f"{tmp_path / 'nosuch'}: no such data directory"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.chosen_speakers(tmp_path / "empty")
+    assert str(err.value) == (f"{tmp_path / 'empty'}: no speaker folders with videos "
+                              "(expected sN/<name>.mpg and alignments/sN/<name>.align)")
+
+
+def test_clips_without_an_alignment_are_counted_and_left_out(tmp_path):
+    root = fake_corpus(tmp_path / "d", {"s1": (["a", "b", "c"], ["a", "c", "z"]),
+                                        "s2": (["d"], [])})
+    assert protocols.aligned_stems(root, "s1") == (["a", "c"], 1)
+    clips, notes, unaligned = protocols.clips_by_speaker(root, ["s1", "s2"])
+    assert clips == {"s1": ["a", "c"]} and unaligned == {"s1": 1, "s2": 1}
+    assert notes == ["s1: 1 videos without an alignment; left out",
+                     "s2: 1 videos without an alignment; left out",
+                     "s2: no clip with an alignment; left out"]
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.clips_by_speaker(root, ["s2"])
+    assert str(err.value) == (f"{root}: no clips with alignments of s2 (expected "
+                              "alignments/sN/<name>.align beside sN/<name>.mpg)")
+
+
+def test_a_split_of_the_folder_carries_its_notes_and_unaligned_counts(tmp_path):
+    root = fake_corpus(tmp_path / "d", {"s1": (stems(4), stems(4)[:3]),
+                                        "s7": (stems(2), stems(2))})
+    split = protocols.make_split(root, "overlapped", speakers=[1, 7, 8], test_per_speaker=1)
+    assert split.notes == [f"not in {root}: s8", "s1: 1 videos without an alignment; left out"]
+    assert split.speakers == {"s1": {"clips": 3, "train": 2, "test": 1, "unaligned": 1},
+                              "s7": {"clips": 2, "train": 1, "test": 1, "unaligned": 0}}
+    unseen = protocols.make_split(root, "unseen")
+    assert unseen.test == ["s1/c00", "s1/c01", "s1/c02"] and unseen.protocol == "unseen"
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.make_split(root, "random")
+    assert str(err.value) == "no such protocol: 'random' (one of overlapped, unseen, s1)"
+    with pytest.raises(protocols.SplitError) as err:
+        protocols.make_split(root, "s1", speakers=[7])
+    assert str(err.value) == "the s1 protocol splits speaker s1 only; --speakers leaves it out"
+
+
+def test_the_s1_protocol_of_a_small_folder_is_a_seeded_tenth(tmp_path):
+    root = fake_corpus(tmp_path / "d", {"s1": (stems(21), stems(20)), "s7": (["x"], ["x"])})
+    split = protocols.make_split(root, "s1")
+    assert split.protocol == "s1" and len(split.test) == 2 and len(split.train) == 18
+    assert sorted(split.train + split.test) == stems(20)  # bare names, s7 left aside
+    assert split.speakers == {"s1": {"clips": 20, "train": 18, "test": 2, "unaligned": 1}}
+    assert split.notes == ["s1: 1 videos without an alignment; left out"]
+    assert protocols.make_split(root, "s1", speakers=[1, 7]).test == split.test
+    assert not (root / "splits").exists()  # written in a folder of its own, then read
