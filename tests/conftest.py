@@ -93,6 +93,8 @@ MUTATION_TESTS = {
                                 "test_corpus_download.py"),
     "lipread.corpus.zenodo": ("test_corpus_download.py", "test_hostile_servers.py"),
     "lipread.corpus.tutorial": ("test_download.py",),
+    "lipread.enroll.checks": ("test_takes.py",),
+    "lipread.enroll.clips": ("test_takes.py",),
 }
 
 
