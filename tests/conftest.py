@@ -95,6 +95,7 @@ MUTATION_TESTS = {
     "lipread.corpus.tutorial": ("test_download.py",),
     "lipread.enroll.checks": ("test_takes.py",),
     "lipread.enroll.clips": ("test_takes.py",),
+    "lipread.enroll.jobs": ("test_jobs.py",),
 }
 
 
