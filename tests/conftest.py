@@ -175,6 +175,14 @@ def _children_with_mutmut_stats() -> None:
     subprocess.Popen.__init__ = init
 
 
+def pytest_runtest_logreport(report):
+    """A test that fails in mutmut's first pass stops it ("failed to collect stats"), and
+    mutmut shows no test output: the failure goes to mutants/stats-failures.txt."""
+    if report.failed and os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        with open("stats-failures.txt", "a", encoding="utf-8") as f:
+            f.write(f"{report.nodeid} ({report.when})\n{report.longreprtext}\n\n")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item):
     """The functions this test's children ran, handed to mutmut before it files the
