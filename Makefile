@@ -196,8 +196,11 @@ enroll-study: setup-run
 # on 2 cores (docs/testing.md). mutants/ holds the run (ignored).
 MUTANTS ?=
 mutate: setup
+	@rm -f mutants/stats-failures.txt
 	-LIPREAD_DATA_DIR="$(abspath $(LIPREAD_DATA_DIR))" LIPREAD_OTHERS_DIR="$(abspath $(OTHERS_DIR))" \
 	  $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	@test ! -s mutants/stats-failures.txt || { echo "make mutate: a test failed in mutmut's \
+	  first pass (mutants/stats-failures.txt):" >&2; cat mutants/stats-failures.txt >&2; exit 1; }
 	$(PY) tests/mutation_report.py
 
 # Both benchmarks (benchmarks/README.md) drive Chromium with playwright (the test set):
