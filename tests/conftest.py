@@ -159,18 +159,21 @@ def _children_with_mutmut_stats() -> None:
     """mutmut's first pass ("stats": which tests reach which function) is traced in this
     process; a Python child (a `lipread` command a test runs) records its own through
     tests/mutation_child/sitecustomize.py, and pytest_runtest_teardown below adds them
-    to the test. Under a mutant, children run the mutant, as this process does."""
-    global CHILD_HITS
+    to the test. Under a mutant, children run the mutant, as this process does. (mutmut
+    collects the tests before its first pass, in this process: this conftest is imported
+    once, before MUTANT_UNDER_TEST says "stats", so the pass is told apart at each start.)"""
     import tempfile
 
-    CHILD_HITS = tempfile.mkdtemp(prefix="lipread-mutmut-hits-")
     site = str(Path(__file__).with_name("mutation_child"))
     real_init = subprocess.Popen.__init__
 
     def init(self, *args, env=None, **kwargs):
-        env = dict(os.environ if env is None else env)
-        env["MUTMUT_CHILD_HITS"], env["MUTANT_UNDER_TEST"] = CHILD_HITS, "stats"
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
+        global CHILD_HITS
+        if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+            CHILD_HITS = CHILD_HITS or tempfile.mkdtemp(prefix="lipread-mutmut-hits-")
+            env = dict(os.environ if env is None else env)
+            env["MUTMUT_CHILD_HITS"], env["MUTANT_UNDER_TEST"] = CHILD_HITS, "stats"
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
         real_init(self, *args, env=env, **kwargs)
     subprocess.Popen.__init__ = init
 
@@ -196,9 +199,8 @@ def pytest_runtest_teardown(item):
         path.unlink()
 
 
-if os.environ.get("MUTANT_UNDER_TEST") == "stats":
-    _children_with_mutmut_stats()
 if os.environ.get("MUTANT_UNDER_TEST"):
+    _children_with_mutmut_stats()
     # mutmut forks a process per mutant: a decoding process started before the fork would
     # be shared by them; readings decode in a thread (test_feeds starts its own workers)
     os.environ["LIPREAD_DECODE_PROCESS"] = "0"
