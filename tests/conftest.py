@@ -178,6 +178,34 @@ def _children_with_mutmut_stats() -> None:
     subprocess.Popen.__init__ = init
 
 
+FIXTURE_SECONDS: dict = {}  # under mutmut's first pass: each fixture's longest setup
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    begun = time.perf_counter()
+    yield
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        spent = time.perf_counter() - begun
+        FIXTURE_SECONDS[fixturedef.argname] = max(FIXTURE_SECONDS.get(fixturedef.argname, 0),
+                                                  spent)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_makereport(item, call):
+    """mutmut times a test by its call alone, and under a mutant runs the quickest first
+    with a time limit from those times: a test whose module fixture trains for minutes
+    (paid by whichever of its tests runs first in a mutant's process) looked quick, ran
+    first and hit the limit. Each test's time here includes its fixtures' setups."""
+    if call.when == "call" and os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        from mutmut.state import state
+
+        durations = state().duration_by_test
+        if item.nodeid in durations:
+            durations[item.nodeid] += sum(FIXTURE_SECONDS.get(name, 0.0)
+                                          for name in item.fixturenames)
+
+
 def pytest_runtest_logreport(report):
     """A test that fails in mutmut's first pass stops it ("failed to collect stats"), and
     mutmut shows no test output: the failure goes to mutants/stats-failures.txt."""
