@@ -289,3 +289,33 @@ def test_an_unknown_runtime_is_one_line(grid_dir, test_names):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("lipread predict: error: ") and "unknown runtime 'tensorrt'" in line
+
+
+def test_each_shape_of_a_persons_reader_has_an_export_of_its_own(cache, monkeypatch):
+    """A person's reader (adapters, a prompt, a tempo) is another graph from the same
+    weights: each is exported under its own name, never read through another's."""
+    import shutil
+
+    general = onnx_reader.load(WEIGHTS)
+    made = []
+
+    def export(weights, out, **person):  # the general graph, filed under the name asked
+        made.append((out.name, person))
+        shutil.copyfile(general.path, out)
+
+    monkeypatch.setattr(onnx_export, "check", lambda weights, **person: None)
+    monkeypatch.setattr(onnx_export, "export", export)
+    stem = f"lipnet-{onnx_reader.weights_sha256(WEIGHTS)[:32]}"
+    graph = f"-g{onnx_export.GRAPH_VERSION}.onnx"
+    shapes = [({"adapters": True, "prompt": False, "tempo": 1.0}, "-adapters"),
+              ({"adapters": False, "prompt": True, "tempo": 1.0}, "-prompt"),
+              ({"adapters": True, "prompt": True, "tempo": 1.0}, "-adapters-prompt"),
+              ({"adapters": False, "prompt": False, "tempo": 1.25}, "-tempo1.25"),
+              ({"adapters": True, "prompt": False, "tempo": 0.8}, "-adapters-tempo0.8")]
+    for person, shape in shapes:
+        assert onnx_reader.load(WEIGHTS, **person).path == cache / f"{stem}{shape}{graph}"
+    assert [name for name, _ in made] == [f"{stem}{shape}{graph}" for _, shape in shapes]
+    plain = onnx_reader.load(WEIGHTS, adapters=False, prompt=False, tempo=1.0)
+    assert plain.path == general.path == cache / f"{stem}{graph}" and len(made) == 5
+    again = onnx_reader.load(WEIGHTS, adapters=True, prompt=False, tempo=1.0)  # kept
+    assert again.path == cache / f"{stem}-adapters{graph}" and len(made) == 5
