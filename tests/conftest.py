@@ -96,6 +96,10 @@ MUTATION_TESTS = {
     "lipread.enroll.checks": ("test_takes.py",),
     "lipread.enroll.clips": ("test_takes.py",),
     "lipread.enroll.jobs": ("test_jobs.py",),
+    "lipread.reading": ("test_reading.py",),
+    "lipread.pipeline": ("test_reading.py",),
+    "lipread.live.session": ("test_live.py",),
+    "lipread.model.onnx_reader": ("test_onnx.py", "test_private_cache.py", "test_profiles.py"),
 }
 
 
