@@ -100,6 +100,8 @@ MUTATION_TESTS = {
     "lipread.pipeline": ("test_reading.py",),
     "lipread.live.session": ("test_live.py",),
     "lipread.model.onnx_reader": ("test_onnx.py", "test_private_cache.py", "test_profiles.py"),
+    "lipread.enroll.adapt": ("test_adapt_parts.py",),
+    "lipread.enroll.methods": ("test_adapt_parts.py",),
 }
 
 

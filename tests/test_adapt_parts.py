@@ -1,0 +1,181 @@
+"""The parts of teaching a face that are arithmetic and batches (enroll/adapt.py) and the
+methods' registry (enroll/methods.py), directly and quickly: how many epochs and clips a
+teaching runs for, when early stopping stops, an epoch's batches, a slowed clip, the
+labels; each method's layers that learn, and a network built for it that starts as the
+general reader.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipread import grid
+from lipread.enroll import adapt, methods
+
+
+def test_an_epoch_is_eight_clips_or_every_clip_when_there_are_more():
+    assert adapt.per_epoch(adapt.Settings(), 3) == 8
+    assert adapt.per_epoch(adapt.Settings(), 8) == 8
+    assert adapt.per_epoch(adapt.Settings(), 9) == 9
+    assert adapt.per_epoch(adapt.Settings(rehearse=4), 20) == 24
+
+
+def test_a_methods_epochs_are_cut_where_they_would_train_on_over_2048_clips():
+    full = methods.get("full")  # 80 epochs
+    assert adapt.default_epochs(full, 9) == 80  # 80 x 9 = 720 clips
+    assert adapt.default_epochs(full, 25) == 80  # 2000
+    assert adapt.default_epochs(full, 26) == 78  # 2048 // 26
+    assert adapt.default_epochs(full, 40) == 51
+    assert adapt.default_epochs(full, 5000) == 1  # never none
+    assert adapt.default_epochs(methods.get("frontend"), 5) == 40  # 2048 // 8 = 256 > 40
+
+
+def test_a_runs_clips_are_its_epochs_times_an_epochs_clips():
+    assert adapt.samples(adapt.Settings(), 9) == 80 * 9
+    assert adapt.samples(adapt.Settings(), 40) == 51 * 40
+    assert adapt.samples(adapt.Settings(max_epochs=3), 40) == 3 * 40
+    assert adapt.samples(adapt.Settings(method="batchnorm"), 5) == 40 * 8
+    assert adapt.samples(adapt.Settings(max_epochs=2, rehearse=4), 5) == 2 * 12
+
+
+@pytest.mark.parametrize("losses, patience, kept", [
+    ([5.0, 4.0, 3.0, 2.0], 1, 3),
+    ([5.0, 4.0, 4.5, 4.6, 1.0], 1, 1),  # two epochs without a lower loss: stopped
+    ([5.0, 4.0, 4.5, 4.6, 1.0], 2, 1),
+    ([5.0, 4.0, 4.5, 4.6, 1.0], 3, 4),
+    ([5.0, 6.0, 7.0], 5, 0),  # the general reader was best
+    ([5.0, 5.0, 4.0], 5, 2),  # equal is no better
+    ([3.0], 0, 0),
+    ([5.0, 6.0, 4.0], 0, 0),
+])
+def test_early_stopping_keeps_the_lowest_held_out_loss_before_patience_runs_out(
+        losses, patience, kept):
+    assert adapt.stop_epoch(losses, patience) == kept
+
+
+def test_the_learning_rate_is_constant_or_a_cosine_over_every_step():
+    assert adapt.learning_rate(adapt.Settings(lr=2e-4), 9) == 2e-4
+    cosine = adapt.learning_rate(adapt.Settings(lr=1e-3, schedule="cosine", max_epochs=10), 9)
+    steps = 3 * 10  # ceil(9 clips / batches of 4) a step each epoch
+    assert float(cosine(0)) == pytest.approx(1e-3)
+    assert float(cosine(steps // 2)) == pytest.approx(5e-4, rel=1e-3)
+    assert float(cosine(steps)) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="^unknown schedule 'linear': constant or cosine$"):
+        adapt.learning_rate(adapt.Settings(lr=1e-3, schedule="linear"), 9)
+
+
+def test_a_slowed_clip_holds_each_frame_longer():
+    clips = np.arange(2 * 10).reshape(2, 10)
+    assert adapt.slowed(clips, 1.0).tolist() == clips.tolist()
+    assert adapt.slowed(clips, 2.0)[0].tolist() == [0, 0, 1, 2, 2, 2, 3, 4, 4, 4]
+    assert adapt.slowed(clips, 1.25)[1].tolist() == [10, 11, 12, 12, 13, 14, 15, 16, 16, 17]
+    assert adapt.slowed(clips, 0.5)[0].tolist() == [0, 2, 4, 6, 8, 9, 9, 9, 9, 9]
+
+
+def test_sentences_become_padded_label_rows():
+    labels = adapt.labels_of(["bin blue at f two now", "set red by a one soon"])
+    assert labels.dtype == np.float32 and labels.shape[0] == 2
+    ids = grid.text_to_ids("bin blue at f two now")
+    assert labels[0, :len(ids)].tolist() == ids and not labels[0, len(ids):].any()
+
+
+def clips_of(n, t=75):
+    return [np.full((t, 54, 148), 10 * (i + 1), np.uint8) for i in range(n)]
+
+
+@pytest.fixture
+def marked(monkeypatch):
+    """augment() replaced by one that keeps each clip's mark (its first pixel): which clip
+    went into which batch row is seen; what augment does is test_batches.py's."""
+    from lipread.training import batches
+
+    def augment(clip, words, rng, masks, warp):
+        assert masks == adapt.TIME_MASKS and not words.any() and len(words) == len(clip)
+        return np.full((75, 46, 140, 1), float(clip[0, 0, 0]), np.float32), words
+
+    monkeypatch.setattr(batches, "augment", augment)
+
+
+def test_an_epoch_draws_every_clip_before_any_again_in_batches(marked):
+    clips, labels = clips_of(3), np.arange(3)[:, None].astype(np.float32)
+    batches = list(adapt.epoch_batches(clips, labels, np.random.default_rng(0),
+                                       adapt.Settings(batch_size=3)))
+    assert [len(x) for x, _ in batches] == [3, 3, 2]  # 8 clips an epoch, in threes
+    drawn = [int(v) for _, y in batches for v in y[:, 0]]
+    assert sorted(drawn[:3]) == [0, 1, 2] and sorted(drawn[3:6]) == [0, 1, 2]
+    for x, y in batches:  # each row: its clip, with that clip's label
+        assert x.dtype == np.float32 and x.shape[1:] == (75, 46, 140, 1)
+        assert x[:, 0, 0, 0, 0].tolist() == [10.0 * (k + 1) for k in y[:, 0]]
+    many = list(adapt.epoch_batches(clips_of(10), np.arange(10)[:, None].astype(np.float32),
+                                    np.random.default_rng(1), adapt.Settings()))
+    assert sorted(int(v) for _, y in many for v in y[:, 0]) == list(range(10))
+    assert [len(x) for x, _ in many] == [4, 4, 2]
+    other = [int(v) for _, y in adapt.epoch_batches(
+        clips_of(10), np.arange(10)[:, None].astype(np.float32), np.random.default_rng(2),
+        adapt.Settings()) for v in y[:, 0]]
+    assert other != [int(v) for _, y in many for v in y[:, 0]]  # a fresh order each time
+
+
+def test_rehearsal_clips_are_drawn_after_the_persons_and_mixed_in(marked):
+    clips = clips_of(5)  # 3 of the person's, then 2 rehearsal clips
+    labels = np.arange(5)[:, None].astype(np.float32)
+    drawn = [int(v) for _, y in adapt.epoch_batches(
+        clips, labels, np.random.default_rng(2), adapt.Settings(rehearse=2), rehearsal=2)
+        for v in y[:, 0]]
+    assert len(drawn) == 10 and sorted(drawn).count(3) == 1 and sorted(drawn).count(4) == 1
+    assert all(drawn.count(k) in (2, 3) for k in range(3))  # 8 of the person's three
+    none = [int(v) for _, y in adapt.epoch_batches(
+        clips, labels, np.random.default_rng(2), adapt.Settings(), rehearsal=2)
+        for v in y[:, 0]]
+    assert len(none) == 8 and max(none) <= 2  # rehearse 0: none drawn
+
+
+def test_the_methods_are_listed_with_what_each_trains():
+    assert list(methods.REGISTRY) == ["full", "body", "frontend", "batchnorm", "adapters",
+                                      "prompt", "tempo"]
+    said = methods.describe()
+    assert said.startswith("full: every weight fine-tuned") and "; body: every weight but" in said
+    assert all(f"{m.name}: {m.doc}" in said for m in methods.REGISTRY.values())
+    assert methods.get("body").name == "body"
+    with pytest.raises(ValueError) as err:
+        methods.get("all")
+    assert str(err.value) == ("unknown adaptation method 'all': choose one of full, body, "
+                              "frontend, batchnorm, adapters, prompt, tempo")
+
+
+@pytest.mark.parametrize("name, learns, frozen", [
+    ("full", ["conv3d", "bn1", "chars", "prompt"], []),
+    ("body", ["conv3d", "bigru1"], ["chars"]),
+    ("frontend", ["conv1", "bn2"], ["bigru1", "chars", "adapter1"]),
+    ("batchnorm", ["bn1", "bn3"], ["conv1", "chars"]),
+    ("adapters", ["adapter2", "bn1"], ["conv1", "chars"]),
+    ("prompt", ["prompt"], ["conv1", "bn1", "chars"]),
+    ("tempo", [], ["conv1", "bn1", "chars", "prompt"]),
+])
+def test_each_method_trains_its_layers_only(name, learns, frozen):
+    method = methods.get(name)
+    assert all(method.learns(layer) for layer in learns)
+    assert not any(method.learns(layer) for layer in frozen)
+    assert method.adapters == (name == "adapters") and method.prompt == (name == "prompt")
+    assert (method.lr, method.epochs) == {"full": (2e-4, 80), "body": (2e-4, 80),
+                                          "batchnorm": (3e-3, 40), "prompt": (3e-2, 40)}.get(
+        name, (1e-3, 40))
+
+
+@pytest.fixture(scope="module")
+def base():
+    from lipread.model import loader
+
+    return loader.load_model("lipnet")
+
+
+@pytest.mark.parametrize("name", ["body", "adapters"])
+def test_a_network_built_for_a_method_starts_as_the_general_reader(base, name):
+    model = methods.build(methods.get(name), base)
+    frames = np.random.default_rng(0).random((1, 75, 46, 140, 1), np.float32)
+    assert np.abs(np.asarray(model(frames)) - np.asarray(base(frames))).max() < 1e-5
+    trainable = {layer.name for layer in model.layers if layer.trainable}
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    assert trainable == {n for n in weighted if methods.get(name).learns(n)}
+    assert "chars" not in trainable and ("conv1" in trainable) == (name == "body")
+    assert all(layer.trainable for layer in base.layers if layer.weights)  # base untouched
