@@ -102,6 +102,8 @@ MUTATION_TESTS = {
     "lipread.model.onnx_reader": ("test_onnx.py", "test_private_cache.py", "test_profiles.py"),
     "lipread.enroll.adapt": ("test_adapt_parts.py",),
     "lipread.enroll.methods": ("test_adapt_parts.py",),
+    "lipread.training.batches": ("test_batches.py", "test_adapt_parts.py"),
+    "lipread.training.dataset": ("test_batches.py", "test_adapt_parts.py"),
 }
 
 
