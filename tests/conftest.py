@@ -104,6 +104,7 @@ MUTATION_TESTS = {
     "lipread.enroll.methods": ("test_adapt_parts.py",),
     "lipread.training.batches": ("test_batches.py", "test_adapt_parts.py"),
     "lipread.training.dataset": ("test_batches.py", "test_adapt_parts.py"),
+    "lipread.model.personal": ("test_adapt_parts.py",),
 }
 
 

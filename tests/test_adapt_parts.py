@@ -179,3 +179,30 @@ def test_a_network_built_for_a_method_starts_as_the_general_reader(base, name):
     assert trainable == {n for n in weighted if methods.get(name).learns(n)}
     assert "chars" not in trainable and ("conv1" in trainable) == (name == "body")
     assert all(layer.trainable for layer in base.layers if layer.weights)  # base untouched
+
+
+def test_a_tempo_takes_each_output_frame_from_its_instant_and_holds_the_last():
+    from lipread.model import personal
+
+    assert personal.tempo_frames(6, 1.0).tolist() == [0, 1, 2, 3, 4, 5]
+    assert personal.tempo_frames(6, 1.5).tolist() == [0, 2, 3, 4, 5, 5]  # round half even
+    assert personal.tempo_frames(6, 0.5).tolist() == [0, 0, 1, 2, 2, 2]
+    assert personal.tempo_frames(5, 2.0).dtype == np.int32
+
+
+def test_a_persons_layers_start_as_the_identity_and_keep_their_settings():
+    import keras
+
+    from lipread.model import personal
+
+    x = np.arange(2 * 6 * 3 * 4 * 1, dtype=np.float32).reshape(2, 6, 3, 4, 1)
+    tempo = personal.Tempo(1.5)
+    assert np.array_equal(np.asarray(tempo(x)), x[:, [0, 2, 3, 4, 5, 5]])
+    again = keras.layers.deserialize(keras.layers.serialize(tempo))
+    assert isinstance(again, personal.Tempo) and again.factor == 1.5
+    assert np.array_equal(np.asarray(personal.Tempo()(x)), x)
+    prompt = personal.InputPrompt()
+    assert np.array_equal(np.asarray(prompt(x)), x)  # zero at the start
+    assert tuple(prompt.image.shape) == (3, 4, 1)
+    prompt.image.assign(np.ones((3, 4, 1), np.float32))
+    assert np.array_equal(np.asarray(prompt(x)), x + 1)
