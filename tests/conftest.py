@@ -105,6 +105,8 @@ MUTATION_TESTS = {
     "lipread.training.batches": ("test_batches.py", "test_adapt_parts.py"),
     "lipread.training.dataset": ("test_batches.py", "test_adapt_parts.py"),
     "lipread.model.personal": ("test_adapt_parts.py",),
+    "lipread.model.loader": ("test_modelutil.py", "test_reading.py"),
+    "lipread.model.onnx_export": ("test_onnx.py", "test_profiles.py"),
 }
 
 
