@@ -172,9 +172,11 @@ def test_teach_page_records_a_take_with_the_camera(playwright, app_url, grid_dir
     with camera_page(playwright, app_url, y4m, "teach", "Teach it your face",
                      '[class*="st-key-teach_status"]') as page:
         record = page.locator(".st-key-prompt_0").get_by_role("button", name="Record")
+        # enabled by the page's run after START; on a busy machine that run can lag the
+        # pictures the status already shows
         page.wait_for_function("() => [...document.querySelectorAll('.st-key-prompt_0 button')]"
                                ".some(b => b.innerText.trim() === 'Record' && !b.disabled)",
-                               timeout=30_000)
+                               timeout=90_000)
         record.click()
         page.locator(".st-key-prompt_0").get_by_text("Good take").wait_for(timeout=60_000)
         page.locator(".st-key-prompt_0 img").wait_for(timeout=30_000)
