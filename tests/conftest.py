@@ -49,6 +49,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "grid_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(GRID_MARKER)
+    if "MUTANT_UNDER_TEST" in os.environ:  # mutmut's passes: its selection alone
+        _only_the_mutation_set(config, items)
     mutant = _kept_under_mutation() and os.environ["MUTANT_UNDER_TEST"]
     if mutant:
         _not_a_listed_equivalent(mutant)
@@ -107,7 +109,52 @@ MUTATION_TESTS = {
     "lipread.model.personal": ("test_adapt_parts.py",),
     "lipread.model.loader": ("test_modelutil.py", "test_reading.py"),
     "lipread.model.onnx_export": ("test_onnx.py", "test_profiles.py"),
+    "lipread.enroll.teach": ("test_teach_parts.py",),
+    "lipread.enroll.judge": ("test_teach_parts.py",),
+    "lipread.enroll.choose": ("test_teach_parts.py",),
+    "lipread.training.recipe": ("test_recipe.py", "test_modelutil.py"),
+    "lipread.model.widen": ("test_widen.py", "test_recipe.py"),
+    "lipread.model.fastconv": ("test_fastconv.py",),
+    "lipread.model.networks": ("test_modelutil.py", "test_fastconv.py", "test_widen.py",
+                               "test_recipe.py"),
 }
+
+
+# Of a file in MUTATION_TESTS, only these tests (the file's others are slow and reach
+# nothing of the mutated modules that its quick ones do not).
+MUTATION_ONLY = {
+    "test_onnx.py": ("test_the_numpy_beam_search_is_tensorflows",
+                     "test_weights_with_layers_the_graph_lacks_are_refused",
+                     "test_each_shape_of_a_persons_reader_has_an_export_of_its_own",
+                     "test_a_corrupt_export_is_rebuilt_or_refused",
+                     "test_the_export_is_named_by_the_weights_so_new_weights_get_a_new_one"),
+    "test_widen.py": ("test_widened_shipped_network_reads_a_clip_the_same",
+                      "test_widened_training_network_keeps_both_heads"),
+}
+MUTATION_FILES = frozenset(f for files in MUTATION_TESTS.values() for f in files)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under mutmut (pyproject.toml selects tests/ whole, so that a test file joining the
+    set changes no setting of mutmut's and keeps its results) a test file outside
+    MUTATION_TESTS is not even imported."""
+    if "MUTANT_UNDER_TEST" in os.environ and collection_path.suffix == ".py" \
+            and collection_path.name.startswith("test_"):
+        return collection_path.name not in MUTATION_FILES or None
+    return None
+
+
+def _only_the_mutation_set(config, items) -> None:
+    """mutmut's first pass, its list of the tests and each run: the tests of MUTATION_TESTS'
+    files (of those in MUTATION_ONLY, the ones named), the others deselected."""
+    def kept(item):
+        file = item.nodeid.split("::")[0].rsplit("/", 1)[-1]
+        only = MUTATION_ONLY.get(file)
+        return file in MUTATION_FILES and (only is None or item.originalname in only)
+    dropped = [i for i in items if not kept(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if kept(i)]
 
 
 def _not_a_listed_equivalent(mutant: str) -> None:
