@@ -58,9 +58,10 @@ def pytest_collection_modifyitems(config, items):
         _fastest_first(items)
 
 
-# `make mutate`: each mutated module against the test files that cover it (pyproject.toml's
-# [tool.mutmut] selects these files; mutmut then runs, of them, the tests that reach the
-# mutated function). A test elsewhere that merely passes through the module is not asked.
+# `make mutate`: each mutated module against the test files that cover it (mutmut is given
+# tests/ and pytest_ignore_collect leaves out the other files; mutmut then runs, of these,
+# the tests that reach the mutated function). A test elsewhere that merely passes through
+# the module is not asked.
 MUTATION_TESTS = {
     "lipread.decoding": ("test_decoding.py", "test_onnx.py"),
     "lipread.beam": ("test_decoding.py", "test_onnx.py"),
@@ -117,6 +118,8 @@ MUTATION_TESTS = {
     "lipread.model.fastconv": ("test_fastconv.py",),
     "lipread.model.networks": ("test_modelutil.py", "test_fastconv.py", "test_widen.py",
                                "test_recipe.py"),
+    "lipread.likeness": ("test_readers.py", "test_confidence.py"),
+    "lipread.readers": ("test_readers.py",),
 }
 
 
