@@ -121,8 +121,11 @@ def browser_copy(src, dst, seconds: float = BROWSER_SECONDS) -> Path:
 
 def _copy(inp, out, vin, ain, seconds: float) -> None:
     """The frames of `vin` (and `ain`) in their first `seconds`, encoded into `out`; the
-    rest of the file is not decoded."""
+    rest of the file is not decoded. Both streams are added before the first packet is
+    written (a stream added later has no clock): sound that comes before the first picture
+    waits for it (at most `seconds` of it)."""
     vout = aout = None
+    early = []  # sound decoded before the first picture
     start: dict = {}  # each stream's first time: `seconds` counts from there
     for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
         for frame in packet.decode():
@@ -138,15 +141,19 @@ def _copy(inp, out, vin, ain, seconds: float) -> None:
                 if vout is None:
                     vout = _video_out(out, vin.average_rate or vin.guessed_rate or FPS,
                                       frame.width, frame.height, BROWSER_X264)
-                    vout.codec_context.time_base = vin.time_base or Fraction(1, FPS)
-                picture = frame.reformat(vout.width, vout.height, "yuv420p")
-                picture.pts, picture.time_base = frame.pts, frame.time_base
-                for p in vout.encode(picture):
+                    vout.codec_context.time_base = vin.time_base
+                    if ain is not None:
+                        aout = out.add_stream("aac", rate=ain.rate)
+                        aout.bit_rate = AUDIO_BITRATE
+                        for sound in early:
+                            for p in aout.encode(sound):
+                                out.mux(p)
+                        early = None
+                for p in vout.encode(frame):  # PyAV scales it to the stream's size and format
                     out.mux(p)
+            elif aout is None:
+                early.append(frame)
             else:
-                if aout is None:
-                    aout = out.add_stream("aac", rate=ain.rate or 48000)
-                    aout.bit_rate = AUDIO_BITRATE
                 for p in aout.encode(frame):
                     out.mux(p)
     if vout is None:
@@ -184,14 +191,17 @@ def refilm(src, dst, filters: str) -> Path:
                 if vout is None:
                     vout = _video_out(out, rate, done.width, done.height, REFILM_X264)
                     vout.codec_context.time_base = done.time_base
-                picture = done.reformat(vout.width, vout.height, "yuv420p")
-                picture.pts, picture.time_base = done.pts, done.time_base
-                for p in vout.encode(picture):
+                for p in vout.encode(done):  # scaled to the stream's size and format
                     out.mux(p)
         if vout is None:
             raise EncodeError(f"{src}: no frame came through the filters {filters!r}")
         _flush(out, vout)
     return Path(dst)
+
+
+def _first_line(err: Exception) -> str:
+    """An error's first line, or its kind where it has no words."""
+    return next(iter(str(err).splitlines()), "") or type(err).__name__
 
 
 def main(argv=None) -> int:
@@ -208,11 +218,10 @@ def main(argv=None) -> int:
             raise ValueError(f"SECONDS must be more than 0, not {args[3]}")
         browser_copy(args[1], args[2], seconds)
     except (formats.FormatError, ValueError) as err:
-        print(f"lipread.encode: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"lipread.encode: error: {_first_line(err)}", file=sys.stderr)
         return 2
     except (EncodeError, OSError) as err:
-        print(f"lipread.encode: error: {str(err).splitlines()[0] or type(err).__name__}",
-              file=sys.stderr)
+        print(f"lipread.encode: error: {_first_line(err)}", file=sys.stderr)
         return 1
     return 0
 

@@ -213,3 +213,126 @@ def test_the_child_process_command_writes_the_copy(clips, tmp_path, capsys):
     assert capsys.readouterr().err == ""
     *_, n, _, audio, _, _ = probe(tmp_path / "c.mp4")
     assert n in (50, 51) and audio == "aac"
+
+
+def boxes(path) -> list[bytes]:
+    """The MP4's top-level boxes, in order."""
+    data, at, names = path.read_bytes(), 0, []
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        names.append(data[at + 4:at + 8])
+        at += size if size >= 8 else len(data)
+    return names
+
+
+def test_a_browser_copy_is_an_mp4_whose_index_comes_first_whatever_it_is_called(clips,
+                                                                                tmp_path):
+    """The copy starts playing before it has all arrived (faststart: the index, moov, before
+    the media, mdat), and is an MP4 even when its file's name says nothing."""
+    out = encode.browser_copy(clips["voiced"], tmp_path / "upload-1")
+    found = boxes(out)
+    assert found[0] == b"ftyp" and found.index(b"moov") < found.index(b"mdat")
+    assert probe(out)[0] == "h264"
+    refilmed = boxes(encode.refilm(clips["land"], tmp_path / "refilmed", "fps=25"))
+    assert refilmed[0] == b"ftyp" and b"mdat" in refilmed
+
+
+def test_an_odd_sized_copy_shows_the_same_picture(clips, tmp_path):
+    *_, first, _ = probe(encode.browser_copy(clips["odd"], tmp_path / "copy.mp4"))
+    import cv2
+
+    *_, original, _ = probe(clips["odd"])
+    def coarse(rgb):  # the picture, not its compression's fine detail
+        return cv2.resize(rgb.astype(np.uint8), (37, 24), interpolation=cv2.INTER_AREA)
+    assert first.shape == (48, 74, 3)
+    assert np.abs(coarse(first).astype(int) - coarse(original)).mean() < 8
+
+
+@pytest.fixture(scope="module")
+def late(tmp_path_factory):
+    """3 s of video whose clock starts at 5 s; 3 s of video with its sound 0.5 s late; and
+    3 s with its picture 0.5 s late."""
+    d = tmp_path_factory.mktemp("late")
+    offset = lavfi(d / "offset.mkv", "testsrc=s=96x64:r=25:d=3", "-c:v", "mpeg4",
+                   "-output_ts_offset", "5")
+    made = {"offset": offset}
+    for name, video, sound in (("sound_late", [], ["-itsoffset", "0.5"]),
+                               ("picture_late", ["-itsoffset", "0.5"], [])):
+        made[name] = d / f"{name}.mkv"
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *video, "-f", "lavfi",
+                        "-i", "testsrc=s=96x64:r=25:d=3", *sound, "-f", "lavfi", "-i",
+                        "sine=f=440:d=3", "-c:v", "mpeg4", "-c:a", "pcm_s16le",
+                        str(made[name])], check=True, timeout=60)
+    return made
+
+
+def test_the_seconds_kept_count_from_the_videos_first_frame_not_from_zero(late, tmp_path):
+    with av.open(str(late["offset"])) as c:
+        assert next(c.decode(video=0)).time == pytest.approx(5.0)
+    *_, n, seconds, _, _, _ = probe(encode.browser_copy(late["offset"], tmp_path / "c.mp4",
+                                                        seconds=1))
+    # frames at 5.00 ... 6.00 s: one second's 25 frames and the one at its end
+    assert n == 26 and seconds == pytest.approx(1.0)
+
+
+def sound_seconds(path) -> float:
+    with av.open(str(path)) as c:
+        return sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+
+
+def test_sound_that_starts_after_the_picture_is_copied_with_it(late, tmp_path):
+    out = encode.browser_copy(late["sound_late"], tmp_path / "c.mp4", seconds=1)
+    assert probe(out)[5] == 26  # the picture's second
+    assert 0.4 < sound_seconds(out) < 0.7  # and the half second of sound within it
+
+
+def test_sound_before_the_picture_is_kept_and_the_picture_keeps_its_own_seconds(late,
+                                                                               tmp_path):
+    out = encode.browser_copy(late["picture_late"], tmp_path / "c.mp4", seconds=1)
+    assert probe(out)[5] == 26  # 0.5 s to 1.5 s
+    assert 0.9 < sound_seconds(out) < 1.2  # the sound's own first second
+
+
+def test_refilm_runs_every_filter_of_the_chain_on_the_video_alone(clips, tmp_path):
+    out = encode.refilm(clips["voiced"], tmp_path / "both.mp4", "pad=160:100:30:20,fps=50")
+    _, _, w, h, rate, n, _, audio, _, _ = probe(out)
+    assert (w, h, rate, audio) == (160, 100, 50, None) and n in (149, 150, 151)
+
+
+def test_refilm_reads_only_local_files_of_the_video_demuxers(clips, tmp_path):
+    listing = tmp_path / "list.ffconcat"  # a concat list names other files: refused
+    listing.write_text(f"ffconcat version 1.0\nfile '{clips['land']}'\n")
+    with pytest.raises(av.FFmpegError):
+        encode.refilm(listing, tmp_path / "out.mp4", "fps=25")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_frames_are_turned_by_the_nearest_quarter_turn():
+    frame = av.VideoFrame.from_ndarray(np.arange(6 * 4 * 3, dtype=np.uint8).reshape(4, 6, 3),
+                                       format="rgb24")
+    frame.pts, frame.time_base = 0, Fraction(1, 25)
+    for degrees, turns in ((136, 2), (134, 1), (-136, 2), (44, 0)):
+        assert np.array_equal(encode._rotated(frame, degrees).to_ndarray(format="rgb24"),
+                              np.rot90(frame.to_ndarray(format="rgb24"), turns))
+
+
+def test_the_child_process_command_reads_its_arguments_and_any_seconds_above_0(
+        clips, tmp_path, capsys, monkeypatch):
+    dst = tmp_path / "c.mp4"
+    monkeypatch.setattr("sys.argv", ["lipread.encode", "browser", str(clips["voiced"]),
+                                     str(dst), "0.5"])
+    assert encode.main() == 0 and capsys.readouterr().err == ""
+    assert probe(dst)[5] in (13, 14)  # half a second at 25 fps
+    monkeypatch.setattr("sys.argv", ["lipread.encode", "browser", str(clips["voiced"])])
+    assert encode.main() == 2
+
+
+@pytest.mark.parametrize("error, code", [(PermissionError(), 1), (encode.EncodeError(""), 1),
+                                         (ValueError(), 2)])
+def test_an_error_without_words_is_named_by_its_kind(clips, tmp_path, capsys, monkeypatch,
+                                                     error, code):
+    def fails(src, dst, seconds):
+        raise error
+    monkeypatch.setattr(encode, "browser_copy", fails)
+    assert encode.main(["browser", str(clips["voiced"]), str(tmp_path / "c.mp4")]) == code
+    assert capsys.readouterr().err == f"lipread.encode: error: {type(error).__name__}\n"

@@ -443,3 +443,25 @@ def test_a_recording_session_keeps_the_clip_unread_with_its_label(grid_dir):
     assert recording.reading is None and recording.error is None
     assert iio.imread(recording.mp4, index=None, extension=".mp4").shape[0] == video.N_FRAMES
     assert "Record" in session.status()[1]
+
+
+def test_the_previews_figures_are_rates_over_the_frames_kept_and_their_mean_cost():
+    """What the Live page and `make bench-live` show of the preview: frames sent back a
+    second over the last ones kept, faces tracked a second, and the mean time a frame took
+    in on_frame; 0 where fewer than two frames (or no time) give no rate."""
+    session = LiveSession(read=False)
+    assert session.stats() == {"frames": 0, "preview_fps": 0.0, "tracked_fps": 0.0,
+                               "frame_ms": 0.0}
+    session.count = 7
+    session.out_times.extend([10.0, 10.04, 10.08, 10.2])  # 3 frames in 0.2 s
+    session.tracked_times.extend([10.0, 10.5])  # 1 in 0.5 s
+    session.frame_seconds.extend([0.002, 0.004, 0.009])
+    assert session.stats() == pytest.approx({"frames": 7, "preview_fps": 15.0,
+                                             "tracked_fps": 2.0, "frame_ms": 5.0})
+    session.out_times.clear()
+    session.out_times.append(3.0)  # one frame: no rate
+    session.tracked_times.extend([10.5])  # no time between two: no rate
+    assert session.stats()["preview_fps"] == 0.0
+    session.tracked_times.clear()
+    session.tracked_times.extend([4.0, 4.0])
+    assert session.stats()["tracked_fps"] == 0.0

@@ -141,7 +141,7 @@ def played(monkeypatch):
         epochs = settings.max_epochs or 4
         Played.runs.append({"takes": _ids(clips), "sentences": list(sentences),
                             "held": None if held is None else (int(held[0][0, 0, 0]), held[1]),
-                            "settings": settings, "base": base.who})
+                            "settings": settings, "base": base.who, "log": log})
         for epoch in range(1, epochs + 1):
             progress(epoch, epochs)
         return adapt.Adapted(model=Reader(f"taught{len(Played.runs)}", 1, 4.0),
@@ -249,6 +249,8 @@ def test_each_candidate_tries_all_takes_but_the_last_and_the_surest_of_it_learns
     choice = choose.choose(_takes(6), SENTENCES[:6], options, Reader("general"),
                            log=lines.append, progress=lambda f, what: said.append((f, what)))
     assert [r["takes"] for r in played.runs] == [list(range(5))] * 2 + [list(range(6))]
+    assert [r["sentences"] for r in played.runs] == [SENTENCES[:5]] * 2 + [SENTENCES[:6]]
+    assert [r["log"] for r in played.runs] == [lines.append] * 3  # their lines said too
     assert [r["settings"] for r in played.runs] == [options[0], options[1], options[1]]
     assert [r["held"] for r in played.runs] == [None] * 3
     assert judged_by == [("taught1", 5, SENTENCES[5]), ("taught2", 5, SENTENCES[5])]
@@ -268,9 +270,12 @@ def test_of_candidates_as_sure_the_first_is_chosen(played, judged_by):
     options = (adapt.Settings(method="adapters", max_epochs=1),
                adapt.Settings(method="full", max_epochs=1),
                adapt.Settings(method="batchnorm", max_epochs=1))
-    choice = choose.choose(_takes(3), SENTENCES[:3], options, Reader("general"), log=None)
+    said = []
+    choice = choose.choose(_takes(3), SENTENCES[:3], options, Reader("general"), log=None,
+                           progress=lambda f, what: said.append(f))
     assert choice.picked == options[1]  # taught2 and taught3 both 2.0: the earlier
     assert choice.adapted.model.who == "taught4" and played.runs[-1]["takes"] == [0, 1, 2]
+    assert said == pytest.approx([0.25, 0.5, 0.75, 1.0])  # one epoch a run, four runs
 
 
 @pytest.mark.parametrize("methods_given, picked", [(("adapters", "full"), "full"),
@@ -284,9 +289,20 @@ def test_too_few_takes_to_choose_train_the_defaults_method_on_them(played, judge
     (run,) = played.runs
     assert run["takes"] == [0, 1] and run["settings"].method == picked and judged_by == []
     assert choice.picked.method == picked and choice.trials == {}
+    assert choice.adapted.model.who == "taught1" and run["log"] == lines.append
+    assert run["sentences"] == SENTENCES[:2]
     assert lines == [f"2 clip(s): too few to choose a method; {picked}"]
     assert said == [(0.5, f"adapting ({picked}): epoch 1 of 2"),
                     (1.0, f"adapting ({picked}): epoch 2 of 2")]
+
+
+def test_the_candidates_take_what_the_command_line_sets_for_all_of_them():
+    assert choose.candidates() == choose.CANDIDATES  # their own epochs, tempo chosen
+    given = choose.candidates(12, 1.2, 3)
+    assert [(c.method, c.lr) for c in given] == [(c.method, c.lr) for c in choose.CANDIDATES]
+    assert {(c.max_epochs, c.tempo, c.seed) for c in given} == {(12, 1.2, 3)}
+    assert {(c.max_epochs, c.tempo, c.seed) for c in choose.candidates(None, None, 5)} == {
+        (40, None, 5)}
 
 
 def test_settings_are_one_methods_or_the_candidates_to_choose_from():
