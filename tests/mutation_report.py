@@ -6,7 +6,9 @@ equivalent; any other survivor is a test missing, printed with its diff (`mutmut
 NAME`), and the report exits 1. mutmut numbers a function's mutants in order, so after the
 function changes a listed name may be another mutant: its fingerprint then differs and it
 is reported as missing too. `--pin` writes the fingerprints of listed names that have none
-(after checking each by hand). Run from the project root after `mutmut run`.
+(after checking each by hand); `--retry [PATTERN...]` forgets survivors' verdicts so that
+the next run tries them with the tests written since. Run from the project root after
+`mutmut run`.
 """
 from __future__ import annotations
 
@@ -124,5 +126,31 @@ def main() -> int:
     return 1 if missing else 0
 
 
+def retry(patterns: list[str]) -> int:
+    """Forget the verdicts "survived" and "no tests" (of the mutants matching `patterns`,
+    mutmut's name patterns; all when none), so that the next `mutmut run` tries them again
+    with the tests written since: mutmut itself re-runs a mutant only when its function
+    changes, and a new test does not change it."""
+    import fnmatch
+    import json
+
+    forgotten = 0
+    for meta in (ROOT / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        codes = data.get("exit_code_by_key", {})
+        for name, code in codes.items():
+            if code in (0, 33) and (not patterns or any(fnmatch.fnmatch(name, p)
+                                                         for p in patterns)):
+                codes[name] = None  # 0: survived, 33: no tests (mutmut's codes)
+                forgotten += 1
+        meta.write_text(json.dumps(data, indent=4))
+    print(f"{forgotten} survivors and untested mutants to try again")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(pin() if sys.argv[1:] == ["--pin"] else main())
+    if sys.argv[1:] == ["--pin"]:
+        sys.exit(pin())
+    if sys.argv[1:2] == ["--retry"]:
+        sys.exit(retry(sys.argv[2:]))
+    sys.exit(main())
