@@ -149,3 +149,20 @@ def test_the_reader_is_the_shipped_one_unless_lipread_weights_names_another(monk
     reading._loaded.cache_clear()
     frames = np.zeros((1, 75, 46, 140, 1), np.float32)
     assert reading.pipeline.predict_probs(reading.default_reader(), frames).shape == (1, 75, 41)
+
+
+def test_an_ensemble_reads_the_mean_of_its_readers_probabilities():
+    from lipread import pipeline
+    from lipread.model import networks
+
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 75, 46, 140, 1), np.float32)
+    one, two = networks.build_lipnet(gru_units=16), networks.build_lipnet(gru_units=16)
+    each = [pipeline.predict_probs(r, frames) for r in (one, two)]
+    assert not np.allclose(each[0], each[1], atol=1e-3)
+    both = pipeline.Ensemble([one, two])
+    assert both.runtime == "ensemble" and both.readers == (one, two)
+    np.testing.assert_allclose(pipeline.predict_probs(both, frames), (each[0] + each[1]) / 2,
+                               atol=1e-6)
+    np.testing.assert_allclose(pipeline.predict_probs(pipeline.Ensemble(iter([one])), frames[0]),
+                               each[0][:1], atol=1e-6)  # one clip; readers from an iterator

@@ -244,6 +244,21 @@ def test_boxes_overlap_by_their_shared_area_over_their_union():
     assert face._overlap((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
     assert face._overlap((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
     assert face._overlap((0, 0, 10, 20), (2, 4, 6, 8)) == pytest.approx(16 / 200)
+    assert face._overlap((3, 3, 4, 4), (3, 3, 4, 4)) == 1.0  # one pixel each, the same
+    # boxes anywhere, of any shape: the share of their pixels they have in common
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        a, b = ((*sorted(rng.integers(0, 30, 2)), *sorted(rng.integers(0, 30, 2)))
+                for _ in range(2))
+        a, b = (a[0], a[2], a[1], a[3]), (b[0], b[2], b[1], b[3])  # (x0, y0, x1, y1)
+        masks = []
+        for x0, y0, x1, y1 in (a, b):
+            m = np.zeros((30, 30), bool)
+            m[y0:y1, x0:x1] = True
+            masks.append(m)
+        union = (masks[0] | masks[1]).sum()
+        expected = (masks[0] & masks[1]).sum() / union if union else 0.0
+        assert face._overlap(a, b) == pytest.approx(expected), (a, b)
 
 
 def test_a_pictures_look_is_none_off_the_frame_or_flat_and_alike_only_to_itself():
