@@ -437,7 +437,10 @@ def test_a_recording_session_keeps_the_clip_unread_with_its_label(grid_dir):
     session.configure(None, "grammar", auto=False)
     assert not session.read_next(label=(0, 4))  # no camera yet: nothing armed
     clip = list(camera_frames(path, pad_s=0.0))
-    play(session, clip[:2] + [clip[0]] * 75 + clip, at={2: lambda: session.read_next((0, 4))})
+    armed = []
+    play(session, clip[:2] + [clip[0]] * 75 + clip,
+         at={2: lambda: armed.append(session.read_next((0, 4)))})
+    assert armed == [True]  # a camera: armed
     (recording,) = wait_read(session)
     assert recording.label == (0, 4) and recording.how == "button"
     assert recording.reading is None and recording.error is None
