@@ -148,7 +148,6 @@ def _copy(inp, out, vin, ain, seconds: float) -> None:
                         for sound in early:
                             for p in aout.encode(sound):
                                 out.mux(p)
-                        early = None
                 for p in vout.encode(frame):  # PyAV scales it to the stream's size and format
                     out.mux(p)
             elif aout is None:
@@ -201,7 +200,7 @@ def refilm(src, dst, filters: str) -> Path:
 
 def _first_line(err: Exception) -> str:
     """An error's first line, or its kind where it has no words."""
-    return next(iter(str(err).splitlines()), "") or type(err).__name__
+    return str(err).partition("\n")[0] or type(err).__name__
 
 
 def main(argv=None) -> int:

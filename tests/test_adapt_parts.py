@@ -45,6 +45,7 @@ def test_a_runs_clips_are_its_epochs_times_an_epochs_clips():
     ([5.0, 4.0, 4.5, 4.6, 1.0], 3, 4),
     ([5.0, 6.0, 7.0], 5, 0),  # the general reader was best
     ([5.0, 5.0, 4.0], 5, 2),  # equal is no better
+    ([5.0, 4.0, 4.0], 5, 1),
     ([3.0], 0, 0),
     ([5.0, 6.0, 4.0], 0, 0),
 ])

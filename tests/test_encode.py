@@ -300,8 +300,11 @@ def test_refilm_runs_every_filter_of_the_chain_on_the_video_alone(clips, tmp_pat
 
 
 def test_refilm_reads_only_local_files_of_the_video_demuxers(clips, tmp_path):
+    import shutil
+
+    shutil.copy(clips["land"], tmp_path / "land.mp4")
     listing = tmp_path / "list.ffconcat"  # a concat list names other files: refused
-    listing.write_text(f"ffconcat version 1.0\nfile '{clips['land']}'\n")
+    listing.write_text("ffconcat version 1.0\nfile 'land.mp4'\n")
     with pytest.raises(av.FFmpegError):
         encode.refilm(listing, tmp_path / "out.mp4", "fps=25")
     assert not (tmp_path / "out.mp4").exists()
@@ -328,11 +331,44 @@ def test_the_child_process_command_reads_its_arguments_and_any_seconds_above_0(
 
 
 @pytest.mark.parametrize("error, code", [(PermissionError(), 1), (encode.EncodeError(""), 1),
-                                         (ValueError(), 2)])
+                                         (ValueError(), 2), (OSError("one\ntwo"), 1)])
 def test_an_error_without_words_is_named_by_its_kind(clips, tmp_path, capsys, monkeypatch,
                                                      error, code):
     def fails(src, dst, seconds):
         raise error
     monkeypatch.setattr(encode, "browser_copy", fails)
     assert encode.main(["browser", str(clips["voiced"]), str(tmp_path / "c.mp4")]) == code
-    assert capsys.readouterr().err == f"lipread.encode: error: {type(error).__name__}\n"
+    said = str(error).split("\n")[0] or type(error).__name__  # the first line, or the kind
+    assert capsys.readouterr().err == f"lipread.encode: error: {said}\n"
+
+
+def test_a_video_with_two_sound_tracks_is_copied_with_the_first(tmp_path):
+    src = tmp_path / "two.mkv"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=s=96x64:r=25:d=3", "-f", "lavfi", "-i", "sine=f=440:d=1", "-f",
+                    "lavfi", "-i", "sine=f=880:d=3", "-map", "0", "-map", "1", "-map", "2",
+                    "-c:v", "mpeg4", "-c:a", "pcm_s16le", str(src)], check=True, timeout=60)
+    out = encode.browser_copy(src, tmp_path / "c.mp4")
+    assert probe(out)[5] == 75
+    assert 0.9 < sound_seconds(out) < 1.2  # the first track's second, not both tracks' four
+
+
+def test_a_video_stream_without_a_frame_makes_no_copy(tmp_path):
+    src = tmp_path / "no-pictures.mkv"
+    with av.open(str(src), "w") as out:  # a video stream declared, only sound written
+        pictures = out.add_stream("mpeg4", rate=25)
+        pictures.width, pictures.height, pictures.pix_fmt = 96, 64, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=8000)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = 8000, i * 800
+            for p in sound.encode(frame):
+                out.mux(p)
+        for stream in (sound, pictures):
+            for p in stream.encode(None):
+                out.mux(p)
+    with pytest.raises(encode.EncodeError) as err:
+        encode.browser_copy(src, tmp_path / "c.mp4")
+    assert str(err.value) == "no video frame could be decoded (corrupt or not a video)"
+    assert not (tmp_path / "c.mp4").exists()

@@ -115,7 +115,7 @@ def slowed(clips, tempo: float) -> np.ndarray:
     """Clips of the general reader's speaker slowed by `tempo`, so that a person's network,
     which speeds its input up by `tempo` (model/personal.Tempo), sees them at their pace."""
     n = clips.shape[1]
-    return clips[:, np.clip(np.round(np.arange(n) / tempo), 0, n - 1).astype(np.int32)]
+    return clips[:, np.minimum(np.round(np.arange(n) / tempo), n - 1).astype(np.int32)]
 
 
 def default_epochs(method: methods.Method, n_clips: int) -> int:

@@ -51,7 +51,7 @@ def held_loss(model, clip, sentence) -> float:
     from lipread.training import losses
     from lipread.training.cropstore import center
 
-    probs = np.asarray(model.predict_on_batch(center(clip)[None].astype(np.float32)))
+    probs = np.asarray(model.predict_on_batch(center(clip)[None]))  # float32
     return float(np.asarray(losses.ctc_loss(adapt.labels_of([sentence]), probs))[0])
 
 

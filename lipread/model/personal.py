@@ -22,8 +22,7 @@ class InputPrompt(keras.layers.Layer):
     """x + P, with P of shape (rows, columns, channels), learned, zero-initialised."""
 
     def build(self, input_shape):
-        self.image = self.add_weight(shape=tuple(input_shape[2:]), initializer="zeros",
-                                     name="image")
+        self.image = self.add_weight(shape=tuple(input_shape[2:]), initializer="zeros")
 
     def call(self, inputs):
         return inputs + self.image
