@@ -468,3 +468,26 @@ def test_the_previews_figures_are_rates_over_the_frames_kept_and_their_mean_cost
     session.tracked_times.clear()
     session.tracked_times.extend([4.0, 4.0])
     assert session.stats()["tracked_fps"] == 0.0
+
+
+def test_a_capture_is_read_from_the_start_the_grammar_fits_best(grid_dir, shipped_model):
+    """Live reads 3 s of the frames from the start (of those it tries) whose reading the
+    GRID grammar fits best: 20 still frames and then the sentence are read from frame 20,
+    as the sentence alone is; the reading's clip is those 75 frames at 25 fps."""
+    from lipread import mouth
+
+    gray = video.read_clip(grid.video_path(grid_dir, CLIP)).frames
+    padded = np.concatenate([np.repeat(gray[:1], 20, axis=0), gray])
+    said, start = capture.read(shipped_model, padded, "grammar", starts=(0, 20))
+    alone, at = capture.read(shipped_model, gray, "grammar")
+    assert (start, at) == (20, 0) and said.sentence == alone.sentence
+    clip = said.view.clip
+    assert np.array_equal(clip.frames, video.fit_length(padded[20:]))
+    assert (clip.fps, clip.duration, clip.start) == (25.0, 3.0, 0.0)
+    assert said.view.crops.shape[0] == 75 and said.face_likeness > 0.75
+    blank = np.full((75, *gray.shape[1:]), 128, np.uint8)
+    with pytest.raises(mouth.FaceError) as no_face:
+        mouth.locate(blank)
+    with pytest.raises(video.VideoError) as err:
+        capture.read(shipped_model, blank, "grammar")
+    assert str(err.value) == str(no_face.value) and "face" in str(err.value)
