@@ -207,3 +207,120 @@ def test_a_persons_layers_start_as_the_identity_and_keep_their_settings():
     assert tuple(prompt.image.shape) == (3, 4, 1)
     prompt.image.assign(np.ones((3, 4, 1), np.float32))
     assert np.array_equal(np.asarray(prompt(x)), x + 1)
+
+
+# --- a whole adaptation, on a small network (GRUs of 16 units) ----------------------------
+
+@pytest.fixture(scope="module")
+def small():
+    """A small general reader and four takes (uint8 crops with margin) with sentences."""
+    from lipread.model import networks
+    from lipread.training.cropstore import MARGIN
+
+    base = networks.build_lipnet(gru_units=16)
+    rng = np.random.default_rng(0)
+    takes = rng.integers(0, 255, (4, 75, 46 + 2 * MARGIN, 140 + 2 * MARGIN), dtype=np.uint8)
+    sentences = ["bin blue at f two now", "lay red by g one please",
+                 "set white in a nine again", "place green with b four soon"]
+    return base, takes, sentences
+
+
+def _weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_adapting_trains_a_copy_reads_the_held_out_take_each_epoch_and_keeps_its_best(small):
+    from lipread.enroll import choose
+
+    base, takes, sentences = small
+    before = _weights(base)
+    said, seen, lines = [], [], []
+    result = adapt.adapt(takes[:3], sentences[:3],
+                         adapt.Settings(max_epochs=3, patience=1, tempo=1.0, lr=3e-3), base,
+                         held=(takes[3], sentences[3]), log=lines.append,
+                         progress=lambda e, n: said.append((e, n)),
+                         watch=lambda e, model: seen.append((e, model)))
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(base)))  # base untouched
+    assert result.model is not base and all(m is result.model for _, m in seen)
+    assert [e for e, _ in seen] == list(range(result.epochs + 1))
+    assert said == [(e, 3) for e in range(1, result.epochs + 1)]
+    assert len(result.held_losses) == result.epochs + 1  # epoch 0, the general reader's, first
+    assert result.best_epoch == adapt.stop_epoch(result.held_losses, 1)
+    stopped = result.epochs < 3
+    assert not stopped or result.epochs - result.best_epoch == 1  # patience ran out
+    # the weights kept are the best epoch's: they read the held-out take at its loss
+    assert choose.held_loss(result.model, takes[3], sentences[3]) == pytest.approx(
+        result.held_losses[result.best_epoch], rel=1e-3, abs=1e-3)
+    assert (result.settings.lr, result.settings.max_epochs, result.tempo) == (3e-3, 3, 1.0)
+    assert result.seconds > 0
+    (line,) = lines
+    assert line.startswith(f"adapted (full, lr 0.003, tempo 1) on 3 clip(s): best epoch "
+                           f"{result.best_epoch} of {result.epochs}, ")
+
+
+def test_an_epoch_that_reads_the_held_out_take_worse_is_undone(small):
+    """Early stopping keeps the best epoch's weights: after epoch 1 the network is spoilt
+    (every weight zero, by the watcher), epoch 2 reads the held-out take far worse, and
+    patience 1 stops there with epoch 1's weights."""
+    base, takes, sentences = small
+    kept = {}
+
+    def spoil(epoch, model):
+        kept[epoch] = _weights(model)
+        if epoch == 1:
+            model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    result = adapt.adapt(takes[:3], sentences[:3],
+                         adapt.Settings(max_epochs=4, patience=1, tempo=1.0, lr=3e-3), base,
+                         held=(takes[3], sentences[3]), log=None, watch=spoil)
+    assert (result.best_epoch, result.epochs) == (1, 2)
+    assert result.held_losses[2] > result.held_losses[1]
+    assert all(np.array_equal(a, b) for a, b in zip(result.model.get_weights(), kept[1]))
+
+
+def test_without_early_stopping_every_epoch_runs_and_the_last_or_averaged_weights_stay(small):
+    base, takes, sentences = small
+    kept = {}
+    result = adapt.adapt(takes[:3], sentences[:3],
+                         adapt.Settings(max_epochs=2, tempo=1.0, lr=3e-3, average_from=1),
+                         base, held=(takes[3], sentences[3]), log=None,
+                         watch=lambda e, model: kept.__setitem__(e, _weights(model)))
+    assert (result.epochs, result.best_epoch, len(result.held_losses)) == (2, 2, 3)
+    assert not all(np.array_equal(a, b) for a, b in zip(kept[1], kept[2]))  # it trained
+    for got, one, two in zip(result.model.get_weights(), kept[1], kept[2]):
+        np.testing.assert_allclose(got, (one + two) / 2, rtol=1e-5, atol=1e-6)
+    last = adapt.adapt(takes[:3], sentences[:3], adapt.Settings(max_epochs=1, tempo=1.2),
+                       base, log=None, watch=lambda e, model: kept.__setitem__(e, _weights(model)))
+    assert (last.epochs, last.best_epoch, last.held_losses, last.tempo) == (1, 1, [], 1.2)
+    assert all(np.array_equal(a, b) for a, b in zip(last.model.get_weights(), kept[1]))
+    assert last.settings.lr == methods.get("full").lr
+
+
+def test_the_tempo_method_trains_nothing_and_rehearsal_needs_its_clips(small):
+    base, takes, sentences = small
+    lines = []
+    result = adapt.adapt(takes[:2], sentences[:2], adapt.Settings(method="tempo", tempo=1.1),
+                         base, log=lines.append)
+    assert (result.epochs, result.best_epoch, result.settings.max_epochs) == (0, 0, 0)
+    assert lines[0].startswith("adapted (tempo, lr ") and "best epoch 0 of 0" in lines[0]
+    with pytest.raises(ValueError, match=r"rehearse=2 needs the general reader's own clips "
+                                         r"\(rehearsal.own_clips\)"):
+        adapt.adapt(takes[:2], sentences[:2], adapt.Settings(rehearse=2, tempo=1.0), base)
+
+
+def test_a_persons_tempo_is_the_one_the_general_reader_reads_their_takes_best_at(grid_dir):
+    """The same takes slowed by 1.3 (a slower speaker; their end cut off at 3 s) are read
+    best faster than as they are (s1's own, with their silence at the end, at 1.0 or 1.1)."""
+    from lipread.enroll.clips import Clip, crops
+    from lipread.model import loader
+
+    base = loader.load_model("lipnet")
+    names = grid.read_names(grid_dir / "splits" / "test.txt")[:3]
+    takes = np.stack([crops(Clip(n, grid.video_path(grid_dir, n), "")) for n in names])
+    labels = adapt.labels_of([grid.load_sentence(grid.alignment_path(grid_dir, n))
+                              for n in names])
+    own = adapt.estimate_tempo(base, takes, labels)
+    assert own in adapt.TEMPOS and own <= 1.1
+    slow = adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels)
+    assert slow > own
+    assert adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels, (own, 1.3)) in (own, 1.3)
+    assert adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels, (slow,)) == slow
