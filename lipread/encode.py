@@ -76,9 +76,7 @@ def mp4_from_yuv(yuv: list[np.ndarray], size: tuple[int, int], fps: int = FPS) -
             stream = _video_out(out, fps, width, height, BROWSER_X264)
             for i, plane in enumerate(yuv):
                 frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
-                if (frame.width, frame.height) != (stream.width, stream.height):
-                    frame = frame.reformat(stream.width, stream.height)
-                frame.pts = i
+                frame.pts = i  # (scaled to the stream's even size as it is encoded)
                 for packet in stream.encode(frame):
                     out.mux(packet)
             _flush(out, stream)

@@ -324,3 +324,28 @@ def test_a_persons_tempo_is_the_one_the_general_reader_reads_their_takes_best_at
     assert slow > own
     assert adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels, (own, 1.3)) in (own, 1.3)
     assert adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels, (slow,)) == slow
+
+
+@pytest.mark.parametrize("name, own", [("adapters", {"adapter1", "adapter2", "adapter3"}),
+                                       ("prompt", {"prompt"}), ("full", set())])
+def test_a_methods_network_has_its_own_layers_and_reads_at_the_persons_tempo(small, name, own):
+    base = small[0]
+    model = methods.build(methods.get(name), base, 1.2)
+    names = {layer.name for layer in model.layers}
+    assert own <= names and not ({"adapter1", "prompt"} - own) & names
+    assert model.get_layer("tempo").factor == 1.2
+    assert "tempo" not in {layer.name for layer in methods.build(methods.get(name), base).layers}
+
+
+def test_an_epochs_batches_are_augmented_by_its_own_draws(small):
+    """The same seed gives the same epoch; warping (warp_prob) changes what is drawn."""
+    takes = small[1]
+    labels = adapt.labels_of(small[2])
+
+    def epoch(seed, **settings):
+        return [x for x, _ in adapt.epoch_batches(takes, labels, np.random.default_rng(seed),
+                                                  adapt.Settings(**settings))]
+    first, again = epoch(5, warp_prob=0.0), epoch(5, warp_prob=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    warped = epoch(5, warp_prob=1.0)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, warped))

@@ -372,3 +372,17 @@ def test_a_video_stream_without_a_frame_makes_no_copy(tmp_path):
         encode.browser_copy(src, tmp_path / "c.mp4")
     assert str(err.value) == "no video frame could be decoded (corrupt or not a video)"
     assert not (tmp_path / "c.mp4").exists()
+
+
+def test_each_kind_of_copy_is_encoded_at_its_quality(clips, tmp_path):
+    """x264 writes its settings into the stream: a copy to watch at crf 23, the camera's
+    clip too, a clip filmed again near-lossless at crf 18."""
+    watch = encode.browser_copy(clips["voiced"], tmp_path / "watch.mp4").read_bytes()
+    again = encode.refilm(clips["land"], tmp_path / "again.mp4", "fps=25").read_bytes()
+    frames = [np.full((72, 64), 100, np.uint8) for _ in range(5)]
+    camera = encode.mp4_from_yuv(frames, (64, 48))
+    assert b"crf=23.0" in watch and b"crf=23.0" in camera and b"crf=18.0" in again
+    assert b"subme=2" in watch and b"subme=7" in again  # veryfast and medium presets
+    (tmp_path / "camera.mp4").write_bytes(camera)
+    found = boxes(tmp_path / "camera.mp4")  # the camera's clip starts playing at once too
+    assert found[0] == b"ftyp" and found.index(b"moov") < found.index(b"mdat")

@@ -115,26 +115,3 @@ def test_a_cosine_schedule_falls_from_the_rate_to_zero_over_the_run():
     assert adapt.learning_rate(adapt.Settings(lr=2e-4), 16) == 2e-4  # constant: the rate
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         adapt.learning_rate(adapt.Settings(lr=2e-4, schedule="linear"), 16)
-
-
-def test_the_time_left_is_paced_by_the_latest_epochs_not_by_start_ups(monkeypatch):
-    """Teaching's progress maps its stage onto [start, end] of the whole. The time left is
-    said from the second step on: what is left at the median pace of the latest steps
-    (a run's start-up, one long step, is not its pace), a start-up for each run still to
-    start (as long as the first run's), and writing."""
-    from lipread.enroll import teach
-
-    clock = iter([100.0, 110.0, 111.0, 112.0, 130.0, 131.0])  # the stage starts at 100 s
-    monkeypatch.setattr(teach.time, "perf_counter", lambda: next(clock))
-    said = []
-    progress = teach._timed(lambda f, what, eta: said.append((f, what, eta)), 0.25, 0.95)
-    for fraction, starts in ((0.05, 1), (0.1, 1), (0.15, 1), (0.5, 0), (0.55, 0)):
-        progress(fraction, f"at {fraction}", starts)
-    assert [f for f, _, _ in said] == pytest.approx([0.285, 0.32, 0.355, 0.6, 0.635])
-    assert said[0][2] is None and said[1][2] is None  # one step: no pace yet
-    # 20 s a stage (1 s a 5% step); the first report came 9 s beyond one step: start-up
-    assert said[2][2] == pytest.approx(20 * 0.85 + 9 + teach.WRITE_S)
-    # the step from 0.15 to 0.5 took 18 s (a second run's start-up): the pace stays 20 s
-    assert said[3][2] == pytest.approx(20 * 0.5 + teach.WRITE_S)
-    assert said[4][2] == pytest.approx(20 * 0.45 + teach.WRITE_S)
-    assert teach.time_left([(5.0, 0.1), (5.0, 0.1), (6.0, 0.2)]) is None  # a step of nothing

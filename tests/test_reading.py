@@ -166,3 +166,21 @@ def test_an_ensemble_reads_the_mean_of_its_readers_probabilities():
                                atol=1e-6)
     np.testing.assert_allclose(pipeline.predict_probs(pipeline.Ensemble(iter([one])), frames[0]),
                                each[0][:1], atol=1e-6)  # one clip; readers from an iterator
+
+
+def test_reading_many_goes_on_past_a_batch_of_unreadable_files_and_from_a_start(clips,
+                                                                              tmp_path):
+    import time
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 5000)
+    t0 = time.perf_counter()
+    got = dict(reading.read_many([junk, tmp_path / "missing.mp4", clips[0]], batch_size=2,
+                                 start=0.5))
+    took = time.perf_counter() - t0
+    later, alone = got[clips[0]], reading.read(clips[0], start=0.5)
+    assert later.sentence == alone.sentence and later.start_s == 0.5
+    assert later.notices == alone.notices != []
+    assert np.array_equal(later.view.crops, alone.view.crops)
+    assert later.view.track is not None  # found by the landmarks, as read() finds it
+    assert 0 <= later.seconds["network"] <= took  # its share of the batch's network time

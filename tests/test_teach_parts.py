@@ -23,7 +23,8 @@ SENTENCES = ["bin blue at f two now", "lay red by g one please", "set white in a
              "place green with b four soon", "bin red at c five now", "lay white by d six again",
              "set blue in e seven please", "place red with h eight soon",
              "bin green at j zero now", "lay blue by k three again", "set red in l one soon",
-             "place white with m two please"]
+             "place white with m two please", "bin white at n three again",
+             "lay green by o four now", "set green in p five soon"]
 
 
 # --- the check: judge.py ---------------------------------------------------------------
@@ -101,6 +102,12 @@ def test_a_take_is_read_from_its_crops_without_their_margin_and_scored_against_i
     wrong = judge.read_take(base, frames, "lay red by g one please")
     assert (wrong["said"], wrong["word_errors"], wrong["words"]) == (said, 6, 6)
     assert 0 <= right["loss"] < wrong["loss"]
+    # whichever reader it is given (a small untrained one reads another sentence)
+    from lipread.model import networks
+
+    small = networks.build_lipnet(gru_units=16)
+    other = judge.read_take(small, frames, "bin blue at f two now")
+    assert other["said"] == lipread.read(path, small).sentence != said
     # the loss a method is chosen by is the same measure, of the crops read centred
     assert choose.held_loss(base, frames, "bin blue at f two now") == pytest.approx(
         right["loss"], rel=1e-3, abs=1e-3)
@@ -436,3 +443,71 @@ def test_teach_says_what_it_will_train_on_and_hold_out(monkeypatch, tmp_path):
     assert lines[-1] == "2 clip(s) of ann: too few to choose a method or hold one out"
     with pytest.raises(profiles.ProfileError):
         teach.teach("../ann", videos, SENTENCES[:10], log=lines.append)
+
+
+def test_the_time_left_is_paced_by_the_latest_epochs_not_by_start_ups(monkeypatch):
+    """Teaching's progress maps its stage onto [start, end] of the whole. The time left is
+    said from the second step on: what is left at the median pace of the latest steps
+    (a run's start-up, one long step, is not its pace), a start-up for each run still to
+    start (as long as the first run's), and writing."""
+    from lipread.enroll import teach
+
+    clock = iter([100.0, 110.0, 111.0, 112.0, 130.0, 131.0])  # the stage starts at 100 s
+    monkeypatch.setattr(teach.time, "perf_counter", lambda: next(clock))
+    said = []
+    progress = teach._timed(lambda f, what, eta: said.append((f, what, eta)), 0.25, 0.95)
+    for fraction, starts in ((0.05, 1), (0.1, 1), (0.15, 1), (0.5, 0), (0.55, 0)):
+        progress(fraction, f"at {fraction}", starts)
+    assert [f for f, _, _ in said] == pytest.approx([0.285, 0.32, 0.355, 0.6, 0.635])
+    assert said[0][2] is None and said[1][2] is None  # one step: no pace yet
+    # 20 s a stage (1 s a 5% step); the first report came 9 s beyond one step: start-up
+    assert said[2][2] == pytest.approx(20 * 0.85 + 9 + teach.WRITE_S)
+    # the step from 0.15 to 0.5 took 18 s (a second run's start-up): the pace stays 20 s
+    assert said[3][2] == pytest.approx(20 * 0.5 + teach.WRITE_S)
+    assert said[4][2] == pytest.approx(20 * 0.45 + teach.WRITE_S)
+    assert teach.time_left([(5.0, 0.1), (5.0, 0.1), (6.0, 0.2)]) is None  # a step of nothing
+
+
+def test_teach_hands_its_settings_log_and_progress_to_the_enrollment(monkeypatch, tmp_path):
+    given = []
+    monkeypatch.setattr(teach, "enroll", lambda *args: given.append(args) or {})
+    videos = []
+    for i in range(13):
+        videos.append(tmp_path / f"take{i}.mp4")
+        videos[-1].write_bytes(b"x")
+    lines, progress = [], (lambda *a: None)
+    teach.teach("ann", videos[:10], SENTENCES[:10], method="adapters", lr=1e-3, max_epochs=7,
+                patience=2, tempo=1.2, seed=3, keep_clips=True, keep_anyway=True,
+                log=lines.append, progress=progress, owner="v1")
+    name, clips, settings, force, keep_clips, log, said, keep_anyway, owner = given[-1]
+    assert settings == adapt.Settings(method="adapters", lr=1e-3, max_epochs=7, patience=2,
+                                      tempo=1.2, seed=3)
+    assert (keep_clips, keep_anyway, owner, log, said) == (True, True, "v1", lines.append,
+                                                           progress)
+    # 13 takes: 11 trained (880 clips) and all 13 (1040) fit 2048: trained again
+    teach.teach("ann", videos, SENTENCES[:13], log=lines.append)
+    assert lines[-1].endswith("to check it, then on all of them if it passes")
+
+
+def test_the_last_of_several_held_out_takes_stops_the_training(played):
+    teach.learn(_takes(15), SENTENCES, adapt.Settings(max_epochs=2, patience=3),
+                Reader("general", 2, 10.0), log=print, progress=lambda *a: None)
+    (run,) = played.runs  # patience: no second run
+    assert run["held"] == (14, SENTENCES[14]) and run["takes"] == list(range(12))
+    assert run["log"] is print
+
+
+def test_an_enrollment_loads_the_shipped_reader_and_replaces_a_profile_only_when_forced(
+        enrolling, played, monkeypatch):
+    asked = []
+    real = loader.load_model
+    monkeypatch.setattr(loader, "load_model", lambda *args: asked.append(args) or real(*args))
+    teach.enroll("ann", enrolling(3), adapt.Settings(max_epochs=1), log=None, keep_anyway=True)
+    assert asked == [("lipnet", loader.DEFAULT_WEIGHTS["lipnet"])]
+    with pytest.raises(profiles.ProfileError, match="exists"):
+        teach.enroll("ann", enrolling(3), adapt.Settings(max_epochs=1), log=None,
+                     keep_anyway=True)
+    card = teach.enroll("ann", enrolling(3), adapt.Settings(max_epochs=2), force=True, log=None,
+                        keep_anyway=True)
+    assert json.loads((profiles.path("ann") / profiles.CARD_FILE).read_text()) == card
+    assert card["settings"]["max_epochs"] == 2

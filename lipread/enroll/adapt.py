@@ -100,7 +100,7 @@ def epoch_batches(clips, labels, rng, settings: Settings, rehearsal=0):
     n = len(clips) - rehearsal
     order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(SAMPLES_PER_EPOCH / n))])
     order = order[:max(SAMPLES_PER_EPOCH, n)]
-    if rehearsal and settings.rehearse:
+    if settings.rehearse:  # (adapt refuses it without the rehearsal clips)
         order = rng.permutation(np.concatenate(
             [order, n + rng.choice(rehearsal, settings.rehearse, replace=False)]))
     blank = np.zeros(len(clips[0]), np.int32)  # no word timings: augment() moves none

@@ -28,8 +28,8 @@ def verdict(before: list[dict], after: list[dict]) -> dict:
     words wrong."""
     general = sum(r["word_errors"] for r in before)
     taught = sum(r["word_errors"] for r in after)
-    general_loss = round(sum(r.get("loss", 0.0) for r in before), 2)  # (rounded: the same
-    taught_loss = round(sum(r.get("loss", 0.0) for r in after), 2)  # reader does not win)
+    general_loss = round(sum(r["loss"] for r in before), 2)  # (rounded: the same reader
+    taught_loss = round(sum(r["loss"] for r in after), 2)  # does not win)
     better = taught_loss < general_loss and taught <= general + ALLOWED_WORSE
     return {"takes": len(before), "words": sum(r["words"] for r in before),
             "general_errors": general, "taught_errors": taught,
@@ -48,7 +48,7 @@ def read_take(model, frames, truth: str) -> dict:
     edits, words = scoring.error_counts(truth, read.sentence)[:2]
     loss = losses.ctc_loss(adapt.labels_of([truth]), np.asarray(read.probs)[None])
     return {"said": read.sentence, "word_errors": edits, "words": words,
-            "loss": float(np.asarray(loss).reshape(-1)[0])}
+            "loss": float(np.sum(loss))}  # the one take's
 
 
 def trains_again(settings: adapt.Settings, trained: int, n: int, held: list[int]) -> bool:

@@ -32,11 +32,8 @@ class NoBetter(ValueError):
 
 
 def _sha(path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
 
 def teach(name: str, videos, sentences=None, *, force: bool = False,
