@@ -153,7 +153,7 @@ def played(monkeypatch):
             progress(epoch, epochs)
         return adapt.Adapted(model=Reader(f"taught{len(Played.runs)}", 1, 4.0),
                              settings=settings, best_epoch=epochs - 1, epochs=epochs,
-                             held_losses=[9.25, 7.5, 6.125], seconds=2.0, tempo=1.2)
+                             held_losses=[9.25, 7.5, 6.1254], seconds=2.04, tempo=1.2)
 
     monkeypatch.setattr(teach, "read_take", read_take)
     monkeypatch.setattr(teach.adapt, "adapt", fake_adapt)
@@ -175,7 +175,8 @@ def test_a_teaching_is_judged_on_its_last_takes_then_learns_them_too(played):
                             ("taught1", 8, SENTENCES[8]), ("taught1", 9, SENTENCES[9])]
     assert (taught.train, taught.held) == (list(range(10)), [8, 9])
     assert taught.adapted.model.who == "taught2" and taught.verdict["kept"]
-    assert taught.adapted.held_losses == [9.25, 7.5, 6.125] and taught.adapted.seconds == 4.0
+    assert taught.adapted.held_losses == [9.25, 7.5, 6.1254]
+    assert taught.adapted.seconds == pytest.approx(4.08)
     assert [r["word_errors"] for r in taught.before] == [2, 2]
     assert [r["word_errors"] for r in taught.after] == [1, 1]
     # progress: the check's run, then teaching every take, shared by their clips (32, 40)
@@ -191,7 +192,7 @@ def test_a_teaching_that_fails_its_check_is_not_trained_again(played):
                          Reader("general", 0, 0.5), log=None, progress=lambda *a: None)
     assert len(played.runs) == 1 and not taught.verdict["kept"]
     assert (taught.train, taught.held) == (list(range(8)), [8, 9])
-    assert taught.adapted.model.who == "taught1" and taught.adapted.seconds == 2.0
+    assert taught.adapted.model.who == "taught1" and taught.adapted.seconds == 2.04
 
 
 def test_a_teaching_stopped_early_is_not_trained_again(played):
@@ -385,7 +386,10 @@ def test_an_enrollment_writes_the_profile_with_a_card_of_what_was_done(enrolling
     assert card["verdict"]["kept"] and not card["verdict"]["kept_anyway"]
     assert card["trained_again_on_every_take"] is True
     assert (card["best_epoch"], card["epochs"]) == (3, 4)
-    assert card["held_out_losses"] == [9.25, 7.5, 6.125] and card["adapt_seconds"] == 4.0
+    assert card["held_out_losses"] == [9.25, 7.5, 6.125] and card["adapt_seconds"] == 4.1
+    from datetime import datetime, timedelta
+    created = datetime.fromisoformat(card["created"])
+    assert created.utcoffset() == timedelta(0) and created.microsecond == 0
     assert card["seconds"] >= 0
     # the card on disk is the one returned; the weights load as the profile's reader
     folder = profiles.path("ann")
@@ -490,11 +494,12 @@ def test_teach_hands_its_settings_log_and_progress_to_the_enrollment(monkeypatch
 
 
 def test_the_last_of_several_held_out_takes_stops_the_training(played):
+    lines = []
     teach.learn(_takes(15), SENTENCES, adapt.Settings(max_epochs=2, patience=3),
-                Reader("general", 2, 10.0), log=print, progress=lambda *a: None)
+                Reader("general", 2, 10.0), log=lines.append, progress=lambda *a: None)
     (run,) = played.runs  # patience: no second run
     assert run["held"] == (14, SENTENCES[14]) and run["takes"] == list(range(12))
-    assert run["log"] is print
+    assert run["log"] == lines.append
 
 
 def test_an_enrollment_loads_the_shipped_reader_and_replaces_a_profile_only_when_forced(
@@ -511,3 +516,23 @@ def test_an_enrollment_loads_the_shipped_reader_and_replaces_a_profile_only_when
                         keep_anyway=True)
     assert json.loads((profiles.path("ann") / profiles.CARD_FILE).read_text()) == card
     assert card["settings"]["max_epochs"] == 2
+
+
+def test_the_card_of_a_method_chosen_on_the_takes_says_what_each_candidate_measured(
+        enrolling, played, monkeypatch, shipped):
+    taught = shipped[1]
+    trials = {"adapters": choose.Trial(adapt.Adapted(Reader("a"), adapt.Settings(
+        method="adapters", lr=1e-3), 3, 5, seconds=1.26), 2.123456),
+        "full": choose.Trial(adapt.Adapted(Reader("f"), adapt.Settings(lr=1e-4), 3, 5,
+                                           seconds=3.04), 1.98765)}
+    picked = adapt.Settings(lr=1e-4)
+    monkeypatch.setattr(teach.choose, "choose", lambda *a: choose.Choice(
+        adapt.Adapted(taught, picked, 5, 5, seconds=2.5, tempo=1.1), picked, trials))
+    monkeypatch.setattr(teach, "read_take", lambda model, frames, truth: _reading(
+        0 if model.who == "f" else 3, 1.0 if model.who == "f" else 9.0))
+    card = teach.enroll("ann", enrolling(5), choose.candidates(), log=None)
+    assert card["chosen_from"] == {
+        "adapters": {"lr": 1e-3, "held_out_loss": 2.123, "seconds": 1.3},
+        "full": {"lr": 1e-4, "held_out_loss": 1.988, "seconds": 3.0}}
+    assert card["adapt_seconds"] == 6.8 and card["trained_again_on_every_take"] is False
+    assert card["held_out"]["after_by"] == "trial" and card["method"] == "full"
