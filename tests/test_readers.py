@@ -117,7 +117,7 @@ def test_each_name_goes_to_its_loader(loads, monkeypatch, tmp_path):
         ("network", "lipnet", "mine.weights.h5", "onnx")]
 
 
-def test_a_profiles_name_reads_with_its_weights(tmp_path, monkeypatch, grid_dir):
+def test_a_profiles_name_reads_with_its_weights(tmp_path, monkeypatch, grid_dir, test_names):
     """A profile made of the shipped weights (its card the general reader's) reads a clip
     as the shipped reader does; a name with no profile says so."""
     import json
@@ -131,7 +131,7 @@ def test_a_profiles_name_reads_with_its_weights(tmp_path, monkeypatch, grid_dir)
     shutil.copy(loader.DEFAULT_WEIGHTS["lipnet"], folder / profiles.WEIGHTS_FILE)
     (folder / profiles.CARD_FILE).write_text(json.dumps({"name": "alice", "method": "full",
                                                           "tempo": 1.0}))
-    clip = grid.video_path(grid_dir, "bbaf2n")
+    clip = grid.video_path(grid_dir, test_names[0])
     alice = readers.load_reader("alice", runtime="keras")
     shipped = readers.load_reader(runtime="keras")
     np.testing.assert_allclose(reading.read(clip, alice).probs, reading.read(clip, shipped).probs,

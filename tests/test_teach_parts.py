@@ -88,28 +88,33 @@ def test_why_no_profile_was_made_says_what_was_measured_and_what_to_do():
 
 
 def test_a_take_is_read_from_its_crops_without_their_margin_and_scored_against_its_truth(
-        grid_dir):
+        grid_dir, test_names):
+    import lipread
+    from lipread import grid, scoring
     from lipread.enroll.clips import crops
 
-    import lipread
-
-    path = grid_dir / "s1" / "bbaf2n.mpg"
+    name = test_names[0]
+    path = grid.video_path(grid_dir, name)
+    truth = grid.load_sentence(grid.alignment_path(grid_dir, name))
+    wrong = max(("lay red by g one please", "bin blue at f two now"),
+                key=lambda s: scoring.error_counts(truth, s)[0])  # unlike the truth
     base = loader.load_model("lipnet")
-    frames = crops(Clip("bbaf2n", path, "bin blue at f two now"))
-    said = lipread.read(path, base).sentence  # "bin blue at f four now": one word wrong
-    right = judge.read_take(base, frames, "bin blue at f two now")
-    assert (right["said"], right["word_errors"], right["words"]) == (said, 1, 6)
-    wrong = judge.read_take(base, frames, "lay red by g one please")
-    assert (wrong["said"], wrong["word_errors"], wrong["words"]) == (said, 6, 6)
-    assert 0 <= right["loss"] < wrong["loss"]
+    frames = crops(Clip(name, path, truth))
+    said = lipread.read(path, base).sentence
+    right = judge.read_take(base, frames, truth)
+    assert (right["said"], right["word_errors"], right["words"]) == (
+        said, *scoring.error_counts(truth, said)[:2])
+    off = judge.read_take(base, frames, wrong)
+    assert (off["said"], off["word_errors"]) == (said, scoring.error_counts(wrong, said)[0])
+    assert 0 <= right["loss"] < off["loss"]
     # whichever reader it is given (a small untrained one reads another sentence)
     from lipread.model import networks
 
     small = networks.build_lipnet(gru_units=16)
-    other = judge.read_take(small, frames, "bin blue at f two now")
+    other = judge.read_take(small, frames, truth)
     assert other["said"] == lipread.read(path, small).sentence != said
     # the loss a method is chosen by is the same measure, of the crops read centred
-    assert choose.held_loss(base, frames, "bin blue at f two now") == pytest.approx(
+    assert choose.held_loss(base, frames, truth) == pytest.approx(
         right["loss"], rel=1e-3, abs=1e-3)
 
 

@@ -248,24 +248,3 @@ def test_spliced_sentence_takes_each_slot_from_its_source_clip(grid_dir):
     x, label, w = dataset.splice(frames, words, spans, [2] * 6)
     assert grid.ids_to_text(label) == " ".join(truths[2])
     np.testing.assert_array_equal(x, frames[2])
-
-
-def test_weight_decay_shrinks_kernels_only():
-    """With no gradient at all, one step of decay scales kernels by (1 - lr * decay)."""
-    import keras
-
-    from lipread.training import recipe
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-                              keras.layers.BatchNormalization()])
-    model.layers[0].bias.assign(np.ones(3))
-    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
-    optimizer = recipe.make_optimizer(1e-2, weight_decay=0.5)
-    optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables],
-                    model.trainable_variables)
-    for v in model.trainable_variables:
-        if v.path.endswith("kernel"):
-            np.testing.assert_allclose(v.numpy(), before[v.path] * (1 - 1e-2 * 0.5), rtol=1e-6)
-        else:  # bias, gamma, beta
-            np.testing.assert_array_equal(v.numpy(), before[v.path])
-    plain = recipe.make_optimizer(1e-2)
-    assert not plain.weight_decay
