@@ -184,3 +184,22 @@ def test_reading_many_goes_on_past_a_batch_of_unreadable_files_and_from_a_start(
     assert np.array_equal(later.view.crops, alone.view.crops)
     assert later.view.track is not None  # found by the landmarks, as read() finds it
     assert 0 <= later.seconds["network"] <= took  # its share of the batch's network time
+
+
+def test_the_clips_of_one_batch_share_its_network_time(clips, monkeypatch):
+    """Each reading of a batch carries the batch's network time over its clips (a clock
+    that moves 3 s a look: the network's 3 s, shared by three clips, is 1 s each)."""
+    ticks = iter(np.arange(0.0, 300.0, 3.0))
+    clock = type("Clock", (), {"perf_counter": staticmethod(lambda: float(next(ticks)))})
+    monkeypatch.setattr(reading, "time", clock)
+    got = dict(reading.read_many(clips, batch_size=3))
+    assert [got[p].seconds["network"] for p in clips] == [1.0, 1.0, 1.0]
+
+
+def test_reading_many_with_the_fixed_window_reads_as_one_read_does(clips):
+    got = dict(reading.read_many(clips[:2], crop="fixed", batch_size=2))
+    for path in clips[:2]:
+        alone = reading.read(path, crop="fixed")
+        assert got[path].view.track is None  # the tutorial's window, no landmarks
+        assert np.array_equal(got[path].view.crops, alone.view.crops)
+        assert got[path].sentence == alone.sentence

@@ -167,10 +167,14 @@ def played(monkeypatch):
 
 def test_a_teaching_is_judged_on_its_last_takes_then_learns_them_too(played):
     said = []
+
+    def log(line):  # where both runs' lines go
+        pass
     taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(max_epochs=4),
-                         Reader("general", 2, 10.0), log=None,
+                         Reader("general", 2, 10.0), log=log,
                          progress=lambda f, what, starts=0: said.append((f, what, starts)))
     first, again = played.runs
+    assert first["log"] is log and again["log"] is log
     assert first["takes"] == list(range(8)) and first["sentences"] == SENTENCES[:8]
     assert first["held"] == (9, SENTENCES[9])  # the last take stops it early
     assert again["takes"] == list(range(10)) and again["held"] is None
@@ -461,7 +465,7 @@ def test_the_time_left_is_paced_by_the_latest_epochs_not_by_start_ups(monkeypatc
     start (as long as the first run's), and writing."""
     from lipread.enroll import teach
 
-    clock = iter([100.0, 110.0, 111.0, 112.0, 130.0, 131.0])  # the stage starts at 100 s
+    clock = iter([100.0, 110.0, 111.0, 112.0, 130.0, 131.0, 132.0])  # the stage: from 100 s
     monkeypatch.setattr(teach.time, "perf_counter", lambda: next(clock))
     said = []
     progress = teach._timed(lambda f, what, eta: said.append((f, what, eta)), 0.25, 0.95)
@@ -474,6 +478,8 @@ def test_the_time_left_is_paced_by_the_latest_epochs_not_by_start_ups(monkeypatc
     # the step from 0.15 to 0.5 took 18 s (a second run's start-up): the pace stays 20 s
     assert said[3][2] == pytest.approx(20 * 0.5 + teach.WRITE_S)
     assert said[4][2] == pytest.approx(20 * 0.45 + teach.WRITE_S)
+    progress(0.6, "a report that says no runs to start (choosing a method's)")
+    assert said[5][2] == pytest.approx(20 * 0.4 + teach.WRITE_S)  # no start-up to come
     assert teach.time_left([(5.0, 0.1), (5.0, 0.1), (6.0, 0.2)]) is None  # a step of nothing
 
 
