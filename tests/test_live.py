@@ -491,3 +491,81 @@ def test_a_capture_is_read_from_the_start_the_grammar_fits_best(grid_dir, shippe
     with pytest.raises(video.VideoError) as err:
         capture.read(shipped_model, blank, "grammar")
     assert str(err.value) == str(no_face.value) and "face" in str(err.value)
+
+
+# --- what the page and the preview say, state by state (no camera played) -------------------
+
+def said_with(state=None, *, read=True, auto=True, newest=10.0, idle_s=0.0, alert=None,
+              segment_state=None):
+    """A session as the tracker leaves it: its newest frame at `newest` s (None: no camera
+    yet), `idle_s` since a frame came, `state` the tracker's FaceState."""
+    from lipread.live.tracker import FaceState
+
+    session = LiveSession(read=read, auto=auto)
+    if newest is not None:
+        session.newest = (newest, np.zeros((4, 4), np.uint8))
+        session.last_wall = time.monotonic() - idle_s
+    session.alert = alert
+    session.state = state if state is None or isinstance(state, FaceState) else FaceState(
+        t=newest or 0.0, size=(360, 288), **state)
+    if segment_state == "countdown":
+        session.segmenter.arm(newest)
+    elif segment_state == "capturing":
+        session.segmenter.capturing = segment.Capture(newest - 0.4, newest, "auto")
+    return session
+
+
+FACE = {"brightness": 120.0, "box": (100, 100, 220, 220), "faces": 1}
+
+
+@pytest.mark.parametrize("kw, level, text", [
+    ({"newest": None}, "info", "Press START and allow the camera"),
+    ({"state": FACE, "idle_s": 1.5}, "warning", "The camera stopped sending pictures"),
+    ({"state": FACE, "idle_s": 0.9}, "info", "Say a GRID sentence"),  # within the gap
+    ({"state": FACE, "alert": "It broke."}, "error", "It broke."),
+    ({}, "info", "Finding your face"),
+    ({"state": {"brightness": 39.0}}, "warning", "Too dark to find a face"),
+    ({"state": {"brightness": 40.0}}, "warning", "No face found: face the camera"),
+    ({"state": {**FACE, "faces": 2}}, "warning", "2 faces in the picture: the largest"),
+    ({"state": {**FACE, "brightness": 30.0}}, "warning", "The picture is dark"),
+    ({"state": FACE, "segment_state": "capturing"}, "info", "Reading your lips"),
+    ({"state": FACE, "segment_state": "capturing", "read": False}, "info", "Recording"),
+    ({"state": FACE, "segment_state": "countdown"}, "info", "Get ready"),
+    ({"state": FACE, "auto": False}, "info", 'Press "Read the next 3 s"'),
+    ({"state": FACE, "auto": False, "read": False}, "info", 'Press "Record" under a prompt'),
+])
+def test_the_page_says_what_the_camera_and_the_face_need(kw, level, text):
+    got_level, got_text = said_with(**kw).status()
+    assert got_level == level and got_text.startswith(text), got_text
+
+
+@pytest.mark.parametrize("kw, alert, text", [
+    ({}, True, "no face"),
+    ({"state": {"brightness": 10.0}}, True, "too dark"),
+    ({"state": {**FACE, "faces": 2}}, False, "2 faces: the largest is read"),
+    ({"state": FACE}, False, ""),
+    ({"state": FACE, "segment_state": "countdown"}, True, "3…"),
+    ({"state": FACE, "segment_state": "capturing"}, True, "REC 0.4 s"),
+])
+def test_the_preview_counts_down_shows_rec_and_says_what_is_missing(kw, alert, text):
+    session = said_with(**kw)
+    level, said = session._preview_status(10.0)
+    assert (level != "info") == alert and said == text
+    if kw.get("segment_state") == "countdown":  # 0.2 s before its end: the last second
+        assert session._preview_status(12.8) == ("alert", "1…")
+
+
+def test_the_button_arms_the_next_three_seconds_from_the_newest_frame_with_its_label():
+    session = said_with(FACE, alert="an earlier failure")
+    assert session.read_next(label=("s26", 3))
+    assert session.segmenter.armed == 10.0 + segment.COUNTDOWN_S
+    assert session.label == ("s26", 3) and session.alert is None
+    assert not said_with(newest=None).read_next("x")  # no camera yet: nothing armed
+
+
+def test_a_restarted_camera_starts_the_session_afresh():
+    session = said_with(FACE, segment_state="countdown")
+    session.buffer.append((9.9, np.zeros((6, 4), np.uint8)))
+    session._restart()
+    assert not session.buffer and session.state is None
+    assert session.segmenter.state == "waiting"
