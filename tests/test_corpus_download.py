@@ -23,12 +23,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import in_ci
+from conftest import OTHERS_DIR, in_ci
 
 from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
-OTHERS = ROOT.parent / "shared" / "others"  # beside ../shared/grid (conftest.GRID_DIR)
+OTHERS = OTHERS_DIR  # ../shared/others, or LIPREAD_OTHERS_DIR
 SPEAKERS = ("s1", "s26", "s31")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_download import _damage_first_member, refused_port  # noqa: E402

@@ -20,12 +20,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import in_ci
+from conftest import LEGACY_DIR, in_ci
 
 from lipread import grid
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGACY_INDEX = ROOT.parent / "shared" / "legacy_checkpoint" / "checkpoint.index"
+LEGACY_INDEX = LEGACY_DIR / "checkpoint.index"
 QUOTA_PAGE = (b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>"
               b"<body><p class=\"uc-error-subcaption\">Too many users have viewed or "
               b"downloaded this file recently.</p></body></html>\n")

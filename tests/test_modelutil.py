@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import in_ci
+from conftest import LEGACY_DIR, in_ci
 
 from lipread.model import loader, networks
 
-LEGACY = Path(__file__).resolve().parents[2] / "shared" / "legacy_checkpoint"
+LEGACY = LEGACY_DIR
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,50 @@ def test_tutorial_network_matches_the_checkpoint_index(legacy_variables):
         for name, weight in zip(names, layer.weights):
             assert name in shapes, name
             assert tuple(shapes[name]) == tuple(weight.shape), name
+
+
+# The tutorial's model, as its notebook builds it (Conv3D 128/256/75 each with ReLU and a
+# (1, 2, 2) pooling, two bidirectional LSTMs of 128 with orthogonal kernels and dropout 0.5,
+# a softmax over 41 tokens with he_normal kernels): each layer's kind and what it is set to.
+TUTORIAL_LAYERS = [
+    *[x for filters in (128, 256, 75) for x in (
+        ("Conv3D", {"filters": filters, "kernel_size": (3, 3, 3), "padding": "same"}),
+        ("Activation", {"activation": "relu"}),
+        ("MaxPooling3D", {"pool_size": (1, 2, 2)}))],
+    ("TimeDistributed", {"layer": "Flatten"}),
+    *[x for _ in range(2) for x in (
+        ("Bidirectional", {"units": 128, "kernel_initializer": "Orthogonal",
+                           "return_sequences": True}),
+        ("Dropout", {"rate": 0.5}))],
+    ("Dense", {"units": 41, "kernel_initializer": "HeNormal", "activation": "softmax"}),
+]
+
+
+def _described(layer) -> tuple[str, dict]:
+    """A built layer's kind and the settings TUTORIAL_LAYERS names, from its Keras config."""
+    config = layer.get_config()
+    if type(layer).__name__ == "Bidirectional":
+        config = config["layer"]["config"]
+    if type(layer).__name__ == "TimeDistributed":
+        config = {"layer": config["layer"]["class_name"]}
+    for key in ("kernel_size", "pool_size"):
+        if key in config:
+            config[key] = tuple(config[key])
+    if isinstance(config.get("kernel_initializer"), dict):
+        config["kernel_initializer"] = config["kernel_initializer"]["class_name"]
+    return type(layer).__name__, config
+
+
+def test_the_tutorial_network_is_the_tutorials_layer_for_layer():
+    model = networks.build_tutorial()
+    assert model.name == "tutorial" and model.input_shape == (None, 75, 46, 140, 1)
+    assert len(model.layers) == len(TUTORIAL_LAYERS)
+    for layer, (kind, settings) in zip(model.layers, TUTORIAL_LAYERS):
+        got_kind, config = _described(layer)
+        assert got_kind == kind and {k: config.get(k) for k in settings} == settings, layer.name
+    # 75 frames of 41 probabilities each, whatever the input
+    probs = np.asarray(model(np.random.default_rng(0).normal(size=(1, 75, 46, 140, 1))))
+    assert probs.shape == (1, 75, 41) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
 
 
 def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
@@ -146,7 +190,7 @@ def test_conv1_starts_as_a_widened_small_kernel():
     assert not np.array_equal(kernel, other)
 
 
-def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
+def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path, capsys):
     """lipread train --init-weights takes weights of the 2x2-averaged lipnet, same readings."""
     import h5py
 
@@ -164,3 +208,6 @@ def test_init_weights_widens_the_earlier_conv1(grid_dir, tmp_path):
                                networks.widen_conv1(kernel))
     np.testing.assert_array_equal(model.get_layer("chars").kernel.numpy(),
                                   shipped.get_layer("chars").kernel.numpy())
+    assert capsys.readouterr().out == (
+        f"{path}: conv1 widened from 5x5 on the 2x2-averaged crop\n"
+        f"{path}: inference network only; the word head starts untrained\n")

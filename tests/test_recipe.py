@@ -130,6 +130,34 @@ def test_an_inference_networks_weights_fill_it_and_leave_the_word_head_fresh(sav
                                        "only; the word head starts untrained\n")
 
 
+@pytest.mark.parametrize("warned_from, fills_model", [
+    ("keras/src/saving/saving_lib.py", False), ("keras/src/ops/core.py", True)])
+def test_a_load_that_keras_only_warns_about_is_a_failed_one(saved, monkeypatch, capsys,
+                                                            warned_from, fills_model):
+    """A Keras that warns (from its saving code) instead of refusing a file that does not
+    fit the training network: the inference network is filled instead. A warning from
+    elsewhere in Keras is no failed load."""
+    import warnings
+
+    import keras
+
+    from lipread.model import networks
+
+    folder, _ = saved
+    model = networks.build_lipnet_training(gru_units=16)
+    load = keras.Model.load_weights
+
+    def warning_load(self, path, *args, **kwargs):
+        load(self, path, *args, **kwargs)
+        if self is model:
+            warnings.warn_explicit("1 object could not be loaded", UserWarning,
+                                   filename=warned_from, lineno=1)
+    monkeypatch.setattr(keras.Model, "load_weights", warning_load)
+    filled = recipe.init_weights(model, folder / "run.weights.h5")
+    assert (filled is model) == fills_model
+    assert ("inference network only" in capsys.readouterr().out) != fills_model
+
+
 @pytest.mark.parametrize("file, heads", [("run.weights.h5", 2), ("best.weights.h5", 1)])
 def test_narrower_grus_are_widened_reading_the_same(saved, frames, capsys, file, heads):
     from lipread.model import networks

@@ -79,3 +79,33 @@ def test_train_widens_init_weights_and_resumes_at_that_width(grid_dir, tmp_path)
     assert "after epoch 1" in proc.stdout
     best = loader.load_model("lipnet", run_dir / "best.weights.h5")
     assert best.get_layer("bigru2").forward_layer.units == 160
+
+
+def test_a_network_widened_to_its_own_width_is_a_copy(clip):
+    from lipread.model import networks, widen
+
+    trained, same = (networks.build_lipnet_training(gru_units=16) for _ in range(2))
+    widen.widen_lipnet(trained, same)
+    for a, b in zip(trained.get_weights(), same.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_widening_a_cell_leaves_the_fresh_weights_it_was_given_as_they_were():
+    from lipread.model import widen
+
+    rng = np.random.default_rng(0)
+    u0, u1, inputs = 2, 3, 4
+    old = [rng.normal(size=s) for s in ((inputs, 3 * u0), (u0, 3 * u0), (2, 3 * u0))]
+    new = [rng.normal(size=s) for s in ((inputs, 3 * u1), (u1, 3 * u1), (2, 3 * u1))]
+    given = [w.copy() for w in new]
+    kernel, recurrent, bias = widen.widen_gru_cell(old, new, np.arange(inputs), u0, u1)
+    for w, before in zip(new, given):
+        np.testing.assert_array_equal(w, before)
+    # each gate's first u0 columns are the old cell's, the new unit's its fresh ones
+    for g in range(3):
+        np.testing.assert_array_equal(kernel[:, g * u1:g * u1 + u0], old[0][:, g * u0:(g + 1) * u0])
+        np.testing.assert_array_equal(kernel[:, g * u1 + u0], given[0][:, g * u1 + u0])
+        np.testing.assert_array_equal(recurrent[:u0, g * u1:g * u1 + u0],
+                                      old[1][:, g * u0:(g + 1) * u0])
+        assert not recurrent[u0:, g * u1:g * u1 + u0].any()
+        np.testing.assert_array_equal(bias[:, g * u1:g * u1 + u0], old[2][:, g * u0:(g + 1) * u0])
