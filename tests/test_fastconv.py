@@ -3,27 +3,31 @@ import numpy as np
 import pytest
 
 
-def _pair(kernel, strides, channels, filters, use_bias):
+def _pair(kernel, strides, channels, filters, use_bias, activation=None):
     import keras
 
     from lipread.model import fastconv
 
-    plain = keras.layers.Conv3D(filters, kernel, strides=strides, use_bias=use_bias)
-    fast = fastconv.Conv3D(filters, kernel, strides=strides, use_bias=use_bias)
+    plain = keras.layers.Conv3D(filters, kernel, strides=strides, use_bias=use_bias,
+                                activation=activation)
+    fast = fastconv.Conv3D(filters, kernel, strides=strides, use_bias=use_bias,
+                           activation=activation)
     return plain, fast
 
 
-@pytest.mark.parametrize("shape, kernel, strides, filters, use_bias", [
-    ((77, 54, 146, 1), (3, 10, 10), (1, 4, 4), 32, False),  # lipnet's conv1 on its padding
-    ((77, 50, 144, 1), (3, 5, 5), (1, 2, 2), 8, False),  # the paper's conv1
-    ((5, 13, 11, 2), (2, 3, 4), (1, 3, 3), 4, True),  # kernel not a multiple of the stride
-    ((4, 9, 9, 3), (1, 3, 3), (1, 1, 1), 5, True),  # stride 1: an ordinary conv
+@pytest.mark.parametrize("shape, kernel, strides, filters, use_bias, activation", [
+    ((77, 54, 146, 1), (3, 10, 10), (1, 4, 4), 32, False, None),  # lipnet's conv1 on its padding
+    ((77, 50, 144, 1), (3, 5, 5), (1, 2, 2), 8, False, None),  # the paper's conv1
+    ((5, 13, 11, 2), (2, 3, 4), (1, 3, 3), 4, True, None),  # kernel not a multiple of the stride
+    ((4, 9, 9, 3), (1, 3, 3), (1, 1, 1), 5, True, None),  # stride 1: an ordinary conv
+    ((5, 13, 11, 2), (2, 3, 4), (1, 3, 3), 4, True, "relu"),  # with its activation
 ])
-def test_same_outputs_and_gradients_as_keras_conv3d(shape, kernel, strides, filters, use_bias):
+def test_same_outputs_and_gradients_as_keras_conv3d(shape, kernel, strides, filters, use_bias,
+                                                    activation):
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    plain, fast = _pair(kernel, strides, shape[-1], filters, use_bias)
+    plain, fast = _pair(kernel, strides, shape[-1], filters, use_bias, activation)
     x = tf.constant(rng.standard_normal((2, *shape)).astype("float32"))
     plain.build(x.shape)
     fast.build(x.shape)

@@ -109,6 +109,12 @@ def test_the_tutorial_network_is_the_tutorials_layer_for_layer():
     assert probs.shape == (1, 75, 41) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind, layer", [("adapters", "adapter1"), ("prompt", "prompt")])
+def test_a_persons_inference_network_has_the_parts_its_method_trains(kind, layer):
+    names = {x.name for x in networks.build_lipnet(**{kind: True}).layers}
+    assert layer in names and layer not in {x.name for x in networks.build_lipnet().layers}
+
+
 def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
     shapes, dtypes = legacy_variables
     models_dir = tmp_path / "models"

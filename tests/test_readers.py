@@ -103,6 +103,7 @@ def test_each_name_goes_to_its_loader(loads, monkeypatch, tmp_path):
     readers.load_reader("runs/best.weights.h5")
     readers.load_reader(tmp_path / "x.weights.h5", runtime="onnx")  # a path, as a file
     readers.load_reader(arch="tutorial")
+    readers.load_reader(arch="tutorial", runtime="keras")
     readers.load_reader("ckpt/checkpoint", arch="tutorial", runtime="keras")
     readers.load_reader("alice", arch="tutorial")  # only lipnet has profiles: a file
     monkeypatch.setenv(reading.WEIGHTS_ENV, "mine.weights.h5")
@@ -112,7 +113,8 @@ def test_each_name_goes_to_its_loader(loads, monkeypatch, tmp_path):
         ("profile", "alice", "onnx"), ("profile", "alice", "keras"),
         ("network", "lipnet", "runs/best.weights.h5", None),
         ("network", "lipnet", str(tmp_path / "x.weights.h5"), "onnx"),
-        ("network", "tutorial", None, None), ("network", "tutorial", "ckpt/checkpoint", "keras"),
+        ("network", "tutorial", None, None), ("network", "tutorial", None, "keras"),
+        ("network", "tutorial", "ckpt/checkpoint", "keras"),
         ("network", "tutorial", "alice", None),
         ("network", "lipnet", "mine.weights.h5", "onnx")]
 
