@@ -121,7 +121,7 @@ MUTATION_TESTS = {
     "lipread.model.widen": ("test_widen.py", "test_recipe.py"),
     "lipread.model.fastconv": ("test_fastconv.py",),
     "lipread.model.networks": ("test_modelutil.py", "test_fastconv.py", "test_widen.py",
-                               "test_recipe.py"),
+                               "test_recipe.py", "test_adapt_parts.py"),
     "lipread.likeness": ("test_readers.py", "test_confidence.py"),
     "lipread.readers": ("test_readers.py",),
 }
