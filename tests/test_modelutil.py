@@ -115,6 +115,15 @@ def test_a_persons_inference_network_has_the_parts_its_method_trains(kind, layer
     assert layer in names and layer not in {x.name for x in networks.build_lipnet().layers}
 
 
+def test_the_training_network_has_no_persons_parts_and_reads_probabilities():
+    model = networks.build_lipnet_training(gru_units=16)
+    names = {x.name for x in model.layers}
+    assert not names & {"tempo", "prompt", "adapter1", "adapter2", "adapter3"}
+    chars, words = model(np.random.default_rng(0).normal(size=(1, 75, 46, 140, 1)))
+    assert np.allclose(np.asarray(chars).sum(-1), 1.0, atol=1e-5)
+    assert np.asarray(chars).shape == (1, 75, 41)
+
+
 def test_tutorial_checkpoint_import(legacy_variables, tmp_path):
     shapes, dtypes = legacy_variables
     models_dir = tmp_path / "models"
