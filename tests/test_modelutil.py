@@ -111,8 +111,13 @@ def test_the_tutorial_network_is_the_tutorials_layer_for_layer():
 
 @pytest.mark.parametrize("kind, layer", [("adapters", "adapter1"), ("prompt", "prompt")])
 def test_a_persons_inference_network_has_the_parts_its_method_trains(kind, layer):
-    names = {x.name for x in networks.build_lipnet(**{kind: True}).layers}
+    model = networks.build_lipnet(**{kind: True})
+    names = {x.name for x in model.layers}
     assert layer in names and layer not in {x.name for x in networks.build_lipnet().layers}
+    if kind == "adapters":  # 1x1x1 convolutions without a bias: what the ONNX export folds
+        for i, filters in enumerate(networks.CONV_FILTERS, 1):
+            assert [tuple(w.shape) for w in model.get_layer(f"adapter{i}").weights] == [
+                (1, 1, 1, filters, filters)]
 
 
 def test_the_training_network_has_no_persons_parts_and_reads_probabilities():
