@@ -120,6 +120,17 @@ def test_a_persons_inference_network_has_the_parts_its_method_trains(kind, layer
                 (1, 1, 1, filters, filters)]
 
 
+def test_the_keras_network_reads_a_clip_as_the_onnx_graph_does(grid_dir, test_names):
+    """The network built here with the shipped weights, against the ONNX graph written
+    from the weights file alone (onnx_export.py builds its own layers)."""
+    from lipread import grid, pipeline, reading, video
+
+    frames = video.load_video(grid.video_path(grid_dir, test_names[0]))[None]
+    keras_probs = loader.load_model("lipnet").predict(frames, verbose=0)
+    onnx_probs = pipeline.predict_probs(reading.default_reader(), frames)
+    np.testing.assert_allclose(keras_probs, onnx_probs, atol=1e-4)
+
+
 def test_the_training_network_has_no_persons_parts_and_reads_probabilities():
     model = networks.build_lipnet_training(gru_units=16)
     names = {x.name for x in model.layers}
