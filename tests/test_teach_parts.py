@@ -196,6 +196,12 @@ def test_a_teaching_is_judged_on_its_last_takes_then_learns_them_too(played):
     assert said[-1][1] == "teaching every take: epoch 4 of 4"
 
 
+def test_a_teaching_needs_no_progress_callback(played):
+    taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(max_epochs=4),
+                         Reader("general", 2, 10.0), log=None)
+    assert len(played.runs) == 2 and taught.adapted.model.who == "taught2"
+
+
 def test_a_teaching_that_fails_its_check_is_not_trained_again(played):
     taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(max_epochs=4),
                          Reader("general", 0, 0.5), log=None, progress=lambda *a: None)

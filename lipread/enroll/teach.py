@@ -181,8 +181,9 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
     `sentences`, all but those held_out(), which judge it; a reader that passes trains
     again on every take when that is cheap (trains_again). `settings`: one adapt.Settings,
     or several to choose from (choose.py: then the last take alone is held out, and the
-    chosen method trains again on every take). progress(fraction, what)."""
-    progress = progress or (lambda fraction, what: None)
+    chosen method trains again on every take). progress(fraction, what, runs still to
+    start)."""
+    progress = progress or (lambda fraction, what, starts=0: None)
     n = len(frames)
     held = held_out(n) if isinstance(settings, adapt.Settings) else held_out(n)[-1:]
     before = [read_take(base, frames[i], sentences[i]) for i in held]
