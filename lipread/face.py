@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -39,6 +40,11 @@ MOVED = 0.25  # the face detected again once the landmarks carried its box this 
 SEARCH_EVERY = 3  # frames between tries while no face is found yet (damaged first frames)
 DETECT_MAX_SIDE = 640  # frames are shrunk to this for the detector (it costs per pixel)
 MIN_FACE_PX = 80  # dlib's frontal detector finds faces from ~80 px wide at upsample 0
+COARSE_LEVELS = 2  # the detector looks first on the frame shrunk by its own 6:5 pyramid this
+# many times (half the pixels, half the time): faces whose box comes out at least
+COARSE_MIN_PX = 120  # wide there get the box of its whole pyramid (a smaller box may be a
+# face the lower levels fit better: the whole pyramid is run then)
+BOX_PX = 72  # the frontal detector's boxes are this wide on the level they are found on
 
 
 class FaceError(ValueError):
@@ -118,16 +124,39 @@ def _detector():
 
 
 def detect_faces(frame: np.ndarray, upsample: int = 0) -> list[tuple[int, int, int, int]]:
-    """Face boxes (left, top, right, bottom) in frame pixels, largest first."""
+    """Face boxes (left, top, right, bottom) in frame pixels, largest first. At upsample 0
+    the faces over ~120 px wide are looked for first (COARSE_LEVELS): where one is found,
+    smaller faces beside it are not counted."""
     import cv2
 
     detector, _ = _models()
     shrink = min(1.0, DETECT_MAX_SIDE / max(frame.shape))
-    small = frame if shrink == 1.0 else cv2.resize(
-        frame, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    small = np.ascontiguousarray(frame if shrink == 1.0 else cv2.resize(
+        frame, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA))
+    found = _coarse(detector, small) if upsample == 0 else []
+    if not found or max(r.width() for r in found) < COARSE_MIN_PX * shrink:
+        found = list(detector(small, upsample))
     boxes = [tuple(int(round(v / shrink)) for v in (r.left(), r.top(), r.right(), r.bottom()))
-             for r in detector(np.ascontiguousarray(small), upsample)]
+             for r in found]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+
+
+def _coarse(detector, frame: np.ndarray) -> list:
+    """The detector's boxes on the upper levels of its own pyramid only (boxes from ~100 px
+    wide), mapped back to `frame`'s pixels as its whole pyramid maps them: from the level
+    each was found on (a box there is BOX_PX wide), rounded once."""
+    import dlib
+
+    pyramid = dlib.pyramid_down(6)  # the frontal detector's own: 6 pixels to 5 a level
+    shrunk = frame
+    for _ in range(COARSE_LEVELS):
+        shrunk = pyramid(shrunk)
+    found = []
+    for r in detector(shrunk, 0):
+        level = max(0, round(math.log(r.width() / BOX_PX) / math.log(6 / 5)))
+        found.append(pyramid.rect_up(pyramid.rect_down(r, level) if level else r,
+                                     level + COARSE_LEVELS))
+    return found
 
 
 def landmarks(frame: np.ndarray, box) -> np.ndarray:

@@ -312,6 +312,19 @@ def test_the_real_detector_finds_the_speakers_face_largest_first(real_frame):
     assert face.detect_faces(np.zeros_like(real_frame)) == []
 
 
+def _whole_pyramid(frame):
+    detector, _ = face._models()
+    return [(r.left(), r.top(), r.right(), r.bottom()) for r in detector(frame, 0)]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.6, 0.5, 1.3])
+def test_a_face_of_any_size_gets_the_box_of_the_detectors_whole_pyramid(real_frame, scale):
+    # 0.6: the upper levels alone find this face in a box 40% too wide; 0.5: not at all
+    frame = np.ascontiguousarray(cv2.resize(real_frame, None, fx=scale, fy=scale))
+    (whole,), (found,) = _whole_pyramid(frame), face.detect_faces(frame)
+    assert found == whole
+
+
 def test_the_real_landmarks_put_the_mouth_below_the_nose_inside_the_box(real_frame):
     box = face.detect_faces(real_frame)[0]
     points = face.landmarks(real_frame, box)
