@@ -198,7 +198,7 @@ MUTANTS ?=
 mutate: setup
 	@rm -f mutants/stats-failures.txt
 	-LIPREAD_DATA_DIR="$(abspath $(LIPREAD_DATA_DIR))" LIPREAD_OTHERS_DIR="$(abspath $(OTHERS_DIR))" \
-	  $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	  MUTATE_PARTS="$(MUTANTS)" $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
 	@test ! -s mutants/stats-failures.txt || { echo "make mutate: a test failed in mutmut's \
 	  first pass (mutants/stats-failures.txt):" >&2; cat mutants/stats-failures.txt >&2; exit 1; }
 	$(PY) tests/mutation_report.py

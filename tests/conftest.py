@@ -55,6 +55,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(GRID_MARKER)
     if "MUTANT_UNDER_TEST" in os.environ:  # mutmut's passes: its selection alone
         _only_the_mutation_set(config, items)
+    if os.environ.get("MUTANT_UNDER_TEST") == "" and os.environ.get("MUTATE_PARTS"):
+        _only_the_parts_tests(config, items, os.environ["MUTATE_PARTS"].split())
     mutant = _kept_under_mutation() and os.environ["MUTANT_UNDER_TEST"]
     if mutant:
         _not_a_listed_equivalent(mutant)
@@ -164,6 +166,21 @@ def _only_the_mutation_set(config, items) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if kept(i)]
+
+
+def _only_the_parts_tests(config, items, patterns: list[str]) -> None:
+    """mutmut's clean run (every test that reaches a mutant of the run, unmutated) cut to the
+    test files the mutants will be tried against: MUTATION_TESTS' files of the modules that
+    `make mutate`'s MUTANTS patterns select (mutmut's mutant names: module.function)."""
+    import fnmatch
+
+    files = {f for module, names in MUTATION_TESTS.items()
+             if any(fnmatch.fnmatchcase(f"{module}.x_f__mutmut_1", p) for p in patterns)
+             for f in names}
+    dropped = [i for i in items if i.nodeid.split("::")[0].rsplit("/", 1)[-1] not in files]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
 
 
 def _not_a_listed_equivalent(mutant: str) -> None:

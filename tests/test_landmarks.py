@@ -4,6 +4,7 @@ model file is parsed exactly, and the caches of both face models are rebuilt whe
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -112,7 +113,7 @@ def test_truncated_or_foreign_model_files_are_refused(tmp_path):
     head = face.predictor_path().read_bytes()[:200_000]
     with pytest.raises(landmarks.ModelError):
         landmarks.parse(head)
-    with pytest.raises(landmarks.ModelError, match="version-1"):
+    with pytest.raises(landmarks.ModelError, match="^not a version-1 dlib shape predictor$"):
         landmarks.parse(varint(2) + varint(-136))
 
 
@@ -256,6 +257,99 @@ def test_a_model_converted_to_arrays_reads_back_the_same(tmp_path, few_frames):
     stat = model.stat()
     assert landmarks.cached_name(model) == (
         f"landmarks-v{landmarks.VERSION}-{stat.st_size}-{stat.st_mtime_ns}.arrays")
+
+
+def test_arrays_are_written_hidden_beside_their_file_then_renamed_into_place(tmp_path,
+                                                                             monkeypatch):
+    model = tmp_path / "tiny.dat"
+    model.write_bytes(tiny_model(3))
+    out = tmp_path / "cache" / "tiny.arrays"
+    out.parent.mkdir()
+    moves, replace = [], os.replace
+
+    def moved(src, dst):
+        moves.append((Path(src), Path(dst)))
+        return replace(src, dst)
+    monkeypatch.setattr(os, "replace", moved)
+    landmarks.convert(model, out)
+    ((src, dst),) = moves  # one rename, within the folder: a reader never sees part of it
+    assert dst == out and src.parent == out.parent and src.name.startswith(".tiny.arrays.")
+
+
+def _arrays_with_header_of(size: int):
+    """A parsed model of many one-number arrays whose converted header (its JSON line) is
+    `size` bytes."""
+    import dataclasses
+
+    def header(names):
+        layout = {n: ["<f4", [1], 4096 + i * landmarks.ALIGN] for i, n in enumerate(names)}
+        return len(json.dumps(layout).encode()) + 1
+
+    names = []
+    while header(names + [f"a{len(names):03d}"]) <= size:
+        names.append(f"a{len(names):03d}")
+    names[-1] += "x" * (size - header(names))  # the last name pads it to the byte
+    assert header(names) == size
+    kind = dataclasses.make_dataclass("Many", names)
+    return kind(*[np.zeros(1, np.float32) for _ in names])
+
+
+@pytest.mark.parametrize("size", [4096, 4097])
+def test_arrays_whose_header_outgrows_its_room_are_refused_leaving_nothing(tmp_path,
+                                                                          monkeypatch, size):
+    model = tmp_path / "many.dat"
+    model.write_bytes(b"")
+    out = tmp_path / "many.arrays"
+    monkeypatch.setattr(landmarks, "parse", lambda data: _arrays_with_header_of(size))
+    if size == 4096:  # fills the room to its last byte: kept
+        landmarks.convert(model, out)
+        assert out.read_bytes()[4095:4096] == b"\n"
+    else:
+        with pytest.raises(landmarks.ModelError, match="^too many arrays for the cache's "
+                           "header$"):
+            landmarks.convert(model, out)
+        assert [p.name for p in tmp_path.iterdir()] == ["many.dat"]
+
+
+def _numbers(buf: bytes) -> list[int]:
+    return [int(x) for x in landmarks._varints(buf)]
+
+
+def _model_of(numbers) -> bytes:
+    return b"".join(varint(n) for n in numbers)
+
+
+def test_a_model_file_that_stops_between_numbers_is_refused_as_ending_early():
+    numbers = _numbers(tiny_model(6))  # (cut inside the leaves: "ends inside a number")
+    for kept in (1, 2, len(numbers) - 40, len(numbers) - 1):
+        with pytest.raises(landmarks.ModelError, match="^the model file ends early$"):
+            landmarks.parse(_model_of(numbers[:kept]))
+
+
+def test_a_model_whose_start_shape_is_not_68_points_is_refused():
+    numbers = _numbers(tiny_model(6))
+    assert numbers[1:3] == [-136, -1]  # dlib's (136, 1) column of the 68 points' x and y
+    with pytest.raises(landmarks.ModelError, match="^not dlib's 68-point model layout$"):
+        landmarks.parse(_model_of([1, -272, -2] + numbers[3:]))  # 272 points' worth
+
+
+def test_a_model_whose_cascades_hold_different_numbers_of_trees_is_refused():
+    numbers = _numbers(tiny_model(6))
+    model = landmarks.parse(tiny_model(6))
+    cascades, trees, splits = model.splits_a.shape
+    leaves = model.leaves.shape[2]
+    first = 1 + 2 + 2 * 136 + 1  # version, shape, the start shape, the cascades' count
+    second = first + 1 + trees * (2 + 4 * splits + leaves * (2 + 2 * 136))
+    assert cascades >= 2 and numbers[first] == numbers[second] == trees
+    numbers[second] = trees + 1
+    with pytest.raises(landmarks.ModelError, match="^cascades of different sizes$"):
+        landmarks.parse(_model_of(numbers))
+
+
+def test_a_models_numbers_are_kept_as_dlibs_own_float32():
+    model = landmarks.parse(tiny_model(6))
+    for name in ("initial", "thresholds", "leaves", "deltas"):
+        assert getattr(model, name).dtype == np.float32, name  # float64 would double 65 MB
 
 
 def test_damaged_arrays_are_refused_with_the_file_named(tmp_path):

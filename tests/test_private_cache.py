@@ -221,6 +221,14 @@ def test_a_build_in_our_own_temp_cache_is_found(no_home_cache):
     assert cache.find("onnx", "net") is None
 
 
+def test_what_cannot_be_looked_at_is_no_ones_own(tmp_path):
+    import stat
+
+    assert cache._own(tmp_path, stat.S_IFDIR) and not cache._own(tmp_path, stat.S_IFREG)
+    assert not cache._own(tmp_path / "gone", stat.S_IFDIR)  # removed since it was listed
+    assert not cache._own(tmp_path / "gone", stat.S_IFREG)
+
+
 def _said(capsys, build):
     build()
     out = capsys.readouterr()

@@ -161,6 +161,30 @@ def test_one_enrollment_of_a_name_at_a_time_and_no_delete_while_it_runs(root, mo
     profiles.delete("bob")  # gone already: nothing to do
 
 
+def test_a_profile_put_there_by_hand_is_deleted_and_its_lock_is_the_users_alone(root):
+    make(root, "bob")  # copied in: no enrollment ever made its lock
+    profiles.delete("bob")
+    assert profiles.names() == [] and not (root / "bob").exists()
+    assert (root / ".bob.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_delete_whose_files_cannot_all_be_removed_hides_them_for_the_sweep(root, monkeypatch):
+    make(root, "bob")
+    unlink = os.unlink
+
+    def stuck(path, *args, **kwargs):  # the weights cannot be removed (a busy disk, say)
+        if str(path).endswith(".weights.h5"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", stuck)
+    profiles.delete("bob")  # no error: the profile is gone at once
+    assert profiles.names() == []
+    (left,) = [p for p in root.iterdir() if p.is_dir()]
+    assert left.name.startswith(".bob-old-") and (left / "bob" / "reader.weights.h5").exists()
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert profiles.sweep() == [left] and not left.exists()
+
+
 def test_a_lock_taken_within_the_wait_is_had(root):
     fd = _hold(root, "bob")
     other = os.open(root / ".bob.lock", os.O_RDWR)

@@ -255,6 +255,22 @@ def test_a_message_about_a_take_names_its_file_only(tmp_path):
     assert checks.unplaced("take.mp4: bad", "take.mp4") == "take.mp4: bad"
 
 
+def test_a_message_about_a_linked_take_names_neither_the_link_nor_its_target(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "upload-7f3a.mp4").write_bytes(b"")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    path = tmp_path / "link" / "take.mp4"
+    path.symlink_to(real / "upload-7f3a.mp4")  # a take that is a link to a file elsewhere
+    said = checks.unplaced(f"{real / 'upload-7f3a.mp4'}: broken; {real}/other.mp4 too", path)
+    assert said == "take.mp4: broken; other.mp4 too"
+
+
+def test_a_message_naming_the_takes_folder_by_a_relative_path_names_no_folder():
+    assert checks.unplaced("uploads/other.mp4 and uploads/take.mp4 differ",
+                           "uploads/take.mp4") == "other.mp4 and take.mp4 differ"
+
+
 def test_lip_motion_is_the_spread_of_the_lips_opening():
     class Track:  # the inner lips (60-67 of the 20 mouth points 48-67) opening by t
         def __init__(self, gaps):
