@@ -293,6 +293,35 @@ def test_a_card_that_is_wrong_says_why_in_a_few_words(tmp_path, card, why):
     assert str(err.value).startswith(why)
 
 
+def test_a_card_is_read_no_further_than_its_limit_in_bytes(tmp_path):
+    with pytest.raises(cards.Damaged, match="^too big$"):
+        cards.read("/dev/zero")  # endless: read up to the limit, not to the end
+    file = tmp_path / "profile.json"
+    note = "\u00e9" * (cards.MAX_CARD_BYTES // 2)  # fewer characters than bytes
+    file.write_text(json.dumps({"method": "full", "note": note}, ensure_ascii=False))
+    assert len(file.read_text()) < cards.MAX_CARD_BYTES < len(file.read_bytes())
+    with pytest.raises(cards.Damaged, match="^too big$"):
+        cards.read(file)
+
+
+def test_a_card_that_cannot_be_read_for_no_given_reason_says_unreadable(tmp_path, monkeypatch):
+    import builtins
+
+    def fails(*args, **kwargs):
+        raise OSError("no reason given")
+    monkeypatch.setattr(builtins, "open", fails)
+    with pytest.raises(cards.Damaged, match="^unreadable$"):
+        cards.read(tmp_path / "profile.json")
+
+
+def test_a_long_wrong_tempo_is_quoted_to_40_characters(tmp_path):
+    file = tmp_path / "profile.json"
+    file.write_text(json.dumps({"method": "full", "tempo": "9" * 100}))
+    with pytest.raises(cards.Damaged) as err:
+        cards.read(file)
+    assert str(err.value) == f"tempo '{'9' * 40}' is not a number from 0.5 to 2"
+
+
 @pytest.mark.parametrize("tempo", [0.5, 2, 2.0, 1])
 def test_a_card_at_the_tempos_edges_is_read(tmp_path, tempo):
     file = tmp_path / "profile.json"
@@ -317,6 +346,11 @@ def test_weights_that_are_no_plain_file_of_bounded_size_name_the_profile(root, m
     assert str(err.value) == (f"profile 'bob': its weights are over {(size - 1) // 1_000_000} "
                               "MB; enroll 'bob' again with --force")
     monkeypatch.setattr(cards, "MAX_WEIGHTS_BYTES", 200_000_000)
+    with open(root / "bob" / "reader.weights.h5", "r+b") as f:  # sparse: no disk used
+        f.truncate(200_000_001)
+    with pytest.raises(profiles.ProfileError, match="^profile 'bob': its weights are over "
+                       "200 MB; enroll 'bob' again with --force$"):
+        profiles.weights_file("bob")
     (root / "bob" / "reader.weights.h5").unlink()
     with pytest.raises(profiles.ProfileError, match="^profile 'bob': its weights cannot be "
                        r"read \(No such file or directory\); enroll 'bob' again"):
@@ -348,6 +382,10 @@ def test_weights_that_do_not_fit_the_card_are_one_line_naming_the_profile(
         profiles.load_network("bob")
     assert str(err.value) == ("profile 'bob': its weights cannot be read (they do not fit "
                               "its card's network); enroll 'bob' again with --force")
+    with pytest.raises(profiles.ProfileError) as err:
+        profiles.load("bob")
+    assert str(err.value) == ("profile 'bob': its weights do not fit its card's network; "
+                              "enroll 'bob' again with --force")
     folder = make(root, "cy", weights=False)
     (folder / "reader.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     with pytest.raises(profiles.ProfileError) as err:
@@ -357,3 +395,63 @@ def test_weights_that_do_not_fit_the_card_are_one_line_naming_the_profile(
         profiles.load("cy")
     assert str(err.value) == ("profile 'cy': its weights do not fit its card's network; "
                               "enroll 'cy' again with --force")
+
+
+@pytest.mark.parametrize("raised, reason", [
+    ("onnx", "they could not be made a reader"),
+    (PermissionError(13, "Permission denied"), "Permission denied"),
+])
+def test_weights_a_reader_cannot_be_made_of_say_why_naming_the_profile(root, monkeypatch,
+                                                                     raised, reason):
+    from lipread.model import onnx_reader
+
+    def load(*args, **kwargs):
+        raise onnx_reader.OnnxError("broken graph") if raised == "onnx" else raised
+    monkeypatch.setattr(onnx_reader, "load", load)
+    make(root, "bob")
+    with pytest.raises(profiles.ProfileError) as err:
+        profiles.load_network("bob")
+    assert str(err.value) == (f"profile 'bob': its weights cannot be read ({reason}); "
+                              "enroll 'bob' again with --force")
+
+
+def test_a_cache_that_cannot_be_written_is_said_as_it_is_not_blamed_on_the_profile(
+        root, monkeypatch):
+    from lipread.model import onnx_reader
+
+    def load(*args, **kwargs):
+        raise OSError("no writable cache folder for onnx (set LIPREAD_CACHE_DIR)")
+    monkeypatch.setattr(onnx_reader, "load", load)
+    make(root, "bob")
+    with pytest.raises(OSError, match="^no writable cache folder for onnx"):
+        profiles.load_network("bob")
+
+
+@pytest.mark.parametrize("method, tempo", [("adapters", 1.2), ("prompt", 1.1)])
+def test_a_saved_profile_reads_as_the_network_that_was_taught(root, tmp_path, monkeypatch,
+                                                               method, tempo):
+    import keras
+
+    from lipread.enroll import methods
+    from lipread.model import onnx_export
+
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "cache"))
+    taught = methods.build(methods.get(method), loader.load_model("lipnet"), tempo)
+    rng = np.random.default_rng(0)
+    for layer in taught.layers:  # what teaching would have moved: not an identity any more
+        if layer.name.startswith(("adapter", "prompt")):
+            layer.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype)
+                               for w in layer.get_weights()])
+    info = {"method": method, "tempo": tempo, "clips": 3}
+    with profiles.writing("bob") as folder:
+        profiles.save(folder, taught, methods.get(method), info)
+    frames = rng.random((1, *onnx_export.INPUT_SHAPE), np.float32)
+    want = np.asarray(taught(frames))
+    assert profiles.card("bob") == info
+    again = profiles.load_network("bob", runtime="keras")
+    assert isinstance(again, keras.Model)
+    assert np.allclose(np.asarray(again(frames)), want, atol=1e-5)
+    assert np.allclose(np.asarray(profiles.load(name="bob")(frames)), want, atol=1e-5)
+    assert np.allclose(profiles.load_network("bob")(frames), want, atol=1e-4)
+    general = np.asarray(loader.load_model("lipnet")(frames))
+    assert not np.allclose(want, general, atol=1e-3)  # the profile is not the general reader
