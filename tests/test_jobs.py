@@ -195,13 +195,40 @@ def test_stale_takes_and_ended_jobs_takes_are_swept(root):
     jobs.write_take(fresh / "take-01.mp4", b"v")
     jobs.write_take(stale / "take-01.mp4", b"v")
     os.utime(stale, (time.time() - 3700, time.time() - 3700))
-    ended = job(root, "bob", pid=ended_pid(), takes=True)
+    ended = job(root, "bob", pid=ended_pid(), takes=True, owner=YOU)  # anyone's
     running = job(root, "amy", pid=os.getpid(), takes=True)
     (root / ".bob-abcd1234").mkdir()  # a killed enrollment's work folder
     assert jobs.sweep_takes(3600) == [stale]
     assert fresh.is_dir() and not stale.exists()
     assert not (ended / "takes").exists() and (running / "takes").is_dir()
     assert not (root / ".bob-abcd1234").exists()
+
+
+def test_takes_as_old_as_the_limit_are_kept_and_older_ones_swept(root, monkeypatch):
+    now = 2_000_000_000
+    kept, swept = jobs.takes_dir("kept"), jobs.takes_dir("swept")
+    jobs.write_take(kept / "take-01.mp4", b"v")
+    jobs.write_take(swept / "take-01.mp4", b"v")
+    os.utime(kept, (now - 3600, now - 3600))
+    os.utime(swept, (now - 3601, now - 3601))
+    monkeypatch.setattr(time, "time", lambda: float(now))
+    assert jobs.sweep_stale_takes(3600) == [swept]
+    assert kept.is_dir()
+
+
+def test_stale_takes_that_cannot_all_be_removed_are_swept_as_far_as_they_go(root, monkeypatch):
+    stuck, other = jobs.takes_dir("stuck"), jobs.takes_dir("other")
+    jobs.write_take(stuck / "take-01.mp4", b"v")
+    jobs.write_take(other / "take-02.mp4", b"v")
+    unlink = os.unlink
+
+    def refuses(path, *args, **kwargs):
+        if str(path) == "take-01.mp4":
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", refuses)
+    assert sorted(jobs.sweep_stale_takes(0)) == sorted([stuck, other])
+    assert not other.exists() and (stuck / "take-01.mp4").exists()
 
 
 def test_teaching_needs_the_training_stack(monkeypatch):
@@ -215,9 +242,11 @@ def test_teaching_needs_the_training_stack(monkeypatch):
     assert not jobs.can_train()  # a broken install: no training either
     monkeypatch.undo()
     monkeypatch.setattr(jobs, "can_train", lambda: False)
-    with pytest.raises(profiles.ProfileError, match="^teaching trains a network, which needs "
-                       "TensorFlow and Keras; this install reads only"):
+    with pytest.raises(profiles.ProfileError) as err:
         jobs.start("bob", jobs.takes_dir("t"))
+    assert str(err.value) == ("teaching trains a network, which needs TensorFlow and Keras; "
+                              "this install reads only (pip install -r requirements-train.txt, "
+                              "or the Docker image's default stage)")
 
 
 def test_a_name_being_taught_is_refused_to_its_teacher_and_to_anyone_else(root):

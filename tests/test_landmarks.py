@@ -326,6 +326,26 @@ def test_a_model_file_that_stops_between_numbers_is_refused_as_ending_early():
             landmarks.parse(_model_of(numbers[:kept]))
 
 
+def test_a_model_file_cut_inside_a_number_says_so():
+    data = tiny_model(6)
+    for cut in (len(data) - 1, len(data) // 2):  # in the deltas; inside a leaf
+        with pytest.raises(landmarks.ModelError, match="^the model file ends inside a number$"):
+            landmarks.parse(data[:cut])
+
+
+def test_a_number_longer_than_8_bytes_is_refused():
+    with pytest.raises(landmarks.ModelError, match="^a number longer than 8 bytes$"):
+        landmarks.parse(varint(1) + bytes([9]) + bytes(9))
+
+
+def test_a_model_file_of_2_gb_or_more_is_refused_before_it_is_read():
+    class Huge(bytes):  # a file's bytes that say they are 2 GiB long
+        def __len__(self):
+            return 2 ** 31
+    with pytest.raises(landmarks.ModelError, match="^a model file over 2 GB$"):
+        landmarks._varints(Huge(b"\x01\x01"))
+
+
 def test_a_model_whose_start_shape_is_not_68_points_is_refused():
     numbers = _numbers(tiny_model(6))
     assert numbers[1:3] == [-136, -1]  # dlib's (136, 1) column of the 68 points' x and y

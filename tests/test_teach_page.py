@@ -236,6 +236,13 @@ def test_what_to_expect_reads_the_measured_curve():
     assert said.startswith(f"With 20 sentences, expect about {expect.words_right(20):.0f} of "
                            "10 words right")
     assert f"against about {expect.words_right(0):.0f} untaught" in said
+    assert expect.what_to_expect(1) == (
+        "With 1 sentence, expect about 4 of 10 words right on new sentences (no better than "
+        "untaught: a few sentences teach the sentences, not the face), and about 1 minute of "
+        "teaching on a 2-core computer. Measured on a GRID speaker the reader had never seen.")
+    # five sentences: half a word of ten more than untaught (64.4% -> 59.4%), said as a gain
+    assert "(against about 4 untaught)" in expect.what_to_expect(5)
+    assert "(no better than untaught" in expect.what_to_expect(4)
     for n in (5, 20, 40):  # the minutes, rounded, at least one: "1 minute", "2 minutes"
         whole = max(1, round(expect.minutes(n)))
         assert f"about {whole} minute{'s' if whole > 1 else ''} of teaching" in \

@@ -53,8 +53,8 @@ def check_take(path) -> Take:
     try:
         view = video.cut_mouth(clip, path=path)
     except video.VideoError as err:
-        return Take(None, clip.duration,
-                    [f"{unplaced(str(err), path).split(': ', 1)[-1]}; face the camera, well lit"])
+        return Take(None, clip.duration,  # the face's own words say what to do
+                    [unplaced(str(err), path).removeprefix(f"{Path(path).name}: ")])
     problems = []
     if clip.duration > MAX_SECONDS:
         problems.append(f"it is {clip.duration:.1f} s long; only the first 3 s are read: "

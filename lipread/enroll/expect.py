@@ -13,6 +13,7 @@ CURVE = {0: 0.644, 5: 0.594, 9: 0.550, 15: 0.400, 20: 0.411, 30: 0.322, 40: 0.31
 # page adds around it: the mouth found in each take, the profile written.
 SECONDS = {5: 79.0, 9: 89.0, 15: 72.0, 20: 92.0, 30: 132.0, 40: 140.0}
 EXTRA_S, PER_TAKE_S = 10.0, 0.3
+MIN_GAIN = 0.5  # words of ten: less than this is said as no better than untaught
 
 
 def words_right(n: int) -> float:
@@ -36,7 +37,7 @@ def what_to_expect(n: int) -> str:
     """One sentence for the page: with n sentences, about X of 10 words right, and how long."""
     untaught, taught = words_right(0), words_right(n)
     gain = ("no better than untaught: a few sentences teach the sentences, not the face"
-            if taught <= untaught + 0.5 else f"against about {untaught:.0f} untaught")
-    return (f"With {n} sentences, expect about {taught:.0f} of 10 words right on new "
+            if taught - untaught < MIN_GAIN else f"against about {untaught:.0f} untaught")
+    return (f"With {plural(n, 'sentence')}, expect about {taught:.0f} of 10 words right on new "
             f"sentences ({gain}), and about {plural(max(1, round(minutes(n))), 'minute')} of "
             "teaching on a 2-core computer. Measured on a GRID speaker the reader had never seen.")
