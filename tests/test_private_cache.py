@@ -283,3 +283,57 @@ def test_a_build_alone_is_its_own_line_and_one_that_fails_says_so(capsys, tmp_pa
 
     assert _said(capsys, apart) == ("preparing the reader once: one (0.0 s), two (0.0 s), "
                                     "again (0.0 s); kept in /one, /two\n")
+
+
+def test_without_owners_to_check_the_temp_cache_is_one_for_all_and_used_as_it_is(
+        tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "getuid")  # Windows: no uids
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp" / "lipread-user" / "onnx").mkdir(parents=True)
+    os.chmod(tmp_path / "tmp" / "lipread-user", 0o777)
+    (tmp_path / "tmp" / "lipread-user" / "onnx" / "net").write_text("")
+    assert cache.temp_root() == tmp_path / "tmp" / "lipread-user"
+    assert cache.private(cache.temp_root()) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.delenv("LIPREAD_CACHE_DIR", raising=False)
+    assert cache.find("onnx", "net") == tmp_path / "tmp" / "lipread-user" / "onnx" / "net"
+
+
+def test_a_cache_folder_that_cannot_be_written_is_passed_over(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "chosen"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, how: False if "chosen" in str(path)
+                        else access(path, how))  # as a read-only folder is to a user
+    assert cache.folder("onnx") == tmp_path / "xdg" / "lipread" / "onnx"
+
+
+@as_root
+def test_a_folder_of_another_user_in_our_temp_cache_is_not_used(no_home_cache):
+    thing = plant(no_home_cache, 0o700)
+    os.chown(thing.parent, OTHER_UID, OTHER_UID)  # lipread-<uid>/onnx is someone else's
+    with pytest.raises(OSError, match="^no writable cache folder for onnx"):
+        cache.folder("onnx")
+
+
+@as_root
+def test_in_a_cache_folder_the_user_chose_everyone_s_builds_are_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPREAD_CACHE_DIR", str(tmp_path / "team"))
+    (tmp_path / "team" / "onnx").mkdir(parents=True)
+    (tmp_path / "team" / "onnx" / "net").write_text("")
+    os.chown(tmp_path / "team" / "onnx" / "net", OTHER_UID, OTHER_UID)  # a colleague's
+    assert cache.find("onnx", "net") == tmp_path / "team" / "onnx" / "net"
+
+
+def test_a_build_in_another_thread_is_said_on_a_line_of_its_own(capfd, tmp_path):
+    import threading
+
+    def build():
+        with cache.preparing("exporting the network", tmp_path / "onnx"):
+            pass
+    worker = threading.Thread(target=build)  # a page session's thread: its own line state
+    worker.start()
+    worker.join()
+    assert capfd.readouterr().err == (f"preparing the reader once: exporting the network "
+                                      f"(0.0 s); kept in {tmp_path / 'onnx'}\n")
