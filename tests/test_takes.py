@@ -247,6 +247,15 @@ def test_a_long_take_a_still_face_and_two_faces_are_each_said(tmp_path, s26):
     assert checks.check_take(two).problems == ["2 faces: only yours should be in the picture"]
 
 
+def test_a_take_as_long_as_the_limit_is_taken_as_it_is(tmp_path, s26):
+    edge = tmp_path / "edge.mp4"  # 4.5 s: 45 frames at 10 fps
+    ffmpeg("-i", s26[0][1], "-i", s26[1][1], "-filter_complex",
+           "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-t", checks.MAX_SECONDS, "-r", 10,
+           "-c:v", "libx264", edge)
+    take = checks.check_take(edge)
+    assert take.seconds == checks.MAX_SECONDS and take.problems == []
+
+
 def test_a_take_without_a_face_or_not_a_video_names_the_take_never_its_folder(tmp_path):
     blank = tmp_path / "blank.mp4"
     ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=360x288:r=25:d=3", "-c:v", "libx264", blank)
