@@ -366,6 +366,38 @@ def test_a_model_whose_cascades_hold_different_numbers_of_trees_is_refused():
         landmarks.parse(_model_of(numbers))
 
 
+def _layout(numbers):
+    """(index of the anchors' count, of the first tree's split count, trees, tree length)."""
+    model = landmarks.parse(_model_of(numbers))
+    cascades, trees, splits = model.splits_a.shape
+    leaves = model.leaves.shape[2]
+    tree_len = 2 + 4 * splits + leaves * (2 + 2 * 136)
+    first = 1 + 2 + 2 * 136 + 1
+    return first + cascades * (1 + trees * tree_len), first + 1, trees, tree_len
+
+
+def test_a_model_whose_parts_disagree_on_their_counts_is_refused():
+    numbers = _numbers(tiny_model(6))
+    anchors, first_tree, trees, tree_len = _layout(numbers)
+    cases = {"trees of different shapes": (first_tree + tree_len, numbers[first_tree] + 1),
+             "anchors for a different number of cascades": (anchors, numbers[anchors] + 1)}
+    for said, (at, value) in cases.items():
+        changed = list(numbers)
+        changed[at] = value
+        with pytest.raises(landmarks.ModelError, match=f"^{said}$"):
+            landmarks.parse(_model_of(changed))
+    offsets = anchors + 1  # past each cascade's anchors: the offsets' count
+    for _ in range(numbers[anchors]):
+        offsets += 1 + numbers[offsets]
+    changed = list(numbers)
+    changed[offsets] += 1
+    with pytest.raises(landmarks.ModelError, match="^offsets for a different number of "
+                       "cascades$"):
+        landmarks.parse(_model_of(changed))
+    with pytest.raises(landmarks.ModelError, match="^not dlib's 68-point model layout$"):
+        landmarks.parse(_model_of(numbers + [7]))  # more after the last part
+
+
 def test_a_models_numbers_are_kept_as_dlibs_own_float32():
     model = landmarks.parse(tiny_model(6))
     for name in ("initial", "thresholds", "leaves", "deltas"):
