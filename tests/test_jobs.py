@@ -79,7 +79,7 @@ def job(root, name, pid=None, progress=None, card=None, log=None, owner="", take
     if card is not None:
         (folder / "card.json").write_text(json.dumps(card))
     if log is not None:
-        (folder / "log.txt").write_text(log)
+        (folder / "log.txt").write_bytes(log if isinstance(log, bytes) else log.encode())
     if takes:
         (folder / "takes").mkdir()
         (folder / "takes" / "take-01.mp4").write_bytes(b"v")
@@ -120,6 +120,12 @@ def test_a_job_that_wrote_its_card_is_done_and_its_takes_go(root):
     assert (got.state, got.fraction, got.stage, got.eta_s, got.card, got.error) == (
         "done", 1.0, "done", 0, {"method": "full"}, None)
     assert not (folder / "takes").exists() and (folder / "pid").is_file()
+    assert got.name == "bob"
+
+
+def test_an_ended_job_reads_the_same_twice(root):
+    job(root, "bob", pid=ended_pid(), card={"method": "full"})
+    assert jobs.status("bob") == jobs.status("bob")  # its pid already forgotten the second time
 
 
 def ended_pid() -> int:
@@ -133,6 +139,9 @@ def ended_pid() -> int:
      "move in take-01"),
     ("one\nerror: first\nlast line\nerror: second one\n", "second one"),
     ("Traceback ...\nKilled\n", "Killed"),
+    ("lipread enroll: error: take-01.mp4: error: no face\n", "take-01.mp4: error: no face"),
+    ("error: the takes are too dark\nsaved nothing\n", "the takes are too dark"),
+    (b"error: bad \xff take\n", "bad \ufffd take"),  # not UTF-8: read anyway
     ("", "it stopped"),
     (None, "it stopped"),
 ])
