@@ -96,11 +96,15 @@ def run(args) -> None:
             after = [judge.read_take(taught.adapted.model, crops[i], sentences[i])
                      for i in tested]
             kept = taught.verdict["kept"]
+            declined = taught.declined and errors(  # the taught reader, when STATS is kept
+                [judge.read_take(taught.declined.model, crops[i], sentences[i]) for i in tested])
             row = {"speaker": args.speaker, "config": args.config, "order": args.order,
                    "n": n, "fold": f, "words": sum(r["words"] for r in general),
-                   "general_errors": errors(general), "taught_errors": errors(after),
+                   "general_errors": errors(general),
+                   "taught_errors": errors(after) if declined is None else declined,
                    "used_errors": errors(after) if kept else errors(general), "kept": kept,
                    "verdict": taught.verdict, "seconds": round(seconds, 1),
+                   "method": taught.adapted.settings.method, "declined_errors": declined,
                    "epochs": taught.adapted.epochs, "tempo": taught.adapted.tempo,
                    "held_losses": [round(x, 3) for x in taught.adapted.held_losses[:1]
                                    + taught.adapted.held_losses[-1:]],
@@ -109,7 +113,9 @@ def run(args) -> None:
                 fh.write(json.dumps(row) + "\n")
             print(f"fold {f} n {n:>2}: general {row['general_errors']}/{row['words']}, "
                   f"taught {row['taught_errors']}, used {row['used_errors']} "
-                  f"({'kept' if kept else 'general kept'}), {seconds:.0f} s", flush=True)
+                  f"({row['method'] + ' kept' if kept else 'general kept'}"
+                  + (f"; the taught one read {declined}" if taught.declined else "")
+                  + f"), {seconds:.0f} s", flush=True)
 
 
 def lines(out: Path) -> list[dict]:

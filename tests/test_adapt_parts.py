@@ -133,7 +133,7 @@ def test_rehearsal_clips_are_drawn_after_the_persons_and_mixed_in(marked):
 
 def test_the_methods_are_listed_with_what_each_trains():
     assert list(methods.REGISTRY) == ["full", "body", "frontend", "batchnorm", "adapters",
-                                      "prompt", "tempo"]
+                                      "prompt", "tempo", "stats"]
     said = methods.describe()
     assert said.startswith("full: every weight fine-tuned") and "; body: every weight but" in said
     assert all(f"{m.name}: {m.doc}" in said for m in methods.REGISTRY.values())
@@ -141,7 +141,7 @@ def test_the_methods_are_listed_with_what_each_trains():
     with pytest.raises(ValueError) as err:
         methods.get("all")
     assert str(err.value) == ("unknown adaptation method 'all': choose one of full, body, "
-                              "frontend, batchnorm, adapters, prompt, tempo")
+                              "frontend, batchnorm, adapters, prompt, tempo, stats")
 
 
 @pytest.mark.parametrize("name, learns, frozen", [
@@ -152,12 +152,14 @@ def test_the_methods_are_listed_with_what_each_trains():
     ("adapters", ["adapter2", "bn1"], ["conv1", "chars"]),
     ("prompt", ["prompt"], ["conv1", "bn1", "chars"]),
     ("tempo", [], ["conv1", "bn1", "chars", "prompt"]),
+    ("stats", [], ["conv1", "bn1", "bn3", "chars"]),
 ])
 def test_each_method_trains_its_layers_only(name, learns, frozen):
     method = methods.get(name)
     assert all(method.learns(layer) for layer in learns)
     assert not any(method.learns(layer) for layer in frozen)
     assert method.adapters == (name == "adapters") and method.prompt == (name == "prompt")
+    assert method.statistics == (name == "stats")
     assert (method.lr, method.epochs) == {"full": (2e-4, 80), "body": (2e-4, 80),
                                           "batchnorm": (3e-3, 40), "prompt": (3e-2, 40)}.get(
         name, (1e-3, 40))
@@ -305,6 +307,33 @@ def test_the_tempo_method_trains_nothing_and_rehearsal_needs_its_clips(small):
     with pytest.raises(ValueError, match=r"rehearse=2 needs the general reader's own clips "
                                          r"\(rehearsal.own_clips\)"):
         adapt.adapt(takes[:2], sentences[:2], adapt.Settings(rehearse=2, tempo=1.0), base)
+
+
+def test_the_stats_method_gives_each_batch_norm_its_inputs_statistics_over_the_takes(small):
+    import keras
+
+    from lipread.training.cropstore import center
+
+    base, takes, sentences = small
+    takes, sentences = np.concatenate([takes, takes[:2] // 2]), sentences + sentences[:2]
+    before = _weights(base)
+    result = adapt.adapt(takes, sentences, adapt.Settings(method="stats", tempo=1.0), base,
+                         log=None)
+    model, x = result.model, np.stack([center(c) for c in takes])
+    assert (result.epochs, result.settings.method) == (0, "stats")
+    for name in ("bn1", "bn2", "bn3"):  # over all six takes (two batches), each with the
+        layer = model.get_layer(name)  # batch norms before it already set
+        seen = np.asarray(keras.Model(model.inputs, layer.input)(x), np.float64)
+        seen = seen.reshape(-1, seen.shape[-1])
+        gamma, beta, mean, var = layer.get_weights()
+        assert np.allclose(mean, seen.mean(0), rtol=1e-4, atol=1e-5)
+        assert np.allclose(var, seen.var(0), rtol=1e-3, atol=1e-6)
+        general = base.get_layer(name).get_weights()
+        assert np.array_equal(gamma, general[0]) and np.array_equal(beta, general[1])
+        assert not np.allclose(var, general[3], rtol=0.05)  # the general: 1 (untrained)
+    assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))  # untouched
+    # what it reads: the general reader's weights but for the statistics
+    assert not np.allclose(np.asarray(model(x[:1])), np.asarray(base(x[:1])), atol=1e-4)
 
 
 def test_a_persons_tempo_is_the_one_the_general_reader_reads_their_takes_best_at(grid_dir):

@@ -355,7 +355,7 @@ def test_a_taught_reader_no_better_than_the_general_one_makes_no_profile(others_
 TRAINS = {"full": ("conv", "bn", "bigru", "chars"), "body": ("conv", "bn", "bigru"),
           "frontend": ("conv", "bn"),
           "batchnorm": ("bn",), "adapters": ("adapter", "bn"), "prompt": ("prompt",),
-          "tempo": ()}
+          "tempo": (), "stats": ()}
 
 
 @pytest.mark.parametrize("name", list(methods.REGISTRY))

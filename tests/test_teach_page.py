@@ -163,6 +163,34 @@ def test_teaching_that_did_not_help_says_so_and_keeps_the_general_reader(page_en
     assert "erin" not in profiles.names()
 
 
+def test_teaching_that_did_not_help_but_whose_statistics_did_says_which_profile_it_made(
+        page_env):
+    """A finished enrollment whose taught reader failed its check and whose statistics'
+    reader passed: a profile, and the page says it is the statistics, and why."""
+    import json
+
+    from lipread.app import visitors
+    from lipread.enroll import jobs
+
+    folder = jobs.job_dir("fay")
+    folder.mkdir(parents=True)
+    (folder / "owner").write_text(visitors.owner(VISITOR))
+    (folder / "card.json").write_text(json.dumps({
+        "name": "fay", "seconds": 12.0, "method": "stats", "trained_on": ["a", "b", "c"],
+        "held_out_takes": [], "verdict": {
+            "takes": 1, "words": 6, "general_errors": 3, "taught_errors": 2, "kept": True,
+            "taught": {"takes": 1, "words": 6, "general_errors": 3, "taught_errors": 4,
+                       "kept": False}}}))
+    at = teach_page(VISITOR)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Profile **fay** is ready (12 s, method stats, 3 takes)" in s.value
+               for s in at.success)
+    (said,) = [i.value for i in at.info if "statistics" in i.value]
+    assert said.startswith("The taught reader read the 1 held-out take(s) no better than the "
+                           "general one (4 of 6 words wrong, against 3), so the profile is ")
+    assert "(method stats), which read them better (2 wrong)" in said and said.endswith(".")
+
+
 def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_dir):
     at = teach_page()
     at.number_input(key="teach_n").set_value(3).run()

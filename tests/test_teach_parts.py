@@ -87,6 +87,16 @@ def test_why_no_profile_was_made_says_what_was_measured_and_what_to_do():
         "no profile made, the general reader stays")
 
 
+def test_a_profile_of_the_faces_statistics_says_why_it_is_not_the_taught_reader():
+    taught = judge.verdict([_reading(3, 10.0)], [_reading(4, 11.0)])
+    judged = {**judge.verdict([_reading(3, 10.0)], [_reading(2, 7.0)]), "taught": taught}
+    assert judge.instead(judged) == (
+        "the taught reader read the 1 held-out take(s) no better than the general one (4 of 6 "
+        "words wrong, against 3), so the profile is the general reader told the face's "
+        "statistics (method stats), which read them better (2 wrong). Teach it more "
+        "sentences: 20 or more help most")
+
+
 def test_a_take_is_read_from_its_crops_without_their_margin_and_scored_against_its_truth(
         grid_dir, test_names):
     import lipread
@@ -155,7 +165,8 @@ def played(monkeypatch):
                             "held": None if held is None else (int(held[0][0, 0, 0]), held[1]),
                             "settings": settings, "base": base.who, "log": log})
         for epoch in range(1, epochs + 1):
-            progress(epoch, epochs)
+            if progress:
+                progress(epoch, epochs)
         return adapt.Adapted(model=Reader(f"taught{len(Played.runs)}", 1, 4.0),
                              settings=settings, best_epoch=epochs - 1, epochs=epochs,
                              held_losses=[9.25, 7.5, 6.1254], seconds=2.04, tempo=1.2)
@@ -202,12 +213,52 @@ def test_a_teaching_needs_no_progress_callback(played):
     assert len(played.runs) == 2 and taught.adapted.model.who == "taught2"
 
 
-def test_a_teaching_that_fails_its_check_is_not_trained_again(played):
+def test_a_teaching_that_fails_its_check_is_not_trained_again_nor_are_its_statistics_kept(
+        played):
+    said = []
     taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(max_epochs=4),
+                         Reader("general", 0, 0.5), log=None,
+                         progress=lambda f, what, starts=0: said.append((what, starts)))
+    first, stats = played.runs  # the teaching, then the statistics of the same takes
+    assert stats["takes"] == first["takes"] == list(range(8)) and stats["held"] is None
+    assert stats["settings"].method == "stats" and stats["settings"].max_epochs is None
+    assert ("measuring your face's statistics instead", 0) in said
+    assert not taught.verdict["kept"] and not taught.verdict["statistics"]["kept"]
+    assert taught.verdict["statistics"]["taught_errors"] == 2  # taught2's, on both takes
+    assert (taught.train, taught.held, taught.declined) == (list(range(8)), [8, 9], None)
+    assert taught.adapted.model.who == "taught1" and taught.adapted.seconds == 2.04
+
+
+def test_a_teaching_that_fails_its_check_keeps_the_takes_statistics_when_they_read_better(
+        played, monkeypatch):
+    taught_adapt = teach.adapt.adapt
+
+    def stats_read_better(clips, sentences, settings=adapt.Settings(), *args, **kwargs):
+        result = taught_adapt(clips, sentences, settings, *args, **kwargs)
+        if settings.method == "stats":
+            result.model = Reader(f"stats{len(played.runs)}", 1, 2.0)
+        return result
+    monkeypatch.setattr(teach.adapt, "adapt", stats_read_better)
+    taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(max_epochs=4, lr=1e-3),
+                         Reader("general", 1, 3.0), log=None, progress=lambda *a: None)
+    first, check, final = played.runs  # taught1 fails (loss 4 > 3); stats2 passes (2 < 3)
+    assert check["takes"] == list(range(8)) and final["takes"] == list(range(10))
+    assert check["settings"].method == final["settings"].method == "stats"
+    assert check["settings"].lr is None and first["settings"].lr == 1e-3
+    assert taught.adapted.model.who == "stats3" and taught.declined.model.who == "taught1"
+    assert taught.verdict["kept"] and not taught.verdict["taught"]["kept"]
+    assert (taught.verdict["taught_loss"], taught.verdict["taught"]["taught_loss"]) == (4.0, 8.0)
+    assert taught.train == list(range(10)) and taught.held == [8, 9]
+    assert [r["loss"] for r in taught.after] == [2.0, 2.0]  # read by the statistics' check
+    assert [who for who, _, _ in played.reads] == ["general"] * 2 + ["taught1"] * 2 + ["stats2"] * 2
+
+
+@pytest.mark.parametrize("method", ["stats", "tempo"])
+def test_a_teaching_that_trains_nothing_tries_nothing_else(played, method):
+    taught = teach.learn(_takes(10), SENTENCES[:10], adapt.Settings(method=method),
                          Reader("general", 0, 0.5), log=None, progress=lambda *a: None)
     assert len(played.runs) == 1 and not taught.verdict["kept"]
-    assert (taught.train, taught.held) == (list(range(8)), [8, 9])
-    assert taught.adapted.model.who == "taught1" and taught.adapted.seconds == 2.04
+    assert "statistics" not in taught.verdict and taught.declined is None
 
 
 def test_a_teaching_stopped_early_is_not_trained_again(played):
@@ -434,6 +485,30 @@ def test_a_taught_reader_no_better_than_the_general_one_makes_no_profile(enrolli
                         keep_anyway=True)
     assert card["verdict"]["kept_anyway"] and profiles.path("ann").is_dir()
     assert not (profiles.path("ann") / profiles.RECORDINGS).exists()
+
+
+def test_a_teaching_that_failed_but_whose_statistics_passed_makes_their_profile(
+        enrolling, shipped, monkeypatch):
+    from lipread.model import networks
+
+    stats = networks.build_lipnet()
+    stats.who, stats.errors, stats.loss = "stats", 1, 2.0
+    taught_adapt = teach.adapt.adapt
+
+    def statistics_pass(clips, sentences, settings=adapt.Settings(), *args, **kwargs):
+        result = taught_adapt(clips, sentences, settings, *args, **kwargs)
+        if settings.method == "stats":
+            result.model = stats
+        return result
+    monkeypatch.setattr(teach.adapt, "adapt", statistics_pass)
+    shipped[0].errors, shipped[0].loss = 1, 3.5  # the taught reader (4.0 a take) fails
+    card = teach.enroll("ann", enrolling(10), adapt.Settings(max_epochs=4), log=None)
+    assert card["method"] == "stats" and card["verdict"]["kept"]
+    assert not card["verdict"]["taught"]["kept"] and card["verdict"]["taught"]["taught_loss"] == 8.0
+    assert card["trained_on"] == [f"t{i}" for i in range(10)]  # their statistics: every take
+    assert [t["after"]["loss"] for t in card["held_out_takes"]] == [2.0, 2.0]
+    assert profiles.card("ann")["method"] == "stats"
+    assert profiles.path("ann").is_dir()
 
 
 def test_teach_says_what_it_will_train_on_and_hold_out(monkeypatch, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lipread.enroll import jobs, profiles
+from lipread.enroll import jobs, judge, profiles
 
 
 @st.fragment(run_every=1.0)
@@ -55,6 +55,9 @@ def show_result(job: jobs.Job) -> None:
     how = f"{card['method']}, chosen from {' and '.join(tried)}" if tried else card["method"]
     st.success(f"Profile **{name}** is ready ({card['seconds']:.0f} s, method {how}, "
                f"{len(card['trained_on'])} takes).")
+    if judged.get("taught"):  # the teaching failed its check; its statistics passed
+        said = judge.instead(judged)
+        st.info(said[:1].upper() + said[1:] + ".")
     show_takes(card)
     if st.session_state.get("teach_watch") == name:
         st.session_state["reader_choice"] = name  # the read page now reads with it

@@ -151,7 +151,7 @@ def cli(argv=None) -> int:
     common.quiet_tensorflow()
     args = parse_args(argv)
     from lipread import grid
-    from lipread.enroll import clips, profiles, teach
+    from lipread.enroll import clips, judge, profiles, teach
 
     try:
         profiles.check_name(args.name)
@@ -193,6 +193,8 @@ def cli(argv=None) -> int:
         print(f"held-out {h['name']} ({h['sentence']}): before '{h['before']['said']}' "
               f"({h['before']['word_errors']}/{h['before']['words']} words wrong), after "
               f"'{h['after']['said']}' ({h['after']['word_errors']}/{h['after']['words']})")
+    if info["verdict"].get("taught"):
+        print(f"{args.name}: {judge.instead(info['verdict'])}")
     print(f"profile {args.name}: {profiles.path(args.name)} ({info['seconds']:.0f} s); read "
           f"with: lipread predict --profile {args.name} VIDEO", flush=True)
     if args.json:

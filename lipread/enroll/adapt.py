@@ -150,6 +150,32 @@ def learning_rate(settings: Settings, n_clips: int):
     return keras.optimizers.schedules.CosineDecay(settings.lr, max(1, steps))
 
 
+def batchnorm_statistics(model, clips) -> None:
+    """Each batch norm's moving mean and variance set to those of its input over every
+    frame of `clips` (uint8 crops with margin, read centred), layer by layer, each measured
+    with the ones before it already set (AdaBN): the general reader told the person's light,
+    contrast and shape from their clips alone, no sentence needed. Summed batch by batch, so
+    that memory stays that of one batch."""
+    import keras
+
+    from lipread.training.cropstore import center
+
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        upto = keras.Model(model.inputs, layer.input)
+        count, total, squares = 0, 0.0, 0.0
+        for i in range(0, len(clips), BATCH_SIZE):
+            x = np.stack([center(c) for c in clips[i:i + BATCH_SIZE]]).astype(np.float32)
+            out = np.asarray(upto.predict_on_batch(x), np.float64)
+            out = out.reshape(-1, out.shape[-1])
+            count, total, squares = count + len(out), total + out.sum(0), squares + (out ** 2).sum(0)
+        mean = total / count
+        gamma, beta = layer.get_weights()[:2]
+        layer.set_weights([gamma, beta, mean.astype(np.float32),
+                           np.maximum(squares / count - mean ** 2, 0).astype(np.float32)])
+
+
 def stop_epoch(losses, patience: int) -> int:
     """The epoch early stopping keeps, given the held-out losses (epoch 0 first) in order."""
     best = 0
@@ -200,7 +226,9 @@ def adapt(clips, sentences, settings: Settings = Settings(), base=None, held=Non
     model.compile(optimizer=keras.optimizers.Adam(
         learning_rate(settings, len(clips) - extra), clipnorm=CLIPNORM),
         loss=losses.ctc_loss)
-    if not model.trainable_weights:  # the tempo alone: nothing to train
+    if method.statistics:
+        batchnorm_statistics(model, clips[:len(clips) - extra])
+    if not model.trainable_weights:  # the tempo (and statistics) alone: nothing to train
         settings = dataclasses.replace(settings, max_epochs=0)
     held_x = held_y = None
     if held is not None:

@@ -70,3 +70,14 @@ def no_better(name: str, judged: dict) -> str:
             f"wrong, against {judged['general_errors']}; CTC loss {judged.get('taught_loss')} "
             f"against {judged.get('general_loss')}); no profile made, the general "
             "reader stays. Teach it more sentences: 20 or more help most")
+
+
+def instead(judged: dict) -> str:
+    """Why a profile holds the face's statistics (methods.STATS), not what was taught: the
+    verdict of a teaching that failed its check, whose statistics passed (teach.learn)."""
+    taught = judged["taught"]
+    return (f"the taught reader read the {taught['takes']} held-out take(s) no better than the "
+            f"general one ({taught['taught_errors']} of {taught['words']} words wrong, against "
+            f"{taught['general_errors']}), so the profile is the general reader told the face's "
+            f"statistics (method stats), which read them better ({judged['taught_errors']} "
+            "wrong). Teach it more sentences: 20 or more help most")

@@ -20,6 +20,11 @@ class Method:
     epochs: int = 40  # and its epochs (of adapt.SAMPLES_PER_EPOCH clips)
     adapters: bool = False
     prompt: bool = False
+    statistics: bool = False  # the batch norms' statistics re-estimated on the clips first
+
+
+STATS = "stats"  # the method kept when a taught reader fails its check (teach.py)
+UNTRAINED = ("tempo", STATS)  # methods that train nothing: a failed check is not tried again
 
 
 def _front_end(name: str) -> bool:
@@ -42,6 +47,9 @@ REGISTRY = {m.name: m for m in (
            "network frozen", lambda name: name == "prompt", lr=3e-2, prompt=True),
     Method("tempo", "nothing trained: only the person's tempo, chosen on their clips",
            lambda name: False),
+    Method(STATS, "nothing trained: the batch norms' statistics measured on the person's "
+           "clips (AdaBN, Li et al. 2016) and their tempo; what teaching keeps when the taught "
+           "reader fails its check", lambda name: False, statistics=True),
 )}
 
 

@@ -174,6 +174,7 @@ class Taught:
     before: list[dict]  # their readings by the general reader
     after: list[dict]  # and by the taught one (or the chosen trial)
     verdict: dict  # verdict(before, after)
+    declined: adapt.Adapted | None = None  # the taught reader that failed, when STATS passed
 
 
 def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught:
@@ -194,8 +195,18 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
         share = first / (first + (adapt.samples(settings, n) if again else 0))
         result, trials, after = _one(frames, sentences, settings, base, held, log,
                                      lambda f, what: progress(share * f, what, int(again)))
-        judged = verdict(before, after)
-        if again and judged["kept"]:  # checked: now the same teaching on every take
+        judged, declined = verdict(before, after), None
+        if not judged["kept"] and held and settings.method not in methods.UNTRAINED:
+            progress(share, "measuring your face's statistics instead", 0)
+            tried, read = _statistics(frames, sentences, settings, base, held, log)
+            second = verdict(before, read)
+            if second["kept"]:  # then measured on every take: seconds
+                declined, after, judged = result, read, {**second, "taught": judged}
+                result = adapt.adapt(frames, sentences, tried.settings, base, log=log)
+                train = list(range(n))
+            else:
+                judged = {**judged, "statistics": second}
+        if again and judged["kept"] and declined is None:  # checked: now on every take
             checked = result
             result = adapt.adapt(frames, sentences, settings, base, log=log,
                                  progress=lambda epoch, epochs: progress(
@@ -204,7 +215,7 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
             result.held_losses = checked.held_losses  # the check's, epoch by epoch
             result.seconds += checked.seconds
             train = list(range(n))
-        return Taught(result, trials, train, held, before, after, judged)
+        return Taught(result, trials, train, held, before, after, judged, declined)
     else:
         choice = choose.choose(frames, sentences, settings, base, log, progress)
         result, trials, train = choice.adapted, choice.trials, list(range(n))
@@ -212,6 +223,18 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
         after = [read_take(trials[choice.picked.method].adapted.model, frames[i], sentences[i])
                  for i in held]
     return Taught(result, trials, train, held, before, after, verdict(before, after))
+
+
+def _statistics(frames, sentences, settings, base, held, log):
+    """For a taught reader that failed its check: the general reader with the batch norms'
+    statistics of the takes it trained on (methods.STATS: seconds, nothing trained).
+    Returns (adapted, its readings of the `held` takes)."""
+    stats = dataclasses.replace(settings, method=methods.STATS, lr=None, max_epochs=None,
+                                patience=None, average_from=None, rehearse=0,
+                                schedule=adapt.SCHEDULE)
+    train = [i for i in range(len(frames)) if i not in held]
+    tried = adapt.adapt(frames[train], [sentences[i] for i in train], stats, base, log=log)
+    return tried, [read_take(tried.model, frames[i], sentences[i]) for i in held]
 
 
 def _timed(say, start: float, end: float):
