@@ -268,7 +268,7 @@ def test_what_to_expect_reads_the_measured_curve():
         "With 1 sentence, expect about 4 of 10 words right on new sentences (no better than "
         "untaught: a few sentences teach the sentences, not the face), and about 1 minute of "
         "teaching on a 2-core computer. Measured on a GRID speaker the reader had never seen.")
-    # five sentences: half a word of ten more than untaught (64.4% -> 59.4%), said as a gain
+    # five sentences: half a word of ten more than untaught (64.4% -> 58.9%), said as a gain
     assert "(against about 4 untaught)" in expect.what_to_expect(5)
     assert "(no better than untaught" in expect.what_to_expect(4)
     for n in (5, 20, 40):  # the minutes, rounded, at least one: "1 minute", "2 minutes"
