@@ -484,3 +484,45 @@ def test_a_sub_sentence_of_two_words_may_be_either_or_both_and_the_teacher_is_bl
     one[15:] = 0  # one word: nothing to cut
     y, label, kept, cut = batches.sub_sentence(x, labels[0], one, t, np.random.default_rng(0))
     assert y is x and kept is one and cut is t
+
+
+def test_a_clip_of_one_word_keeps_its_sentence_when_a_sub_sentence_is_drawn():
+    from lipread.training import batches, dataset
+    frames, _, words, _ = spoken(1)
+    words = words.copy()
+    words[0, 15:] = 0  # "bin" alone
+    ds = batches.ClipBatches(frames, dataset.label_ids(["bin"])[None], words, 1,
+                             training=True, sub_sentence_prob=1.0)
+    for epoch in range(3):
+        assert said_by(ds[0][1][0][0]) == "bin"
+        ds.on_epoch_end()
+
+
+def test_a_spliced_sentence_takes_each_slot_and_its_pause_from_its_clip_in_75_frames():
+    from lipread import grid
+    from lipread.training import dataset
+    starts = ([5 + 10 * k for k in range(6)], [8 + 9 * k for k in range(6)])  # A, B
+    words = np.zeros((2, 75), np.int32)
+    for c in range(2):
+        for k, wid in enumerate(_word_ids(SAID[c])):
+            words[c, starts[c][k]:starts[c][k] + 8] = wid
+    frames = np.stack([np.arange(75), 100 + np.arange(75)])  # frame t of clip c: 100c + t
+    spans = [dataset.word_spans(row) for row in words]
+    A, B = frames
+    x, label, w = dataset.splice(frames, words, spans, [1, 0, 1, 0, 1, 0])
+    # B's lead-in, then each slot from its word's first frame to the next word's first
+    joined = np.concatenate([B[0:8], B[8:17], A[15:25], B[26:35], A[35:45], B[44:53],
+                             A[55:75]])
+    np.testing.assert_array_equal(x, joined)  # 75 frames already: none dropped
+    np.testing.assert_array_equal(w, np.concatenate([words[1][:17], words[0][15:25],
+                                                     words[1][26:35], words[0][35:45],
+                                                     words[1][44:53], words[0][55:]]))
+    assert grid.ids_to_text(label) == "lay blue by a two again"
+    x, label, w = dataset.splice(frames, words, spans, [0, 0, 0, 0, 0, 1])
+    joined = np.concatenate([A[:55], B[53:]])  # 77 frames, fitted to 75
+    assert len(x) == 75 and x[0] == joined[0] and x[-1] == joined[-1]
+    assert set(x) <= set(joined) and (np.diff(x) > 0).all()
+    assert grid.ids_to_text(label) == "bin blue at a one now"
+    x, label, w = dataset.splice(frames, words, spans, [1] * 6)
+    np.testing.assert_array_equal(x, B)  # a clip spliced from itself is itself
+    np.testing.assert_array_equal(w, words[1])
