@@ -526,3 +526,152 @@ def test_a_spliced_sentence_takes_each_slot_and_its_pause_from_its_clip_in_75_fr
     x, label, w = dataset.splice(frames, words, spans, [1] * 6)
     np.testing.assert_array_equal(x, B)  # a clip spliced from itself is itself
     np.testing.assert_array_equal(w, words[1])
+
+
+def test_frame_word_targets_mark_each_spoken_words_frames_and_leave_silence_zero():
+    from lipread.training import dataset
+    ids = {w: dataset.GRID_WORDS.index(w) + 1 for w in ("bin", "blue", "now")}
+    targets = dataset.frame_word_targets([(0, 4.2, "bin"), (4.2, 6.0, "sp"),
+                                          (6.0, 9.5, "blue"), (9.5, 20.0, "sil"),
+                                          (20.5, 80.0, "now"), (10.0, 12.0, "hello")])
+    expected = np.zeros(75, np.int64)  # a word outside GRID's 51 is no word
+    expected[0:5], expected[6:10], expected[20:75] = ids["bin"], ids["blue"], ids["now"]
+    np.testing.assert_array_equal(targets, expected)  # a word's frames: floor to ceil
+    assert targets.dtype == np.int32  # word ids, as the words head's targets index them
+
+
+class Drawn:
+    """An rng whose uniform() draws are given: the warp's scale, turn and gamma."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def uniform(self, low, high):
+        assert low <= self.values[0] <= high
+        return self.values.pop(0)
+
+
+def _bar_moments(frame):
+    """(centre x, centre y, slope, spread along x) of a frame's grey, weighted."""
+    ys, xs = np.indices(frame.shape)
+    g = frame.astype(float)
+    cx, cy = (g * xs).sum() / g.sum(), (g * ys).sum() / g.sum()
+    var_x = (g * (xs - cx) ** 2).sum() / g.sum()
+    cov = (g * (xs - cx) * (ys - cy)).sum() / g.sum()
+    return cx, cy, cov / var_x, np.sqrt(var_x)
+
+
+def test_a_warp_turns_and_scales_the_clip_about_the_crops_centre():
+    """A bar through the middle of the crop: turned, it tilts by the angle drawn; scaled, it
+    grows by the scale drawn; either way its middle stays where it was."""
+    from lipread.training import batches
+    frame = np.zeros((54, 148), np.uint8)
+    frame[26:28, 34:114] = 200  # 80 px long, centred
+    clip = np.repeat(frame[None], 3, axis=0)
+    cx, cy, slope, spread = _bar_moments(frame)
+    turned = batches.warp(clip, Drawn(0.0, batches.WARP_DEGREES, 0.0))[1]
+    tx, ty, tslope, _ = _bar_moments(turned)
+    assert abs(tx - cx) < 0.6 and abs(ty - cy) < 0.6
+    assert abs(abs(tslope) - np.tan(np.radians(batches.WARP_DEGREES))) < 0.01
+    grown = batches.warp(clip, Drawn(batches.WARP_SCALE, 0.0, 0.0))[2]
+    gx, gy, gslope, gspread = _bar_moments(grown)
+    assert abs(gx - cx) < 0.6 and abs(gy - cy) < 0.6 and abs(gslope) < 1e-3
+    assert gspread / spread == pytest.approx(1 + batches.WARP_SCALE, abs=0.01)
+    bent = batches.warp(clip, Drawn(0.0, 0.0, 1.0))[0]  # gamma 1.25: greys darkened
+    assert bent[26, 70] == round(255 * (200 / 255) ** 1.25) and bent[0, 0] == 0
+
+
+# --- load_clip_arrays: what training loads, and the clips it skips -------------------------
+
+@pytest.fixture(scope="module")
+def small_corpus(grid_dir, test_names, tmp_path_factory):
+    """Two s1 test clips and bbbbzz, whose video is random bytes under a valid alignment."""
+    from lipread import grid
+    root = tmp_path_factory.mktemp("small") / "grid"
+    (root / "s1").mkdir(parents=True)
+    (root / "alignments" / "s1").mkdir(parents=True)
+    for name in test_names[:2]:
+        video = grid.video_path(grid_dir, name)
+        (root / "s1" / video.name).symlink_to(video)
+        grid.alignment_path(root, name).symlink_to(grid.alignment_path(grid_dir, name))
+    (root / "s1" / "bbbbzz.mpg").write_bytes(np.random.default_rng(0).bytes(4096))
+    grid.alignment_path(root, "bbbbzz").write_text(
+        grid.alignment_path(grid_dir, test_names[0]).read_text())
+    return root
+
+
+def test_training_loads_crops_labels_and_frame_words_and_says_what_it_skipped(
+        small_corpus, test_names, tmp_path, capsys):
+    from lipread import grid
+    from lipread.training import cropstore, dataset
+    names = [*test_names[:2], "bbbbzz"]
+    said = []
+    frames, labels, words = got = dataset.load_clip_arrays(small_corpus, names,
+                                                           tmp_path / "cache", log=said.append)
+    out = capsys.readouterr()
+    assert got.names == test_names[:2] and list(got.failures) == ["bbbbzz"]
+    assert isinstance(frames, np.ndarray) and frames.shape == (2, *cropstore.CLIP_SHAPE)
+    for i, name in enumerate(test_names[:2]):
+        segments = dataset.load_alignment_segments(grid.alignment_path(small_corpus, name))
+        spoken = [w for _, _, w in segments if w not in grid.SILENCE_TOKENS]
+        assert grid.ids_to_text(labels[i]) == " ".join(spoken)  # no sil, no sp
+        np.testing.assert_array_equal(words[i], dataset.frame_word_targets(segments))
+    # the report: beside the crops, named for the clips asked for (12 hex digits)
+    report = got.report
+    assert report.parent == cropstore.cache_root(small_corpus, tmp_path / "cache", "landmarks")
+    assert report.name.startswith("skipped-") and len(report.stem) == len("skipped-") + 12
+    assert cropstore.read_report(report) == got.failures
+    assert [p.name for p in report.parent.glob("*.tsv")] == [report.name]  # none other
+    head = [line for line in report.read_text().splitlines() if line.startswith("# ")]
+    assert head[0].startswith(f"# crop cache {report.parent} (landmarks crops of ")
+    assert "3 clips: 2 cached (2 new), 1 skipped" in head[1]
+    assert said[-1] == (f"skipped 1 of 3 clips whose video can't be read (e.g. bbbbzz); the "
+                        f"reasons are in {report}")
+    assert any("crop" in line for line in said[:-1])  # the cache's own lines, to the log
+    assert out.err == "" and "clips/s" in out.out  # progress off a terminal: on stdout
+    # other clips asked for: another report; the same ones: the same report
+    again = dataset.load_clip_arrays(small_corpus, names[1:], tmp_path / "cache", log=None)
+    assert again.report.parent == report.parent and again.report != report
+    assert dataset.load_clip_arrays(small_corpus, names, tmp_path / "cache",
+                                    log=None).report == report
+    assert capsys.readouterr() == ("", "")  # log None: silent
+    mine = dataset.load_clip_arrays(small_corpus, names, tmp_path / "cache", log=None,
+                                    report=tmp_path / "mine.tsv", lazy=True)
+    assert mine.report == tmp_path / "mine.tsv" and cropstore.read_report(mine.report)
+    assert isinstance(mine.frames, cropstore.ClipStore)
+    np.testing.assert_array_equal(mine.frames[1], frames[1])
+
+
+def test_training_shows_a_live_bar_on_a_terminal(small_corpus, test_names, tmp_path,
+                                                 monkeypatch, capsys):
+    import io
+    import sys
+
+    from lipread.training import dataset
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    dataset.load_clip_arrays(small_corpus, test_names[:1], tmp_path / "cache", log=[].append)
+    assert "clips/s" in terminal.getvalue() and "clips/s" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("names, crop, says", [
+    ([], "landmarks", "no clips to load"),
+    (["bbbbzz"], "mouth", "crop must be one of "),
+    (["bbbbzz"], "landmarks", "none of the 1 clips could be read: "),
+])
+def test_training_refuses_nothing_to_load_an_unknown_crop_and_no_readable_clip(
+        small_corpus, tmp_path, names, crop, says):
+    from lipread.training import dataset
+    from lipread.video import CROPS
+    with pytest.raises(ValueError) as err:
+        dataset.load_clip_arrays(small_corpus, names, tmp_path / "cache", log=None, crop=crop)
+    assert str(err.value).startswith(says)
+    if crop == "mouth":
+        assert str(err.value) == f"crop must be one of {', '.join(CROPS)}, not 'mouth'"
+    if names and crop == "landmarks":
+        assert "bbbbzz.mpg" in str(err.value) and "(all reasons: " in str(err.value)
+        assert str(err.value).endswith(".tsv)")
