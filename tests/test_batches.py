@@ -675,3 +675,17 @@ def test_training_refuses_nothing_to_load_an_unknown_crop_and_no_readable_clip(
     if names and crop == "landmarks":
         assert "bbbbzz.mpg" in str(err.value) and "(all reasons: " in str(err.value)
         assert str(err.value).endswith(".tsv)")
+
+
+def test_the_validation_slice_is_a_seeded_tenth_of_the_training_clips_at_least_one():
+    from lipread.training import dataset
+    names = [f"c{i:03d}" for i in range(50)]
+    train, val = dataset.split_validation(list(reversed(names)), 0.1, seed=3)
+    assert len(val) == 5 and sorted(train + val) == names
+    assert train == sorted(train) and val == sorted(val)
+    assert dataset.split_validation(names, 0.1, seed=3) == (train, val)  # whatever the order
+    assert dataset.split_validation(names, 0.1, seed=4)[1] != val
+    assert len(dataset.split_validation(names[:3], 0.1)[1]) == 1  # at least one
+    assert len(dataset.split_validation(names, 0.25)[1]) == 12  # 12.5 rounds to even
+    assert len(dataset.split_validation(names, 0.23)[1]) == 12  # 11.5 too
+    assert dataset.split_validation(names) == dataset.split_validation(names, 0.1, 0)
