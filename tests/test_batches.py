@@ -634,7 +634,8 @@ def test_training_loads_crops_labels_and_frame_words_and_says_what_it_skipped(
     assert again.report.parent == report.parent and again.report != report
     assert dataset.load_clip_arrays(small_corpus, names, tmp_path / "cache",
                                     log=None).report == report
-    assert capsys.readouterr() == ("", "")  # log None: silent
+    dataset.load_clip_arrays(small_corpus, names, tmp_path / "fresh", log=None)  # crops cut
+    assert capsys.readouterr() == ("", "")  # log None: silent, bar and all
     mine = dataset.load_clip_arrays(small_corpus, names, tmp_path / "cache", log=None,
                                     report=tmp_path / "mine.tsv", lazy=True)
     assert mine.report == tmp_path / "mine.tsv" and cropstore.read_report(mine.report)
@@ -689,3 +690,50 @@ def test_the_validation_slice_is_a_seeded_tenth_of_the_training_clips_at_least_o
     assert len(dataset.split_validation(names, 0.25)[1]) == 12  # 12.5 rounds to even
     assert len(dataset.split_validation(names, 0.23)[1]) == 12  # 11.5 too
     assert dataset.split_validation(names) == dataset.split_validation(names, 0.1, 0)
+
+
+class Spy:
+    """A NumPy generator that notes whether the warp drew (it alone draws uniform())."""
+
+    def __init__(self, seed):
+        self.rng, self.warped = np.random.default_rng(seed), False
+
+    def uniform(self, *args, **kwargs):
+        self.warped = True
+        return self.rng.uniform(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+def test_augmentation_jitters_the_crop_over_the_whole_margin_mirrors_half_and_warps_its_share():
+    """Frames dark but for two marks, a bright one and, 10 px right of it, a dim one: where
+    the bright one lands in the crop says the crop's offset, their order the mirroring."""
+    from lipread.training import batches
+    m = cropstore.MARGIN
+    frame = np.zeros((46 + 2 * m, 140 + 2 * m), np.uint8)
+    frame[30, 70], frame[30, 80] = 250, 120
+    frames = np.repeat(frame[None], 75, axis=0)
+    words = np.zeros(75, np.int32)
+    offsets, mirrored, warped = set(), [], []
+    for seed in range(200):
+        spy = Spy(seed)
+        x, _, _ = batches.augment(frames, words, spy, warp_prob=0.5)
+        warped.append(spy.warped)
+        if spy.warped:
+            continue
+        crop = x[0, :, :, 0]
+        (row,), (col,) = np.nonzero(crop == crop.max())
+        (_,), (dim,) = np.nonzero(crop == np.unique(crop)[-2])
+        mirrored.append(dim < col)
+        offsets.add((30 - row, 70 - (139 - col if dim < col else col)))
+    assert 0.3 < np.mean(warped) < 0.7  # warp_prob 0.5: about half, not all
+    assert 0.3 < np.mean(mirrored) < 0.7  # mirrored about half the time
+    assert {dy for dy, _ in offsets} == {dx for _, dx in offsets} == set(range(2 * m + 1))
+
+
+def test_a_warp_replicates_the_crops_edges_into_the_corners_it_turns_in():
+    from lipread.training import batches
+    clip = np.full((2, 54, 148), 90, np.uint8)
+    turned = batches.warp(clip, Drawn(0.0, batches.WARP_DEGREES, 0.0))
+    assert (turned == 90).all()  # no black corners
