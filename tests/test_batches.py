@@ -737,3 +737,44 @@ def test_a_warp_replicates_the_crops_edges_into_the_corners_it_turns_in():
     clip = np.full((2, 54, 148), 90, np.uint8)
     turned = batches.warp(clip, Drawn(0.0, batches.WARP_DEGREES, 0.0))
     assert (turned == 90).all()  # no black corners
+
+
+class Recorder:
+    """A NumPy generator whose integers() draws are noted."""
+
+    def __init__(self, seed):
+        self.rng, self.drawn = np.random.default_rng(seed), []
+
+    def integers(self, *args, **kwargs):
+        value = self.rng.integers(*args, **kwargs)
+        self.drawn.append(int(value))
+        return value
+
+
+def test_a_time_mask_blanks_a_run_of_up_to_its_width_anywhere_in_the_clip():
+    from lipread.training import batches
+    clip = np.ones((75, 2, 3, 1), np.float32)
+    widths, firsts, lasts = set(), set(), set()
+    for seed in range(400):
+        rng = Recorder(seed)
+        blanked = np.flatnonzero((batches.time_mask(clip, 1, rng, max_width=3) == 0).all((1, 2, 3)))
+        width, start = rng.drawn
+        np.testing.assert_array_equal(blanked, np.arange(start, start + width))  # all inside
+        widths.add(width)
+        if width:
+            firsts.add(blanked[0])
+            lasts.add(blanked[-1])
+    assert widths == {0, 1, 2, 3} and 0 in firsts and 74 in lasts
+
+
+def test_a_label_is_its_sentences_character_ids_padded_to_40_and_refused_past_40():
+    from lipread import grid
+    from lipread.training import dataset
+    label = dataset.label_ids(["bin", "blue"])
+    assert label.dtype == np.int32 and label.shape == (40,)
+    assert grid.ids_to_text(label) == "bin blue" and not label[8:].any()
+    forty = ["abcdefghij"] * 3 + ["abcdefg"]  # 37 letters, 3 spaces
+    assert len(" ".join(forty)) == 40 and len(dataset.label_ids(forty)) == 40
+    with pytest.raises(ValueError) as err:
+        dataset.label_ids(forty + ["a"])
+    assert str(err.value) == f"sentence longer than 40 characters: {forty + ['a']}"
