@@ -778,3 +778,16 @@ def test_a_label_is_its_sentences_character_ids_padded_to_40_and_refused_past_40
     with pytest.raises(ValueError) as err:
         dataset.label_ids(forty + ["a"])
     assert str(err.value) == f"sentence longer than 40 characters: {forty + ['a']}"
+
+
+def test_time_jitter_drops_up_to_three_frames_and_repeats_as_many_others_once_each():
+    from lipread.training import batches
+    frames = np.zeros((75, 54, 148), np.uint8)
+    seen = set()
+    for seed in range(60):
+        _, source, _ = batches.augment(frames, np.arange(75), np.random.default_rng(seed))
+        counts = np.bincount(source, minlength=75)
+        assert (np.diff(source) >= 0).all() and counts.max() <= 2  # in order; once more at most
+        assert (counts == 0).sum() == (counts == 2).sum()  # as many dropped as repeated
+        seen.add(int((counts == 0).sum()))
+    assert seen == set(range(batches.MAX_TIME_JITTER + 1))
