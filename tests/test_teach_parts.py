@@ -249,6 +249,7 @@ def test_a_teaching_that_fails_its_check_keeps_the_takes_statistics_when_they_re
     assert taught.verdict["kept"] and not taught.verdict["taught"]["kept"]
     assert (taught.verdict["taught_loss"], taught.verdict["taught"]["taught_loss"]) == (4.0, 8.0)
     assert taught.train == list(range(10)) and taught.held == [8, 9]
+    assert taught.adapted.seconds == pytest.approx(3 * 2.04)  # the three runs' time
     assert [r["loss"] for r in taught.after] == [2.0, 2.0]  # read by the statistics' check
     assert [who for who, _, _ in played.reads] == ["general"] * 2 + ["taught1"] * 2 + ["stats2"] * 2
 

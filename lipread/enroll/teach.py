@@ -203,6 +203,7 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
             if second["kept"]:  # then measured on every take: seconds
                 declined, after, judged = result, read, {**second, "taught": judged}
                 result = adapt.adapt(frames, sentences, tried.settings, base, log=log)
+                result.seconds += declined.seconds + tried.seconds  # all three runs'
                 train = list(range(n))
             else:
                 judged = {**judged, "statistics": second}
