@@ -57,6 +57,15 @@ def agree(x, chars, words):
         assert slope > 0 or len(set(said)) == 1
 
 
+def first_batches(ds, epochs: int):
+    """(chars, words) of the first batch of each of `epochs` epochs, each checked to agree."""
+    for _ in range(epochs):
+        x, (chars, w) = ds[0]
+        agree(x, chars, w)
+        yield chars, w
+        ds.on_epoch_end()
+
+
 def test_word_spans_are_each_words_first_and_end_frames_in_spoken_order():
     from lipread.training import dataset
     row = np.array([4, 4, 0, 7, 0, 0, 9, 9, 9, 2, 0, 5])
@@ -168,14 +177,11 @@ def test_splicing_makes_new_sentences_in_training_slot_by_slot_teacher_and_all()
     ds = batches.ClipBatches(frames, labels, words, 5, training=True, seed=1,
                              teacher=teacher, splice_prob=1.0)
     made = set()
-    for epoch in range(3):
-        x, (chars, w) = ds[0]
-        agree(x, chars, w)
+    for chars, _ in first_batches(ds, 3):
         for row in chars:
             slots = said_by(row).split()
             assert all(slots[k] in {s.split()[k] for s in SAID} for k in range(6))
             made.add(" ".join(slots))
-        ds.on_epoch_end()
     assert made - set(SAID)  # sentences no clip says
     val = batches.ClipBatches(frames, labels, words, 5, training=False, splice_prob=1.0)
     assert [said_by(r) for r in val[0][1][0]] == SAID  # validation reads the clips as they are
@@ -187,15 +193,12 @@ def test_sub_sentences_cut_in_training_keep_frames_words_and_teacher_together():
     ds = batches.ClipBatches(frames, labels, words, 4, training=True, seed=0,
                              teacher=teacher, sub_sentence_prob=1.0)
     lengths = set()
-    for epoch in range(4):
-        x, (chars, w) = ds[0]
-        agree(x, chars, w)
+    for chars, w in first_batches(ds, 4):
         for row, wi in zip(chars, w):
             text = said_by(row)
             assert any(text in s for s in SAID)
             lengths.add(len(text.split()))
             assert len(text.split()) == len(batches.dataset.word_spans(wi[:75].astype(int)))
-        ds.on_epoch_end()
     assert len(lengths) >= 3 and max(lengths) <= 6
 
 
