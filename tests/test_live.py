@@ -321,6 +321,7 @@ def test_a_session_reads_a_clip_as_predict_reads_the_file(grid_dir, shipped_mode
     (reading,) = wait_read(session)
     assert reading.how == "auto" and reading.error is None
     assert reading.reading.sentence == expected and reading.reading.reliable  # s1: sure
+    assert reading.located_early  # the mouth was found on its frames as they came
     assert reading.reading.view.crops.shape == (75, 46, 140)
     assert 23 <= reading.camera_fps <= 27 and reading.latency < 30
     assert reading.mp4[4:8] == b"ftyp"
@@ -362,7 +363,7 @@ def test_the_button_reads_the_next_three_seconds(grid_dir, shipped_model):
     play(session, clip[:3] + [clip[0]] * 72 + clip + [clip[-1]] * 40,
          at={3: session.read_next})
     (reading,) = wait_read(session)
-    assert reading.how == "button"
+    assert reading.how == "button" and reading.located_early
     assert reading.start == pytest.approx(0.08 + segment.COUNTDOWN_S, abs=0.05)
     assert reading.seconds == pytest.approx(segment.MAX_S)
 

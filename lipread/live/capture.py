@@ -32,6 +32,7 @@ class Capture:
     decoder: str = "grammar"
     earlier: float = 0.0  # the window read starts this much before the capture
     label: object = None  # what the capture was for (LiveSession.read_next's label)
+    located_early: bool = False  # the mouth was found while the capture ran (window.py)
     error: str | None = None
     read_at: float | None = None  # time.time() when the sentence was ready
     mp4: bytes | None = None  # the 75 frames read, H.264 at 25 fps
@@ -43,15 +44,17 @@ class Capture:
         return None if self.read_at is None else self.read_at - self.ended_at
 
 
-def read(model, gray: np.ndarray, decoder: str, starts=(0,)) -> tuple[reading.Reading, int]:
+def read(model, gray: np.ndarray, decoder: str, starts=(0,),
+         locate=mouth.locate) -> tuple[reading.Reading, int]:
     """Frames (T, H, W) uint8 at 25 fps to the Reading of the 75 from one of `starts`: the
     one the GRID grammar fits best (raises video.VideoError). Returns it and its start.
 
-    The mouth is found once over all the frames (as for a file: landmarks, smoothed)."""
+    The mouth is found once over all the frames (as for a file: landmarks, smoothed), by
+    `locate` (window.Window.locate: found while the capture ran)."""
     t0 = time.perf_counter()
     frames = video.fit_length(gray, max(starts) + video.N_FRAMES)
     try:
-        track = mouth.locate(frames)
+        track = locate(frames)
     except mouth.FaceError as err:
         raise video.VideoError(str(err)) from None
     crops = mouth.crop(frames, track)

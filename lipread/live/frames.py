@@ -38,3 +38,20 @@ def grid_window(picked: list, lead: int = 0, n: int = N_FRAMES) -> list:
     lead = max(0, min(lead, n - len(picked)))
     out = [picked[0]] * lead + list(picked[: n - lead])
     return out + [out[-1]] * (n - len(out))
+
+
+def kept(buffer, first: float, end: float) -> list:
+    """The (time, frame) pairs of `buffer` (oldest first) a window from `first` to `end`
+    reads from: a tenth of a second's slack either side."""
+    return [(t, y) for t, y in buffer if first - 0.1 <= t <= end + 0.1]
+
+
+def pick(buffer, first: float, end: float, n: int) -> list:
+    """The n frames of a window of `buffer` from `first` (seconds) to `end`: the one shown
+    at each 25 fps instant, the last repeated to n (grid_window). [] when none is kept."""
+    pairs = kept(buffer, first, end)
+    if not pairs:
+        return []
+    wanted = instants(first, end, limit=n)
+    chosen = [pairs[i][1] for i in resample([t for t, _ in pairs], wanted)]
+    return grid_window(chosen, n=n)

@@ -4,7 +4,8 @@ waits for the face tracker or the network:
 - streamlit-webrtc's frame thread calls `on_frames`: each frame is kept (yuv420p, the last
   BUFFER_S seconds), handed to the tracker, and returned with the overlay drawn;
 - this session's tracker thread follows the face on the newest frame only (it skips what
-  it can't keep up with) and feeds the segmenter, which says when a capture ends;
+  it can't keep up with) and feeds the segmenter, which says when a capture starts and
+  ends; while one runs, a thread of its own finds the mouth on its frames (window.py);
 - one reader thread for the whole server reads the captures, one at a time.
 
 The page polls `status()` and `readings`; nothing here touches Streamlit.
@@ -21,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lipread import face
+from lipread import face, mouth
 from lipread.live import capture, frames, overlay, segment
 from lipread.live.tracker import FaceTracker
+from lipread.live.window import Window
 
 BUFFER_S = segment.MAX_S + frames.LEAD_S + 1.5  # frames kept: a capture and its lead
 MAX_BUFFER = 300  # ... and at most this many (5 s at 60 fps)
@@ -58,6 +60,7 @@ class LiveSession:
         self.last_wall = 0.0  # time.monotonic() of the newest frame
         self.tracker, self.segmenter = FaceTracker(), segment.Segmenter(auto)
         self.state = None  # the tracker's newest FaceState
+        self.window: Window | None = None  # the frames of the capture under way
         self.readings: list[capture.Capture] = []
         self.version = 0  # raised whenever `readings` changes (under `changed`)
         self.changed = threading.Condition()  # told when `version` is raised
@@ -80,6 +83,7 @@ class LiveSession:
             if self.newest is None:
                 return False
             self.segmenter.arm(self.newest[0])
+            self._drop_window()  # an automatic capture under way is dropped
             self.alert, self.label = None, label
             return True
 
@@ -150,7 +154,7 @@ class LiveSession:
                 self.buffer.popleft()
             self.newest, self.last_wall = (t, yuv[:height]), time.monotonic()
             self.count += 1
-            self.cond.notify()
+            self.cond.notify_all()  # the tracker, and a capture's window
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._track_loop, daemon=True,
                                                name="lipread-tracker")
@@ -178,7 +182,28 @@ class LiveSession:
         self.buffer.clear()
         self.tracker.reset()
         self.segmenter.cancel()
+        self._drop_window()
         self.state = None
+
+    def _drop_window(self) -> None:
+        """The capture under way ends unread (under `cond`)."""
+        if self.window is not None:
+            self.window.cancel()
+            self.window = None
+
+    def _follow_capture(self, t: float) -> None:
+        """After the segmenter's update at `t` (under `cond`): a capture that has started
+        gets its window, whose mouth is found meanwhile; one still under way is followed."""
+        cap = self.segmenter.capturing
+        if cap is None or not self.read:
+            return
+        if self.window is None:
+            extra = max(capture.EARLIER_S) if cap.how == "auto" else 0.0
+            self.window = Window(self.cond, self.buffer, cap.start - extra,
+                                 round(extra * frames.FPS) + frames.N_FRAMES, self.size[1],
+                                 end=cap.end if cap.how == "button" else None)
+            threading.Thread(target=self.window.run, daemon=True, name="lipread-locate").start()
+        self.window.advance(t)
 
     # --- the tracker thread ----------------------------------------------------------------
     def _track_loop(self) -> None:
@@ -192,6 +217,7 @@ class LiveSession:
                 idle = time.monotonic() - self.last_wall
                 if idle > GAP_S and self.segmenter.state != "waiting":
                     self.segmenter.cancel()
+                    self._drop_window()
                     self.alert = ("The camera stopped during a capture: nothing was read. "
                                   "Press START again and say the sentence again.")
                 if idle > IDLE_EXIT_S:
@@ -210,21 +236,23 @@ class LiveSession:
                     self.alert = None
                 if found is not None:
                     self._submit(found)
+                elif self.segmenter.capturing is None:
+                    self._drop_window()  # none under way, or one too short to read
+                self._follow_capture(t)
 
     def _submit(self, cap: segment.Capture) -> None:
         """Cut the capture's frames out of the buffer (under the lock) and queue its reading:
         an automatic one with up to max(EARLIER_S) more before it (capture.read)."""
         extra = max(capture.EARLIER_S) if cap.how == "auto" else 0.0
-        kept = [(t, y) for t, y in self.buffer if cap.start - extra - 0.1 <= t <= cap.end + 0.1]
-        if not kept:
-            return
-        stamps = [t for t, _ in kept]
         lead = round(extra * frames.FPS)
-        wanted = frames.instants(cap.start - extra, cap.end, limit=lead + frames.N_FRAMES)
-        picked = [kept[i][1] for i in frames.resample(stamps, wanted)]
-        picked = frames.grid_window(picked, n=lead + frames.N_FRAMES)
+        window, self.window = self.window, None
+        picked = frames.pick(self.buffer, cap.start - extra, cap.end, lead + frames.N_FRAMES)
+        if window is not None:
+            window.finish(picked) if picked else window.cancel()
+        if not picked:
+            return
         starts = sorted({lead - round(e * frames.FPS) for e in capture.EARLIER_S}) if extra else [0]
-        inside = [s for s in stamps if cap.start <= s <= cap.end]
+        inside = [t for t, _ in self.buffer if cap.start <= t <= cap.end]
         fps = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else 0.0
         self.taken += 1
         reading = capture.Capture(self.taken, cap.how, time.time(), cap.end - cap.start,
@@ -233,17 +261,21 @@ class LiveSession:
         self.readings.insert(0, reading)
         del self.readings[MAX_READINGS:]
         self._changed()
-        reader_pool().submit(self._read, reading, picked, starts, self.size, self.model)
+        reader_pool().submit(self._read, reading, picked, starts, self.size, self.model, window)
 
     # --- the reader thread -------------------------------------------------------------------
-    def _read(self, reading: capture.Capture, picked: list, starts: list, size, model) -> None:
+    def _read(self, reading: capture.Capture, picked: list, starts: list, size, model,
+              window: Window | None = None) -> None:
         height, start = size[1], starts[-1]
         try:
             if self.read and model is None:
                 raise RuntimeError("the network is not loaded yet")
             if self.read:
                 gray = np.stack([y[:height] for y in picked])
-                reading.reading, start = capture.read(model, gray, reading.decoder, starts)
+                locate = window.locate if window is not None else mouth.locate
+                reading.reading, start = capture.read(model, gray, reading.decoder, starts,
+                                                      locate=locate)
+                reading.located_early = window is not None and window.trusted
                 reading.earlier = (starts[-1] - start) / frames.FPS
                 reading.notices = list(reading.reading.notices)
         except Exception as err:  # noqa: BLE001: every failure is said on the page
@@ -276,6 +308,7 @@ class LiveSession:
                     "ended_at": reading.ended_at, "read_at": reading.read_at,
                     "sentence": reading.reading.sentence if reading.reading else None,
                     "error": reading.error, "camera_fps": reading.camera_fps,
+                    "located_early": reading.located_early,
                     "seconds": reading.reading.seconds if reading.reading else {},
                     "preview": self.stats()}
             with open(path, "a", encoding="utf-8") as f:
