@@ -108,7 +108,7 @@ MUTATION_TESTS = {
     "lipread.reading": ("test_reading.py",),
     "lipread.pipeline": ("test_reading.py",),
     "lipread.live.session": ("test_live.py",),
-    "lipread.live.window": ("test_live_window.py", "test_live.py"),
+    "lipread.live.window": ("test_live_window.py",),
     "lipread.model.onnx_reader": ("test_onnx.py", "test_private_cache.py", "test_profiles.py"),
     "lipread.enroll.adapt": ("test_adapt_parts.py",),
     "lipread.enroll.methods": ("test_adapt_parts.py",),

@@ -285,14 +285,6 @@ def test_teach_from_python_takes_videos_and_their_sentences(others_dir, tmp_path
 
 # --- never worse than untaught -------------------------------------------------------
 
-def test_takes_held_out_to_check_the_teaching_are_one_in_five():
-    from lipread.enroll import judge
-
-    assert [judge.held_out(n) for n in (1, 2, 3, 4)] == [[], [], [2], [3]]
-    assert judge.held_out(9) == [8] and judge.held_out(10) == [8, 9]
-    assert judge.held_out(20) == [16, 17, 18, 19] and judge.held_out(40) == list(range(32, 40))
-
-
 def test_few_takes_that_pass_the_check_are_taught_again_all_of_them():
     from lipread.enroll import judge
 

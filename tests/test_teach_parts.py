@@ -31,10 +31,11 @@ SENTENCES = ["bin blue at f two now", "lay red by g one please", "set white in a
 
 @pytest.mark.parametrize("n, held", [
     (0, []), (1, []), (2, []),  # too few to hold one out
-    (3, [2]), (9, [8]), (10, [8, 9]), (14, [12, 13]), (15, [12, 13, 14]),
-    (40, list(range(32, 40))),
+    (3, [2]), (5, [4]),  # one judges a teaching of three to five takes
+    (6, [4, 5]), (9, [7, 8]), (10, [8, 9]), (14, [12, 13]),  # two from six takes on
+    (15, [12, 13, 14]), (40, list(range(32, 40))),  # then the last fifth
 ])
-def test_the_last_fifth_of_the_takes_is_held_out_from_three_takes_on(n, held):
+def test_the_last_fifth_of_the_takes_is_held_out_at_least_two_from_six_takes_on(n, held):
     assert judge.held_out(n) == held
 
 
@@ -44,11 +45,14 @@ def _reading(errors, loss, words=6):
 
 def test_a_taught_reader_is_kept_when_surer_of_the_true_sentences_and_not_wronger():
     before = [_reading(3, 10.0), _reading(2, 8.0)]
-    judged = judge.verdict(before, [_reading(3, 6.0), _reading(3, 5.0)])  # one word worse
-    assert judged == {"takes": 2, "words": 12, "general_errors": 5, "taught_errors": 6,
+    judged = judge.verdict(before, [_reading(4, 6.0), _reading(3, 5.0)])  # a word a take worse
+    assert judged == {"takes": 2, "words": 12, "general_errors": 5, "taught_errors": 7,
                       "general_loss": 18.0, "taught_loss": 11.0, "kept": True}
-    # two words worse: not kept, however sure
-    assert not judge.verdict(before, [_reading(4, 1.0), _reading(3, 1.0)])["kept"]
+    # three words worse on two takes: not kept, however sure
+    assert not judge.verdict(before, [_reading(5, 1.0), _reading(3, 1.0)])["kept"]
+    # one take: one word worse is kept, two are not
+    assert judge.verdict(before[:1], [_reading(4, 6.0)])["kept"]
+    assert not judge.verdict(before[:1], [_reading(5, 6.0)])["kept"]
     # fewer words wrong but less sure of the true sentences: not kept
     assert not judge.verdict(before, [_reading(0, 9.0), _reading(0, 9.5)])["kept"]
 

@@ -7,12 +7,13 @@
 The clips: a folder in GRID's layout (speaker folders, alignments/), or any folder of videos
 each with its sentence beside it (<stem>.txt, words only); every sentence from the GRID
 grammar (command colour preposition letter digit adverb). By default every weight is
-fine-tuned (--method full) on all clips but the last one in five (at least one, from three
-clips on), held out of training: the general reader and the taught one read them, and the
-profile is made only when the taught one reads them better: a lower CTC loss on their true
-sentences, and at most one more of their words wrong (else exit 1, the general reader
-stays; --keep-anyway keeps it). Up to 13 clips, a profile that passes then trains again on
-all of them. On a terminal, a line shows how far it is and the time left. The last of them stops training early with --patience.
+fine-tuned (--method full) on all clips but the last one in five (at least one from three
+clips on, two from six), held out of training: the general reader and the taught one read
+them, and the profile is made only when the taught one reads them better: a lower CTC
+loss on their true sentences, and at most one more word wrong a clip (else exit 1, the
+general reader stays; --keep-anyway keeps it). Up to 13 clips, a profile that passes then
+trains again on all of them. On a terminal, a line shows how far it is and the time left.
+The last of them stops training early with --patience.
 --method auto trains adapters and full fine-tuning each on all clips but the last, keeps
 the one with the lower loss on it and trains that again on every clip (three trainings);
 its card reads the last clip by the kept method's trial, trained without it.

@@ -11,26 +11,29 @@ from lipread.constants import CROP_H, CROP_W
 from lipread.enroll import adapt
 
 MIN_HELD_OUT = 3  # clips needed before any is held out to check the teaching
-HOLD_OUT_EVERY = 5  # one take in five (at least one) held out: 10 takes hold out 2, 40 hold 8
-ALLOWED_WORSE = 1  # held-out words the taught reader may get wrong beyond the general one's
+HOLD_OUT_EVERY = 5  # one take in five held out: 10 takes hold out 2, 40 hold 8
+TWO_HELD_FROM = 6  # takes from which at least two are held out (one take judges by chance)
+ALLOWED_WORSE = 1  # words a held-out take may read wrong beyond the general reader's
 
 
 def held_out(n: int) -> list[int]:
-    """Which of n takes are held out of training to judge it: the last n // 5, at least one,
-    from MIN_HELD_OUT takes on (none below)."""
-    return list(range(n - max(1, n // HOLD_OUT_EVERY), n)) if n >= MIN_HELD_OUT else []
+    """Which of n takes are held out of training to judge it: the last n // 5, at least one
+    from MIN_HELD_OUT takes on (none below), at least two from TWO_HELD_FROM on."""
+    if n < MIN_HELD_OUT:
+        return []
+    return list(range(n - max(1 if n < TWO_HELD_FROM else 2, n // HOLD_OUT_EVERY), n))
 
 
 def verdict(before: list[dict], after: list[dict]) -> dict:
     """Held-out readings of the general reader and the taught one. The taught one is kept
     when it is surer of the takes' true sentences (a lower CTC loss: a smooth measure, where
     a few takes' word counts are mostly noise) and gets at most ALLOWED_WORSE more of their
-    words wrong."""
+    words wrong a take."""
     general = sum(r["word_errors"] for r in before)
     taught = sum(r["word_errors"] for r in after)
     general_loss = round(sum(r["loss"] for r in before), 2)  # (rounded: the same reader
     taught_loss = round(sum(r["loss"] for r in after), 2)  # does not win)
-    better = taught_loss < general_loss and taught <= general + ALLOWED_WORSE
+    better = taught_loss < general_loss and taught <= general + ALLOWED_WORSE * len(before)
     return {"takes": len(before), "words": sum(r["words"] for r in before),
             "general_errors": general, "taught_errors": taught,
             "general_loss": general_loss, "taught_loss": taught_loss,

@@ -57,7 +57,7 @@ def teach(name: str, videos, sentences=None, *, force: bool = False,
     the clips, choose.py); `lr` and `max_epochs` None: the method's own; `patience` None or
     0: no early stopping; `tempo` None: chosen on the clips. `keep_clips` copies the clips
     into the profile; `log` takes its lines, progress(fraction, what, seconds left or None)
-    how far it is. The last takes (one in five) are held out: when the taught reader reads
+    how far it is. The last takes (judge.held_out) are held out: when the taught reader reads
     them no better than the general one, no profile is made and NoBetter (a ValueError whose
     .card says what was measured) is raised, unless `keep_anyway`.
     Raises ValueError (EnrollError, ProfileError, NoBetter) saying what is wrong.
