@@ -131,24 +131,53 @@ def test_a_half_there_checkpoint_is_fetched_again(served, models, index):
     assert got["status"] == "downloaded" and got["files"] == LANDED
 
 
-@pytest.mark.parametrize("archive, fragment", [
-    ("no_values.zip", "has checkpoint.index but no checkpoint.data-* file"),
-    ("bad_index.zip", "not a TensorFlow checkpoint index"),
-    ("one_of_two.zip", "incomplete (1 of 2 data files missing or empty)"),
-    ("empty_values.zip", "incomplete (0 of 1 data files missing or empty)"),
-    ("no_index.zip", "holds no checkpoint.index"),
-    ("page.zip", "HTML page"),
+NO_INDEX = ("the archive holds no checkpoint.index (expected the tutorial's checkpoint, "
+            "checkpoint.index, checkpoint.data-00000-of-00001)")
+
+
+@pytest.mark.parametrize("archive, said", [
+    ("no_values.zip", "the archive has checkpoint.index but no checkpoint.data-* file"),
+    ("bad_index.zip", "checkpoint.index in the archive is not a TensorFlow checkpoint index "
+                      "(truncated or corrupt)"),
+    ("one_of_two.zip", "the archive's checkpoint is incomplete (1 of 2 data files missing or "
+                       "empty)"),
+    ("empty_values.zip", "the archive's checkpoint is incomplete (0 of 1 data files missing "
+                         "or empty)"),
+    ("no_index.zip", NO_INDEX),
+    ("page.zip", None),  # transfer's check: an HTML page, not a zip
 ])
 def test_a_bad_archive_is_a_failure_fetched_and_bad_input_handed_over(
-        served, models, archive, fragment):
+        served, models, archive, said):
     base, _, root = served
     with pytest.raises(DownloadError) as fetched:
         tutorial.get_checkpoint(models, url=f"{base}/{archive}", log=print)
-    assert not isinstance(fetched.value, BadInput) and fragment in str(fetched.value)
-    assert untouched(models)
+    message = str(fetched.value)
+    assert not isinstance(fetched.value, BadInput) and untouched(models)
+    assert message == said if said else "HTML page" in message
     with pytest.raises(BadInput) as handed:  # the user's own file: exit status 2
         tutorial.get_checkpoint(models, local_zip=root / archive, log=print)
-    assert fragment in str(handed.value) and untouched(models)
+    assert untouched(models)
+    if said:
+        assert str(handed.value) == said
+    else:  # the file handed over named
+        assert str(handed.value).startswith("page.zip: got an HTML page, not the zip")
+
+
+def test_values_without_their_index_are_not_a_checkpoint_there(served, models):
+    (models / "checkpoint.data-00000-of-00001").write_bytes(b"values")
+    (models / "checkpoint").write_text(STATE)
+    got = tutorial.get_checkpoint(models, url=f"{served[0]}/checkpoints.zip", log=print)
+    assert got["status"] == "downloaded" and got["files"] == LANDED
+
+
+def test_a_data_archive_without_its_speaker_folder_names_the_layout(tmp_path):
+    (tmp_path / "data" / "videos").mkdir(parents=True)
+    with pytest.raises(DownloadError) as err:
+        tutorial.find_data_root(tmp_path)
+    assert str(err.value) == ("the archive holds no s1/ folder of videos (expected "
+                              "data/s1/*.mpg and data/alignments/s1/*.align)")
+    (tmp_path / "data" / "s1").mkdir()
+    assert tutorial.find_data_root(tmp_path) == tmp_path / "data"
 
 
 def test_a_missing_zip_or_a_file_in_the_way_is_bad_input(models, tmp_path):
