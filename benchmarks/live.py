@@ -220,10 +220,18 @@ def measure(data_dir: Path, names: list[str], chromium: str) -> dict:
                     "frame_ms": preview.get("frame_ms"),
                     "server_cpu_idle_pct": first.get("server_cpu_idle_pct"),
                     "server_cpu_preview_pct": first.get("server_cpu_preview_pct")},
-        "readings": [{"name": r["name"], "live": s, "predict": f, "truth": t}
+        "readings": [{"name": r["name"], "live": s, "predict": f, "truth": t,
+                      **(served(r["reading"]) if r["reading"] else {})}
                      for r, s, f, t in zip(rows, live, files, truths)],
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
+
+
+def served(reading: dict) -> dict:
+    """A reading's time on the server: in all, by stage, and whether its mouth was found
+    while the capture ran (live/window.py)."""
+    return {"server_s": reading["read_at"] - reading["ended_at"],
+            "stages_s": reading.get("seconds"), "located_early": reading.get("located_early")}
 
 
 def table(r: dict) -> str:

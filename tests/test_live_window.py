@@ -11,7 +11,7 @@ import pytest
 
 from lipread import grid, mouth, video
 from lipread.live import frames
-from lipread.live.window import Cancelled, Window
+from lipread.live.window import WAIT_S, Cancelled, Window
 
 CLIP = "bbal6n"  # an MPEG-1 test clip
 N = 90  # a capture's window: 15 frames before the sentence, then 75
@@ -95,6 +95,14 @@ def test_a_button_window_knows_its_end_and_waits_for_nothing_more():
     assert isinstance(fetch(window, 35, timeout=0.2), str)  # 2.4 s: not sent yet
 
 
+def test_a_frame_stamped_at_its_instant_is_handed_out_without_waiting_for_the_next():
+    cond, buffer = threading.Condition(), deque()
+    pairs = camera(20, 25.0, 0.0, 0)  # stamped k / 25: on the instants exactly
+    window = Window(cond, buffer, 0.0, N, HEIGHT)
+    arrive(cond, buffer, window, pairs[:11])
+    assert np.array_equal(fetch(window, 10), pairs[10][1][:HEIGHT])
+
+
 def test_a_dropped_capture_hands_out_nothing_more():
     cond, buffer = threading.Condition(), deque()
     window = Window(cond, buffer, 0.0, N, HEIGHT)
@@ -111,7 +119,7 @@ def test_a_dropped_capture_hands_out_nothing_more():
     thread.start()
     with cond:
         window.cancel()
-    thread.join(10)
+    thread.join(WAIT_S / 2)  # woken by the drop, not by its next look
     assert isinstance(out[0], Cancelled) and isinstance(fetch(window, 0), Cancelled)
     window.run()  # a locate started on it ends at once, with nothing found
     assert window.track is None and window.error is None and not window.trusted

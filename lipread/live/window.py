@@ -13,7 +13,8 @@ import threading
 from lipread import mouth
 from lipread.live import frames
 
-WAIT_S = 0.5  # the longest a frame is waited for between looks (frames also wake it)
+WAIT_S = 5.0  # the longest a frame is waited for between looks: each frame that arrives,
+# the tracker's word and the capture's end or drop wake it before that
 
 
 class Cancelled(Exception):
