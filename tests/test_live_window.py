@@ -64,7 +64,8 @@ def test_frames_handed_out_while_the_capture_runs_are_the_frames_it_reads(fps, j
     instant is there, and every frame handed out is the one picked when it ends."""
     cond, buffer = threading.Condition(), deque()
     pairs = camera(int(4 * fps), fps, jitter, seed)
-    first, end = 0.37, 2.61  # the window's first instant; the capture's end
+    first = 0.37  # the window's first instant, and the capture's end: its 90th
+    end = first + (N - 1) / 25
     window = Window(cond, buffer, first, N, HEIGHT)
     got, asked = {}, 0
     for k, pair in enumerate(pairs):
@@ -72,9 +73,9 @@ def test_frames_handed_out_while_the_capture_runs_are_the_frames_it_reads(fps, j
             break
         arrive(cond, buffer, window, [pair])
         while first + asked / 25 <= pair[0] and asked < N:
-            got[asked] = fetch(window, asked)
+            got[asked] = fetch(window, asked, timeout=2.0)  # there: no wait
             asked += 1
-    assert asked > 50  # most of the window handed out before the capture ended
+    assert asked >= N - 3  # all but the last few handed out before the capture ended
     waiting = fetch(window, asked, timeout=0.2)  # its instant is past what the camera sent
     assert isinstance(waiting, str)
     with cond:
@@ -88,11 +89,17 @@ def test_frames_handed_out_while_the_capture_runs_are_the_frames_it_reads(fps, j
 
 def test_a_button_window_knows_its_end_and_waits_for_nothing_more():
     cond, buffer = threading.Condition(), deque()
-    pairs = camera(100, 25.0, 0.0, 0, start=0.01)
-    window = Window(cond, buffer, 1.0, 75, HEIGHT, end=3.96)
+    pairs = camera(110, 25.0, 0.0, 0, start=0.01)
+    window = Window(cond, buffer, 1.0, 75, HEIGHT, end=4.0)  # 3 s from 1.0 s: 75 frames
     arrive(cond, buffer, window, pairs[:60], still_on=False)  # frames up to 2.37 s
     assert np.array_equal(fetch(window, 34), pairs[59][1][:HEIGHT])  # 1.0 + 34/25 = 2.36 s
     assert isinstance(fetch(window, 35, timeout=0.2), str)  # 2.4 s: not sent yet
+    arrive(cond, buffer, window, pairs[60:], still_on=False)  # past its end
+    assert np.array_equal(fetch(window, 74), pairs[99][1][:HEIGHT])  # its 75th and last
+    assert isinstance(fetch(window, 75, timeout=0.2), str)  # no 76th (4.0 s), whatever came
+    with cond:
+        window.finish(frames.pick(buffer, 1.0, 4.0, 75))
+    assert isinstance(fetch(window, 75), IndexError) and window.same
 
 
 def test_a_frame_stamped_at_its_instant_is_handed_out_without_waiting_for_the_next():

@@ -188,3 +188,44 @@ def test_a_missing_zip_or_a_file_in_the_way_is_bad_input(models, tmp_path):
     with pytest.raises(BadInput, match="exists and is not a folder"):
         tutorial.get_checkpoint(in_the_way, local_zip=tmp_path / "nope.zip", log=print)
     assert in_the_way.read_bytes() == b"shipped"
+
+
+def test_an_archive_past_its_cap_is_not_the_file_it_should_be(served, models, monkeypatch):
+    root = served[2]
+    size = (root / "checkpoints.zip").stat().st_size
+    monkeypatch.setattr(tutorial, "CHECKPOINTS_ZIP_MAX_BYTES", size)  # at the cap: taken
+    assert tutorial.get_checkpoint(models, local_zip=root / "checkpoints.zip",
+                                   log=print)["status"] == "extracted"
+    for name in tutorial._checkpoint_files(models):
+        (models / name).unlink()
+    monkeypatch.setattr(tutorial, "CHECKPOINTS_ZIP_MAX_BYTES", size - 1)
+    with pytest.raises(BadInput) as err:
+        tutorial.get_checkpoint(models, local_zip=root / "checkpoints.zip", log=print)
+    assert str(err.value) == (f"checkpoints.zip: {tutorial.megabytes(size)}, more than the "
+                              f"{tutorial.megabytes(size - 1)} it should be at most: not the "
+                              "file it should be")
+    assert untouched(models)
+
+
+@pytest.mark.parametrize("url", [None, "https://drive.google.com/uc?id=x",
+                                 "https://drive.usercontent.google.com/download?id=x"])
+def test_google_drive_is_fetched_by_gdown_and_any_other_url_plainly(
+        served, models, monkeypatch, url):
+    """Drive (its id, or a URL on its hosts) goes through transfer.fetch (gdown), held to
+    the checkpoint's cap; a plain URL is fetched over HTTP (the tests above)."""
+    asked = []
+
+    def drive(target, drive_id, drive_url, timeout, limits):
+        asked.append((drive_id, drive_url, timeout, limits.max_bytes))
+        target.write_bytes((served[2] / "checkpoints.zip").read_bytes())
+
+    monkeypatch.setattr(tutorial, "fetch", drive)
+    said = []
+    got = tutorial.get_checkpoint(models, url=url, log=lambda *a, **k: said.append(a[0]))
+    assert asked == [(tutorial.CHECKPOINT_DRIVE_ID, url, tutorial.TIMEOUT_S,
+                      tutorial.CHECKPOINTS_ZIP_MAX_BYTES)]
+    assert got["status"] == "downloaded" and got["files"] == LANDED
+    where = url or f"Google Drive (id {tutorial.CHECKPOINT_DRIVE_ID})"
+    assert said == [f"downloading checkpoints.zip from {where}"]
+    drive_page = f"https://drive.google.com/uc?id={tutorial.CHECKPOINT_DRIVE_ID}"
+    assert got["source"] == (url or drive_page)
