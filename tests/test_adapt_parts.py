@@ -355,6 +355,65 @@ def test_a_persons_tempo_is_the_one_the_general_reader_reads_their_takes_best_at
     assert adapt.estimate_tempo(base, adapt.slowed(takes, 1.3), labels, (slow,)) == slow
 
 
+class _Reader:
+    """A stand-in for the general reader whose CTC loss on each take, at each tempo, is
+    given: asked once a tempo (up to 4 takes), in the order of the tempos."""
+
+    def __init__(self, table, monkeypatch):
+        self.table, self.asked = table, []
+        monkeypatch.setattr("lipread.training.losses.ctc_loss", self.loss)
+
+    def predict_on_batch(self, x):
+        self.asked.append(x)
+        return np.full((len(x), 1), len(self.asked) - 1)
+
+    def loss(self, labels, probs):
+        return np.asarray(list(self.table.values())[int(probs[0, 0])][:len(labels)])
+
+
+def _takes(n):
+    from lipread.training.cropstore import CLIP_SHAPE
+
+    return np.zeros((n, *CLIP_SHAPE), np.uint8)
+
+
+@pytest.mark.parametrize("table, tempo", [
+    # the loss cannot tell (lower at 1.1 on two takes, higher on two): read at 1.2
+    ({1.0: [60, 80, 70, 90], 1.1: [55, 85, 66, 88], 1.2: [61, 79, 72, 89],
+      1.3: [70, 90, 75, 95]}, 1.2),
+    # every take read three times surer at 1.0: a person as fast as s1
+    ({1.0: [3, 2, 5, 4], 1.1: [4, 3, 6, 5], 1.2: [9, 6, 15, 12], 1.3: [20, 9, 30, 25]}, 1.0),
+    # lower on average at 1.3, but by one take alone: not sure
+    ({1.0: [60, 60, 60, 60], 1.1: [55, 55, 55, 55], 1.2: [50, 50, 50, 50],
+      1.3: [52, 51, 53, 5]}, 1.2),
+    # surer at 1.3 on every take, by a little each: sure
+    ({1.0: [60, 60, 60, 60], 1.1: [55, 55, 55, 55], 1.2: [50, 52, 54, 56],
+      1.3: [45, 48, 50, 50]}, 1.3),
+    # surer at 1.1 by the log-ratios 0.2, 0.2, 0.2, -0.1: 1.7 standard errors, not sure
+    ({1.0: [90] * 4, 1.1: [50] * 4, 1.2: [50 * np.exp(0.2)] * 3 + [50 * np.exp(-0.1)],
+      1.3: [90] * 4}, 1.2),
+    # 0.2, 0.2, 0.2, -0.02: 2.6 standard errors, sure
+    ({1.0: [90] * 4, 1.1: [50] * 4, 1.2: [50 * np.exp(0.2)] * 3 + [50 * np.exp(-0.02)],
+      1.3: [90] * 4}, 1.1),
+])
+def test_a_person_is_read_at_1_2_unless_their_takes_clearly_read_better_at_another_tempo(
+        monkeypatch, table, tempo):
+    reader = _Reader(table, monkeypatch)
+    labels = adapt.labels_of(["bin blue at f two now"] * 4)
+    assert adapt.estimate_tempo(reader, _takes(4), labels) == tempo
+    assert len(reader.asked) == 4 and all(x.shape[0] == 4 for x in reader.asked)
+
+
+def test_one_take_cannot_move_the_tempo_and_a_start_not_offered_is_not_taken(monkeypatch):
+    table = {1.0: [3], 1.1: [4], 1.2: [9], 1.3: [20]}
+    labels = adapt.labels_of(["bin blue at f two now"])
+    assert adapt.estimate_tempo(_Reader(table, monkeypatch), _takes(1), labels) == 1.2
+    table = {1.0: [3, 2], 1.1: [4, 3]}  # 1.2 not among them: the lowest
+    labels = adapt.labels_of(["bin blue at f two now"] * 2)
+    assert adapt.estimate_tempo(_Reader(table, monkeypatch), _takes(2), labels,
+                                (1.0, 1.1)) == 1.0
+
+
 @pytest.mark.parametrize("name, own", [("adapters", {"adapter1", "adapter2", "adapter3"}),
                                        ("prompt", {"prompt"}), ("full", set())])
 def test_a_methods_network_has_its_own_layers_and_reads_at_the_persons_tempo(small, name, own):

@@ -69,8 +69,9 @@ def parse_args(argv=None):
     p.add_argument("--tempo", type=tempo_arg, default="auto" if adapt.TEMPO is None
                    else adapt.TEMPO,
                    help="read the person's clips this much faster than recorded (1.0: as "
-                        f"they are), or auto (default): chosen from "
-                        f"{', '.join(map(str, adapt.TEMPOS))} on their clips")
+                        f"they are), or auto (default): {adapt.START_TEMPO:g} unless the "
+                        "general reader's loss on their clips is clearly lower at another "
+                        f"of {', '.join(map(str, adapt.TEMPOS))}")
     p.add_argument("--seed", type=int, default=adapt.SEED)
     p.add_argument("--force", action="store_true", help="replace a profile of that name")
     p.add_argument("--keep-anyway", action="store_true",

@@ -38,6 +38,10 @@ REHEARSE = 0  # clips of the general reader's own speaker mixed into each epoch 
 AVERAGE_FROM = None  # from this epoch on the weights are averaged, epoch by epoch (None: the last)
 SCHEDULE = "constant"  # or "cosine": the learning rate falls to zero over the run
 TEMPOS = (1.0, 1.1, 1.2, 1.3)  # GRID's s1 says a sentence in ~33 frames, s26 and s31 in ~48
+START_TEMPO = 1.2  # the tempo a person is read at unless their takes clearly say otherwise:
+# the general reader's loss cannot tell 1.1 from 1.2 on s26, s31 or s4, and s26 taught at
+# 1.2 read its held-out takes better than at 1.1 (chosen on s26 and s4's folds 0 and 1)
+SURE = 2.0  # standard errors by which another tempo's loss must be lower to be taken
 
 
 @dataclass(frozen=True)
@@ -74,21 +78,29 @@ def labels_of(sentences) -> np.ndarray:
     return np.stack([dataset.label_ids(s.split()) for s in sentences]).astype(np.float32)
 
 
-def estimate_tempo(base, clips, labels, tempos=TEMPOS) -> float:
-    """The tempo at which the general reader's CTC loss on the clips is lowest: how much
-    faster than GRID's s1 the person speaks, from their sentences alone (no timings)."""
+def estimate_tempo(base, clips, labels, tempos=TEMPOS, start=START_TEMPO) -> float:
+    """How much faster than GRID's s1 the person is read, from their sentences alone (no
+    timings): `start`, unless the general reader's CTC loss on the clips is lower at another
+    of `tempos` by more than SURE standard errors of the clips' log-ratios; then the tempo
+    where it is lowest (`start` not among `tempos`: that one, however sure)."""
     from lipread.model import personal
     from lipread.training import losses
     from lipread.training.cropstore import center
 
     frames = np.stack([center(c) for c in clips])
-    mean_loss = {}
+    loss = {}
     for tempo in tempos:
         x = frames[:, personal.tempo_frames(frames.shape[1], tempo)]
         probs = np.concatenate([np.asarray(base.predict_on_batch(x[i:i + BATCH_SIZE]))
                                 for i in range(0, len(x), BATCH_SIZE)])
-        mean_loss[tempo] = float(np.mean(np.asarray(losses.ctc_loss(labels, probs))))
-    return min(mean_loss, key=mean_loss.get)
+        loss[tempo] = np.log(np.asarray(losses.ctc_loss(labels, probs), np.float64)
+                             .reshape(-1))
+    best = min(loss, key=lambda tempo: loss[tempo].mean())
+    if start not in loss:
+        return best
+    gain = loss[start] - loss[best]  # per clip: by what factor `best` is surer of it (log)
+    spread = gain.std(ddof=1) / math.sqrt(len(gain)) if len(gain) > 1 else math.inf
+    return best if gain.mean() > SURE * spread else start
 
 
 def epoch_batches(clips, labels, rng, settings: Settings, rehearsal=0):

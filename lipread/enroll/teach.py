@@ -202,14 +202,16 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
             second = verdict(before, read)
             if second["kept"]:  # then measured on every take: seconds
                 declined, after, judged = result, read, {**second, "taught": judged}
-                result = adapt.adapt(frames, sentences, tried.settings, base, log=log)
+                result = adapt.adapt(frames, sentences, dataclasses.replace(
+                    tried.settings, tempo=tried.tempo), base, log=log)
                 result.seconds += declined.seconds + tried.seconds  # all three runs'
                 train = list(range(n))
             else:
                 judged = {**judged, "statistics": second}
         if again and judged["kept"] and declined is None:  # checked: now on every take
-            checked = result
-            result = adapt.adapt(frames, sentences, settings, base, log=log,
+            checked = result  # the reader judged: its tempo kept, whatever all takes say
+            same = dataclasses.replace(settings, tempo=checked.tempo)
+            result = adapt.adapt(frames, sentences, same, base, log=log,
                                  progress=lambda epoch, epochs: progress(
                                      share + (1 - share) * epoch / epochs,
                                      f"teaching every take: epoch {epoch} of {epochs}"))
