@@ -97,7 +97,9 @@ def test_a_fetched_checkpoint_lands_whole_and_is_then_left_alone(served, models,
     got = tutorial.get_checkpoint(models, url=f"{base}/checkpoints.zip",
                                   log=lambda *a, **k: said.append(" ".join(map(str, a))))
     assert got["status"] == "downloaded" and got["source"] == f"{base}/checkpoints.zip"
-    assert got["files"] == LANDED and "--arch tutorial" in got["message"]
+    assert got["files"] == LANDED
+    assert got["message"] == (f"{models / 'checkpoint'}: the tutorial's weights (use --arch "
+                              "tutorial)")
     assert said == [f"downloading checkpoints.zip from {base}/checkpoints.zip"]
     assert sorted(p.name for p in models.iterdir()) == LANDED + ["lipnet.weights.h5"]
     assert (models / "checkpoint.index").read_bytes() == index
@@ -107,7 +109,8 @@ def test_a_fetched_checkpoint_lands_whole_and_is_then_left_alone(served, models,
     asked = len(requests)
     again = tutorial.get_checkpoint(models, url=f"{base}/checkpoints.zip", log=print)
     assert again["status"] == "already there" and again["source"] is None
-    assert again["files"] == LANDED and "nothing to do" in again["message"]
+    assert again["files"] == LANDED
+    assert again["message"] == f"{models / 'checkpoint'}: already there; nothing to do"
     assert len(requests) == asked  # nothing fetched
 
 
@@ -229,3 +232,10 @@ def test_google_drive_is_fetched_by_gdown_and_any_other_url_plainly(
     assert said == [f"downloading checkpoints.zip from {where}"]
     drive_page = f"https://drive.google.com/uc?id={tutorial.CHECKPOINT_DRIVE_ID}"
     assert got["source"] == (url or drive_page)
+
+
+def test_a_destination_in_a_missing_folder_is_named_with_it(tmp_path):
+    dest = tmp_path / "nope" / "models"
+    with pytest.raises(BadInput) as err:
+        tutorial.get_checkpoint(dest, url="http://127.0.0.1:9/checkpoints.zip", log=print)
+    assert str(err.value) == f"{dest}: {tmp_path / 'nope'} does not exist"

@@ -239,3 +239,33 @@ def test_a_transfer_that_breaks_off_says_nothing_was_kept(served, tmp_path):
     assert "none of it kept: run again to start over" in str(err.value)
     assert "resume" not in str(err.value)
     assert only(tmp_path, [])
+
+
+def test_a_destination_in_a_missing_folder_is_named_with_it(tmp_path):
+    dest = tmp_path / "nope" / "data"
+    with pytest.raises(BadInput) as err:
+        _get(dest, url="http://127.0.0.1:9/data.zip", log=print)
+    assert str(err.value) == f"{dest}: {tmp_path / 'nope'} does not exist"
+
+
+def test_drive_is_asked_for_the_tutorials_data_and_its_page_says_so(served, tmp_path,
+                                                                    monkeypatch):
+    """Without --url the data comes from Drive by the tutorial's id (gdown, stood in for
+    here); a page from Drive instead of the zip gets Drive's own advice."""
+    from lipread.corpus.archives import DRIVE_HINT
+
+    asked, archive = [], [served[2] / "page.zip"]
+
+    def drive(target, drive_id, drive_url, timeout, limits):
+        asked.append((drive_id, drive_url, limits.max_bytes))
+        target.write_bytes(archive[0].read_bytes())
+
+    monkeypatch.setattr(tutorial, "fetch", drive)
+    with pytest.raises(DownloadError) as err:
+        _get(tmp_path / "data", log=print)
+    assert str(err.value) == ("data.zip: got an HTML page, not the zip; "
+                              + DRIVE_HINT.format(id=tutorial.DATA_DRIVE_ID))
+    archive[0] = served[2] / "data.zip"
+    said = _get(tmp_path / "data", log=print)
+    assert said["source"] == f"https://drive.google.com/uc?id={tutorial.DATA_DRIVE_ID}"
+    assert asked == [(tutorial.DATA_DRIVE_ID, None, tutorial.DATA_ZIP_MAX_BYTES)] * 2
