@@ -64,9 +64,10 @@ class Budget:
                 if not raw.grab():  # the next packet, as it is in the file
                     return True
                 stamp = raw.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if stamp <= start and raw.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
-                    key = index  # decoding starts here
-                if index - key + 1 > cap:
+                if stamp <= start:  # the keyframe decoding starts from is still to come
+                    if raw.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                        key = index
+                elif index - key + 1 > cap:
                     raise self.refuse(index - key + 1, f"seeking to {start:g} s and reading "
                                       f"{seconds:g} s decodes at least")
                 if stamp > end:

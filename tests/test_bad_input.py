@@ -189,6 +189,22 @@ def test_each_error_gives_its_advice_once(tmp_path):
         f"{fake}: a text file, not a video"
 
 
+@pytest.mark.parametrize("said, less", [
+    ("x.ts: an MPEG transport stream, which is not read: re-encode it as mp4; or {GIVE}",
+     "x.ts: an MPEG transport stream, which is not read: re-encode it as mp4"),
+    ("x.h264: a raw video stream without a container, which is not read; {GIVE}",
+     "x.h264: a raw video stream without a container, which is not read"),
+    ("x.png: an image (PNG), not a video: {GIVE}", "x.png: an image (PNG), not a video"),
+    ("x.mp4: truncated; decoding stopped", "x.mp4: truncated; decoding stopped"),
+])
+def test_a_message_less_its_advice_keeps_the_rest_whole(said, less):
+    """Each way a message joins its advice on (": ", "; ", "; or ") comes off whole; a
+    message without the advice is left as it is."""
+    from lipread import formats
+
+    assert formats.without_advice(said.format(GIVE=formats.GIVE)) == less
+
+
 def test_predict_clip_names_and_speakers_of_the_data(bad):
     """Clip names of --data-dir beside a file, and --speakers: every clip, each once."""
     proc = run("predict", "--data-dir", bad["good_data"], OTHER, bad["good"],

@@ -52,9 +52,10 @@ def long_clips(tmp_path_factory):
 
 def test_a_start_far_from_any_keyframe_is_refused(long_clips):
     """Seeking to 17 s decodes from the keyframe before it, at 0 s: 500 4K frames, over
-    the cap, refused from the file's packets before one is decoded."""
+    the cap, refused from the file's packets before one is decoded (counted at the first
+    frame past the start, the 427th from the keyframe)."""
     with pytest.raises(video.VideoError, match="too costly to read: seeking to 17 s and "
-                                               "reading 3 s decodes at least 401 frames "
+                                               "reading 3 s decodes at least 427 frames "
                                                "of 3840x2160"):
         video.read_clip(long_clips / "one-key.mp4", start=17)
 
