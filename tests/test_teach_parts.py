@@ -197,6 +197,7 @@ def test_a_teaching_is_judged_on_its_last_takes_then_learns_them_too(played):
     # taught every take at the tempo of the reader judged (not one chosen again on them all)
     assert first["settings"] == adapt.Settings(max_epochs=4)
     assert again["settings"] == adapt.Settings(max_epochs=4, tempo=1.2)
+    assert taught.adapted.settings.tempo is None  # the card's settings: as asked (chosen)
     # the held-out takes read by the general reader, then by the one trained without them
     assert played.reads == [("general", 8, SENTENCES[8]), ("general", 9, SENTENCES[9]),
                             ("taught1", 8, SENTENCES[8]), ("taught1", 9, SENTENCES[9])]
@@ -253,6 +254,7 @@ def test_a_teaching_that_fails_its_check_keeps_the_takes_statistics_when_they_re
     assert check["settings"].method == final["settings"].method == "stats"
     assert check["settings"].lr is None and first["settings"].lr == 1e-3
     assert check["settings"].tempo is None and final["settings"].tempo == 1.2  # as judged
+    assert taught.adapted.settings.tempo is None and taught.adapted.tempo == 1.2
     assert taught.adapted.model.who == "stats3" and taught.declined.model.who == "taught1"
     assert taught.verdict["kept"] and not taught.verdict["taught"]["kept"]
     assert (taught.verdict["taught_loss"], taught.verdict["taught"]["taught_loss"]) == (4.0, 8.0)

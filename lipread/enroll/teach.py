@@ -204,6 +204,8 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
                 declined, after, judged = result, read, {**second, "taught": judged}
                 result = adapt.adapt(frames, sentences, dataclasses.replace(
                     tried.settings, tempo=tried.tempo), base, log=log)
+                result.settings = dataclasses.replace(  # the tempo as asked (None: chosen)
+                    result.settings, tempo=tried.settings.tempo)
                 result.seconds += declined.seconds + tried.seconds  # all three runs'
                 train = list(range(n))
             else:
@@ -216,6 +218,8 @@ def learn(frames, sentences, settings, base, log=print, progress=None) -> Taught
                                      share + (1 - share) * epoch / epochs,
                                      f"teaching every take: epoch {epoch} of {epochs}"))
             result.held_losses = checked.held_losses  # the check's, epoch by epoch
+            # the card says the tempo asked for (None: chosen), and the one read at
+            result.settings = dataclasses.replace(result.settings, tempo=settings.tempo)
             result.seconds += checked.seconds
             train = list(range(n))
         return Taught(result, trials, train, held, before, after, judged, declined)
