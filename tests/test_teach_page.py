@@ -221,12 +221,14 @@ def test_teach_runs_in_the_background_and_switches_the_reader(page_env, others_d
     left = [p for p in (page_env / "profiles").rglob("take-*")
             if profiles.RECORDINGS not in p.parts]
     assert left == []  # the takes went when the profile was made (it keeps its copies)
-    # The last take held out of training; the page reads it before and after.
-    assert card["trained_on"] == ["take-01", "take-02"] and card["method"] == "full"
+    # The last take held out to check the teaching, read before and after; the check
+    # passed, so it was taught too.
+    assert card["verdict"]["kept"] and card["trained_again_on_every_take"]
+    assert card["trained_on"] == ["take-01", "take-02", "take-03"] and card["method"] == "full"
     assert card["held_out"]["sentence"] == sentence_of(others_dir, TAKES[2])
     assert [c["sentence"] for c in card["clips"]] == [sentence_of(others_dir, t) for t in TAKES]
     said = next(s.value for s in at.success if "Profile **dana** is ready" in s.value)
-    assert "method full, 2 takes" in said
+    assert "method full, 3 takes" in said
     assert any(f"after: `{card['held_out']['after']['said']}`" in m.value
                for m in at.markdown)
     assert sorted(p.name for p in (profiles.path("dana") / profiles.RECORDINGS).iterdir()) \
